@@ -1,0 +1,127 @@
+package contracts
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// ErrorCode is a stable, machine-readable error code. Clients switch on it;
+// its text never changes once released.
+type ErrorCode string
+
+// The error code table. Each code maps to one HTTP status (see Status).
+const (
+	CodeBadRequest          ErrorCode = "bad_request"
+	CodeInvalidJSON         ErrorCode = "invalid_json"
+	CodeBodyTooLarge        ErrorCode = "body_too_large"
+	CodeInvalidID           ErrorCode = "invalid_id"
+	CodeInvalidTimeout      ErrorCode = "invalid_timeout"
+	CodeInvalidTTL          ErrorCode = "invalid_ttl"
+	CodeInvalidCommand      ErrorCode = "invalid_command"
+	CodeUnauthorized        ErrorCode = "unauthorized"
+	CodeForbidden           ErrorCode = "forbidden"
+	CodeCommandDenied       ErrorCode = "command_denied"
+	CodeResultClusterDenied ErrorCode = "result_cluster_mismatch"
+	CodeNotFound            ErrorCode = "not_found"
+	CodeUnknownCluster      ErrorCode = "unknown_cluster"
+	CodeUnknownCommand      ErrorCode = "unknown_command"
+	CodeResultNotAwaited    ErrorCode = "result_not_awaited"
+	CodeSessionNotFound     ErrorCode = "session_not_found"
+	CodeSessionExpired      ErrorCode = "session_expired"
+	CodeSessionEnded        ErrorCode = "session_ended"
+	CodeSessionMismatch     ErrorCode = "session_cluster_mismatch"
+	CodeMethodNotAllowed    ErrorCode = "method_not_allowed"
+	CodeExecutorUnavailable ErrorCode = "executor_unavailable"
+	CodeUnavailable         ErrorCode = "unavailable"
+	CodeTimeout             ErrorCode = "timeout"
+	CodeInternal            ErrorCode = "internal"
+)
+
+var codeStatus = map[ErrorCode]int{
+	CodeBadRequest:          http.StatusBadRequest,
+	CodeInvalidJSON:         http.StatusBadRequest,
+	CodeBodyTooLarge:        http.StatusRequestEntityTooLarge,
+	CodeInvalidID:           http.StatusBadRequest,
+	CodeInvalidTimeout:      http.StatusBadRequest,
+	CodeInvalidTTL:          http.StatusBadRequest,
+	CodeInvalidCommand:      http.StatusBadRequest,
+	CodeUnauthorized:        http.StatusUnauthorized,
+	CodeForbidden:           http.StatusForbidden,
+	CodeCommandDenied:       http.StatusForbidden,
+	CodeResultClusterDenied: http.StatusForbidden,
+	CodeNotFound:            http.StatusNotFound,
+	CodeUnknownCluster:      http.StatusNotFound,
+	CodeUnknownCommand:      http.StatusNotFound,
+	CodeResultNotAwaited:    http.StatusConflict,
+	CodeSessionNotFound:     http.StatusNotFound,
+	CodeSessionExpired:      http.StatusGone,
+	CodeSessionEnded:        http.StatusGone,
+	CodeSessionMismatch:     http.StatusConflict,
+	CodeMethodNotAllowed:    http.StatusMethodNotAllowed,
+	CodeExecutorUnavailable: http.StatusServiceUnavailable,
+	CodeUnavailable:         http.StatusServiceUnavailable,
+	CodeTimeout:             http.StatusGatewayTimeout,
+	CodeInternal:            http.StatusInternalServerError,
+}
+
+// Status returns the HTTP status the gateway answers with for code. Unknown
+// codes map to 500.
+func (c ErrorCode) Status() int {
+	if s, ok := codeStatus[c]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// Known reports whether c is in the code table.
+func (c ErrorCode) Known() bool {
+	_, ok := codeStatus[c]
+	return ok
+}
+
+// Error is the wire form of an error: `{"code": "...", "message": "..."}` on
+// HTTP and inside a NATS Response. Reason is an optional finer-grained
+// reason (for example the policy's reason code for command_denied).
+type Error struct {
+	// Code is the stable machine-readable code.
+	Code ErrorCode `json:"code"`
+	// Message is a human-readable explanation; it never contains secrets.
+	Message string `json:"message"`
+	// Reason refines Code where useful (policy reason codes); empty if none.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("%s (%s): %s", e.Code, e.Reason, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Is makes errors.Is match two *Error values with the same Code.
+func (e *Error) Is(target error) bool {
+	var t *Error
+	if errors.As(target, &t) {
+		return t.Code == e.Code
+	}
+	return false
+}
+
+// Errorf builds an *Error with a formatted message.
+func Errorf(code ErrorCode, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// AsError returns err as an *Error, wrapping unknown errors as internal.
+func AsError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Code: CodeInternal, Message: err.Error()}
+}

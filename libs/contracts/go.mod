@@ -1,0 +1,3 @@
+module kubently.io/libs/contracts
+
+go 1.26.0

@@ -1,0 +1,180 @@
+package contracts
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// Versioned type strings of every message. A receiver checks the type of an
+// envelope before it trusts the payload.
+const (
+	TypeSession         = "io.kubently.session.v1.session"
+	TypeSessionList     = "io.kubently.session.v1.session_list"
+	TypeCommandResult   = "io.kubently.dispatch.v1.command_result"
+	TypeCommand         = "io.kubently.bridge.v1.command"
+	TypeExecutorResult  = "io.kubently.bridge.v1.executor_result"
+	TypeBridgeNotify    = "io.kubently.bridge.v1.notify"
+	TypeSessionRequest  = "io.kubently.session.v1.request"
+	TypeExecuteRequest  = "io.kubently.dispatch.v1.execute_request"
+	TypeCreateSession   = "io.kubently.session.v1.create_request"
+	TypeListSessions    = "io.kubently.session.v1.list_request"
+	TypeHeartbeatEvent  = "io.kubently.stream.v1.heartbeat"
+	TypeConnectedEvent  = "io.kubently.stream.v1.connected"
+	TypeExecutorCommand = "io.kubently.stream.v1.command"
+)
+
+// Response is the envelope of every NATS reply: exactly one of Error and
+// Data is set.
+type Response struct {
+	// Type is the versioned type string of Data.
+	Type string `json:"type"`
+	// Error is set when the request failed; Data is then empty.
+	Error *Error `json:"error,omitempty"`
+	// Data is the payload, a JSON document of type Type.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// SessionState is what a client sees of a session.
+type SessionState string
+
+// Session states.
+const (
+	SessionActive  SessionState = "active"
+	SessionExpired SessionState = "expired"
+	SessionEnded   SessionState = "ended"
+)
+
+// Session is a debugging session on one cluster, owned by one identity.
+type Session struct {
+	ID            string       `json:"session_id"`
+	Cluster       string       `json:"cluster_id"`
+	Owner         string       `json:"owner"`
+	State         SessionState `json:"status"`
+	CreatedAt     time.Time    `json:"created_at"`
+	ExpiresAt     time.Time    `json:"expires_at"`
+	TTLSeconds    int          `json:"ttl_seconds"`
+	CorrelationID string       `json:"correlation_id,omitempty"`
+	// EndedAt is set once the session was ended; nil otherwise.
+	EndedAt *time.Time `json:"ended_at,omitempty"`
+}
+
+// SessionList is the reply to a list request.
+type SessionList struct {
+	Sessions []Session `json:"sessions"`
+}
+
+// CreateSessionRequest asks the session service for a new session.
+type CreateSessionRequest struct {
+	Cluster       string `json:"cluster_id"`
+	TTLSeconds    int    `json:"ttl_seconds,omitempty"`
+	Caller        string `json:"caller"`
+	CorrelationID string `json:"correlation_id,omitempty"`
+}
+
+// SessionRequest names one session, on behalf of Caller.
+type SessionRequest struct {
+	ID     string `json:"session_id"`
+	Caller string `json:"caller"`
+	// TTLSeconds is the new TTL for keepalive; 0 keeps the session's own.
+	TTLSeconds int `json:"ttl_seconds,omitempty"`
+}
+
+// ListSessionsRequest lists the caller's sessions on a cluster.
+type ListSessionsRequest struct {
+	Cluster string `json:"cluster_id"`
+	Caller  string `json:"caller"`
+}
+
+// ExecuteRequest asks the dispatcher to run one command on one cluster.
+type ExecuteRequest struct {
+	Cluster        string   `json:"cluster_id"`
+	SessionID      string   `json:"session_id,omitempty"`
+	Argv           []string `json:"argv"`
+	TimeoutSeconds int      `json:"timeout_seconds,omitempty"`
+	Caller         string   `json:"caller"`
+	CorrelationID  string   `json:"correlation_id,omitempty"`
+}
+
+// Command is what travels through the bridge queue to an executor.
+type Command struct {
+	ID            string    `json:"id"`
+	Cluster       string    `json:"cluster_id"`
+	Argv          []string  `json:"argv"`
+	Deadline      time.Time `json:"deadline"`
+	IssuedAt      time.Time `json:"issued_at"`
+	Caller        string    `json:"caller,omitempty"`
+	SessionID     string    `json:"session_id,omitempty"`
+	CorrelationID string    `json:"correlation_id,omitempty"`
+}
+
+// Expired reports whether the command's deadline has passed at now.
+func (c Command) Expired(now time.Time) bool { return !now.Before(c.Deadline) }
+
+// Status is the outcome of a command.
+type Status string
+
+// Command outcomes. Only StatusSuccess means the command ran and succeeded.
+const (
+	StatusSuccess Status = "success"
+	StatusFailure Status = "failure"
+	StatusDenied  Status = "denied"
+	StatusTimeout Status = "timeout"
+	StatusError   Status = "error"
+)
+
+// ExecutorResult is what an executor posts back for a command.
+type ExecutorResult struct {
+	CommandID  string    `json:"command_id"`
+	Status     Status    `json:"status"`
+	Output     string    `json:"output"`
+	Error      string    `json:"error,omitempty"`
+	ExitCode   int       `json:"exit_code"`
+	Truncated  bool      `json:"truncated"`
+	DurationMS int64     `json:"duration_ms"`
+	ExecutedAt time.Time `json:"executed_at"`
+	ExecutorID string    `json:"executor_id,omitempty"`
+	// Reason is the policy reason code when Status is denied.
+	Reason string `json:"reason,omitempty"`
+}
+
+// CommandResult is the dispatcher's answer to an ExecuteRequest and the
+// body of POST /v1/execute.
+type CommandResult struct {
+	CommandID     string    `json:"command_id"`
+	Cluster       string    `json:"cluster_id"`
+	SessionID     string    `json:"session_id,omitempty"`
+	CorrelationID string    `json:"correlation_id,omitempty"`
+	Status        Status    `json:"status"`
+	Output        string    `json:"output"`
+	Error         string    `json:"error,omitempty"`
+	ExitCode      int       `json:"exit_code"`
+	Truncated     bool      `json:"truncated"`
+	DurationMS    int64     `json:"duration_ms"`
+	ExecutedAt    time.Time `json:"executed_at,omitzero"`
+	Reason        string    `json:"reason,omitempty"`
+}
+
+// NewID returns a random 128-bit id in lower-case hex, usable as a command,
+// session or correlation id.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ExecutorInfo describes one connected executor stream, as recorded by the
+// gateway replica that holds it.
+type ExecutorInfo struct {
+	Cluster string `json:"cluster_id"`
+	// ConnID identifies this one stream (a new one per connection).
+	ConnID string `json:"conn_id"`
+	// ExecutorID identifies the executor process (stable across reconnects).
+	ExecutorID string `json:"executor_id"`
+	// Version is the executor's build version; empty if it sent none.
+	Version     string    `json:"version,omitempty"`
+	Gateway     string    `json:"gateway"`
+	ConnectedAt time.Time `json:"connected_at"`
+	LastSeen    time.Time `json:"last_seen"`
+}

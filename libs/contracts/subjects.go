@@ -1,0 +1,60 @@
+package contracts
+
+import "fmt"
+
+// Subject prefixes and names. Parameterised subjects have a …T format twin
+// and a validating builder; call the builder, never Sprintf the twin.
+const (
+	// SessionServiceName is the micro service name of the session service.
+	SessionServiceName = "kubently-session"
+	// SessionSubjectPrefix groups the session service's endpoints.
+	SessionSubjectPrefix = "kubently.session.v1"
+	// SessionCreateSubject creates a session (CreateSessionRequest → Session).
+	SessionCreateSubject = SessionSubjectPrefix + ".create"
+	// SessionGetSubject reads a session (SessionRequest → Session).
+	SessionGetSubject = SessionSubjectPrefix + ".get"
+	// SessionKeepaliveSubject extends a session's TTL (SessionRequest → Session).
+	SessionKeepaliveSubject = SessionSubjectPrefix + ".keepalive"
+	// SessionEndSubject ends a session (SessionRequest → Session).
+	SessionEndSubject = SessionSubjectPrefix + ".end"
+	// SessionListSubject lists a cluster's sessions (ListSessionsRequest → SessionList).
+	SessionListSubject = SessionSubjectPrefix + ".list"
+
+	// DispatchServiceName is the micro service name of the dispatcher.
+	DispatchServiceName = "kubently-dispatcher"
+	// DispatchSubjectPrefix groups the dispatcher's endpoints.
+	DispatchSubjectPrefix = "kubently.dispatch.v1"
+	// DispatchExecuteSubject runs one command (ExecuteRequest → CommandResult).
+	DispatchExecuteSubject = DispatchSubjectPrefix + ".execute"
+
+	// BridgeNotifySubjectT is the format twin of BridgeNotifySubject: the
+	// dispatcher publishes on it after enqueuing a command so that the
+	// gateway replica holding the cluster's executor stream reads the queue.
+	BridgeNotifySubjectT = "kubently.bridge.v1.notify.%s"
+	// BridgeNotifyWildcard matches every cluster's notify subject.
+	BridgeNotifyWildcard = "kubently.bridge.v1.notify.*"
+
+	// ResultSubjectT is the format twin of ResultSubject: the gateway
+	// publishes an executor's CommandResult on it; the dispatcher subscribes
+	// before it enqueues the command.
+	ResultSubjectT = "kubently.bridge.v1.result.%s.%s"
+)
+
+// BridgeNotifySubject returns the notify subject of a cluster.
+func BridgeNotifySubject(cluster string) (string, error) {
+	if err := ValidateID("cluster", cluster); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(BridgeNotifySubjectT, cluster), nil
+}
+
+// ResultSubject returns the subject a command's result is published on.
+func ResultSubject(cluster, commandID string) (string, error) {
+	if err := ValidateID("cluster", cluster); err != nil {
+		return "", err
+	}
+	if err := ValidateCommandID(commandID); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(ResultSubjectT, cluster, commandID), nil
+}

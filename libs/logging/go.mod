@@ -1,0 +1,3 @@
+module kubently.io/libs/logging
+
+go 1.26.0

@@ -1,0 +1,128 @@
+package natsutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// ErrNotReady is returned when an embedded server does not become ready.
+var ErrNotReady = errors.New("natsutil: embedded server not ready")
+
+// Connect dials url as client name, retrying the first connection until ctx
+// ends, then reconnecting forever. State changes are logged on log.
+func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, error) {
+	if log == nil {
+		return nil, errors.New("natsutil: nil logger")
+	}
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.RetryOnFailedConnect(false),
+		nats.PingInterval(5 * time.Second),
+		nats.MaxPingsOutstanding(3),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Error("nats async error", "err", err, "subject", subj)
+		}),
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil {
+			return nc, nil
+		}
+		log.Warn("nats connect failed; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("natsutil: connect %s: %w (last error: %w)", redact(url), ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// EmbeddedConfig configures RunEmbedded.
+type EmbeddedConfig struct {
+	// Host is the listen address; empty means 127.0.0.1.
+	Host string
+	// Port is the client port; 0 means 4222, -1 a random free port.
+	Port int
+	// StoreDir enables JetStream with file storage in this directory;
+	// empty disables JetStream.
+	StoreDir string
+	// Debug turns on the server's own logging.
+	Debug bool
+}
+
+// RunEmbedded starts an in-process NATS server and waits until it accepts
+// connections. Call Shutdown and WaitForShutdown on the result to stop it.
+func RunEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
+	opts := &server.Options{
+		Host:       cfg.Host,
+		Port:       cfg.Port,
+		NoSigs:     true,
+		NoLog:      !cfg.Debug,
+		MaxPayload: 8 << 20,
+	}
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
+	}
+	if opts.Port == 0 {
+		opts.Port = 4222
+	}
+	if cfg.StoreDir != "" {
+		opts.JetStream = true
+		opts.StoreDir = cfg.StoreDir
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("natsutil: new server: %w", err)
+	}
+	if cfg.Debug {
+		s.ConfigureLogger()
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, ErrNotReady
+	}
+	return s, nil
+}
+
+func redact(url string) string {
+	// nats URLs may embed user:password@; never log them.
+	for i := 0; i+3 <= len(url); i++ {
+		if url[i:i+3] == "://" {
+			rest := url[i+3:]
+			for j := 0; j < len(rest); j++ {
+				if rest[j] == '@' {
+					return url[:i+3] + "***@" + rest[j+1:]
+				}
+				if rest[j] == '/' {
+					break
+				}
+			}
+			break
+		}
+	}
+	return url
+}

@@ -1,0 +1,152 @@
+package natsutil
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"kubently.io/libs/contracts"
+)
+
+// Request sends req (of type reqType) to subject and decodes a Response of
+// type respType into resp. The correlation id in ctx travels as a header.
+// A missing responder is CodeUnavailable; ctx's deadline is CodeTimeout.
+func Request(ctx context.Context, nc *nats.Conn, subject, reqType string, req any, respType string, resp any) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("natsutil: marshal %s: %w", reqType, err)
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = body
+	msg.Header.Set(contracts.NATSHeaderType, reqType)
+	if id := contracts.CorrelationIDFrom(ctx); id != "" {
+		msg.Header.Set(contracts.NATSHeaderCorrelationID, id)
+	}
+	reply, err := nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		return MapError(err, subject)
+	}
+	return contracts.Decode(reply.Data, respType, resp)
+}
+
+// MapError turns a NATS request error into a contracts error.
+func MapError(err error, subject string) error {
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return contracts.Errorf(contracts.CodeUnavailable, "no service is answering on %s", subject)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return contracts.Errorf(contracts.CodeTimeout, "no reply on %s before the deadline", subject)
+	case errors.Is(err, context.Canceled):
+		return contracts.Errorf(contracts.CodeUnavailable, "request on %s canceled", subject)
+	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining), errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrConnectionReconnecting):
+		return contracts.Errorf(contracts.CodeUnavailable, "NATS connection unavailable: %v", err)
+	default:
+		return contracts.Errorf(contracts.CodeUnavailable, "request on %s failed: %v", subject, err)
+	}
+}
+
+// Reply answers a micro request with v wrapped in a Response of type typ.
+func Reply(req micro.Request, typ string, v any) error {
+	resp, err := contracts.NewResponse(typ, v)
+	if err != nil {
+		return ReplyError(req, err)
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return ReplyError(req, err)
+	}
+	return req.Respond(b)
+}
+
+// ReplyError answers a micro request with err as an error Response. The
+// micro error headers carry the HTTP status so $SRV.STATS counts errors.
+func ReplyError(req micro.Request, err error) error {
+	e := contracts.AsError(err)
+	b, mErr := json.Marshal(contracts.Response{Error: e})
+	if mErr != nil {
+		return mErr
+	}
+	return req.Error(strconv.Itoa(e.Code.Status()), string(e.Code), b)
+}
+
+// DecodeRequest unmarshals a request body into v, strictly: unknown fields
+// and trailing data are bad requests.
+func DecodeRequest(req micro.Request, v any) error {
+	dec := json.NewDecoder(bytesReader(req.Data()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return contracts.Errorf(contracts.CodeInvalidJSON, "malformed request: %v", err)
+	}
+	if dec.More() {
+		return contracts.Errorf(contracts.CodeInvalidJSON, "malformed request: trailing data")
+	}
+	return nil
+}
+
+// RequestContext returns ctx carrying the request's correlation id.
+func RequestContext(ctx context.Context, req micro.Request) context.Context {
+	if id := req.Headers().Get(contracts.NATSHeaderCorrelationID); id != "" {
+		return contracts.WithCorrelationID(ctx, id)
+	}
+	return ctx
+}
+
+// ServiceVersion turns a build version ("v1.2.3", "dev", a git describe)
+// into the semantic version micro.AddService requires.
+func ServiceVersion(v string) string {
+	if len(v) > 1 && v[0] == 'v' && v[1] >= '0' && v[1] <= '9' {
+		v = v[1:]
+	}
+	if v != "" && v[0] >= '0' && v[0] <= '9' && strings.Count(v, ".") >= 2 {
+		return v
+	}
+	b := []byte(v)
+	for i, c := range b {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' {
+			b[i] = '-'
+		}
+	}
+	if len(b) == 0 {
+		return "0.0.0-dev"
+	}
+	return "0.0.0-" + string(b)
+}
+
+// Concurrent wraps a context handler so each request runs in its own
+// goroutine, at most max at once (micro otherwise runs one endpoint's
+// requests one after another). A request over the limit is answered at once
+// with CodeUnavailable instead of queueing without bound.
+func Concurrent(ctx context.Context, max int, h func(context.Context, micro.Request)) micro.Handler {
+	if max <= 0 {
+		max = 1
+	}
+	sem := make(chan struct{}, max)
+	return micro.HandlerFunc(func(req micro.Request) {
+		select {
+		case sem <- struct{}{}:
+		default:
+			_ = ReplyError(req, contracts.Errorf(contracts.CodeUnavailable, "service busy: %d requests in flight", max))
+			return
+		}
+		go func() {
+			defer func() { <-sem }()
+			h(ctx, req)
+		}()
+	})
+}
+
+// ConnectedCheck is a readiness check that passes while nc is connected.
+func ConnectedCheck(nc *nats.Conn) func(context.Context) error {
+	return func(context.Context) error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("nats: %s", nc.Status())
+		}
+		return nil
+	}
+}
