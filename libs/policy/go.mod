@@ -1,0 +1,3 @@
+module kubently.io/libs/policy
+
+go 1.26.0

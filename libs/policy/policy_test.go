@@ -1,0 +1,158 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		argv string
+		want Reason
+	}{
+		// allowed
+		{"get pods", ReasonAllowed},
+		{"get pods -A", ReasonAllowed},
+		{"get pods -n kube-system -o wide", ReasonAllowed},
+		{"get pods -ojson", ReasonAllowed},
+		{"get pods --output=yaml", ReasonAllowed},
+		{"get pods -n=kube-system", ReasonAllowed},
+		{"get pods -nkube-system", ReasonAllowed},
+		{"get deploy/web -n shop", ReasonAllowed},
+		{"get pods,svc -l app=web", ReasonAllowed},
+		{"get hpa", ReasonAllowed},
+		{"get horizontalpodautoscalers", ReasonAllowed},
+		{"get pods -n keda-autoscaler", ReasonAllowed},
+		{"get pods -n credit-service", ReasonAllowed},
+		{"get deploy dispatcher", ReasonAllowed},
+		{"get pods --field-selector status.phase=Running --show-labels --no-headers", ReasonAllowed},
+		{"get configmaps --chunk-size 100", ReasonAllowed},
+		{"describe pod web-1 -n shop", ReasonAllowed},
+		{"describe deployments.apps/web", ReasonAllowed},
+		{"logs web-1 -c app --tail 100 --since 5m --previous --timestamps", ReasonAllowed},
+		{"logs deploy/web --tail=20", ReasonAllowed},
+		{"logs web-1 app", ReasonAllowed},
+		{"events -n shop --for pod/web-1 --types Warning", ReasonAllowed},
+		{"events -A", ReasonAllowed},
+		{"get pods -- -weird-name", ReasonAllowed},
+		// verbs
+		{"", ReasonEmpty},
+		{"delete pod x", ReasonVerbNotAllowed},
+		{"exec web -- sh", ReasonVerbNotAllowed},
+		{"apply -f x.yaml", ReasonVerbNotAllowed},
+		{"GET pods", ReasonVerbNotAllowed},
+		{"--namespace x get pods", ReasonVerbNotAllowed},
+		// credential / target flags, every spelling
+		{"get pods --server https://evil", ReasonCredentialFlag},
+		{"get pods --server=https://evil", ReasonCredentialFlag},
+		{"get pods -s https://evil", ReasonCredentialFlag},
+		{"get pods --token abc", ReasonCredentialFlag},
+		{"get pods --kubeconfig /etc/k", ReasonCredentialFlag},
+		{"get pods --context other", ReasonCredentialFlag},
+		{"get pods --cluster other", ReasonCredentialFlag},
+		{"get pods --user admin", ReasonCredentialFlag},
+		{"get pods --as system:admin", ReasonCredentialFlag},
+		{"get pods --as-group system:masters", ReasonCredentialFlag},
+		{"get pods --as-uid 0", ReasonCredentialFlag},
+		{"get pods --certificate-authority /x", ReasonCredentialFlag},
+		{"get pods --client-certificate /x", ReasonCredentialFlag},
+		{"get pods --client-key /x", ReasonCredentialFlag},
+		{"get pods --insecure-skip-tls-verify", ReasonCredentialFlag},
+		{"get pods --username u", ReasonCredentialFlag},
+		{"get pods --password p", ReasonCredentialFlag},
+		{"get pods --request-timeout 0", ReasonCredentialFlag},
+		// unbounded
+		{"get pods -w", ReasonUnbounded},
+		{"get pods --watch", ReasonUnbounded},
+		{"get pods --watch-only", ReasonUnbounded},
+		{"get pods -Aw", ReasonUnbounded},
+		{"logs web -f", ReasonUnbounded},
+		{"logs web --follow", ReasonUnbounded},
+		{"logs web -pf", ReasonUnbounded},
+		// file input
+		{"get -f pod.yaml", ReasonFileInput},
+		{"get --filename=pod.yaml", ReasonFileInput},
+		{"get -k dir", ReasonFileInput},
+		{"describe -R -f dir", ReasonFlagNotAllowed},
+		// unknown flags and bad values
+		{"get pods --raw /api", ReasonFlagNotAllowed},
+		{"get pods --template x", ReasonFlagNotAllowed},
+		{"get pods -o go-template={{.}}", ReasonBadFlagValue},
+		{"get pods -o jsonpath={.items}", ReasonBadFlagValue},
+		{"logs web --tail abc", ReasonBadFlagValue},
+		{"logs web --tail 99999999", ReasonBadFlagValue},
+		{"get pods -o", ReasonBadFlagValue},
+		{"get pods --show-labels=maybe", ReasonBadFlagValue},
+		// restricted resources
+		{"get secrets", ReasonRestricted},
+		{"get secret", ReasonRestricted},
+		{"get Secrets", ReasonRestricted},
+		{"get secret/db-pass", ReasonRestricted},
+		{"get pods,secrets", ReasonRestricted},
+		{"get pods,secret/x", ReasonRestricted},
+		{"get secret/x,pods/y", ReasonRestricted},
+		{"logs secret/x", ReasonRestricted},
+		{"get pod secret", ReasonAllowed},
+		{"get pods/secret", ReasonAllowed},
+		{"get secrets.v1", ReasonRestricted},
+		{"get v1/secrets", ReasonRestricted},
+		{"describe -n x secrets", ReasonRestricted},
+		{"describe secret/x", ReasonRestricted},
+		// arity
+		{"get", ReasonMissingArgument},
+		{"logs", ReasonMissingArgument},
+		{"logs a b c", ReasonTooManyArguments},
+		{"events pods", ReasonTooManyArguments},
+	}
+	for _, tt := range tests {
+		t.Run(tt.argv, func(t *testing.T) {
+			d := Check(strings.Fields(tt.argv))
+			if d.Reason != tt.want {
+				t.Fatalf("Check(%q) = %s (%s); want %s", tt.argv, d.Reason, d.Message, tt.want)
+			}
+			if d.Allowed != (tt.want == ReasonAllowed) {
+				t.Errorf("Check(%q).Allowed = %v; want %v", tt.argv, d.Allowed, tt.want == ReasonAllowed)
+			}
+			if d.Message == "" {
+				t.Errorf("Check(%q) has no message", tt.argv)
+			}
+		})
+	}
+}
+
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{"get pods -A", "logs web -f", "get secrets", "get pods --server=x", "describe -Aw x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		argv := strings.Fields(line)
+		d := Check(argv)
+		if !d.Allowed {
+			return
+		}
+		// Property: an accepted command never carries a denied flag or a
+		// restricted resource in any spelling we know.
+		for _, a := range argv {
+			if a == "--" {
+				break
+			}
+			l := strings.ToLower(a)
+			for _, bad := range []string{"--server", "--token", "--kubeconfig", "--as", "--watch", "--follow", "--context", "--filename"} {
+				if l == bad || strings.HasPrefix(l, bad+"=") {
+					t.Fatalf("accepted %q containing %s", line, bad)
+				}
+			}
+			if strings.HasPrefix(l, "secret/") || strings.HasPrefix(l, "secrets/") {
+				t.Fatalf("accepted %q naming secrets", line)
+			}
+		}
+		// The type argument of get/describe is the first positional.
+		if (d.Verb == "get" || d.Verb == "describe") && len(argv) > 1 && !strings.HasPrefix(argv[1], "-") {
+			for _, typ := range strings.Split(strings.ToLower(argv[1]), ",") {
+				if typ == "secret" || typ == "secrets" {
+					t.Fatalf("accepted %q with type %q", line, typ)
+				}
+			}
+		}
+	})
+}
