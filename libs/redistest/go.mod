@@ -1,0 +1,3 @@
+module kubently.io/libs/redistest
+
+go 1.26.0

@@ -1,0 +1,52 @@
+// Package backend opens the store a deployment is configured for: Redis
+// when a Redis URL is given, otherwise JetStream on the service's NATS
+// connection (the embedded default).
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+
+	"kubently.io/libs/store"
+	"kubently.io/libs/store/jsstore"
+	"kubently.io/libs/store/redisstore"
+)
+
+// Config configures Open.
+type Config struct {
+	// RedisURL selects the Redis store; empty selects JetStream.
+	RedisURL string
+	// Conn is the NATS connection the JetStream store uses; required when
+	// RedisURL is empty.
+	Conn *nats.Conn
+}
+
+// Open returns the configured store. The caller closes it.
+func Open(ctx context.Context, cfg Config) (store.Store, error) {
+	if cfg.RedisURL != "" {
+		s, err := redisstore.New(ctx, redisstore.Config{URL: cfg.RedisURL})
+		if err != nil {
+			return nil, fmt.Errorf("backend: redis store: %w", err)
+		}
+		return s, nil
+	}
+	if cfg.Conn == nil {
+		return nil, errors.New("backend: no Redis URL and no NATS connection")
+	}
+	s, err := jsstore.New(ctx, jsstore.Config{Conn: cfg.Conn})
+	if err != nil {
+		return nil, fmt.Errorf("backend: jetstream store: %w", err)
+	}
+	return s, nil
+}
+
+// Name returns which backend cfg selects, for logs.
+func Name(cfg Config) string {
+	if cfg.RedisURL != "" {
+		return "redis"
+	}
+	return "jetstream"
+}

@@ -1,0 +1,107 @@
+// Package check validates the arguments of store methods, so that both
+// implementations reject the same bad input with store.ErrInvalid before
+// touching their backing server. Ids that pass are also safe as Redis key
+// parts and as NATS subject tokens and KV keys.
+package check
+
+import (
+	"fmt"
+	"time"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/store"
+)
+
+// Cluster checks a cluster id (a lower-case DNS label).
+func Cluster(id string) error { return wrap(contracts.ValidateID("cluster", id)) }
+
+// SessionID checks a session id (a lower-case DNS label).
+func SessionID(id string) error { return wrap(contracts.ValidateID("session", id)) }
+
+// CommandID checks a command id ([A-Za-z0-9_-], 1-64 characters).
+func CommandID(id string) error { return wrap(contracts.ValidateCommandID(id)) }
+
+// Token checks a consumer or connection id; it uses the command id rules.
+func Token(what, id string) error {
+	if err := contracts.ValidateCommandID(id); err != nil {
+		return fmt.Errorf("%w: invalid %s %q: want 1-64 characters of [A-Za-z0-9_-]", store.ErrInvalid, what, id)
+	}
+	return nil
+}
+
+// TTL checks that a TTL is positive.
+func TTL(ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("%w: ttl %v: want > 0", store.ErrInvalid, ttl)
+	}
+	return nil
+}
+
+// Max checks a Claim batch size.
+func Max(n int) error {
+	if n < 1 {
+		return fmt.Errorf("%w: max %d: want >= 1", store.ErrInvalid, n)
+	}
+	return nil
+}
+
+// Session checks a session handed to CreateSession.
+func Session(s contracts.Session, ttl time.Duration) error {
+	if err := SessionID(s.ID); err != nil {
+		return err
+	}
+	if err := Cluster(s.Cluster); err != nil {
+		return err
+	}
+	return TTL(ttl)
+}
+
+// Command checks a command handed to Enqueue.
+func Command(c contracts.Command) error {
+	if err := CommandID(c.ID); err != nil {
+		return err
+	}
+	if err := Cluster(c.Cluster); err != nil {
+		return err
+	}
+	if c.Deadline.IsZero() {
+		return fmt.Errorf("%w: command %s has no deadline", store.ErrInvalid, c.ID)
+	}
+	return nil
+}
+
+// Info checks an executor record handed to Heartbeat.
+func Info(info contracts.ExecutorInfo, ttl time.Duration) error {
+	if err := Cluster(info.Cluster); err != nil {
+		return err
+	}
+	if err := Token("connection id", info.ConnID); err != nil {
+		return err
+	}
+	return TTL(ttl)
+}
+
+// Seconds returns d in whole seconds, rounded up (so a record lives at
+// least d), and at least 1.
+func Seconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
+
+func wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", store.ErrInvalid, err)
+}
+
+// ClusterRecord checks a registry record.
+func ClusterRecord(c store.ClusterRecord) error {
+	if err := Cluster(c.ID); err != nil {
+		return err
+	}
+	if len(c.TokenHash) != 64 {
+		return fmt.Errorf("%w: token hash must be 64 hex characters", store.ErrInvalid)
+	}
+	return nil
+}

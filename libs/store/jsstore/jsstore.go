@@ -1,0 +1,873 @@
+package jsstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/store"
+	"kubently.io/libs/store/internal/check"
+)
+
+// Defaults applied to zero Config fields.
+const (
+	// DefaultPrefix starts every bucket and stream name.
+	DefaultPrefix = "KUBENTLY"
+	// DefaultMaxQueueLen caps each cluster's queue.
+	DefaultMaxQueueLen = 10000
+)
+
+const (
+	// markerTTL is how long the marker of an expired or purged key stays.
+	markerTTL = time.Second
+	// ackWait is how long a claimed command may go unacknowledged before
+	// it is delivered again.
+	ackWait = 30 * time.Second
+	// casAttempts bounds the optimistic retries of TouchSession and
+	// EndSession.
+	casAttempts = 64
+	// claimRetries bounds Claim's retries (1ms, 2ms, 4ms, ... 63ms in all)
+	// while the consumer catches up with the stream.
+	claimRetries = 6
+	// setupAttempts bounds New's retries when another process creates the
+	// same stream at the same moment.
+	setupAttempts = 5
+)
+
+var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+// Config configures New.
+type Config struct {
+	// Conn is the NATS connection to use; required. The caller keeps
+	// owning it.
+	Conn *nats.Conn
+	// Replicas is the replication factor of every bucket and stream (1-5);
+	// zero means 1.
+	Replicas int
+	// Storage is where the server keeps the data; the zero value is
+	// jetstream.FileStorage.
+	Storage jetstream.StorageType
+	// Prefix starts every bucket and stream name ([A-Za-z0-9_-], at most
+	// 32 characters) and, lower-cased, the bridge subjects; empty means
+	// DefaultPrefix.
+	Prefix string
+	// OwnerGrace is how long Owner still knows a command after its
+	// deadline; zero means store.OwnerGrace. Negative is rejected.
+	OwnerGrace time.Duration
+	// MaxQueueLen caps each cluster's queue (the oldest commands are
+	// dropped first); zero means DefaultMaxQueueLen. Negative is rejected.
+	MaxQueueLen int64
+}
+
+// Validate checks c without connecting.
+func (c Config) Validate() error {
+	switch {
+	case c.Conn == nil:
+		return fmt.Errorf("%w: jsstore: nil connection", store.ErrInvalid)
+	case c.Replicas < 0 || c.Replicas > 5:
+		return fmt.Errorf("%w: jsstore: replicas %d: want 1-5", store.ErrInvalid, c.Replicas)
+	case c.Storage != jetstream.FileStorage && c.Storage != jetstream.MemoryStorage:
+		return fmt.Errorf("%w: jsstore: unknown storage type %d", store.ErrInvalid, c.Storage)
+	case c.Prefix != "" && !prefixRE.MatchString(c.Prefix):
+		return fmt.Errorf("%w: jsstore: prefix %q: want 1-32 characters of [A-Za-z0-9_-]", store.ErrInvalid, c.Prefix)
+	case c.OwnerGrace < 0:
+		return fmt.Errorf("%w: jsstore: negative owner grace %v", store.ErrInvalid, c.OwnerGrace)
+	case c.MaxQueueLen < 0:
+		return fmt.Errorf("%w: jsstore: negative max queue length %d", store.ErrInvalid, c.MaxQueueLen)
+	}
+	return nil
+}
+
+// Store is a store.Store on JetStream.
+type Store struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	grace    time.Duration
+	sessions jetstream.KeyValue
+	owners   jetstream.KeyValue
+	presence jetstream.KeyValue
+	clusters jetstream.KeyValue
+	bridge   string // stream name
+	stream   jetstream.Stream
+	subject  string // bridge subject prefix, without the trailing dot
+
+	mu        sync.Mutex
+	consumers map[string]jetstream.Consumer // by cluster
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New validates cfg and creates (or updates) the store's buckets and
+// stream. A server that does not answer is store.ErrUnavailable.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.OwnerGrace == 0 {
+		cfg.OwnerGrace = store.OwnerGrace
+	}
+	if cfg.MaxQueueLen == 0 {
+		cfg.MaxQueueLen = DefaultMaxQueueLen
+	}
+	js, err := jetstream.New(cfg.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("jsstore: %w", err)
+	}
+	s := &Store{
+		nc:        cfg.Conn,
+		js:        js,
+		grace:     cfg.OwnerGrace,
+		bridge:    cfg.Prefix + "_BRIDGE",
+		subject:   strings.ToLower(cfg.Prefix) + ".bridgeq",
+		consumers: map[string]jetstream.Consumer{},
+	}
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	kv := func(name, desc string) (jetstream.KeyValue, error) {
+		return ensureKV(ctx, js, jetstream.KeyValueConfig{
+			Bucket:         cfg.Prefix + "_" + name,
+			Description:    desc,
+			History:        1,
+			Storage:        cfg.Storage,
+			Replicas:       cfg.Replicas,
+			LimitMarkerTTL: markerTTL,
+		})
+	}
+	if s.sessions, err = kv("SESSIONS", "Kubently sessions: live.<cluster>.<id> and rec.<id>"); err != nil {
+		return nil, fail("set up sessions bucket", err)
+	}
+	if s.owners, err = kv("OWNERS", "Kubently command owners: <command id> -> cluster"); err != nil {
+		return nil, fail("set up owners bucket", err)
+	}
+	if s.presence, err = kv("PRESENCE", "Kubently executor presence: <cluster>.<conn id>"); err != nil {
+		return nil, fail("set up presence bucket", err)
+	}
+	if s.clusters, err = kv("CLUSTERS", "Kubently cluster registry: <cluster> -> token hash"); err != nil {
+		return nil, fail("set up clusters bucket", err)
+	}
+	if s.stream, err = ensureStream(ctx, js, jetstream.StreamConfig{
+		Name:              s.bridge,
+		Description:       "Kubently bridge queue: one subject per cluster",
+		Subjects:          []string{s.subject + ".>"},
+		Retention:         jetstream.WorkQueuePolicy,
+		Storage:           cfg.Storage,
+		Replicas:          cfg.Replicas,
+		MaxMsgsPerSubject: cfg.MaxQueueLen,
+		Discard:           jetstream.DiscardOld,
+		Duplicates:        2 * time.Minute,
+		AllowMsgTTL:       true,
+	}); err != nil {
+		return nil, fail("set up bridge stream", err)
+	}
+	return s, nil
+}
+
+// ensureKV returns the bucket cfg names, creating it if missing and
+// updating it only if a setting the store relies on differs: an update is
+// a stream reconfiguration, not something every process start should do.
+func ensureKV(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	for range setupAttempts {
+		kv, err := js.KeyValue(ctx, cfg.Bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			kv, err = js.CreateKeyValue(ctx, cfg)
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				continue // another process created it just now
+			}
+			return kv, err
+		}
+		if err != nil {
+			return nil, err
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			return nil, err
+		}
+		have := st.Config()
+		if have.History == cfg.History && have.Storage == cfg.Storage &&
+			have.Replicas == cfg.Replicas && have.LimitMarkerTTL == cfg.LimitMarkerTTL {
+			return kv, nil
+		}
+		return js.UpdateKeyValue(ctx, cfg)
+	}
+	return nil, fmt.Errorf("bucket %s: created and gone %d times", cfg.Bucket, setupAttempts)
+}
+
+// ensureStream is ensureKV for a stream.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	for range setupAttempts {
+		st, err := js.Stream(ctx, cfg.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			st, err = js.CreateStream(ctx, cfg)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				continue // another process created it just now
+			}
+			return st, err
+		}
+		if err != nil {
+			return nil, err
+		}
+		have := st.CachedInfo().Config
+		if slices.Equal(have.Subjects, cfg.Subjects) && have.Retention == cfg.Retention &&
+			have.Storage == cfg.Storage && have.Replicas == cfg.Replicas &&
+			have.MaxMsgsPerSubject == cfg.MaxMsgsPerSubject && have.Discard == cfg.Discard &&
+			have.AllowMsgTTL == cfg.AllowMsgTTL {
+			return st, nil
+		}
+		return js.UpdateStream(ctx, cfg)
+	}
+	return nil, fmt.Errorf("stream %s: created and gone %d times", cfg.Name, setupAttempts)
+}
+
+// Ping checks the connection is up and JetStream answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	if _, err := s.js.AccountInfo(ctx); err != nil {
+		return fail("ping", err)
+	}
+	return nil
+}
+
+// Close does nothing: the connection is the caller's.
+func (s *Store) Close() error { return nil }
+
+// ready fails fast while the connection is down rather than letting
+// requests wait in the reconnect buffer until their deadline.
+func (s *Store) ready() error {
+	if s.nc.IsClosed() {
+		return fmt.Errorf("jsstore: %w: %w", store.ErrUnavailable, nats.ErrConnectionClosed)
+	}
+	if !s.nc.IsConnected() {
+		return fmt.Errorf("jsstore: %w: %w", store.ErrUnavailable, nats.ErrDisconnected)
+	}
+	return nil
+}
+
+// Sessions.
+
+func liveKey(cluster, id string) string { return "live." + cluster + "." + id }
+func recKey(id string) string           { return "rec." + id }
+
+// CreateSession implements store.Sessions.
+func (s *Store) CreateSession(ctx context.Context, sess contracts.Session, ttl time.Duration) error {
+	if err := check.Session(sess, ttl); err != nil {
+		return err
+	}
+	if err := s.ready(); err != nil {
+		return err
+	}
+	sess.State = contracts.SessionActive
+	sess.EndedAt = nil
+	b, err := json.Marshal(sess)
+	if err != nil {
+		return fmt.Errorf("jsstore: encode session: %w", err)
+	}
+	// The record decides whether the id is taken (it outlives the live key).
+	if _, err := s.sessions.Create(ctx, recKey(sess.ID), b, jetstream.KeyTTL(seconds(ttl+store.SessionTombstone))); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("%w: session %s", store.ErrExists, sess.ID)
+		}
+		return fail("create session", err)
+	}
+	if _, err := s.sessions.Create(ctx, liveKey(sess.Cluster, sess.ID), b, jetstream.KeyTTL(seconds(ttl))); err != nil {
+		// Free the id again; if that fails too the session reads as
+		// expired, which is what a caller seeing an error must assume.
+		_ = s.sessions.Purge(context.WithoutCancel(ctx), recKey(sess.ID), jetstream.PurgeTTL(markerTTL))
+		return fail("create session", err)
+	}
+	return nil
+}
+
+// GetSession implements store.Sessions.
+func (s *Store) GetSession(ctx context.Context, id string) (contracts.Session, error) {
+	if err := check.SessionID(id); err != nil {
+		return contracts.Session{}, err
+	}
+	if err := s.ready(); err != nil {
+		return contracts.Session{}, err
+	}
+	v, err := s.readSession(ctx, id)
+	return v.sess, err
+}
+
+// sessionView is a session as read, with the revisions to compare-and-set
+// against.
+type sessionView struct {
+	sess    contracts.Session // State computed
+	rec     uint64            // revision of the record
+	live    uint64            // revision of the live key; 0 if none
+	liveKey string
+}
+
+// readSession reads the record, then (unless it says ended) the live key.
+func (s *Store) readSession(ctx context.Context, id string) (sessionView, error) {
+	var v sessionView
+	rec, err := s.sessions.Get(ctx, recKey(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return v, fmt.Errorf("%w: session %s", store.ErrNotFound, id)
+	}
+	if err != nil {
+		return v, fail("get session", err)
+	}
+	if err := json.Unmarshal(rec.Value(), &v.sess); err != nil {
+		return v, fmt.Errorf("jsstore: decode session %s: %w", id, err)
+	}
+	v.rec = rec.Revision()
+	if v.sess.State == contracts.SessionEnded {
+		return v, nil
+	}
+	v.liveKey = liveKey(v.sess.Cluster, id)
+	live, err := s.sessions.Get(ctx, v.liveKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		v.sess.State = contracts.SessionExpired
+		return v, nil
+	}
+	if err != nil {
+		return v, fail("get session", err)
+	}
+	if err := json.Unmarshal(live.Value(), &v.sess); err != nil {
+		return v, fmt.Errorf("jsstore: decode session %s: %w", id, err)
+	}
+	v.sess.State = contracts.SessionActive
+	v.live = live.Revision()
+	return v, nil
+}
+
+// TouchSession implements store.Sessions.
+func (s *Store) TouchSession(ctx context.Context, id string, ttl time.Duration) (contracts.Session, error) {
+	if err := check.SessionID(id); err != nil {
+		return contracts.Session{}, err
+	}
+	if err := check.TTL(ttl); err != nil {
+		return contracts.Session{}, err
+	}
+	if err := s.ready(); err != nil {
+		return contracts.Session{}, err
+	}
+	for range casAttempts {
+		v, err := s.readSession(ctx, id)
+		if err != nil || v.sess.State != contracts.SessionActive {
+			return v.sess, err
+		}
+		sess := v.sess
+		sess.ExpiresAt = time.Now().Add(ttl).UTC()
+		sess.TTLSeconds = check.Seconds(ttl)
+		b, err := json.Marshal(sess)
+		if err != nil {
+			return contracts.Session{}, fmt.Errorf("jsstore: encode session: %w", err)
+		}
+		// Live key first: if it expired or was purged since we read it, the
+		// write fails and the next read says so.
+		if err := s.cas(ctx, s.sessions, v.liveKey, b, v.live, seconds(ttl)); err != nil {
+			if conflict(err) {
+				continue
+			}
+			return contracts.Session{}, fail("touch session", err)
+		}
+		if err := s.cas(ctx, s.sessions, recKey(id), b, v.rec, seconds(ttl+store.SessionTombstone)); err != nil {
+			if conflict(err) {
+				continue // ended meanwhile (then we say so), or another touch
+			}
+			return contracts.Session{}, fail("touch session", err)
+		}
+		return sess, nil
+	}
+	return contracts.Session{}, fmt.Errorf("jsstore: touch session %s: too much contention", id)
+}
+
+// EndSession implements store.Sessions.
+func (s *Store) EndSession(ctx context.Context, id string) (contracts.Session, error) {
+	if err := check.SessionID(id); err != nil {
+		return contracts.Session{}, err
+	}
+	if err := s.ready(); err != nil {
+		return contracts.Session{}, err
+	}
+	for range casAttempts {
+		v, err := s.readSession(ctx, id)
+		if err != nil || v.sess.State != contracts.SessionActive {
+			return v.sess, err
+		}
+		sess := v.sess
+		now := time.Now().UTC()
+		sess.State = contracts.SessionEnded
+		sess.EndedAt = &now
+		b, err := json.Marshal(sess)
+		if err != nil {
+			return contracts.Session{}, fmt.Errorf("jsstore: encode session: %w", err)
+		}
+		// The record decides: once it says ended, the session is ended
+		// whatever the live key does.
+		if err := s.cas(ctx, s.sessions, recKey(id), b, v.rec, seconds(store.SessionTombstone)); err != nil {
+			if conflict(err) {
+				continue
+			}
+			return contracts.Session{}, fail("end session", err)
+		}
+		// Best effort: a leftover live key only lingers until its TTL.
+		_ = s.sessions.Purge(ctx, v.liveKey, jetstream.PurgeTTL(markerTTL))
+		return sess, nil
+	}
+	return contracts.Session{}, fmt.Errorf("jsstore: end session %s: too much contention", id)
+}
+
+// ListSessions implements store.Sessions.
+func (s *Store) ListSessions(ctx context.Context, cluster string) ([]contracts.Session, error) {
+	if err := check.Cluster(cluster); err != nil {
+		return nil, err
+	}
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	keys, err := s.keys(ctx, s.sessions, liveKey(cluster, "*"))
+	if err != nil {
+		return nil, fail("list sessions", err)
+	}
+	out := make([]contracts.Session, 0, len(keys))
+	for _, k := range keys {
+		id := k[strings.LastIndexByte(k, '.')+1:]
+		v, err := s.readSession(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if v.sess.State == contracts.SessionActive && v.sess.Cluster == cluster {
+			out = append(out, v.sess)
+		}
+	}
+	slices.SortFunc(out, func(a, b contracts.Session) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// Bridge.
+
+// owner is the value of an owners key.
+type owner struct {
+	Cluster string    `json:"cluster_id"`
+	Until   time.Time `json:"until"`
+}
+
+// Enqueue implements store.Bridge.
+func (s *Store) Enqueue(ctx context.Context, cmd contracts.Command) error {
+	if err := check.Command(cmd); err != nil {
+		return err
+	}
+	if err := s.ready(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return fmt.Errorf("jsstore: encode command: %w", err)
+	}
+	now := time.Now()
+	// The owner first: a command an executor can claim must be
+	// attributable when its result comes back.
+	if until := cmd.Deadline.Add(s.grace); until.After(now) {
+		ob, err := json.Marshal(owner{Cluster: cmd.Cluster, Until: until.UTC()})
+		if err != nil {
+			return fmt.Errorf("jsstore: encode owner: %w", err)
+		}
+		if err := s.put(ctx, s.owners, cmd.ID, ob, seconds(until.Sub(now))); err != nil {
+			return fail("enqueue", err)
+		}
+	}
+	msg := &nats.Msg{Subject: s.subject + "." + cmd.Cluster, Data: b}
+	// The message ID makes a retried Enqueue of the same command a no-op
+	// (within the stream's 2m duplicate window).
+	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(cmd.ID), jetstream.WithMsgTTL(seconds(cmd.Deadline.Sub(now)))); err != nil {
+		return fail("enqueue", err)
+	}
+	return nil
+}
+
+// consumer returns the cluster's durable pull consumer, creating it on
+// first use.
+func (s *Store) consumer(ctx context.Context, cluster string) (jetstream.Consumer, error) {
+	s.mu.Lock()
+	c, ok := s.consumers[cluster]
+	s.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	c, err := s.js.CreateOrUpdateConsumer(ctx, s.bridge, jetstream.ConsumerConfig{
+		Durable:       cluster,
+		Description:   "Kubently executors of cluster " + cluster,
+		FilterSubject: s.subject + "." + cluster,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.consumers[cluster] = c
+	s.mu.Unlock()
+	return c, nil
+}
+
+func (s *Store) forgetConsumer(cluster string) {
+	s.mu.Lock()
+	delete(s.consumers, cluster)
+	s.mu.Unlock()
+}
+
+// Claim implements store.Bridge. All claimers of a cluster share its one
+// durable consumer; consumer is only checked.
+func (s *Store) Claim(ctx context.Context, cluster, consumer string, max int) ([]contracts.Command, error) {
+	if err := check.Cluster(cluster); err != nil {
+		return nil, err
+	}
+	if err := check.Token("consumer", consumer); err != nil {
+		return nil, err
+	}
+	if err := check.Max(max); err != nil {
+		return nil, err
+	}
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	out := make([]contracts.Command, 0, min(max, 64))
+	recreated, retries := false, 0
+	// backoff waits before a retry; false when retries or ctx ran out.
+	backoff := func() bool {
+		if retries >= claimRetries {
+			return false
+		}
+		retries++
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(time.Millisecond << (retries - 1)):
+			return true
+		}
+	}
+	for len(out) < max {
+		want := max - len(out)
+		n, cmds, err := s.fetch(ctx, cluster, want)
+		out = append(out, cmds...)
+		switch {
+		case err == nil:
+		case !recreated && (errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted)):
+			// Deleted behind our back (or the stream was recreated).
+			s.forgetConsumer(cluster)
+			recreated = true
+			continue
+		case errors.Is(err, nats.ErrNoResponders) && backoff():
+			// The consumer was just created by another process and is not
+			// listening yet.
+			continue
+		case len(out) > 0:
+			// What was acknowledged is ours; the rest stays queued.
+			return out, nil
+		default:
+			return out, fail("claim", err)
+		}
+		if n == want {
+			continue
+		}
+		// A short batch. The consumer learns of new messages
+		// asynchronously, so a command enqueued a moment ago may not be
+		// fetchable yet: retry briefly while the stream holds commands
+		// that no one has been handed.
+		more, err := s.undelivered(ctx, cluster)
+		if err != nil {
+			if len(out) > 0 {
+				return out, nil
+			}
+			return out, fail("claim", err)
+		}
+		if !more || !backoff() {
+			break
+		}
+	}
+	return out, nil
+}
+
+// undelivered reports whether the cluster's queue holds commands that
+// have not been handed to any claimer.
+func (s *Store) undelivered(ctx context.Context, cluster string) (bool, error) {
+	subj := s.subject + "." + cluster
+	si, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		return false, fmt.Errorf("stream info: %w", err)
+	}
+	queued := si.State.Subjects[subj]
+	if queued == 0 {
+		return false, nil
+	}
+	cons, err := s.consumer(ctx, cluster)
+	if err != nil {
+		return false, fmt.Errorf("consumer: %w", err)
+	}
+	ci, err := cons.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("consumer info: %w", err)
+	}
+	return queued > uint64(ci.NumAckPending), nil
+}
+
+// fetch takes up to want messages without waiting and acknowledges them.
+// n counts every message received, returned or dropped.
+func (s *Store) fetch(ctx context.Context, cluster string, want int) (n int, out []contracts.Command, err error) {
+	cons, err := s.consumer(ctx, cluster)
+	if err != nil {
+		return 0, nil, fmt.Errorf("consumer: %w", err)
+	}
+	batch, err := cons.FetchNoWait(want)
+	if err != nil {
+		return 0, nil, fmt.Errorf("fetch: %w", err)
+	}
+	var ackErr error
+	for {
+		var msg jetstream.Msg
+		var ok bool
+		select {
+		case msg, ok = <-batch.Messages():
+		case <-ctx.Done():
+			// Unacknowledged messages are delivered again after ackWait.
+			return n, out, ctx.Err()
+		}
+		if !ok {
+			break
+		}
+		n++
+		var cmd contracts.Command
+		if err := json.Unmarshal(msg.Data(), &cmd); err != nil || cmd.Expired(time.Now()) {
+			_ = msg.Ack() // dropped: remove it, no need to wait
+			continue
+		}
+		if err := msg.DoubleAck(ctx); err != nil {
+			// Not returned: it is delivered again after ackWait.
+			ackErr = fmt.Errorf("ack: %w", err)
+			continue
+		}
+		out = append(out, cmd)
+	}
+	if err := batch.Error(); err != nil {
+		return n, out, fmt.Errorf("fetch: %w", err)
+	}
+	return n, out, ackErr
+}
+
+// Owner implements store.Bridge.
+func (s *Store) Owner(ctx context.Context, commandID string) (string, error) {
+	if err := check.CommandID(commandID); err != nil {
+		return "", err
+	}
+	if err := s.ready(); err != nil {
+		return "", err
+	}
+	e, err := s.owners.Get(ctx, commandID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", fmt.Errorf("%w: command %s", store.ErrNotFound, commandID)
+	}
+	if err != nil {
+		return "", fail("owner", err)
+	}
+	var o owner
+	if err := json.Unmarshal(e.Value(), &o); err != nil {
+		return "", fmt.Errorf("jsstore: decode owner of %s: %w", commandID, err)
+	}
+	// The key's TTL has whole-second resolution; the recorded time is exact.
+	if !time.Now().Before(o.Until) {
+		return "", fmt.Errorf("%w: command %s", store.ErrNotFound, commandID)
+	}
+	return o.Cluster, nil
+}
+
+// Presence.
+
+// presence is the value of a presence key.
+type presence struct {
+	Info      contracts.ExecutorInfo `json:"info"`
+	ExpiresAt time.Time              `json:"expires_at"`
+}
+
+// Heartbeat implements store.Presence.
+func (s *Store) Heartbeat(ctx context.Context, info contracts.ExecutorInfo, ttl time.Duration) error {
+	if err := check.Info(info, ttl); err != nil {
+		return err
+	}
+	if err := s.ready(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(presence{Info: info, ExpiresAt: time.Now().Add(ttl).UTC()})
+	if err != nil {
+		return fmt.Errorf("jsstore: encode executor info: %w", err)
+	}
+	if err := s.put(ctx, s.presence, info.Cluster+"."+info.ConnID, b, seconds(ttl)); err != nil {
+		return fail("heartbeat", err)
+	}
+	return nil
+}
+
+// Leave implements store.Presence.
+func (s *Store) Leave(ctx context.Context, cluster, connID string) error {
+	if err := check.Cluster(cluster); err != nil {
+		return err
+	}
+	if err := check.Token("connection id", connID); err != nil {
+		return err
+	}
+	if err := s.ready(); err != nil {
+		return err
+	}
+	if err := s.presence.Purge(ctx, cluster+"."+connID, jetstream.PurgeTTL(markerTTL)); err != nil {
+		return fail("leave", err)
+	}
+	return nil
+}
+
+// Connected implements store.Presence.
+func (s *Store) Connected(ctx context.Context, cluster string) ([]contracts.ExecutorInfo, error) {
+	if err := check.Cluster(cluster); err != nil {
+		return nil, err
+	}
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	keys, err := s.keys(ctx, s.presence, cluster+".*")
+	if err != nil {
+		return nil, fail("connected", err)
+	}
+	now := time.Now()
+	out := make([]contracts.ExecutorInfo, 0, len(keys))
+	for _, k := range keys {
+		e, err := s.presence.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // left or expired since listed
+		}
+		if err != nil {
+			return nil, fail("connected", err)
+		}
+		var p presence
+		if err := json.Unmarshal(e.Value(), &p); err != nil {
+			return nil, fmt.Errorf("jsstore: decode executor info %s: %w", k, err)
+		}
+		if now.Before(p.ExpiresAt) {
+			out = append(out, p.Info)
+		}
+	}
+	slices.SortFunc(out, func(a, b contracts.ExecutorInfo) int {
+		if c := a.ConnectedAt.Compare(b.ConnectedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ConnID, b.ConnID)
+	})
+	return out, nil
+}
+
+// Helpers.
+
+// kvSubject is the subject a put to key in kv is published on.
+func kvSubject(kv jetstream.KeyValue, key string) string {
+	return "$KV." + kv.Bucket() + "." + key
+}
+
+// put writes key with a per-key TTL (KeyValue.Put has no TTL option).
+func (s *Store) put(ctx context.Context, kv jetstream.KeyValue, key string, value []byte, ttl time.Duration) error {
+	_, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: kvSubject(kv, key), Data: value}, jetstream.WithMsgTTL(ttl))
+	return err
+}
+
+// cas writes key with a per-key TTL if its last revision is still rev
+// (KeyValue.Update would drop the TTL). A conflict satisfies conflict().
+func (s *Store) cas(ctx context.Context, kv jetstream.KeyValue, key string, value []byte, rev uint64, ttl time.Duration) error {
+	_, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: kvSubject(kv, key), Data: value},
+		jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(ttl))
+	return err
+}
+
+// keys lists the live keys of kv matching filter.
+func (s *Store) keys(ctx context.Context, kv jetstream.KeyValue, filter string) ([]string, error) {
+	lister, err := kv.ListKeysFiltered(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = lister.Stop() }()
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	// The lister closes its channel early, without an error, if ctx ends.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// conflict reports whether err is a failed compare-and-set.
+func conflict(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// seconds rounds d up to whole seconds, at least one: JetStream TTLs have
+// second resolution and truncate.
+func seconds(d time.Duration) time.Duration {
+	return time.Duration(check.Seconds(d)) * time.Second
+}
+
+// fail wraps err from an operation, marking connection-level failures
+// store.ErrUnavailable.
+func fail(op string, err error) error {
+	if unavailable(err) {
+		return fmt.Errorf("jsstore: %s: %w: %w", op, store.ErrUnavailable, err)
+	}
+	return fmt.Errorf("jsstore: %s: %w", op, err)
+}
+
+// unavailable reports whether err means the server could not be used
+// (rather than that it refused the request).
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false // the caller gave up
+	}
+	for _, target := range []error{
+		context.DeadlineExceeded,
+		nats.ErrTimeout,
+		nats.ErrNoServers,
+		nats.ErrNoResponders,
+		nats.ErrConnectionClosed,
+		nats.ErrConnectionDraining,
+		nats.ErrConnectionReconnecting,
+		nats.ErrDisconnected,
+		jetstream.ErrNoStreamResponse,
+		jetstream.ErrServerShutdown,
+		jetstream.ErrJetStreamNotEnabled,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.Code == 503
+}

@@ -1,0 +1,40 @@
+// Package redisstore implements store.Store on Redis (7.0 or later), the
+// production backend.
+//
+// # Usage
+//
+//	st, err := redisstore.New(ctx, redisstore.Config{URL: "redis://redis:6379/0"})
+//	if err != nil { ... }
+//	defer st.Close()
+//
+// NewFromClient wraps a client the caller owns (Close then leaves it open).
+//
+// # Key layout
+//
+// Every key starts with Config.Prefix (p, default "kubently"). Keys that
+// one script touches together share a hash tag, so each script stays in
+// one slot:
+//
+//	p:session:{id}          live session JSON, PX ttl; exists iff active
+//	p:session:rec:{id}      session record JSON, PX ttl+store.SessionTombstone
+//	                        (after EndSession: state ended, PX SessionTombstone)
+//	p:sessions:{cluster}    ZSET id -> live key's expiry (unix ms); a superset
+//	                        of the cluster's active sessions, pruned on list
+//	p:bridge:{cluster}      STREAM of commands (field "c" = JSON), consumer
+//	                        group "executors", MAXLEN ~ Config.MaxQueueLen
+//	p:cmd:id                command owner: the cluster, PXAT deadline+grace
+//	p:presence:{cluster}    ZSET connID -> record expiry (unix ms)
+//	p:presence:info:{cluster} HASH connID -> ExecutorInfo JSON
+//
+// A session's state is computed on read: live key present means active; a
+// record in state ended means ended; a record alone means expired. Create,
+// touch and end are Lua scripts over the live key and the record, so a
+// touch racing an end or an expiry never brings a session back.
+//
+// Claim is one Lua script: XREADGROUP (non-blocking) then XACK and XDEL of
+// what it read, so delivery is at most once; expired commands are dropped.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use by many goroutines and processes.
+package redisstore

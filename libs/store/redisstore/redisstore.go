@@ -1,0 +1,636 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/store"
+	"kubently.io/libs/store/internal/check"
+)
+
+// Defaults applied to zero Config fields.
+const (
+	// DefaultPrefix starts every key.
+	DefaultPrefix = "kubently"
+	// DefaultMaxQueueLen caps each cluster's bridge stream (approximately).
+	DefaultMaxQueueLen = 10000
+)
+
+// group is the consumer group every executor stream reads a cluster's
+// bridge stream through.
+const group = "executors"
+
+// casAttempts bounds the optimistic retries of TouchSession and EndSession.
+const casAttempts = 64
+
+var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
+// Config configures New and NewFromClient.
+type Config struct {
+	// URL is the Redis URL, redis://[user:password@]host:port/db or
+	// rediss:// for TLS. Required by New; must be empty for NewFromClient.
+	URL string
+	// Prefix starts every key ([A-Za-z0-9_.:-], at most 64 characters);
+	// empty means DefaultPrefix.
+	Prefix string
+	// OwnerGrace is how long Owner still knows a command after its
+	// deadline; zero means store.OwnerGrace. Negative is rejected.
+	OwnerGrace time.Duration
+	// MaxQueueLen caps each cluster's queue (approximately; the oldest
+	// commands are trimmed first); zero means DefaultMaxQueueLen. Negative
+	// is rejected.
+	MaxQueueLen int64
+}
+
+// Validate checks c without connecting. It does not require URL.
+func (c Config) Validate() error {
+	if c.Prefix != "" && !prefixRE.MatchString(c.Prefix) {
+		return fmt.Errorf("%w: redisstore: prefix %q: want 1-64 characters of [A-Za-z0-9_.:-]", store.ErrInvalid, c.Prefix)
+	}
+	if c.OwnerGrace < 0 {
+		return fmt.Errorf("%w: redisstore: negative owner grace %v", store.ErrInvalid, c.OwnerGrace)
+	}
+	if c.MaxQueueLen < 0 {
+		return fmt.Errorf("%w: redisstore: negative max queue length %d", store.ErrInvalid, c.MaxQueueLen)
+	}
+	if c.URL != "" {
+		if _, err := redis.ParseURL(c.URL); err != nil {
+			return fmt.Errorf("%w: redisstore: url: %w", store.ErrInvalid, err)
+		}
+	}
+	return nil
+}
+
+// Store is a store.Store on Redis.
+type Store struct {
+	rdb    redis.UniversalClient
+	owned  bool
+	prefix string
+	grace  time.Duration
+	maxLen int64
+
+	createScript, casScript, claimScript, heartbeatScript, connectedScript *redis.Script
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New validates cfg, connects to cfg.URL and pings the server. A server
+// that does not answer is store.ErrUnavailable.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.URL == "" {
+		return nil, fmt.Errorf("%w: redisstore: empty url", store.ErrInvalid)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts, _ := redis.ParseURL(cfg.URL) // checked by Validate
+	rdb := redis.NewClient(opts)
+	s := newStore(rdb, true, cfg)
+	if err := s.Ping(ctx); err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewFromClient wraps rdb, which the caller keeps owning (Close leaves it
+// open), and pings the server. cfg.URL must be empty.
+func NewFromClient(ctx context.Context, rdb redis.UniversalClient, cfg Config) (*Store, error) {
+	if rdb == nil {
+		return nil, fmt.Errorf("%w: redisstore: nil client", store.ErrInvalid)
+	}
+	if cfg.URL != "" {
+		return nil, fmt.Errorf("%w: redisstore: url set with a client", store.ErrInvalid)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := newStore(rdb, false, cfg)
+	if err := s.Ping(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func newStore(rdb redis.UniversalClient, owned bool, cfg Config) *Store {
+	s := &Store{
+		rdb: rdb, owned: owned, prefix: cfg.Prefix, grace: cfg.OwnerGrace, maxLen: cfg.MaxQueueLen,
+		createScript:    redis.NewScript(createSrc),
+		casScript:       redis.NewScript(casSrc),
+		claimScript:     redis.NewScript(claimSrc),
+		heartbeatScript: redis.NewScript(heartbeatSrc),
+		connectedScript: redis.NewScript(connectedSrc),
+	}
+	if s.prefix == "" {
+		s.prefix = DefaultPrefix
+	}
+	if s.grace == 0 {
+		s.grace = store.OwnerGrace
+	}
+	if s.maxLen == 0 {
+		s.maxLen = DefaultMaxQueueLen
+	}
+	return s
+}
+
+// Ping checks the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fail("ping", err)
+	}
+	return nil
+}
+
+// Close closes the client if New opened it.
+func (s *Store) Close() error {
+	if !s.owned {
+		return nil
+	}
+	return s.rdb.Close()
+}
+
+// Keys.
+
+func (s *Store) liveKey(id string) string       { return s.prefix + ":session:{" + id + "}" }
+func (s *Store) recKey(id string) string        { return s.prefix + ":session:rec:{" + id + "}" }
+func (s *Store) indexKey(cluster string) string { return s.prefix + ":sessions:{" + cluster + "}" }
+func (s *Store) queueKey(cluster string) string { return s.prefix + ":bridge:{" + cluster + "}" }
+func (s *Store) ownerKey(id string) string      { return s.prefix + ":cmd:" + id }
+func (s *Store) presenceKey(cluster string) string {
+	return s.prefix + ":presence:{" + cluster + "}"
+}
+func (s *Store) presenceInfoKey(cluster string) string {
+	return s.prefix + ":presence:info:{" + cluster + "}"
+}
+
+// Lua sources. Each script touches only keys of one hash tag.
+const (
+	// KEYS live, rec; ARGV json, live ttl ms, rec ttl ms. 1 created, 0 exists.
+	createSrc = `
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+return 1`
+
+	// KEYS live, rec; ARGV expected live json, new live json ('' deletes
+	// the live key), live ttl ms, rec json, rec ttl ms. 1 done, 0 the live
+	// key changed (or is gone) since it was read.
+	casSrc = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5])
+return 1`
+
+	// KEYS stream; ARGV group, consumer, count. Returns {entries read,
+	// payload...}; what it read is acknowledged and deleted.
+	claimSrc = `
+local function read()
+  return redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
+end
+local r = read()
+if type(r) == 'table' and r.err then
+  if string.sub(r.err, 1, 7) ~= 'NOGROUP' then return redis.error_reply(r.err) end
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+  r = read()
+  if type(r) == 'table' and r.err then return redis.error_reply(r.err) end
+end
+local out = {0}
+if not r then return out end
+for _, e in ipairs(r[1][2]) do
+  out[1] = out[1] + 1
+  redis.call('XACK', KEYS[1], ARGV[1], e[1])
+  redis.call('XDEL', KEYS[1], e[1])
+  local f = e[2]
+  if f then
+    for i = 1, #f, 2 do
+      if f[i] == 'c' then out[#out+1] = f[i+1] end
+    end
+  end
+end
+return out`
+
+	// KEYS zset, hash; ARGV connID, expiry ms, json.
+	heartbeatSrc = `
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local at = string.format('%.0f', tonumber(top[2]))
+redis.call('PEXPIREAT', KEYS[1], at)
+redis.call('PEXPIREAT', KEYS[2], at)
+return 1`
+
+	// KEYS zset, hash; ARGV now ms. Prunes expired members, returns the
+	// JSON of the live ones.
+	connectedSrc = `
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if #dead > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+  redis.call('HDEL', KEYS[2], unpack(dead))
+end
+local live = redis.call('ZRANGE', KEYS[1], 0, -1)
+if #live == 0 then return {} end
+return redis.call('HMGET', KEYS[2], unpack(live))`
+)
+
+// Sessions.
+
+// CreateSession implements store.Sessions.
+func (s *Store) CreateSession(ctx context.Context, sess contracts.Session, ttl time.Duration) error {
+	if err := check.Session(sess, ttl); err != nil {
+		return err
+	}
+	sess.State = contracts.SessionActive
+	sess.EndedAt = nil
+	b, err := json.Marshal(sess)
+	if err != nil {
+		return fmt.Errorf("redisstore: encode session: %w", err)
+	}
+	// The index is a superset of the active sessions (List checks each
+	// one), so it is written first and outside the script, which keeps the
+	// script to the keys of one hash tag.
+	expiry := time.Now().Add(ttl).UnixMilli()
+	pipe := s.rdb.Pipeline()
+	pipe.ZAddGT(ctx, s.indexKey(sess.Cluster), redis.Z{Score: float64(expiry), Member: sess.ID})
+	created := s.createScript.Eval(ctx, pipe, []string{s.liveKey(sess.ID), s.recKey(sess.ID)},
+		b, millis(ttl), millis(ttl+store.SessionTombstone))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fail("create session", err)
+	}
+	if n, _ := created.Int(); n == 0 {
+		return fmt.Errorf("%w: session %s", store.ErrExists, sess.ID)
+	}
+	return nil
+}
+
+// GetSession implements store.Sessions.
+func (s *Store) GetSession(ctx context.Context, id string) (contracts.Session, error) {
+	if err := check.SessionID(id); err != nil {
+		return contracts.Session{}, err
+	}
+	live, rec, err := s.readSession(ctx, id)
+	if err != nil {
+		return contracts.Session{}, err
+	}
+	return resolve(id, live, rec)
+}
+
+// TouchSession implements store.Sessions.
+func (s *Store) TouchSession(ctx context.Context, id string, ttl time.Duration) (contracts.Session, error) {
+	if err := check.SessionID(id); err != nil {
+		return contracts.Session{}, err
+	}
+	if err := check.TTL(ttl); err != nil {
+		return contracts.Session{}, err
+	}
+	for range casAttempts {
+		live, rec, err := s.readSession(ctx, id)
+		if err != nil {
+			return contracts.Session{}, err
+		}
+		sess, err := resolve(id, live, rec)
+		if err != nil || sess.State != contracts.SessionActive {
+			return sess, err
+		}
+		now := time.Now()
+		sess.ExpiresAt = now.Add(ttl).UTC()
+		sess.TTLSeconds = check.Seconds(ttl)
+		b, err := json.Marshal(sess)
+		if err != nil {
+			return contracts.Session{}, fmt.Errorf("redisstore: encode session: %w", err)
+		}
+		pipe := s.rdb.Pipeline()
+		done := s.casScript.Eval(ctx, pipe, []string{s.liveKey(id), s.recKey(id)},
+			*live, b, millis(ttl), b, millis(ttl+store.SessionTombstone))
+		// GT: a lost race only ever leaves a later expiry, which List
+		// tolerates (it checks the live key).
+		pipe.ZAddGT(ctx, s.indexKey(sess.Cluster), redis.Z{Score: float64(sess.ExpiresAt.UnixMilli()), Member: id})
+		if _, err := pipe.Exec(ctx); err != nil {
+			return contracts.Session{}, fail("touch session", err)
+		}
+		if n, _ := done.Int(); n == 1 {
+			return sess, nil
+		}
+	}
+	return contracts.Session{}, fmt.Errorf("redisstore: touch session %s: too much contention", id)
+}
+
+// EndSession implements store.Sessions.
+func (s *Store) EndSession(ctx context.Context, id string) (contracts.Session, error) {
+	if err := check.SessionID(id); err != nil {
+		return contracts.Session{}, err
+	}
+	for range casAttempts {
+		live, rec, err := s.readSession(ctx, id)
+		if err != nil {
+			return contracts.Session{}, err
+		}
+		sess, err := resolve(id, live, rec)
+		if err != nil || sess.State != contracts.SessionActive {
+			return sess, err
+		}
+		now := time.Now().UTC()
+		sess.State = contracts.SessionEnded
+		sess.EndedAt = &now
+		b, err := json.Marshal(sess)
+		if err != nil {
+			return contracts.Session{}, fmt.Errorf("redisstore: encode session: %w", err)
+		}
+		n, err := s.casScript.Run(ctx, s.rdb, []string{s.liveKey(id), s.recKey(id)},
+			*live, "", 0, b, store.SessionTombstone.Milliseconds()).Int()
+		if err != nil {
+			return contracts.Session{}, fail("end session", err)
+		}
+		if n == 1 {
+			return sess, nil
+		}
+	}
+	return contracts.Session{}, fmt.Errorf("redisstore: end session %s: too much contention", id)
+}
+
+// ListSessions implements store.Sessions.
+func (s *Store) ListSessions(ctx context.Context, cluster string) ([]contracts.Session, error) {
+	if err := check.Cluster(cluster); err != nil {
+		return nil, err
+	}
+	idx := s.indexKey(cluster)
+	pipe := s.rdb.Pipeline()
+	pipe.ZRemRangeByScore(ctx, idx, "-inf", strconv.FormatInt(time.Now().UnixMilli(), 10))
+	members := pipe.ZRange(ctx, idx, 0, -1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fail("list sessions", err)
+	}
+	ids := members.Val()
+	out := make([]contracts.Session, 0, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	pipe = s.rdb.Pipeline()
+	gets := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		gets[i] = pipe.Get(ctx, s.liveKey(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fail("list sessions", err)
+	}
+	var gone []any
+	for i, g := range gets {
+		b, err := g.Bytes()
+		var sess contracts.Session
+		if err == nil {
+			err = json.Unmarshal(b, &sess)
+		}
+		if err != nil || sess.Cluster != cluster {
+			gone = append(gone, ids[i])
+			continue
+		}
+		sess.State = contracts.SessionActive
+		out = append(out, sess)
+	}
+	if len(gone) > 0 {
+		// Ended (or undecodable) sessions; best effort, the next list
+		// retries.
+		_ = s.rdb.ZRem(ctx, idx, gone...).Err()
+	}
+	sortSessions(out)
+	return out, nil
+}
+
+// readSession reads a session's live key and record in one MGET (one hash
+// tag); nil means missing.
+func (s *Store) readSession(ctx context.Context, id string) (live, rec *string, err error) {
+	vals, err := s.rdb.MGet(ctx, s.liveKey(id), s.recKey(id)).Result()
+	if err != nil {
+		return nil, nil, fail("read session", err)
+	}
+	str := func(v any) *string {
+		if s, ok := v.(string); ok {
+			return &s
+		}
+		return nil
+	}
+	return str(vals[0]), str(vals[1]), nil
+}
+
+// resolve computes a session's state from its live key and record.
+func resolve(id string, live, rec *string) (contracts.Session, error) {
+	var sess contracts.Session
+	switch {
+	case live != nil:
+		if err := json.Unmarshal([]byte(*live), &sess); err != nil {
+			return sess, fmt.Errorf("redisstore: decode session %s: %w", id, err)
+		}
+		sess.State = contracts.SessionActive
+	case rec != nil:
+		if err := json.Unmarshal([]byte(*rec), &sess); err != nil {
+			return sess, fmt.Errorf("redisstore: decode session %s: %w", id, err)
+		}
+		if sess.State != contracts.SessionEnded {
+			sess.State = contracts.SessionExpired
+		}
+	default:
+		return sess, fmt.Errorf("%w: session %s", store.ErrNotFound, id)
+	}
+	return sess, nil
+}
+
+func sortSessions(ss []contracts.Session) {
+	slices.SortFunc(ss, func(a, b contracts.Session) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
+
+// Bridge.
+
+// Enqueue implements store.Bridge.
+func (s *Store) Enqueue(ctx context.Context, cmd contracts.Command) error {
+	if err := check.Command(cmd); err != nil {
+		return err
+	}
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return fmt.Errorf("redisstore: encode command: %w", err)
+	}
+	pipe := s.rdb.Pipeline()
+	// The owner first: a command an executor can claim must be
+	// attributable when its result comes back.
+	if until := cmd.Deadline.Add(s.grace); until.After(time.Now()) {
+		pipe.Do(ctx, "SET", s.ownerKey(cmd.ID), cmd.Cluster, "PXAT", until.UnixMilli())
+	}
+	pipe.XAdd(ctx, &redis.XAddArgs{
+		Stream: s.queueKey(cmd.Cluster),
+		MaxLen: s.maxLen,
+		Approx: true,
+		Values: []any{"c", b},
+	})
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fail("enqueue", err)
+	}
+	return nil
+}
+
+// Claim implements store.Bridge.
+func (s *Store) Claim(ctx context.Context, cluster, consumer string, max int) ([]contracts.Command, error) {
+	if err := check.Cluster(cluster); err != nil {
+		return nil, err
+	}
+	if err := check.Token("consumer", consumer); err != nil {
+		return nil, err
+	}
+	if err := check.Max(max); err != nil {
+		return nil, err
+	}
+	out := make([]contracts.Command, 0, min(max, 64))
+	for len(out) < max {
+		want := max - len(out)
+		res, err := s.claimScript.Run(ctx, s.rdb, []string{s.queueKey(cluster)}, group, consumer, want).Slice()
+		if err != nil {
+			return out, fail("claim", err)
+		}
+		now := time.Now()
+		for _, v := range res[1:] {
+			// Already acknowledged and deleted: an undecodable or expired
+			// entry is dropped.
+			str, _ := v.(string)
+			var cmd contracts.Command
+			if err := json.Unmarshal([]byte(str), &cmd); err != nil || cmd.Expired(now) {
+				continue
+			}
+			out = append(out, cmd)
+		}
+		if n, _ := res[0].(int64); int(n) < want {
+			break // the queue is empty
+		}
+	}
+	return out, nil
+}
+
+// Owner implements store.Bridge.
+func (s *Store) Owner(ctx context.Context, commandID string) (string, error) {
+	if err := check.CommandID(commandID); err != nil {
+		return "", err
+	}
+	cluster, err := s.rdb.Get(ctx, s.ownerKey(commandID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("%w: command %s", store.ErrNotFound, commandID)
+	}
+	if err != nil {
+		return "", fail("owner", err)
+	}
+	return cluster, nil
+}
+
+// Presence.
+
+// Heartbeat implements store.Presence.
+func (s *Store) Heartbeat(ctx context.Context, info contracts.ExecutorInfo, ttl time.Duration) error {
+	if err := check.Info(info, ttl); err != nil {
+		return err
+	}
+	b, err := json.Marshal(info)
+	if err != nil {
+		return fmt.Errorf("redisstore: encode executor info: %w", err)
+	}
+	expiry := time.Now().Add(ttl).UnixMilli()
+	keys := []string{s.presenceKey(info.Cluster), s.presenceInfoKey(info.Cluster)}
+	if err := s.heartbeatScript.Run(ctx, s.rdb, keys, info.ConnID, expiry, b).Err(); err != nil {
+		return fail("heartbeat", err)
+	}
+	return nil
+}
+
+// Leave implements store.Presence.
+func (s *Store) Leave(ctx context.Context, cluster, connID string) error {
+	if err := check.Cluster(cluster); err != nil {
+		return err
+	}
+	if err := check.Token("connection id", connID); err != nil {
+		return err
+	}
+	pipe := s.rdb.TxPipeline()
+	pipe.ZRem(ctx, s.presenceKey(cluster), connID)
+	pipe.HDel(ctx, s.presenceInfoKey(cluster), connID)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fail("leave", err)
+	}
+	return nil
+}
+
+// Connected implements store.Presence.
+func (s *Store) Connected(ctx context.Context, cluster string) ([]contracts.ExecutorInfo, error) {
+	if err := check.Cluster(cluster); err != nil {
+		return nil, err
+	}
+	keys := []string{s.presenceKey(cluster), s.presenceInfoKey(cluster)}
+	vals, err := s.connectedScript.Run(ctx, s.rdb, keys, time.Now().UnixMilli()).Slice()
+	if err != nil {
+		return nil, fail("connected", err)
+	}
+	out := make([]contracts.ExecutorInfo, 0, len(vals))
+	for _, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue // raced a Leave
+		}
+		var info contracts.ExecutorInfo
+		if err := json.Unmarshal([]byte(str), &info); err != nil {
+			return nil, fmt.Errorf("redisstore: decode executor info: %w", err)
+		}
+		out = append(out, info)
+	}
+	sortInfos(out)
+	return out, nil
+}
+
+func sortInfos(infos []contracts.ExecutorInfo) {
+	slices.SortFunc(infos, func(a, b contracts.ExecutorInfo) int {
+		if c := a.ConnectedAt.Compare(b.ConnectedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ConnID, b.ConnID)
+	})
+}
+
+// millis is d in whole milliseconds, at least 1 (PX 0 is an error).
+func millis(d time.Duration) int64 { return max(d.Milliseconds(), 1) }
+
+// fail wraps err from an operation, marking connection-level failures
+// store.ErrUnavailable.
+func fail(op string, err error) error {
+	if unavailable(err) {
+		return fmt.Errorf("redisstore: %s: %w: %w", op, store.ErrUnavailable, err)
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// unavailable reports whether err means the server could not be used
+// (rather than that it refused the request).
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false // the caller gave up
+	}
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		return redis.IsLoadingError(err) || redis.IsReadOnlyError(err) ||
+			redis.IsClusterDownError(err) || redis.IsTryAgainError(err) ||
+			redis.IsMasterDownError(err) || redis.IsMaxClientsError(err)
+	}
+	// Dial and I/O errors, timeouts, a closed client or pool.
+	return true
+}

@@ -1,0 +1,110 @@
+// Package store defines the state Kubently keeps outside its processes —
+// sessions with TTLs, the per-cluster executor bridge queue and executor
+// presence — as one small interface with two implementations: redisstore
+// (production, Redis) and jsstore (the embedded default, NATS JetStream).
+// Both pass the conformance suite in storetest.
+//
+// # Usage
+//
+// Services depend on the narrow interface they use (Sessions, Bridge or
+// Presence), declared here so both implementations satisfy it, and get a
+// Store from redisstore.New or jsstore.New at their composition root.
+//
+// # Concurrency
+//
+// Implementations are safe for concurrent use by many goroutines and many
+// processes (replicas) at once; every method takes a context and honours
+// its deadline.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"kubently.io/libs/contracts"
+)
+
+// Sentinel errors. Implementations wrap them with detail; callers use errors.Is.
+var (
+	// ErrNotFound: no such session, command or record (or it is gone).
+	ErrNotFound = errors.New("store: not found")
+	// ErrExists: a record with that id already exists.
+	ErrExists = errors.New("store: already exists")
+	// ErrUnavailable: the backing server could not be reached.
+	ErrUnavailable = errors.New("store: unavailable")
+	// ErrInvalid: an argument was malformed (empty or bad id, non-positive
+	// TTL or max, zero deadline); nothing was read or written.
+	ErrInvalid = errors.New("store: invalid argument")
+)
+
+// SessionTombstone is how long a session's record is kept after it expired
+// or ended, so that a client is told "expired" or "ended" rather than "not
+// found".
+const SessionTombstone = 24 * time.Hour
+
+// OwnerGrace is the default time Bridge.Owner still knows a command after
+// its deadline, so that a result arriving just late is still attributed.
+const OwnerGrace = 60 * time.Second
+
+// Sessions stores debugging sessions with a TTL.
+type Sessions interface {
+	// CreateSession stores s as active for ttl from now (s.ExpiresAt and
+	// s.TTLSeconds are set by the caller). ErrExists if s.ID is taken.
+	CreateSession(ctx context.Context, s contracts.Session, ttl time.Duration) error
+	// GetSession returns a session with State computed: active while its
+	// TTL runs, ended after EndSession, expired once the TTL passed. A
+	// session unknown (or older than SessionTombstone) is ErrNotFound.
+	GetSession(ctx context.Context, id string) (contracts.Session, error)
+	// TouchSession extends an active session to expire ttl from now and
+	// returns it with the new ExpiresAt and TTLSeconds. A session that is
+	// not active comes back unchanged with its State (expired or ended) and
+	// no error; ErrNotFound if unknown.
+	TouchSession(ctx context.Context, id string, ttl time.Duration) (contracts.Session, error)
+	// EndSession marks an active session ended and returns it. Ending an
+	// ended or expired session returns it unchanged; ErrNotFound if unknown.
+	EndSession(ctx context.Context, id string) (contracts.Session, error)
+	// ListSessions returns the active sessions of a cluster, oldest first.
+	ListSessions(ctx context.Context, cluster string) ([]contracts.Session, error)
+}
+
+// Bridge is the per-cluster queue of commands waiting for an executor.
+type Bridge interface {
+	// Enqueue appends cmd to its cluster's queue and records which cluster
+	// it was issued to until its deadline (see Owner).
+	Enqueue(ctx context.Context, cmd contracts.Command) error
+	// Claim takes up to max commands from the cluster's queue for consumer
+	// (one executor stream), oldest first. A claimed command is no longer
+	// handed to anyone else. Commands past their deadline are dropped, never
+	// returned. An empty queue returns no commands and no error; it never
+	// blocks waiting for commands.
+	Claim(ctx context.Context, cluster, consumer string, max int) ([]contracts.Command, error)
+	// Owner returns the cluster a command was issued to. ErrNotFound if the
+	// id is unknown or its deadline passed more than a short grace ago.
+	Owner(ctx context.Context, commandID string) (string, error)
+}
+
+// Presence records which executor streams are connected right now. Each
+// record is owned by one stream: it is written by that stream's heartbeats,
+// removed when the stream ends, and vanishes on its own after its TTL if the
+// gateway holding it dies.
+type Presence interface {
+	// Heartbeat records (or refreshes) info as connected for ttl from now.
+	Heartbeat(ctx context.Context, info contracts.ExecutorInfo, ttl time.Duration) error
+	// Leave removes one stream's record; removing a missing one is no error.
+	Leave(ctx context.Context, cluster, connID string) error
+	// Connected returns the live streams of a cluster (none: empty slice).
+	Connected(ctx context.Context, cluster string) ([]contracts.ExecutorInfo, error)
+}
+
+// Store is everything a Kubently deployment keeps outside its processes.
+type Store interface {
+	Sessions
+	Bridge
+	Presence
+	Clusters
+	// Ping checks the backing server is reachable (for /readyz).
+	Ping(ctx context.Context) error
+	// Close releases connections the store opened itself.
+	Close() error
+}

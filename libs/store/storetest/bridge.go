@@ -1,0 +1,299 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/store"
+)
+
+var bridgeTests = []test{
+	{"FIFO", testFIFO},
+	{"ClaimMax", testClaimMax},
+	{"ClusterIsolation", testClusterIsolation},
+	{"ClaimRightAfterEnqueue", testClaimRightAfterEnqueue},
+	{"ConcurrentClaimers", testConcurrentClaimers},
+	{"ExpiredDropped", testExpiredDropped},
+	{"Owner", testOwner},
+	{"BadInput", testBridgeBadInput},
+}
+
+func claim(t *testing.T, st store.Store, cluster string, max int) []contracts.Command {
+	t.Helper()
+	got, err := st.Claim(ctx(t), cluster, "exec-1", max)
+	if err != nil {
+		t.Fatalf("Claim(%d) = %v; want nil", max, err)
+	}
+	return got
+}
+
+func testFIFO(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st := newStore(t)
+	cluster := newCluster()
+	if got := claim(t, st, cluster, 10); len(got) != 0 {
+		t.Errorf("Claim(empty queue) = %v; want none", ids(got, commandID))
+	}
+	want := enqueueN(t, st, cluster, 5, time.Minute)
+	if diff := cmp.Diff(want, claim(t, st, cluster, 10)); diff != "" {
+		t.Errorf("Claim() mismatch (-want +got):\n%s", diff)
+	}
+	if got := claim(t, st, cluster, 10); len(got) != 0 {
+		t.Errorf("Claim() after the queue was emptied = %v; want none", ids(got, commandID))
+	}
+	// A second consumer, and a second client, find it empty too.
+	got, err := newStore(t).Claim(ctx(t), cluster, "exec-2", 10)
+	if err != nil || len(got) != 0 {
+		t.Errorf("Claim() by another consumer = %v, %v; want none, nil", ids(got, commandID), err)
+	}
+}
+
+func testClaimMax(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st := newStore(t)
+	cluster := newCluster()
+	cmds := enqueueN(t, st, cluster, 5, time.Minute)
+	tests := []struct {
+		max  int
+		want []contracts.Command
+	}{
+		{max: 2, want: cmds[0:2]},
+		{max: 1, want: cmds[2:3]},
+		{max: 10, want: cmds[3:5]},
+		{max: 10, want: []contracts.Command{}},
+	}
+	for i, tt := range tests {
+		if diff := cmp.Diff(ids(tt.want, commandID), ids(claim(t, st, cluster, tt.max), commandID)); diff != "" {
+			t.Errorf("claim #%d Claim(%d) mismatch (-want +got):\n%s", i, tt.max, diff)
+		}
+	}
+}
+
+func testClusterIsolation(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st := newStore(t)
+	a, b := newCluster(), newCluster()
+	wantA := enqueueN(t, st, a, 2, time.Minute)
+	wantB := enqueueN(t, st, b, 1, time.Minute)
+	wantA = append(wantA, enqueueN(t, st, a, 1, time.Minute)...)
+	if diff := cmp.Diff(wantB, claim(t, st, b, 10)); diff != "" {
+		t.Errorf("Claim(b) mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantA, claim(t, st, a, 10)); diff != "" {
+		t.Errorf("Claim(a) mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// testClaimRightAfterEnqueue: a command is claimable as soon as Enqueue
+// returns, from another client.
+func testClaimRightAfterEnqueue(t *testing.T, newStore func(t *testing.T) store.Store) {
+	producer, consumer := newStore(t), newStore(t)
+	c := ctx(t)
+	cluster := newCluster()
+	for i := range 50 {
+		cmd := newCommand(cluster, time.Now().Add(time.Minute))
+		if err := producer.Enqueue(c, cmd); err != nil {
+			t.Fatalf("Enqueue(%d) = %v; want nil", i, err)
+		}
+		got, err := consumer.Claim(c, cluster, "exec-1", 10)
+		if err != nil {
+			t.Fatalf("Claim(%d) = %v; want nil", i, err)
+		}
+		if diff := cmp.Diff([]contracts.Command{cmd}, got); diff != "" {
+			t.Fatalf("Claim(%d) right after Enqueue mismatch (-want +got):\n%s", i, diff)
+		}
+	}
+}
+
+// testConcurrentClaimers: claimers on separate clients, racing each other
+// and a producer, never get the same command twice and lose none.
+func testConcurrentClaimers(t *testing.T, newStore func(t *testing.T) store.Store) {
+	const (
+		total    = 200
+		claimers = 4
+	)
+	c := ctx(t)
+	cluster := newCluster()
+	producer := newStore(t)
+	var (
+		mu      sync.Mutex
+		seen    = map[string]int{}
+		claimed int
+		errs    []error
+	)
+	fns := []func(){func() {
+		for i := range total {
+			if err := producer.Enqueue(c, newCommand(cluster, time.Now().Add(time.Minute))); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("Enqueue(%d): %w", i, err))
+				mu.Unlock()
+				return
+			}
+		}
+	}}
+	for i := range claimers {
+		st := newStore(t)
+		consumer := fmt.Sprintf("exec-%d", i)
+		fns = append(fns, func() {
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) {
+				got, err := st.Claim(c, cluster, consumer, 7)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("Claim(%s): %w", consumer, err))
+					mu.Unlock()
+					return
+				}
+				for _, cmd := range got {
+					seen[cmd.ID]++
+				}
+				claimed += len(got)
+				done := claimed >= total || len(errs) > 0
+				mu.Unlock()
+				if done {
+					return
+				}
+				if len(got) == 0 {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+		})
+	}
+	parallel(fns...)
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	dups := 0
+	for _, n := range seen {
+		dups += n - 1
+	}
+	if lost := total - len(seen); dups != 0 || lost != 0 {
+		t.Errorf("%d commands, %d claimers: got %d duplicates, %d lost; want 0, 0", total, claimers, dups, lost)
+	}
+}
+
+func testExpiredDropped(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st := newStore(t)
+	c := ctx(t)
+	cluster := newCluster()
+	past := time.Now().Add(-time.Second)
+	expired1 := newCommand(cluster, past)
+	live1 := newCommand(cluster, time.Now().Add(time.Minute))
+	expired2 := newCommand(cluster, past)
+	expired3 := newCommand(cluster, past)
+	live2 := newCommand(cluster, time.Now().Add(time.Minute))
+	for _, cmd := range []contracts.Command{expired1, expired2, live1, expired3, live2} {
+		if err := st.Enqueue(c, cmd); err != nil {
+			t.Fatalf("Enqueue() = %v; want nil", err)
+		}
+	}
+	// Claim skips the expired ones, even when asked for just one.
+	if diff := cmp.Diff([]contracts.Command{live1}, claim(t, st, cluster, 1)); diff != "" {
+		t.Errorf("Claim(1) mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]contracts.Command{live2}, claim(t, st, cluster, 10)); diff != "" {
+		t.Errorf("Claim(10) mismatch (-want +got):\n%s", diff)
+	}
+	// A command whose deadline passes while it waits is dropped too.
+	soon := newCommand(cluster, time.Now().Add(time.Second))
+	if err := st.Enqueue(c, soon); err != nil {
+		t.Fatalf("Enqueue() = %v; want nil", err)
+	}
+	waitUntil(t, soon.Deadline)
+	if got := claim(t, st, cluster, 10); len(got) != 0 {
+		t.Errorf("Claim() after the deadline = %v; want none", ids(got, commandID))
+	}
+}
+
+func testOwner(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st := newStore(t)
+	c := ctx(t)
+	cluster := newCluster()
+	if _, err := st.Owner(c, contracts.NewID()); !errIs(err, store.ErrNotFound) {
+		t.Errorf("Owner(unknown) = %v; want %v", err, store.ErrNotFound)
+	}
+	cmd := newCommand(cluster, time.Now().Add(time.Second))
+	late := newCommand(cluster, time.Now().Add(-OwnerGrace/2)) // deadline passed, grace not
+	gone := newCommand(cluster, time.Now().Add(-2*OwnerGrace)) // grace passed too
+	for _, x := range []contracts.Command{cmd, late, gone} {
+		if err := st.Enqueue(c, x); err != nil {
+			t.Fatalf("Enqueue() = %v; want nil", err)
+		}
+	}
+	tests := []struct {
+		name    string
+		id      string
+		want    string
+		wantErr error
+	}{
+		{name: "queued", id: cmd.ID, want: cluster},
+		{name: "within grace", id: late.ID, want: cluster},
+		{name: "past grace", id: gone.ID, wantErr: store.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := st.Owner(c, tt.id)
+			if got != tt.want || !errors.Is(err, tt.wantErr) {
+				t.Errorf("Owner() = %q, %v; want %q, %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+	// Claiming does not forget the owner; the deadline plus grace does.
+	if got := claim(t, st, cluster, 10); len(got) != 1 || got[0].ID != cmd.ID {
+		t.Fatalf("Claim() = %v; want [%s]", ids(got, commandID), cmd.ID)
+	}
+	if got, err := newStore(t).Owner(c, cmd.ID); got != cluster || err != nil {
+		t.Errorf("Owner() after claim = %q, %v; want %q, nil", got, err, cluster)
+	}
+	waitUntil(t, cmd.Deadline)
+	if got, err := st.Owner(c, cmd.ID); got != cluster || err != nil {
+		t.Errorf("Owner() just after the deadline = %q, %v; want %q, nil", got, err, cluster)
+	}
+	waitUntil(t, cmd.Deadline.Add(OwnerGrace))
+	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		if _, err := st.Owner(c, cmd.ID); !errIs(err, store.ErrNotFound) {
+			return fmt.Errorf("Owner() after deadline+grace = %v; want %v", err, store.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+func testBridgeBadInput(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st := newStore(t)
+	cluster := newCluster()
+	good := newCommand(cluster, time.Now().Add(time.Minute))
+	with := func(f func(*contracts.Command)) contracts.Command { c := good; f(&c); return c }
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"enqueue empty id", func() error { return st.Enqueue(ctx(t), with(func(c *contracts.Command) { c.ID = "" })) }},
+		{"enqueue id with dot", func() error { return st.Enqueue(ctx(t), with(func(c *contracts.Command) { c.ID = "a.b" })) }},
+		{"enqueue empty cluster", func() error { return st.Enqueue(ctx(t), with(func(c *contracts.Command) { c.Cluster = "" })) }},
+		{"enqueue wildcard cluster", func() error { return st.Enqueue(ctx(t), with(func(c *contracts.Command) { c.Cluster = ">" })) }},
+		{"enqueue zero deadline", func() error {
+			return st.Enqueue(ctx(t), with(func(c *contracts.Command) { c.Deadline = time.Time{} }))
+		}},
+		{"claim empty cluster", func() error { _, err := st.Claim(ctx(t), "", "exec-1", 1); return err }},
+		{"claim empty consumer", func() error { _, err := st.Claim(ctx(t), cluster, "", 1); return err }},
+		{"claim consumer with dot", func() error { _, err := st.Claim(ctx(t), cluster, "a.b", 1); return err }},
+		{"claim zero max", func() error { _, err := st.Claim(ctx(t), cluster, "exec-1", 0); return err }},
+		{"claim negative max", func() error { _, err := st.Claim(ctx(t), cluster, "exec-1", -1); return err }},
+		{"owner empty id", func() error { _, err := st.Owner(ctx(t), ""); return err }},
+		{"owner bad id", func() error { _, err := st.Owner(ctx(t), "a b"); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.call(); !errIs(err, store.ErrInvalid) {
+				t.Errorf("got %v; want %v", err, store.ErrInvalid)
+			}
+		})
+	}
+	// Nothing was queued.
+	if got := claim(t, st, cluster, 10); len(got) != 0 {
+		t.Errorf("Claim() after bad input = %v; want none", ids(got, commandID))
+	}
+}
