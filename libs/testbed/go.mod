@@ -1,0 +1,3 @@
+module kubently.io/libs/testbed
+
+go 1.26
