@@ -1,0 +1,174 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/natsutil"
+)
+
+type executeBody struct {
+	Cluster        string   `json:"cluster_id"`
+	SessionID      string   `json:"session_id,omitempty"`
+	Argv           []string `json:"argv"`
+	Namespace      string   `json:"namespace,omitempty"`
+	TimeoutSeconds int      `json:"timeout_seconds,omitempty"`
+}
+
+// statusFor maps a command's outcome to the HTTP status of /v1/execute. A
+// command that ran and failed (kubectl exit 1, e.g. NotFound) is still a
+// successful request: 200 with status "failure".
+func statusFor(st contracts.Status) int {
+	switch st {
+	case contracts.StatusSuccess, contracts.StatusFailure:
+		return http.StatusOK
+	case contracts.StatusDenied:
+		return http.StatusForbidden
+	case contracts.StatusTimeout:
+		return http.StatusGatewayTimeout
+	default:
+		return http.StatusBadGateway
+	}
+}
+
+// withNamespace appends `-n ns` unless argv already names a namespace or
+// asks for all namespaces.
+func withNamespace(argv []string, ns string) ([]string, error) {
+	if ns == "" {
+		return argv, nil
+	}
+	if err := contracts.ValidateID("namespace", ns); err != nil {
+		return nil, err
+	}
+	for _, a := range argv {
+		if a == "--" {
+			break
+		}
+		if a == "-n" || a == "--namespace" || a == "-A" || a == "--all-namespaces" ||
+			strings.HasPrefix(a, "--namespace=") || strings.HasPrefix(a, "-n=") ||
+			(strings.HasPrefix(a, "-n") && !strings.HasPrefix(a, "--")) {
+			return argv, nil
+		}
+	}
+	out := slices.Clone(argv)
+	if i := slices.Index(out, "--"); i >= 0 {
+		return slices.Insert(out, i, "-n", ns), nil
+	}
+	return append(out, "-n", ns), nil
+}
+
+// timeoutFrom applies the X-Request-Timeout header over the body's value.
+func timeoutFrom(c echo.Context, body int) (int, error) {
+	h := c.Request().Header.Get(contracts.HeaderRequestTimeout)
+	if h == "" {
+		return body, nil
+	}
+	n, err := strconv.Atoi(h)
+	if err != nil {
+		return 0, contracts.Errorf(contracts.CodeInvalidTimeout, "%s must be an integer number of seconds", contracts.HeaderRequestTimeout)
+	}
+	return n, nil
+}
+
+// dispatch sends an execute request to the dispatcher and waits for its
+// reply a little longer than the command's own timeout.
+func (s *Server) dispatch(ctx context.Context, req contracts.ExecuteRequest) (contracts.CommandResult, error) {
+	if err := contracts.ValidateID("cluster", req.Cluster); err != nil {
+		return contracts.CommandResult{}, err
+	}
+	if req.SessionID != "" {
+		if err := contracts.ValidateID("session", req.SessionID); err != nil {
+			return contracts.CommandResult{}, err
+		}
+	}
+	if err := contracts.ValidateArgv(req.Argv); err != nil {
+		return contracts.CommandResult{}, err
+	}
+	timeout, err := contracts.ValidateTimeout(req.TimeoutSeconds)
+	if err != nil {
+		return contracts.CommandResult{}, err
+	}
+	req.CorrelationID = contracts.CorrelationIDFrom(ctx)
+	ctx, cancel := context.WithTimeout(ctx, timeout+s.cfg.RequestMargin)
+	defer cancel()
+	var res contracts.CommandResult
+	err = natsutil.Request(ctx, s.cfg.Conn, contracts.DispatchExecuteSubject, contracts.TypeExecuteRequest, req, contracts.TypeCommandResult, &res)
+	return res, err
+}
+
+func (s *Server) execute(c echo.Context) error {
+	var body executeBody
+	if err := decodeBody(c, &body, false); err != nil {
+		return writeError(c, err)
+	}
+	argv, err := withNamespace(body.Argv, body.Namespace)
+	if err != nil {
+		return writeError(c, err)
+	}
+	timeout, err := timeoutFrom(c, body.TimeoutSeconds)
+	if err != nil {
+		return writeError(c, err)
+	}
+	res, err := s.dispatch(c.Request().Context(), contracts.ExecuteRequest{
+		Cluster: body.Cluster, SessionID: body.SessionID, Argv: argv, TimeoutSeconds: timeout, Caller: caller(c),
+	})
+	if err != nil {
+		return writeError(c, err)
+	}
+	return c.JSON(statusFor(res.Status), res)
+}
+
+// clusterView is one entry of GET /v1/clusters.
+type clusterView struct {
+	ID        string                   `json:"cluster_id"`
+	Connected bool                     `json:"connected"`
+	Executors int                      `json:"executors"`
+	LastSeen  *time.Time               `json:"last_seen,omitempty"`
+	Streams   []contracts.ExecutorInfo `json:"streams"`
+}
+
+func (s *Server) clusterViews(ctx context.Context) ([]clusterView, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+	defer cancel()
+	recs, err := s.cfg.Store.ListClusters(ctx)
+	if err != nil {
+		return nil, contracts.Errorf(contracts.CodeUnavailable, "cluster registry unavailable: %v", err)
+	}
+	out := make([]clusterView, 0, len(recs))
+	for _, r := range recs {
+		conns, err := s.cfg.Store.Connected(ctx, r.ID)
+		if err != nil {
+			return nil, contracts.Errorf(contracts.CodeUnavailable, "executor presence unavailable: %v", err)
+		}
+		v := clusterView{ID: r.ID, Connected: len(conns) > 0, Streams: conns}
+		if v.Streams == nil {
+			v.Streams = []contracts.ExecutorInfo{}
+		}
+		ids := map[string]bool{}
+		for _, cn := range conns {
+			ids[cn.ExecutorID] = true
+			if v.LastSeen == nil || cn.LastSeen.After(*v.LastSeen) {
+				t := cn.LastSeen
+				v.LastSeen = &t
+			}
+		}
+		v.Executors = len(ids)
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (s *Server) clusters(c echo.Context) error {
+	views, err := s.clusterViews(c.Request().Context())
+	if err != nil {
+		return writeError(c, err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"clusters": views, "count": len(views)})
+}

@@ -1,0 +1,277 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/logging"
+	"kubently.io/libs/natsutil"
+	"kubently.io/libs/store"
+	"kubently.io/services/gateway/internal/auth"
+)
+
+// claimBatch is the most commands a stream takes from its queue at once.
+const claimBatch = 16
+
+var executorIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// executorAuth checks `Authorization: Bearer <token>` + X-Cluster-ID against
+// the cluster registry. Unknown cluster and wrong token get the same 401.
+func (s *Server) executorAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cluster := c.Request().Header.Get(contracts.HeaderClusterID)
+		token, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		if cluster == "" || !ok || token == "" {
+			return writeError(c, contracts.Errorf(contracts.CodeUnauthorized, "executor requests need Authorization: Bearer <token> and %s", contracts.HeaderClusterID))
+		}
+		if err := contracts.ValidateID("cluster", cluster); err != nil {
+			return writeError(c, contracts.Errorf(contracts.CodeUnauthorized, "invalid executor credentials"))
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.StoreTimeout)
+		rec, err := s.cfg.Store.GetCluster(ctx, cluster)
+		cancel()
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "cluster registry unavailable"))
+		}
+		if err != nil || !auth.TokenMatches(token, rec.TokenHash) {
+			logging.FromContext(c.Request().Context()).Warn("executor authentication failed", logging.KeyCluster, cluster)
+			return writeError(c, contracts.Errorf(contracts.CodeUnauthorized, "invalid executor credentials"))
+		}
+		c.Set(ctxCluster, cluster)
+		return next(c)
+	}
+}
+
+func clusterOf(c echo.Context) string {
+	id, _ := c.Get(ctxCluster).(string)
+	return id
+}
+
+// sse writes Server-Sent Events and flushes after each.
+type sse struct {
+	w http.ResponseWriter
+	f http.Flusher
+}
+
+func (e *sse) event(id, name string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	var sb strings.Builder
+	if id != "" {
+		fmt.Fprintf(&sb, "id: %s\n", id)
+	}
+	fmt.Fprintf(&sb, "event: %s\ndata: %s\n\n", name, b)
+	if _, err := e.w.Write([]byte(sb.String())); err != nil {
+		return err
+	}
+	e.f.Flush()
+	return nil
+}
+
+// heartbeatEvent is the data of `event: heartbeat`.
+type heartbeatEvent struct {
+	Type string    `json:"type"`
+	Time time.Time `json:"time"`
+	// IntervalMS tells the executor how often to expect heartbeats, so it
+	// can detect a dead stream.
+	IntervalMS int64 `json:"interval_ms"`
+}
+
+// connectedEvent is the data of the first event on a stream.
+type connectedEvent struct {
+	Type            string `json:"type"`
+	Cluster         string `json:"cluster_id"`
+	ConnID          string `json:"conn_id"`
+	Gateway         string `json:"gateway"`
+	ProtocolVersion int    `json:"protocol_version"`
+	IntervalMS      int64  `json:"heartbeat_interval_ms"`
+}
+
+// stream holds one executor's SSE connection: it records presence, sends
+// heartbeats, and sends queued commands when woken (or on the poll tick).
+func (s *Server) stream(c echo.Context) error {
+	cluster := clusterOf(c)
+	f, ok := c.Response().Writer.(http.Flusher)
+	if !ok {
+		return writeError(c, contracts.Errorf(contracts.CodeInternal, "streaming unsupported"))
+	}
+	executorID := c.Request().Header.Get(contracts.HeaderExecutorID)
+	if !executorIDRE.MatchString(executorID) {
+		executorID = "unnamed"
+	}
+	version := c.Request().Header.Get(contracts.HeaderExecutorVersion)
+	if len(version) > 64 {
+		version = version[:64]
+	}
+	now := time.Now().UTC()
+	info := contracts.ExecutorInfo{
+		Cluster: cluster, ConnID: contracts.NewID(), ExecutorID: executorID, Version: version,
+		Gateway: s.cfg.Name, ConnectedAt: now, LastSeen: now,
+	}
+	log := logging.FromContext(c.Request().Context()).With(logging.KeyCluster, cluster, logging.KeyExecutorID, executorID, "conn_id", info.ConnID)
+	if last := c.Request().Header.Get(contracts.HeaderLastEventID); last != "" && len(last) <= 128 {
+		log.Info("executor reconnected", "last_event_id", last)
+	}
+	ctx := c.Request().Context()
+	if err := s.heartbeat(ctx, info); err != nil {
+		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "cannot record executor presence: %v", err))
+	}
+	defer func() {
+		lctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+		defer cancel()
+		if err := s.cfg.Store.Leave(lctx, cluster, info.ConnID); err != nil {
+			log.Warn("presence leave failed", logging.KeyErr, err)
+		}
+	}()
+	waker, unregister := s.cfg.Hub.Register(cluster)
+	defer unregister()
+	s.metrics.streams.Inc()
+	defer s.metrics.streams.Dec()
+
+	h := c.Response().Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	c.Response().WriteHeader(http.StatusOK)
+	out := &sse{w: c.Response(), f: f}
+	if err := out.event("", "connected", connectedEvent{
+		Type: contracts.TypeConnectedEvent, Cluster: cluster, ConnID: info.ConnID, Gateway: s.cfg.Name,
+		ProtocolVersion: contracts.ProtocolVersion, IntervalMS: s.cfg.Heartbeat.Milliseconds(),
+	}); err != nil {
+		return nil
+	}
+	log.Info("executor stream open")
+	defer log.Info("executor stream closed")
+
+	beat := time.NewTicker(s.cfg.Heartbeat)
+	defer beat.Stop()
+	poll := time.NewTicker(s.cfg.Poll)
+	defer poll.Stop()
+	// Drain anything queued before this stream connected.
+	if err := s.deliver(ctx, out, cluster, info.ConnID, log); err != nil {
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.closing:
+			return nil
+		case <-beat.C:
+			info.LastSeen = time.Now().UTC()
+			if err := s.heartbeat(ctx, info); err != nil {
+				log.Warn("presence heartbeat failed", logging.KeyErr, err)
+			}
+			if err := out.event("", "heartbeat", heartbeatEvent{Type: contracts.TypeHeartbeatEvent, Time: info.LastSeen, IntervalMS: s.cfg.Heartbeat.Milliseconds()}); err != nil {
+				return nil
+			}
+		case <-waker.C():
+			if err := s.deliver(ctx, out, cluster, info.ConnID, log); err != nil {
+				return nil
+			}
+		case <-poll.C:
+			if err := s.deliver(ctx, out, cluster, info.ConnID, log); err != nil {
+				return nil
+			}
+		}
+	}
+}
+
+func (s *Server) heartbeat(ctx context.Context, info contracts.ExecutorInfo) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+	defer cancel()
+	return s.cfg.Store.Heartbeat(ctx, info, s.cfg.PresenceTTL)
+}
+
+// deliver claims this cluster's queued commands and writes them to the
+// stream until the queue is empty. A store error is logged and retried on
+// the next tick; only a write error (the stream is gone) is returned.
+func (s *Server) deliver(ctx context.Context, out *sse, cluster, connID string, log interface {
+	Warn(string, ...any)
+	Info(string, ...any)
+}) error {
+	for {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+		cmds, err := s.cfg.Store.Claim(cctx, cluster, connID, claimBatch)
+		cancel()
+		if err != nil {
+			log.Warn("bridge claim failed", logging.KeyErr, err)
+			return nil
+		}
+		for _, cmd := range cmds {
+			if err := out.event(cmd.ID, "command", cmd); err != nil {
+				log.Warn("command lost: stream write failed", logging.KeyCommandID, cmd.ID, logging.KeyErr, err)
+				return err
+			}
+			log.Info("command sent", logging.KeyCommandID, cmd.ID, logging.KeyCorrelationID, cmd.CorrelationID)
+		}
+		if len(cmds) < claimBatch {
+			return nil
+		}
+	}
+}
+
+// results accepts an executor's result for a command issued to its own
+// cluster and hands it to the waiting dispatcher.
+func (s *Server) results(c echo.Context) error {
+	cluster := clusterOf(c)
+	var r contracts.ExecutorResult
+	if err := decodeBody(c, &r, false); err != nil {
+		s.metrics.results.WithLabelValues("bad_request").Inc()
+		return writeError(c, err)
+	}
+	if err := contracts.ValidateCommandID(r.CommandID); err != nil {
+		s.metrics.results.WithLabelValues("bad_request").Inc()
+		return writeError(c, err)
+	}
+	switch r.Status {
+	case contracts.StatusSuccess, contracts.StatusFailure, contracts.StatusDenied, contracts.StatusTimeout, contracts.StatusError:
+	default:
+		s.metrics.results.WithLabelValues("bad_request").Inc()
+		return writeError(c, contracts.Errorf(contracts.CodeBadRequest, "unknown status %q", r.Status))
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.StoreTimeout)
+	defer cancel()
+	owner, err := s.cfg.Store.Owner(ctx, r.CommandID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.metrics.results.WithLabelValues("unknown").Inc()
+		return writeError(c, contracts.Errorf(contracts.CodeUnknownCommand, "command %s is unknown or expired", r.CommandID))
+	case err != nil:
+		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "bridge unavailable: %v", err))
+	case owner != cluster:
+		s.metrics.results.WithLabelValues("cluster_mismatch").Inc()
+		logging.FromContext(ctx).Warn("result from wrong cluster rejected", logging.KeyCluster, cluster, logging.KeyCommandID, r.CommandID)
+		return writeError(c, contracts.Errorf(contracts.CodeResultClusterDenied, "command %s was not issued to this cluster", r.CommandID))
+	}
+	subj, err := contracts.ResultSubject(cluster, r.CommandID)
+	if err != nil {
+		return writeError(c, err)
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return writeError(c, err)
+	}
+	if _, err := s.cfg.Conn.RequestWithContext(ctx, subj, body); err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			s.metrics.results.WithLabelValues("not_awaited").Inc()
+			return writeError(c, contracts.Errorf(contracts.CodeResultNotAwaited, "nobody is waiting for command %s any more (timed out or already answered)", r.CommandID))
+		}
+		return writeError(c, natsutil.MapError(err, subj))
+	}
+	s.metrics.results.WithLabelValues("accepted").Inc()
+	return c.JSON(http.StatusOK, map[string]string{"status": "accepted", "command_id": r.CommandID})
+}

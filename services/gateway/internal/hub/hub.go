@@ -1,0 +1,92 @@
+// Package hub wakes the executor streams a gateway replica holds when a
+// command is queued for their cluster. One NATS subscription per replica
+// (on the bridge notify wildcard) fans out to in-process channels, so ten
+// thousand streams cost ten thousand small channels, not ten thousand NATS
+// subscriptions or store pollers.
+//
+// # Concurrency
+//
+// A Hub is safe for concurrent use. Wake channels have a buffer of one and
+// are signalled without blocking: a burst of notifies collapses into one
+// wake-up, after which the stream drains its queue.
+package hub
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+
+	"kubently.io/libs/contracts"
+)
+
+// Waker is one stream's wake-up channel.
+type Waker struct {
+	cluster string
+	c       chan struct{}
+}
+
+// C returns the channel that receives a value when the stream should read
+// its queue.
+func (w *Waker) C() <-chan struct{} { return w.c }
+
+// Hub maps clusters to the local streams serving them.
+type Hub struct {
+	mu      sync.Mutex
+	streams map[string]map[*Waker]struct{}
+}
+
+// New returns an empty hub.
+func New() *Hub { return &Hub{streams: map[string]map[*Waker]struct{}{}} }
+
+// Register adds a stream for cluster; call the returned func when it ends.
+func (h *Hub) Register(cluster string) (*Waker, func()) {
+	w := &Waker{cluster: cluster, c: make(chan struct{}, 1)}
+	h.mu.Lock()
+	set := h.streams[cluster]
+	if set == nil {
+		set = map[*Waker]struct{}{}
+		h.streams[cluster] = set
+	}
+	set[w] = struct{}{}
+	h.mu.Unlock()
+	return w, func() {
+		h.mu.Lock()
+		delete(h.streams[cluster], w)
+		if len(h.streams[cluster]) == 0 {
+			delete(h.streams, cluster)
+		}
+		h.mu.Unlock()
+	}
+}
+
+// Notify wakes every local stream of cluster.
+func (h *Hub) Notify(cluster string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.streams[cluster] {
+		select {
+		case w.c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Streams returns how many streams the hub holds in all.
+func (h *Hub) Streams() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, s := range h.streams {
+		n += len(s)
+	}
+	return n
+}
+
+// Subscribe listens on the bridge notify wildcard and wakes local streams.
+func (h *Hub) Subscribe(nc *nats.Conn) (*nats.Subscription, error) {
+	prefix := strings.TrimSuffix(contracts.BridgeNotifyWildcard, "*")
+	return nc.Subscribe(contracts.BridgeNotifyWildcard, func(m *nats.Msg) {
+		h.Notify(strings.TrimPrefix(m.Subject, prefix))
+	})
+}
