@@ -1,0 +1,183 @@
+// Package app is the executor's composition root: it loads the Kubernetes
+// client configuration, builds the command runner, the worker pool and the
+// link to the gateway, and runs them until ctx ends or the token is
+// rejected.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/ops"
+	"kubently.io/services/executor/internal/kubeexec"
+	"kubently.io/services/executor/internal/link"
+	"kubently.io/services/executor/internal/worker"
+)
+
+// Config is the executor's configuration.
+type Config struct {
+	// APIURL is the gateway's base URL (required).
+	APIURL string `env:"KUBENTLY_API_URL"`
+	// Cluster is this cluster's id (required).
+	Cluster string `env:"CLUSTER_ID"`
+	// Token is the cluster's executor token (required; never logged).
+	Token string `env:"KUBENTLY_TOKEN"`
+	// Kubeconfig is a kubeconfig path; empty means $KUBECONFIG, then
+	// in-cluster config, then ~/.kube/config.
+	Kubeconfig string `env:"KUBENTLY_KUBECONFIG"`
+	// KubeconfigEnv is the standard $KUBECONFIG (read, not required).
+	KubeconfigEnv string `env:"KUBECONFIG"`
+	// KubeContext selects a kubeconfig context; empty means current.
+	KubeContext string `env:"KUBENTLY_KUBE_CONTEXT"`
+	// Workers is how many commands run at once.
+	Workers int `env:"KUBENTLY_EXECUTOR_WORKERS" default:"8"`
+	// Queue is how many received commands may wait for a worker.
+	Queue int `env:"KUBENTLY_EXECUTOR_QUEUE" default:"64"`
+	// MaxOutputBytes caps each result's output.
+	MaxOutputBytes int `env:"KUBENTLY_MAX_OUTPUT_BYTES" default:"262144"`
+	// ExecutorID identifies this process; empty means host name + random.
+	ExecutorID string `env:"KUBENTLY_EXECUTOR_ID"`
+	// OpsAddr serves /healthz, /readyz and /metrics; empty disables it.
+	OpsAddr string `env:"KUBENTLY_OPS_ADDR"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"KUBENTLY_LOG_LEVEL" default:"info"`
+	// LogFormat is json or text.
+	LogFormat string `env:"KUBENTLY_LOG_FORMAT"`
+	// Version is the build version (set by ldflags, not env).
+	Version string
+}
+
+// Validate checks cfg before anything connects.
+func (c Config) Validate() error {
+	var errs []error
+	if c.APIURL == "" {
+		errs = append(errs, errors.New("KUBENTLY_API_URL is required"))
+	}
+	if err := contracts.ValidateID("cluster", c.Cluster); err != nil {
+		errs = append(errs, fmt.Errorf("CLUSTER_ID: %w", err))
+	}
+	if c.Token == "" {
+		errs = append(errs, errors.New("KUBENTLY_TOKEN is required"))
+	}
+	if c.Workers < 1 || c.Workers > 256 {
+		errs = append(errs, fmt.Errorf("KUBENTLY_EXECUTOR_WORKERS %d out of range [1, 256]", c.Workers))
+	}
+	if c.Queue < 1 || c.Queue > 10000 {
+		errs = append(errs, fmt.Errorf("KUBENTLY_EXECUTOR_QUEUE %d out of range [1, 10000]", c.Queue))
+	}
+	if c.MaxOutputBytes < 1024 || c.MaxOutputBytes > 16<<20 {
+		errs = append(errs, fmt.Errorf("KUBENTLY_MAX_OUTPUT_BYTES %d out of range [1024, 16777216]", c.MaxOutputBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// RESTConfig loads the Kubernetes client configuration cfg points at.
+func RESTConfig(cfg Config) (*rest.Config, error) {
+	path := cfg.Kubeconfig
+	if path == "" {
+		path = cfg.KubeconfigEnv
+	}
+	if path == "" && cfg.KubeContext == "" {
+		if rc, err := rest.InClusterConfig(); err == nil {
+			return rc, nil
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if path != "" {
+		rules = &clientcmd.ClientConfigLoadingRules{Precedence: strings.Split(path, string(os.PathListSeparator))}
+	}
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cfg.KubeContext}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("executor: load Kubernetes config: %w", err)
+	}
+	return rc, nil
+}
+
+// Run runs the executor until ctx ends (nil error) or the gateway rejects
+// its token (link.ErrUnauthorized).
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("executor: invalid config: %w", err)
+	}
+	rc, err := RESTConfig(cfg)
+	if err != nil {
+		return err
+	}
+	return RunWith(ctx, cfg, rc, log)
+}
+
+// RunWith is Run with an already loaded REST config (`kubently dev`, tests).
+func RunWith(ctx context.Context, cfg Config, rc *rest.Config, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("executor: invalid config: %w", err)
+	}
+	runner, err := kubeexec.New(kubeexec.Config{REST: rc, MaxOutputBytes: cfg.MaxOutputBytes})
+	if err != nil {
+		return fmt.Errorf("executor: %w", err)
+	}
+	if cfg.ExecutorID == "" {
+		cfg.ExecutorID = defaultExecutorID()
+	}
+	lc, err := link.New(link.Config{
+		APIURL: cfg.APIURL, Cluster: cfg.Cluster, Token: cfg.Token, ExecutorID: cfg.ExecutorID,
+		Version: cfg.Version, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	pool, err := worker.New(worker.Config{
+		Runner: worker.RunnerFunc(func(ctx context.Context, argv []string) worker.Outcome {
+			r := runner.Run(ctx, argv)
+			return worker.Outcome{Output: r.Output, Error: r.Error, ExitCode: r.ExitCode, Truncated: r.Truncated}
+		}),
+		Post: lc.PostResult, Log: log, Workers: cfg.Workers, Queue: cfg.Queue, ExecutorID: cfg.ExecutorID,
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := ops.New(ops.Config{Addr: cfg.OpsAddr, Log: log, Ready: map[string]ops.Check{
+		"gateway": func(context.Context) error {
+			if !lc.Connected() {
+				return errors.New("not connected to the gateway")
+			}
+			return nil
+		},
+	}})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { pool.Run(ctx) })
+	wg.Go(func() { _ = srv.Run(ctx) })
+	log.Info("executor starting", "cluster", cfg.Cluster, "gateway", cfg.APIURL, "kube_host", rc.Host, "executor_id", cfg.ExecutorID)
+	err = lc.Run(ctx, func(cmd contracts.Command) { pool.Submit(ctx, cmd) })
+	cancel()
+	wg.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func defaultExecutorID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	if host == "" {
+		host = "executor"
+	}
+	return host + "-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,456 @@
+package kubeexec
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/printers"
+)
+
+// errWatch is returned for -w/--watch and friends: a command must end.
+var errWatch = errors.New("watching is not supported: a command must end; drop -w/--watch/--watch-only")
+
+// output formats of get.
+const (
+	outTable = ""
+	outWide  = "wide"
+	outJSON  = "json"
+	outYAML  = "yaml"
+	outName  = "name"
+)
+
+// getOptions are the flags of get.
+type getOptions struct {
+	namespace         string
+	allNamespaces     bool
+	selector          string
+	fieldSelector     string
+	output            string
+	showLabels        bool
+	showKind          bool
+	noHeaders         bool
+	labelColumns      []string
+	chunkSize         int64
+	ignoreNotFound    bool
+	showManagedFields bool
+	sortBy            string
+	watch             bool
+	watchOnly         bool
+}
+
+// parseGetFlags parses the flags of get and returns the positional
+// arguments.
+func parseGetFlags(args []string) (getOptions, []string, error) {
+	var o getOptions
+	fs := newFlagSet("get")
+	fs.StringVarP(&o.namespace, "namespace", "n", "default", "namespace")
+	fs.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "list across all namespaces")
+	fs.StringVarP(&o.selector, "selector", "l", "", "label selector")
+	fs.StringVar(&o.fieldSelector, "field-selector", "", "field selector")
+	fs.StringVarP(&o.output, "output", "o", "", "output format")
+	fs.BoolVar(&o.showLabels, "show-labels", false, "show labels")
+	fs.BoolVar(&o.showKind, "show-kind", false, "show kind")
+	fs.BoolVar(&o.noHeaders, "no-headers", false, "omit headers")
+	fs.StringSliceVarP(&o.labelColumns, "label-columns", "L", nil, "label columns")
+	fs.Int64Var(&o.chunkSize, "chunk-size", DefaultChunkSize, "page size")
+	fs.BoolVar(&o.ignoreNotFound, "ignore-not-found", false, "ignore not found")
+	fs.BoolVar(&o.showManagedFields, "show-managed-fields", false, "keep managedFields")
+	fs.StringVar(&o.sortBy, "sort-by", "", "JSONPath to sort by")
+	fs.BoolVarP(&o.watch, "watch", "w", false, "refused")
+	fs.BoolVar(&o.watchOnly, "watch-only", false, "refused")
+	rest, err := parseFlags("get", fs, args)
+	if err != nil {
+		return o, nil, err
+	}
+	if o.watch || o.watchOnly {
+		return o, nil, errWatch
+	}
+	if o.namespace == "" {
+		o.namespace = "default"
+	}
+	switch o.output {
+	case outTable, outWide, outJSON, outYAML, outName:
+	default:
+		return o, nil, fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: json,name,wide,yaml", o.output)
+	}
+	if o.chunkSize < 0 {
+		return o, nil, fmt.Errorf("invalid --chunk-size %d: must not be negative", o.chunkSize)
+	}
+	if o.sortBy != "" {
+		if _, err := sortExpression(o.sortBy); err != nil {
+			return o, nil, err
+		}
+	}
+	if o.chunkSize == 0 {
+		// kubectl reads the whole list at once here; a capped executor
+		// never does, so 0 means the default page size.
+		o.chunkSize = DefaultChunkSize
+	}
+	return o, rest, nil
+}
+
+// page is one answer of the API server, kept until it is printed.
+type page struct {
+	mapping *meta.RESTMapping
+	table   *metav1.Table  // table output
+	other   runtime.Object // table output when the server sent no Table
+	items   []*unstructured.Unstructured
+}
+
+// get implements "kubectl get".
+func (r *Runner) get(inv *invocation, args []string) error {
+	o, args, err := parseGetFlags(args)
+	if err != nil {
+		return err
+	}
+	if len(args) == 0 {
+		return errors.New(`required resource not specified: you must specify the type of resource to get; use "kubectl api-resources" for a complete list of supported resources`)
+	}
+	ra, err := parseResourceArgs(args)
+	if err != nil {
+		return err
+	}
+	hasSelector := o.selector != "" || o.fieldSelector != ""
+	switch {
+	case len(ra.tuples) > 0 && hasSelector:
+		return errors.New("selectors and the all flag cannot be used when passing resource/name arguments")
+	case len(ra.names) > 0 && hasSelector:
+		return errors.New("name cannot be provided when a selector is specified")
+	}
+	targets, err := r.resolve(inv.ctx, ra)
+	if err != nil {
+		return err
+	}
+
+	pages, errs := r.fetchForGet(inv, o, targets)
+	if o.sortBy != "" && len(pages) > 0 {
+		sorted, err := sortPages(o, pages)
+		if err != nil {
+			inv.failAll(append(errs, err))
+			return nil
+		}
+		pages = sorted
+	}
+
+	switch o.output {
+	case outTable, outWide:
+		errs = append(errs, r.printTables(inv, o, targets, pages, len(errs) == 0)...)
+	case outName:
+		for _, p := range pages {
+			for _, it := range p.items {
+				fmt.Fprintln(inv.out, kindName(p.mapping, it.GetName()))
+			}
+		}
+	case outJSON, outYAML:
+		if err := printObjects(inv.out, o, ra.singleItem(), pages, len(errs) > 0); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	inv.failAll(errs)
+	return nil
+}
+
+// fetchForGet reads every target, page by page, until all is read or the
+// estimated output exceeds the byte cap.
+func (r *Runner) fetchForGet(inv *invocation, o getOptions, targets []target) ([]page, []error) {
+	accept := acceptJSON
+	switch o.output {
+	case outTable, outWide:
+		accept = acceptTable
+	case outName:
+		if o.sortBy == "" { // sorting needs more than metadata
+			accept = acceptMetadata
+		}
+	}
+	ns := o.namespace
+	if o.allNamespaces {
+		ns = ""
+	}
+	include := ""
+	if o.sortBy != "" && accept == acceptTable {
+		include = "Object"
+	}
+	var (
+		pages   []page
+		errs    []error
+		used    int
+		objects int
+	)
+	// Sorting needs every object, so the output budget does not stop
+	// reading then; maxSortObjects does.
+	budget := r.maxOutput
+	if o.sortBy != "" {
+		budget = math.MaxInt - 1
+	}
+	full := func() bool { return used > budget }
+	tooMany := func(p page) bool {
+		objects += len(p.items)
+		if p.table != nil {
+			objects += len(p.table.Rows)
+		}
+		return o.sortBy != "" && objects > maxSortObjects
+	}
+	for _, t := range targets {
+		if err := inv.ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if full() {
+			break
+		}
+		reqNS := namespaceFor(t.mapping, ns)
+		if len(t.names) > 0 {
+			if o.allNamespaces && t.mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+				errs = append(errs, errors.New("a resource cannot be retrieved by name across all namespaces"))
+				continue
+			}
+			for _, name := range t.names {
+				if full() || inv.ctx.Err() != nil {
+					break // reported by the outer loop
+				}
+				obj, n, err := r.read(inv.ctx, readRequest{mapping: t.mapping, namespace: reqNS, name: name, accept: accept, includeObject: include})
+				if err != nil {
+					if !(o.ignoreNotFound && apierrors.IsNotFound(err)) {
+						errs = append(errs, err)
+					}
+					continue
+				}
+				p, size, _, err := makePage(o, t.mapping, obj, n, budget+1-used)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				pages = append(pages, p)
+				used += size
+			}
+			continue
+		}
+		opts := metav1.ListOptions{LabelSelector: o.selector, FieldSelector: o.fieldSelector, Limit: o.chunkSize}
+		for {
+			obj, n, err := r.read(inv.ctx, readRequest{mapping: t.mapping, namespace: reqNS, accept: accept, opts: opts, includeObject: include})
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			p, size, trimmed, err := makePage(o, t.mapping, obj, n, budget+1-used)
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			if tooMany(p) {
+				return nil, append(errs, errTooManyToSort)
+			}
+			pages = append(pages, p)
+			used += size
+			opts.Continue = continueToken(pageObject(p, obj))
+			if trimmed || (full() && opts.Continue != "") {
+				inv.truncated = true
+				break
+			}
+			if opts.Continue == "" || full() {
+				break
+			}
+		}
+	}
+	if full() {
+		inv.truncated = true
+	}
+	return pages, errs
+}
+
+// pageObject returns what the continue token of a page is read from.
+func pageObject(p page, obj runtime.Object) runtime.Object {
+	if p.table != nil {
+		return p.table
+	}
+	return obj
+}
+
+// makePage turns one decoded answer into a page, keeping rows or items only
+// while the estimated output stays within room bytes. It returns the
+// estimated size kept and whether anything was dropped.
+func makePage(o getOptions, m *meta.RESTMapping, obj runtime.Object, bodyLen, room int) (page, int, bool, error) {
+	p := page{mapping: m}
+	switch o.output {
+	case outTable, outWide:
+		table, ok, err := asTable(obj)
+		if err != nil {
+			return p, 0, false, err
+		}
+		if !ok {
+			p.other = obj
+			return p, len(listItems(obj)) * 40, false, nil
+		}
+		used := 0
+		for i, row := range table.Rows {
+			if used > room {
+				table.Rows = table.Rows[:i]
+				p.table = table
+				return p, used, true, nil
+			}
+			used += rowWidth(row, table.ColumnDefinitions, o.output == outWide)
+		}
+		p.table = table
+		return p, used, false, nil
+	default:
+		items := listItems(obj)
+		per := 0
+		if len(items) > 0 {
+			per = bodyLen / len(items)
+		}
+		used := 0
+		for i, it := range items {
+			if used > room {
+				p.items = items[:i]
+				return p, used, true, nil
+			}
+			if o.output == outName {
+				used += len(kindName(m, it.GetName())) + 1
+			} else {
+				used += per
+			}
+		}
+		p.items = items
+		return p, used, false, nil
+	}
+}
+
+// printTables prints table pages the way kubectl get does: one table per
+// resource type, separated by blank lines, with a NAMESPACE column for -A
+// and kind-qualified names when several kinds are shown.
+func (r *Runner) printTables(inv *invocation, o getOptions, targets []target, pages []page, noErrors bool) []error {
+	// Like kubectl, show kinds when answers of several kinds came back,
+	// even if some of them are empty tables.
+	kinds := map[schema.GroupVersionKind]bool{}
+	for _, p := range pages {
+		kinds[p.mapping.GroupVersionKind] = true
+	}
+	withKind := o.showKind || len(kinds) > 1
+
+	tracking := &countingWriter{w: inv.out}
+	sep := &separatorWriter{w: tracking}
+	tw := printers.GetNewTabWriter(sep)
+	var (
+		printer printers.ResourcePrinter
+		last    *meta.RESTMapping
+		errs    []error
+	)
+	for _, p := range pages {
+		if printer == nil || last == nil || p.mapping.Resource != last.Resource {
+			_ = tw.Flush()
+			tw.SetRememberedWidths(nil)
+			if last != nil && !o.noHeaders && tracking.n > 0 {
+				sep.ready = true
+			}
+			printer = printers.NewTablePrinter(printers.PrintOptions{
+				Kind:          p.mapping.GroupVersionKind.GroupKind(),
+				WithKind:      withKind,
+				NoHeaders:     o.noHeaders,
+				Wide:          o.output == outWide,
+				WithNamespace: o.allNamespaces && p.mapping.Scope.Name() == meta.RESTScopeNameNamespace,
+				ShowLabels:    o.showLabels,
+				ColumnLabels:  o.labelColumns,
+			})
+			last = p.mapping
+		}
+		var obj runtime.Object = p.table
+		if p.table == nil {
+			obj = p.other
+		}
+		if err := printer.PrintObj(obj, tw); err != nil {
+			errs = append(errs, err)
+		}
+		if inv.out.Full() {
+			break
+		}
+	}
+	_ = tw.Flush()
+
+	if tracking.n == 0 && noErrors && !o.ignoreNotFound {
+		allNamespaced := !o.allNamespaces
+		for _, t := range targets {
+			allNamespaced = allNamespaced && t.mapping.Scope.Name() == meta.RESTScopeNameNamespace
+		}
+		if allNamespaced {
+			inv.errorf("No resources found in %s namespace.", o.namespace)
+		} else {
+			inv.errorf("No resources found")
+		}
+	}
+	return errs
+}
+
+// printObjects prints -o json and -o yaml: the object itself when the
+// arguments named exactly one, else a kind: List like kubectl.
+func printObjects(w io.Writer, o getOptions, singleItem bool, pages []page, hadErrors bool) error {
+	var objs []*unstructured.Unstructured
+	for _, p := range pages {
+		objs = append(objs, p.items...)
+	}
+	if !o.showManagedFields {
+		for _, obj := range objs {
+			obj.SetManagedFields(nil)
+		}
+	}
+	var printer printers.ResourcePrinter = &printers.JSONPrinter{}
+	if o.output == outYAML {
+		printer = &printers.YAMLPrinter{}
+	}
+	if singleItem {
+		if hadErrors || len(objs) != 1 {
+			return nil
+		}
+		return printer.PrintObj(objs[0], w)
+	}
+	if len(objs) == 0 && o.ignoreNotFound {
+		return nil
+	}
+	list := &unstructured.UnstructuredList{Object: map[string]any{
+		"apiVersion": "v1",
+		"kind":       "List",
+		"metadata":   map[string]any{"resourceVersion": ""},
+	}}
+	list.Items = make([]unstructured.Unstructured, 0, len(objs))
+	for _, obj := range objs {
+		list.Items = append(list.Items, *obj)
+	}
+	return printer.PrintObj(list, w)
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int
+}
+
+// Write implements io.Writer.
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += len(p)
+	return c.w.Write(p)
+}
+
+// separatorWriter writes an empty line before the next non-empty write once
+// ready is set, to separate the tables of different resource types.
+type separatorWriter struct {
+	w     io.Writer
+	ready bool
+}
+
+// Write implements io.Writer.
+func (s *separatorWriter) Write(p []byte) (int, error) {
+	if len(p) != 0 && s.ready {
+		if _, err := s.w.Write([]byte{'\n'}); err != nil {
+			return 0, err
+		}
+		s.ready = false
+	}
+	return s.w.Write(p)
+}

@@ -1,0 +1,274 @@
+package kubeexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// target is one resource type of a command with the names asked for.
+type target struct {
+	mapping *meta.RESTMapping
+	names   []string // empty: every object matching the selectors
+}
+
+// resourceArgs is a kubectl resource argument list split the way
+// cli-runtime's resource.Builder splits it, before any discovery.
+type resourceArgs struct {
+	// tuples are type/name pairs ("pod/x", or "pods,svc x" expanded).
+	tuples [][2]string
+	// types is the comma-separated type list of the first argument.
+	types []string
+	// names are the names following the type list.
+	names []string
+}
+
+// singleItem reports whether the arguments name exactly one object, in
+// which case -o json/yaml print that object rather than a List.
+func (a resourceArgs) singleItem() bool {
+	if len(a.tuples) > 0 {
+		return len(a.tuples) == 1
+	}
+	return len(a.names) == 1
+}
+
+// splitResourceList splits "pods,svc" into its types, dropping empty ones.
+func splitResourceList(s string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range strings.Split(s, ",") {
+		if t == "" || seen[t] {
+			continue
+		}
+		seen[t] = true
+		out = append(out, t)
+	}
+	return out
+}
+
+// parseResourceArgs applies kubectl's rules for "TYPE[,TYPE...] [NAME...]"
+// and "TYPE/NAME ..." arguments.
+func parseResourceArgs(args []string) (resourceArgs, error) {
+	if len(args) >= 2 {
+		if types := splitResourceList(args[0]); len(types) > 1 && !strings.Contains(args[0], "/") {
+			var expanded []string
+			for _, t := range types {
+				for _, n := range args[1:] {
+					expanded = append(expanded, t+"/"+n)
+				}
+			}
+			args = expanded
+		}
+	}
+	slashes := 0
+	for _, a := range args {
+		if strings.Contains(a, "/") {
+			slashes++
+		}
+	}
+	switch {
+	case slashes > 0 && slashes != len(args):
+		return resourceArgs{}, errors.New("there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'kubectl get resource/<resource_name>' instead of 'kubectl get resource resource/<resource_name>'")
+	case slashes > 0:
+		var ra resourceArgs
+		for _, a := range args {
+			seg := strings.Split(a, "/")
+			if len(seg) != 2 {
+				return resourceArgs{}, errors.New("arguments in resource/name form may not have more than one slash")
+			}
+			if seg[0] == "" || seg[1] == "" || len(splitResourceList(seg[0])) != 1 {
+				return resourceArgs{}, errors.New("arguments in resource/name form must have a single resource and name")
+			}
+			ra.tuples = append(ra.tuples, [2]string{seg[0], seg[1]})
+		}
+		return ra, nil
+	case len(args) == 0:
+		return resourceArgs{}, nil
+	default:
+		return resourceArgs{types: splitResourceList(args[0]), names: args[1:]}, nil
+	}
+}
+
+// resolve maps parsed arguments to targets, expanding categories such as
+// "all" in the type list. Consecutive tuples of one type share a target.
+func (r *Runner) resolve(ctx context.Context, ra resourceArgs) ([]target, error) {
+	var out []target
+	if len(ra.tuples) > 0 {
+		for _, t := range ra.tuples {
+			m, err := r.mappingFor(ctx, t[0])
+			if err != nil {
+				return nil, err
+			}
+			if n := len(out); n > 0 && out[n-1].mapping.Resource == m.Resource {
+				out[n-1].names = append(out[n-1].names, t[1])
+				continue
+			}
+			out = append(out, target{mapping: m, names: []string{t[1]}})
+		}
+		return out, nil
+	}
+	var types []string
+	for _, t := range ra.types {
+		if grs := r.expandCategory(ctx, t); len(grs) > 0 {
+			for _, gr := range grs {
+				types = append(types, gr.String())
+			}
+			continue
+		}
+		types = append(types, t)
+	}
+	if len(ra.names) > 0 && len(types) > 1 {
+		return nil, errors.New("you must specify only one resource")
+	}
+	seen := map[schema.GroupVersionResource]bool{}
+	for _, t := range types {
+		m, err := r.mappingFor(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if seen[m.Resource] {
+			continue
+		}
+		seen[m.Resource] = true
+		out = append(out, target{mapping: m, names: ra.names})
+	}
+	return out, nil
+}
+
+// expandCategory returns the resources in category (such as "all"), in
+// discovery order: the core group first, then the other groups in the
+// server's order, versions by preference, as kubectl lists them. It
+// returns nil when name is not a category.
+func (r *Runner) expandCategory(ctx context.Context, name string) []schema.GroupResource {
+	if r.discovery == nil {
+		return nil
+	}
+	groups, lists, _ := r.discovery.ServerGroupsAndResourcesWithContext(ctx)
+	byGV := make(map[string]*metav1.APIResourceList, len(lists))
+	for _, l := range lists {
+		if l != nil {
+			byGV[l.GroupVersion] = l
+		}
+	}
+	var out []schema.GroupResource
+	seen := map[schema.GroupResource]bool{}
+	for _, g := range groups {
+		for _, v := range g.Versions {
+			l := byGV[v.GroupVersion]
+			if l == nil {
+				continue
+			}
+			for _, res := range l.APIResources {
+				if !slices.Contains(res.Categories, name) {
+					continue
+				}
+				gr := schema.GroupResource{Group: g.Name, Resource: res.Name}
+				if !seen[gr] {
+					seen[gr] = true
+					out = append(out, gr)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// mappingFor resolves a resource argument ("po", "deployments.apps",
+// "deployment.v1.apps", "Deployment", a CRD's short name) to its REST
+// mapping. When the type is unknown it refreshes discovery once, rate
+// limited, so that CRDs created after the cache was filled are found.
+func (r *Runner) mappingFor(ctx context.Context, arg string) (*meta.RESTMapping, error) {
+	m, unknown, err := r.lookupMapping(ctx, arg)
+	if unknown && r.refreshDiscovery(ctx) {
+		m, _, err = r.lookupMapping(ctx, arg)
+	}
+	return m, err
+}
+
+// lookupMapping follows the steps of cli-runtime's Builder.mappingFor: try
+// the argument as a resource, then as a kind. unknown reports that discovery
+// does not know the type (as opposed to discovery failing).
+func (r *Runner) lookupMapping(ctx context.Context, arg string) (m *meta.RESTMapping, unknown bool, err error) {
+	fullySpecifiedGVR, groupResource := schema.ParseResourceArg(arg)
+	var gvk schema.GroupVersionKind
+	if fullySpecifiedGVR != nil {
+		gvk, _ = r.mapper.KindForWithContext(ctx, *fullySpecifiedGVR)
+	}
+	if gvk.Empty() {
+		gvk, _ = r.mapper.KindForWithContext(ctx, groupResource.WithVersion(""))
+	}
+	if !gvk.Empty() {
+		m, err := r.mapper.RESTMappingWithContext(ctx, gvk.GroupKind(), gvk.Version)
+		return m, meta.IsNoMatchError(err), err
+	}
+
+	fullySpecifiedGVK, groupKind := schema.ParseKindArg(arg)
+	if fullySpecifiedGVK == nil {
+		k := groupKind.WithVersion("")
+		fullySpecifiedGVK = &k
+	}
+	if !fullySpecifiedGVK.Empty() {
+		if m, err := r.mapper.RESTMappingWithContext(ctx, fullySpecifiedGVK.GroupKind(), fullySpecifiedGVK.Version); err == nil {
+			return m, false, nil
+		}
+	}
+	m, err = r.mapper.RESTMappingWithContext(ctx, groupKind, gvk.Version)
+	if err == nil {
+		return m, false, nil
+	}
+	if !meta.IsNoMatchError(err) {
+		return nil, false, err
+	}
+	if groupResource.Group != "" {
+		return nil, true, fmt.Errorf("the server doesn't have a resource type %q in group %q", groupResource.Resource, groupResource.Group)
+	}
+	return nil, true, fmt.Errorf("the server doesn't have a resource type %q", groupResource.Resource)
+}
+
+// refreshDiscovery drops the cached discovery data unless that happened
+// less than discoveryRefreshInterval ago. It reports whether it did.
+func (r *Runner) refreshDiscovery(ctx context.Context) bool {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	if !r.lastRefresh.IsZero() && time.Since(r.lastRefresh) < discoveryRefreshInterval {
+		return false
+	}
+	r.lastRefresh = time.Now()
+	r.resetter.ResetWithContext(ctx)
+	return true
+}
+
+// apiPrefix returns the URL path of a group version: /api/v1 or
+// /apis/<group>/<version>.
+func apiPrefix(gv schema.GroupVersion) string {
+	if gv.Group == "" {
+		return "/api/" + gv.Version
+	}
+	return "/apis/" + gv.Group + "/" + gv.Version
+}
+
+// namespaceFor returns the namespace to use in a request for m: ns for
+// namespaced resources, "" for cluster-scoped ones.
+func namespaceFor(m *meta.RESTMapping, ns string) string {
+	if m.Scope.Name() != meta.RESTScopeNameNamespace {
+		return ""
+	}
+	return ns
+}
+
+// kindName returns how kubectl names an object of m: "pod/x",
+// "deployment.apps/x".
+func kindName(m *meta.RESTMapping, name string) string {
+	gk := m.GroupVersionKind.GroupKind()
+	if gk.Group == "" {
+		return strings.ToLower(gk.Kind) + "/" + name
+	}
+	return strings.ToLower(gk.Kind) + "." + gk.Group + "/" + name
+}

@@ -1,0 +1,330 @@
+package kubeexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+
+	"kubently.io/services/executor/internal/readonly"
+)
+
+const (
+	// DefaultMaxOutputBytes is the byte cap on a Result's Output when
+	// Config.MaxOutputBytes is zero.
+	DefaultMaxOutputBytes = 256 << 10
+
+	// DefaultChunkSize is the page size of list calls when a command does not
+	// set --chunk-size (kubectl's default).
+	DefaultChunkSize = 500
+
+	// maxErrorBytes caps a Result's Error, which holds kubectl's stderr.
+	maxErrorBytes = 64 << 10
+
+	// discoveryRefreshInterval is the least time between two discovery
+	// refreshes caused by an unknown resource type, so that typos do not
+	// hammer the API server while new CRDs are still found quickly.
+	discoveryRefreshInterval = 2 * time.Second
+
+	// defaultQPS and defaultBurst replace client-go's low defaults (5 and
+	// 10) when the given rest.Config leaves them zero: one executor serves
+	// many concurrent commands, and describe makes several calls each.
+	defaultQPS   = 50
+	defaultBurst = 100
+)
+
+var (
+	// ErrNoRESTConfig is returned by New when Config.REST is nil.
+	ErrNoRESTConfig = errors.New("kubeexec: Config.REST is required")
+
+	// ErrInvalidConfig is wrapped by New's error for out-of-range settings.
+	ErrInvalidConfig = errors.New("kubeexec: invalid config")
+)
+
+// Config configures a Runner. The zero value of every field except REST
+// selects a default.
+type Config struct {
+	// REST is how to reach and authenticate to the API server. Required.
+	// New never modifies it; the Runner uses a copy whose transport refuses
+	// every request that is not a read (see package readonly).
+	REST *rest.Config
+
+	// MaxOutputBytes caps the Output of every Result. Zero means
+	// DefaultMaxOutputBytes (256 KiB); negative values are rejected.
+	MaxOutputBytes int
+
+	// MaxLogBytes caps the bytes read from log streams per command. Zero
+	// means MaxOutputBytes; negative values are rejected.
+	MaxLogBytes int64
+
+	// Clock returns the current time, used for ages such as the LAST SEEN
+	// column of events. Nil means time.Now.
+	Clock func() time.Time
+}
+
+// Result is the outcome of one command, shaped like a kubectl invocation.
+type Result struct {
+	// Output is what kubectl would print on stdout, capped at the Runner's
+	// MaxOutputBytes. It may hold partial output when ExitCode is not 0.
+	Output string
+
+	// Error is what kubectl would print on stderr, without the trailing
+	// newline: error messages, and notices such as "No resources found in
+	// default namespace." that come with ExitCode 0. When Truncated is set
+	// it ends with a one-line hint on how to narrow the command.
+	Error string
+
+	// ExitCode is 0 on success and 1 on any error, as with kubectl.
+	ExitCode int
+
+	// Truncated reports that Output was cut at the byte cap or that log or
+	// list reading stopped early because of it.
+	Truncated bool
+}
+
+// Runner runs kubectl-style read commands against one cluster with
+// client-go. Create it with New.
+type Runner struct {
+	maxOutput   int
+	maxLogBytes int64
+	now         func() time.Time
+
+	restConfig *rest.Config // guarded by readonly.Guard, QPS defaults applied
+	httpClient *http.Client // shared by all clients below
+	raw        rest.Interface
+	core       kubernetes.Interface
+	dyn        dynamic.Interface
+	discovery  discovery.CachedDiscoveryInterfaceWithContext
+	resetter   interface{ ResetWithContext(context.Context) }
+	mapper     meta.RESTMapperWithContext
+
+	refreshMu   sync.Mutex
+	lastRefresh time.Time
+}
+
+// New validates cfg and builds the Runner's clients: a shared HTTP client
+// behind the readonly guard, typed and dynamic clients, a memory-cached
+// discovery client and a deferred, shortcut-expanding RESTMapper. It does
+// not contact the API server; discovery happens on first use.
+func New(cfg Config) (*Runner, error) {
+	if cfg.REST == nil {
+		return nil, ErrNoRESTConfig
+	}
+	if cfg.MaxOutputBytes < 0 {
+		return nil, fmt.Errorf("%w: MaxOutputBytes %d is negative", ErrInvalidConfig, cfg.MaxOutputBytes)
+	}
+	if cfg.MaxLogBytes < 0 {
+		return nil, fmt.Errorf("%w: MaxLogBytes %d is negative", ErrInvalidConfig, cfg.MaxLogBytes)
+	}
+	r := &Runner{
+		maxOutput:   cfg.MaxOutputBytes,
+		maxLogBytes: cfg.MaxLogBytes,
+		now:         cfg.Clock,
+	}
+	if r.maxOutput == 0 {
+		r.maxOutput = DefaultMaxOutputBytes
+	}
+	if r.maxLogBytes == 0 {
+		r.maxLogBytes = int64(r.maxOutput)
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+
+	rc := readonly.Guard(cfg.REST)
+	if rc.QPS == 0 {
+		rc.QPS = defaultQPS
+	}
+	if rc.Burst == 0 {
+		rc.Burst = defaultBurst
+	}
+	if rc.UserAgent == "" {
+		rc.UserAgent = "kubently-executor"
+	}
+	// Warnings go to the stderr of the command that caused them, as with
+	// kubectl ("Warning: v1 ComponentStatus is deprecated in v1.19+").
+	rc.WarningHandler = nil
+	rc.WarningHandlerWithContext = warningSink{}
+	r.restConfig = rc
+
+	hc, err := rest.HTTPClientFor(rc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	r.httpClient = hc
+
+	rawCfg := rest.CopyConfig(rc)
+	rawCfg.APIPath = ""
+	rawCfg.GroupVersion = &schema.GroupVersion{}
+	rawCfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	if r.raw, err = rest.RESTClientForConfigAndClient(rawCfg, hc); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if r.core, err = kubernetes.NewForConfigAndClient(rc, hc); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if r.dyn, err = dynamic.NewForConfigAndClient(rc, hc); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	dc, err := discovery.NewDiscoveryClientForConfigAndClient(rc, hc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	cached := memory.NewMemCacheClientWithContext(dc)
+	deferred := restmapper.NewDeferredDiscoveryRESTMapperWithContext(cached)
+	r.discovery = cached
+	r.resetter = deferred
+	r.mapper = restmapper.NewShortcutExpanderWithContext(deferred, cached, func(string) {})
+	return r, nil
+}
+
+// RESTConfig returns a copy of the rest.Config the Runner uses: the one
+// given to New, with its transport behind the readonly guard. Clients built
+// from it can read but never write.
+func (r *Runner) RESTConfig() *rest.Config {
+	return rest.CopyConfig(r.restConfig)
+}
+
+// Run runs one command. argv is a kubectl command line without the leading
+// "kubectl", for example {"get", "pods", "-n", "kube-system", "-o", "wide"}.
+// ctx bounds the whole command: every API call and log stream stops when it
+// is done. Run never panics; every failure is reported in the Result.
+func (r *Runner) Run(ctx context.Context, argv []string) (res Result) {
+	inv := &invocation{
+		out:    newCapBuffer(r.maxOutput),
+		errOut: newCapBuffer(maxErrorBytes),
+	}
+	inv.ctx = context.WithValue(ctx, invocationKey{}, inv)
+	defer func() {
+		if p := recover(); p != nil {
+			inv.failed = true
+			inv.errorf("error: internal error while running the command: %v", p)
+			res = r.result(inv)
+		}
+	}()
+	if err := r.dispatch(inv, argv); err != nil {
+		inv.fail(err)
+	}
+	return r.result(inv)
+}
+
+// result turns the buffers of inv into a Result.
+func (r *Runner) result(inv *invocation) Result {
+	out, cut := inv.out.String()
+	if inv.truncated && !cut {
+		// Reading stopped at a cap, possibly mid-line (logs): end on a
+		// line boundary here too.
+		out = string(cutAtLine([]byte(out)))
+	}
+	res := Result{Output: out, Truncated: cut || inv.truncated}
+	if inv.failed {
+		res.ExitCode = 1
+	}
+	errText, _ := inv.errOut.String()
+	errText = strings.TrimRight(errText, "\n")
+	if res.Truncated {
+		hint := fmt.Sprintf("output truncated at %d bytes; narrow with -l, -n, --tail or --chunk-size", r.maxOutput)
+		if inv.truncNote != "" {
+			hint += " (" + inv.truncNote + ")"
+		}
+		if errText != "" {
+			errText += "\n"
+		}
+		errText += hint
+	}
+	res.Error = errText
+	return res
+}
+
+// dispatch picks the verb's handler.
+func (r *Runner) dispatch(inv *invocation, argv []string) error {
+	verb, args, err := splitVerb(argv)
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "get":
+		return r.get(inv, args)
+	case "describe":
+		return r.describe(inv, args)
+	case "logs", "log":
+		return r.logs(inv, args)
+	case "events", "event", "ev":
+		return r.events(inv, args)
+	case "":
+		return errors.New(`you must specify a command such as "get", "describe", "logs" or "events"`)
+	default:
+		return fmt.Errorf("unknown command %q for \"kubectl\"", verb)
+	}
+}
+
+// invocation is the state of one Run.
+type invocation struct {
+	ctx       context.Context
+	out       *capBuffer
+	errOut    *capBuffer
+	failed    bool   // exit code 1
+	truncated bool   // reading stopped early at a cap
+	truncNote string // extra words for the truncation hint
+
+	warnMu sync.Mutex
+	warned map[string]bool
+}
+
+// invocationKey is the context key under which Run stores its invocation,
+// so that API warnings reach the command that caused them.
+type invocationKey struct{}
+
+// warningSink is the rest.Config warning handler of a Runner: it prints
+// API warnings (code 299) once each on the stderr of the command whose
+// context made the request, like kubectl.
+type warningSink struct{}
+
+// HandleWarningHeaderWithContext implements rest.WarningHandlerWithContext.
+func (warningSink) HandleWarningHeaderWithContext(ctx context.Context, code int, _ string, text string) {
+	if code != 299 || text == "" {
+		return
+	}
+	inv, ok := ctx.Value(invocationKey{}).(*invocation)
+	if !ok {
+		return
+	}
+	inv.warnMu.Lock()
+	defer inv.warnMu.Unlock()
+	if inv.warned[text] {
+		return
+	}
+	if inv.warned == nil {
+		inv.warned = map[string]bool{}
+	}
+	inv.warned[text] = true
+	inv.errorf("Warning: %s", text)
+}
+
+// errorf writes one line to stderr.
+func (inv *invocation) errorf(format string, args ...any) {
+	fmt.Fprintf(inv.errOut, format, args...)
+	fmt.Fprintln(inv.errOut)
+}
+
+// fail reports err on stderr the way kubectl does and marks the command as
+// failed.
+func (inv *invocation) fail(err error) {
+	if err == nil {
+		return
+	}
+	inv.failAll([]error{err})
+}

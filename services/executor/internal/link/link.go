@@ -1,0 +1,378 @@
+// Package link is the executor's side of the dial-out connection: it holds
+// the SSE stream from the gateway (reconnecting with capped, jittered
+// exponential backoff; dropping a stream that misses heartbeats; stopping
+// for good on 401) and posts results back with retries.
+//
+// # Usage
+//
+//	c, _ := link.New(link.Config{APIURL: u, Cluster: id, Token: tok, Log: log})
+//	err := c.Run(ctx, func(cmd contracts.Command) { pool.Submit(cmd) })
+//	// err is ErrUnauthorized, or ctx's error on shutdown.
+//
+// # Concurrency
+//
+// Run must be called once; PostResult may be called from many goroutines at
+// once, also while Run reconnects. The onCommand callback runs on Run's
+// goroutine and must not block for long.
+package link
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/logging"
+)
+
+// Sentinel errors.
+var (
+	// ErrUnauthorized: the gateway rejected the executor's token. Retrying
+	// cannot help; the operator must fix the token.
+	ErrUnauthorized = errors.New("link: gateway rejected the executor token (401): check KUBENTLY_TOKEN and CLUSTER_ID")
+	// ErrRejected: the gateway refused a result for good (unknown, expired
+	// or not awaited command, or wrong cluster).
+	ErrRejected = errors.New("link: result rejected")
+	// ErrStale: the stream missed its heartbeats and was dropped.
+	ErrStale = errors.New("link: stream stale (missed heartbeats)")
+)
+
+// maxEventBytes bounds one SSE line, so a broken gateway cannot make the
+// executor buffer without limit.
+const maxEventBytes = 4 << 20
+
+// Config configures New.
+type Config struct {
+	// APIURL is the gateway's base URL, e.g. https://kubently.example.com.
+	APIURL string
+	// Cluster is this executor's cluster id.
+	Cluster string
+	// Token is the cluster's executor token. Never logged.
+	Token string
+	// ExecutorID identifies this process across reconnects.
+	ExecutorID string
+	// Version is sent to the gateway for presence.
+	Version string
+	// HTTP is the client for both the stream and results; nil means a
+	// client with no overall timeout (the stream is long-lived) and
+	// sensible dial/TLS timeouts.
+	HTTP *http.Client
+	// Log is the logger; required.
+	Log *slog.Logger
+	// MinBackoff and MaxBackoff bound the reconnect delay; zero means
+	// 250ms and 30s.
+	MinBackoff, MaxBackoff time.Duration
+	// StaleAfter drops a stream that received nothing for this long; zero
+	// means 3 × the heartbeat interval the gateway announces (15s before
+	// it announces one).
+	StaleAfter time.Duration
+	// ResultTimeout bounds one result POST; zero means 10s.
+	ResultTimeout time.Duration
+}
+
+// Client is the executor's link to the gateway.
+type Client struct {
+	cfg       Config
+	base      *url.URL
+	lastEvent atomic.Value // string
+	connected atomic.Bool
+}
+
+// New validates cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	if cfg.Log == nil {
+		return nil, errors.New("link: Log is required")
+	}
+	u, err := url.Parse(strings.TrimRight(cfg.APIURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("link: KUBENTLY_API_URL %q is not an http(s) URL", cfg.APIURL)
+	}
+	if err := contracts.ValidateID("cluster", cfg.Cluster); err != nil {
+		return nil, fmt.Errorf("link: %w", err)
+	}
+	if cfg.Token == "" {
+		return nil, errors.New("link: executor token is empty")
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 250 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.ResultTimeout <= 0 {
+		cfg.ResultTimeout = 10 * time.Second
+	}
+	c := &Client{cfg: cfg, base: u}
+	c.lastEvent.Store("")
+	return c, nil
+}
+
+// Connected reports whether a stream is open right now.
+func (c *Client) Connected() bool { return c.connected.Load() }
+
+func (c *Client) authorize(r *http.Request) {
+	r.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	r.Header.Set(contracts.HeaderClusterID, c.cfg.Cluster)
+	if c.cfg.ExecutorID != "" {
+		r.Header.Set(contracts.HeaderExecutorID, c.cfg.ExecutorID)
+	}
+	if c.cfg.Version != "" {
+		r.Header.Set(contracts.HeaderExecutorVersion, c.cfg.Version)
+	}
+}
+
+// Run holds the stream until ctx ends or the token is rejected, calling
+// onCommand for every command event.
+func (c *Client) Run(ctx context.Context, onCommand func(contracts.Command)) error {
+	attempt := 0
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := c.stream(ctx, onCommand)
+		if errors.Is(err, ErrUnauthorized) {
+			c.cfg.Log.Error("executor token rejected; not retrying", logging.KeyCluster, c.cfg.Cluster, logging.KeyErr, err)
+			return err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if time.Since(start) > c.cfg.MaxBackoff {
+			attempt = 0 // a long-lived stream resets the backoff
+		}
+		delay := Backoff(attempt, c.cfg.MinBackoff, c.cfg.MaxBackoff)
+		attempt++
+		c.cfg.Log.Warn("stream ended; reconnecting", logging.KeyErr, err, "in", delay.Round(time.Millisecond), "attempt", attempt)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+	return ctx.Err()
+}
+
+// Backoff returns the delay before reconnect attempt n (0-based): "full
+// jitter" — uniform in [min, min(max, min·2ⁿ)].
+func Backoff(n int, lo, hi time.Duration) time.Duration {
+	ceil := lo
+	for i := 0; i < n && ceil < hi; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, hi)
+	if ceil <= lo {
+		return lo
+	}
+	return lo + rand.N(ceil-lo)
+}
+
+// stream runs one connection.
+func (c *Client) stream(ctx context.Context, onCommand func(contracts.Command)) error {
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := http.NewRequestWithContext(sctx, http.MethodGet, c.base.JoinPath("/v1/executor/stream").String(), nil)
+	if err != nil {
+		return err
+	}
+	c.authorize(req)
+	req.Header.Set("Accept", "text/event-stream")
+	if last, _ := c.lastEvent.Load().(string); last != "" {
+		req.Header.Set(contracts.HeaderLastEventID, last)
+	}
+	resp, err := c.cfg.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode == http.StatusUnauthorized {
+		return ErrUnauthorized
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("connect: gateway answered %s: %s", resp.Status, readSnippet(resp.Body))
+	}
+
+	stale := c.cfg.StaleAfter
+	if stale <= 0 {
+		stale = 15 * time.Second
+	}
+	var lastRead atomic.Int64
+	lastRead.Store(time.Now().UnixNano())
+	var staleNanos atomic.Int64
+	staleNanos.Store(int64(stale))
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+				if time.Since(time.Unix(0, lastRead.Load())) > time.Duration(staleNanos.Load()) {
+					cancel(ErrStale)
+					return
+				}
+			}
+		}
+	}()
+
+	c.connected.Store(true)
+	defer c.connected.Store(false)
+	r := bufio.NewReaderSize(resp.Body, 64<<10)
+	var ev event
+	for {
+		line, err := readLine(r)
+		if err != nil {
+			if cause := context.Cause(sctx); errors.Is(cause, ErrStale) {
+				return ErrStale
+			}
+			return fmt.Errorf("read: %w", err)
+		}
+		lastRead.Store(time.Now().UnixNano())
+		if line != "" {
+			ev.add(line)
+			continue
+		}
+		// Blank line: dispatch the event.
+		if ev.id != "" {
+			c.lastEvent.Store(ev.id)
+		}
+		switch ev.name {
+		case "connected", "heartbeat":
+			var hb struct {
+				IntervalMS  int64 `json:"interval_ms"`
+				HeartbeatMS int64 `json:"heartbeat_interval_ms"`
+			}
+			if json.Unmarshal([]byte(ev.data), &hb) == nil && c.cfg.StaleAfter <= 0 {
+				if ms := max(hb.IntervalMS, hb.HeartbeatMS); ms > 0 {
+					staleNanos.Store(int64(3 * time.Duration(ms) * time.Millisecond))
+				}
+			}
+			if ev.name == "connected" {
+				c.cfg.Log.Info("connected to gateway", logging.KeyCluster, c.cfg.Cluster)
+			}
+		case "command":
+			var cmd contracts.Command
+			if err := json.Unmarshal([]byte(ev.data), &cmd); err != nil || cmd.ID == "" {
+				c.cfg.Log.Warn("malformed command event ignored", "event_id", ev.id)
+			} else {
+				onCommand(cmd)
+			}
+		}
+		ev = event{}
+	}
+}
+
+type event struct {
+	id, name string
+	data     string
+}
+
+func (e *event) add(line string) {
+	if strings.HasPrefix(line, ":") {
+		return // comment
+	}
+	field, value, _ := strings.Cut(line, ":")
+	value = strings.TrimPrefix(value, " ")
+	switch field {
+	case "id":
+		e.id = value
+	case "event":
+		e.name = value
+	case "data":
+		if e.data != "" {
+			e.data += "\n"
+		}
+		e.data += value
+	}
+}
+
+// readLine reads one line (without the line ending), bounded.
+func readLine(r *bufio.Reader) (string, error) {
+	var buf []byte
+	for {
+		chunk, isPrefix, err := r.ReadLine()
+		if err != nil {
+			return "", err
+		}
+		buf = append(buf, chunk...)
+		if len(buf) > maxEventBytes {
+			return "", fmt.Errorf("event line longer than %d bytes", maxEventBytes)
+		}
+		if !isPrefix {
+			return string(buf), nil
+		}
+	}
+}
+
+func readSnippet(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, 512))
+	return strings.TrimSpace(string(b))
+}
+
+// PostResult posts a result, retrying transient failures (network errors,
+// 429 and 5xx) with backoff until it is accepted or giveUp passes. A result
+// the gateway refuses for good returns ErrRejected; a 401 ErrUnauthorized.
+func (c *Client) PostResult(ctx context.Context, res contracts.ExecutorResult, giveUp time.Time) error {
+	body, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.postOnce(ctx, body)
+		if err == nil || errors.Is(err, ErrRejected) || errors.Is(err, ErrUnauthorized) {
+			return err
+		}
+		delay := Backoff(attempt, 100*time.Millisecond, 5*time.Second)
+		if time.Now().Add(delay).After(giveUp) {
+			return fmt.Errorf("link: giving up on result %s: %w", res.CommandID, err)
+		}
+		c.cfg.Log.Warn("result post failed; retrying", logging.KeyCommandID, res.CommandID, logging.KeyErr, err, "in", delay.Round(time.Millisecond))
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Client) postOnce(ctx context.Context, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.ResultTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath("/v1/executor/results").String(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	c.authorize(req)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.cfg.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	case resp.StatusCode == http.StatusUnauthorized:
+		return ErrUnauthorized
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return fmt.Errorf("gateway answered %s", resp.Status)
+	default:
+		return fmt.Errorf("%w: gateway answered %s: %s", ErrRejected, resp.Status, readSnippet(resp.Body))
+	}
+}

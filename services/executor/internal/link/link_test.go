@@ -1,0 +1,206 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/logging"
+)
+
+const token = "tok-0123456789abcdef"
+
+func newClient(t *testing.T, url string, mod func(*Config)) *Client {
+	t.Helper()
+	cfg := Config{APIURL: url, Cluster: "c1", Token: token, ExecutorID: "e1", Log: logging.Discard(),
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"no log", Config{APIURL: "http://x", Cluster: "c", Token: "t"}},
+		{"bad url", Config{APIURL: "ftp://x", Cluster: "c", Token: "t", Log: logging.Discard()}},
+		{"no url", Config{Cluster: "c", Token: "t", Log: logging.Discard()}},
+		{"bad cluster", Config{APIURL: "http://x", Cluster: "C_1", Token: "t", Log: logging.Discard()}},
+		{"no token", Config{APIURL: "http://x", Cluster: "c", Log: logging.Discard()}},
+	}
+	for _, tt := range tests {
+		if _, err := New(tt.cfg); err == nil {
+			t.Errorf("%s: New = nil error; want error", tt.name)
+		}
+	}
+}
+
+func TestBackoffIsCappedAndJittered(t *testing.T) {
+	lo, hi := 100*time.Millisecond, 2*time.Second
+	seen := map[time.Duration]bool{}
+	for n := 0; n < 50; n++ {
+		for i := 0; i < 20; i++ {
+			d := Backoff(n, lo, hi)
+			if d < lo || d > hi {
+				t.Fatalf("Backoff(%d) = %s; want within [%s, %s]", n, d, lo, hi)
+			}
+			seen[d] = true
+		}
+	}
+	if len(seen) < 100 {
+		t.Errorf("only %d distinct delays; want jitter", len(seen))
+	}
+	if d := Backoff(0, lo, hi); d != lo {
+		t.Errorf("Backoff(0) = %s; want %s", d, lo)
+	}
+}
+
+// sseServer serves one scripted stream per connection.
+func sseServer(t *testing.T, script func(w http.ResponseWriter, r *http.Request, conn int)) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var conns atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token || r.Header.Get(contracts.HeaderClusterID) != "c1" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		n := int(conns.Add(1))
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		script(w, r, n)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &conns
+}
+
+func write(w http.ResponseWriter, s string) {
+	_, _ = fmt.Fprint(w, s)
+	w.(http.Flusher).Flush()
+}
+
+func TestStreamDeliversCommandsAndResendsLastEventID(t *testing.T) {
+	var mu sync.Mutex
+	var lastIDs []string
+	srv, _ := sseServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		mu.Lock()
+		lastIDs = append(lastIDs, r.Header.Get(contracts.HeaderLastEventID))
+		mu.Unlock()
+		write(w, "event: connected\ndata: {\"heartbeat_interval_ms\":1000}\n\n")
+		write(w, ": a comment\n\n")
+		write(w, fmt.Sprintf("id: cmd%d\nevent: command\ndata: {\"id\":\"cmd%d\",\"cluster_id\":\"c1\",\n", n, n))
+		write(w, "data: \"argv\":[\"get\",\"pods\"]}\n\n")
+		write(w, "event: command\ndata: not json\n\n")
+		// end the stream: the client reconnects
+	})
+	c := newClient(t, srv.URL, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan contracts.Command, 10)
+	go func() { _ = c.Run(ctx, func(cmd contracts.Command) { got <- cmd }) }()
+	for i := 1; i <= 2; i++ {
+		select {
+		case cmd := <-got:
+			if cmd.ID != fmt.Sprintf("cmd%d", i) || strings.Join(cmd.Argv, " ") != "get pods" {
+				t.Fatalf("command %d = %+v", i, cmd)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("command %d not delivered", i)
+		}
+	}
+	cancel()
+	mu.Lock()
+	defer mu.Unlock()
+	if lastIDs[0] != "" || lastIDs[1] != "cmd1" {
+		t.Errorf("Last-Event-ID per connection = %q; want [\"\" \"cmd1\" ...]", lastIDs)
+	}
+}
+
+func TestStopsOn401(t *testing.T) {
+	srv, _ := sseServer(t, func(http.ResponseWriter, *http.Request, int) {})
+	c := newClient(t, srv.URL, func(c *Config) { c.Token = "wrong-token-0123456789" })
+	done := make(chan error, 1)
+	go func() { done <- c.Run(context.Background(), func(contracts.Command) {}) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("Run = %v; want ErrUnauthorized", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run kept retrying after 401")
+	}
+}
+
+func TestDropsStaleStream(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	srv, conns := sseServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		// Announce 50ms heartbeats, then go silent (a half-open link).
+		write(w, "event: connected\ndata: {\"heartbeat_interval_ms\":50}\n\n")
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	c := newClient(t, srv.URL, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = c.Run(ctx, func(contracts.Command) {}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for conns.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d connections; a silent stream was not dropped", conns.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestPostResult(t *testing.T) {
+	var calls atomic.Int32
+	statuses := []int{http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusOK}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		w.WriteHeader(statuses[min(int(n)-1, len(statuses)-1)])
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, nil)
+	if err := c.PostResult(context.Background(), contracts.ExecutorResult{CommandID: "x"}, time.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("PostResult = %v; want success after retries", err)
+	}
+	if calls.Load() != 3 {
+		t.Errorf("calls = %d; want 3", calls.Load())
+	}
+
+	for _, tt := range []struct {
+		status int
+		want   error
+	}{{http.StatusForbidden, ErrRejected}, {http.StatusNotFound, ErrRejected}, {http.StatusConflict, ErrRejected}, {http.StatusUnauthorized, ErrUnauthorized}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(tt.status) }))
+		c := newClient(t, srv.URL, nil)
+		err := c.PostResult(context.Background(), contracts.ExecutorResult{CommandID: "x"}, time.Now().Add(time.Minute))
+		if !errors.Is(err, tt.want) {
+			t.Errorf("status %d: PostResult = %v; want %v", tt.status, err, tt.want)
+		}
+		srv.Close()
+	}
+
+	down := newClient(t, "http://127.0.0.1:1", nil)
+	if err := down.PostResult(context.Background(), contracts.ExecutorResult{CommandID: "x"}, time.Now().Add(300*time.Millisecond)); err == nil {
+		t.Errorf("PostResult to a dead gateway = nil; want an error once giveUp passed")
+	}
+}
