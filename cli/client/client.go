@@ -1,0 +1,183 @@
+// Package client is a small Go client for the gateway's HTTP API, used by
+// the kubently CLI (and usable by scripts and tests).
+//
+// # Concurrency
+//
+// A Client is safe for concurrent use.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"kubently.io/libs/contracts"
+)
+
+// ErrConfig reports a client configuration problem (no URL, no key).
+var ErrConfig = errors.New("client: configuration")
+
+// Client calls one gateway with one API key.
+type Client struct {
+	base *url.URL
+	key  string
+	http *http.Client
+}
+
+// New returns a client for the gateway at apiURL.
+func New(apiURL, apiKey string, hc *http.Client) (*Client, error) {
+	if apiURL == "" {
+		return nil, fmt.Errorf("%w: no API URL: pass --api-url, set KUBENTLY_API_URL or api_url in ~/.kubently/config", ErrConfig)
+	}
+	u, err := url.Parse(strings.TrimRight(apiURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: API URL %q is not an http(s) URL", ErrConfig, apiURL)
+	}
+	if apiKey == "" {
+		return nil, fmt.Errorf("%w: no API key: pass --api-key, set KUBENTLY_API_KEY or api_key in ~/.kubently/config", ErrConfig)
+	}
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	return &Client{base: u, key: apiKey, http: hc}, nil
+}
+
+// do sends a JSON request and decodes a JSON answer into out. An error body
+// comes back as *contracts.Error. For execute, a non-2xx answer that carries
+// a CommandResult is decoded into out and not treated as an error.
+func (c *Client) do(ctx context.Context, method, path string, in, out any, resultOK bool) (int, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return 0, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set(contracts.HeaderAPIKey, c.key)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("cannot reach the gateway at %s: %w", c.base.Redacted(), err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return resp.StatusCode, fmt.Errorf("reading the gateway's answer: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var e contracts.Error
+		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
+			return resp.StatusCode, &e
+		}
+		if resultOK && out != nil && json.Unmarshal(raw, out) == nil {
+			return resp.StatusCode, nil
+		}
+		return resp.StatusCode, fmt.Errorf("gateway answered %s: %s", resp.Status, snippet(raw))
+	}
+	if out != nil && resp.StatusCode != http.StatusNoContent {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("malformed answer from the gateway: %w", err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+func snippet(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// ExecuteRequest is the body of POST /v1/execute.
+type ExecuteRequest struct {
+	Cluster        string   `json:"cluster_id"`
+	SessionID      string   `json:"session_id,omitempty"`
+	Argv           []string `json:"argv"`
+	Namespace      string   `json:"namespace,omitempty"`
+	TimeoutSeconds int      `json:"timeout_seconds,omitempty"`
+}
+
+// Execute runs one command. A command that ran (whatever its outcome,
+// including timeout and executor-side denial) returns its result and no
+// error; rejected requests return *contracts.Error.
+func (c *Client) Execute(ctx context.Context, req ExecuteRequest) (contracts.CommandResult, error) {
+	var res contracts.CommandResult
+	// Give the HTTP call a little longer than the command itself.
+	t := contracts.DefaultTimeout
+	if req.TimeoutSeconds > 0 {
+		t = time.Duration(req.TimeoutSeconds) * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, t+15*time.Second)
+	defer cancel()
+	_, err := c.do(ctx, http.MethodPost, "/v1/execute", req, &res, true)
+	return res, err
+}
+
+// ClusterInfo is one entry of GET /v1/clusters.
+type ClusterInfo struct {
+	ID        string                   `json:"cluster_id"`
+	Connected bool                     `json:"connected"`
+	Executors int                      `json:"executors"`
+	LastSeen  *time.Time               `json:"last_seen,omitempty"`
+	Streams   []contracts.ExecutorInfo `json:"streams"`
+}
+
+// Clusters lists the registered clusters.
+func (c *Client) Clusters(ctx context.Context) ([]ClusterInfo, error) {
+	var out struct {
+		Clusters []ClusterInfo `json:"clusters"`
+	}
+	_, err := c.do(ctx, http.MethodGet, "/v1/clusters", nil, &out, false)
+	return out.Clusters, err
+}
+
+// CreateSession opens a session on a cluster; ttl 0 means the default.
+func (c *Client) CreateSession(ctx context.Context, cluster string, ttl time.Duration) (contracts.Session, error) {
+	var s contracts.Session
+	_, err := c.do(ctx, http.MethodPost, "/v1/sessions", map[string]any{"cluster_id": cluster, "ttl_seconds": int(ttl / time.Second)}, &s, false)
+	return s, err
+}
+
+// GetSession reads a session.
+func (c *Client) GetSession(ctx context.Context, id string) (contracts.Session, error) {
+	var s contracts.Session
+	_, err := c.do(ctx, http.MethodGet, "/v1/sessions/"+url.PathEscape(id), nil, &s, false)
+	return s, err
+}
+
+// EndSession ends a session.
+func (c *Client) EndSession(ctx context.Context, id string) (contracts.Session, error) {
+	var s contracts.Session
+	_, err := c.do(ctx, http.MethodDelete, "/v1/sessions/"+url.PathEscape(id), nil, &s, false)
+	return s, err
+}
+
+// KeepaliveSession extends a session; ttl 0 keeps its own TTL.
+func (c *Client) KeepaliveSession(ctx context.Context, id string, ttl time.Duration) (contracts.Session, error) {
+	var s contracts.Session
+	_, err := c.do(ctx, http.MethodPost, "/v1/sessions/"+url.PathEscape(id)+"/keepalive", map[string]any{"ttl_seconds": int(ttl / time.Second)}, &s, false)
+	return s, err
+}
+
+// ListSessions lists the caller's active sessions on a cluster.
+func (c *Client) ListSessions(ctx context.Context, cluster string) ([]contracts.Session, error) {
+	var out contracts.SessionList
+	_, err := c.do(ctx, http.MethodGet, "/v1/sessions?cluster_id="+url.QueryEscape(cluster), nil, &out, false)
+	return out.Sessions, err
+}

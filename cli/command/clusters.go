@@ -1,0 +1,50 @@
+package command
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newClustersCmd(o *Options) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "clusters",
+		Short: "List registered clusters and whether an executor is connected",
+		Args:  usage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.Clusters(cmd.Context())
+			if err != nil {
+				return err
+			}
+			switch output {
+			case "json":
+				enc := json.NewEncoder(o.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(list)
+			case "", "text":
+			default:
+				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--output %q: want text or json", output)}
+			}
+			tw := tabwriter.NewWriter(o.stdout, 0, 4, 3, ' ', 0)
+			fmt.Fprintln(tw, "CLUSTER\tCONNECTED\tEXECUTORS\tLAST SEEN")
+			for _, cl := range list {
+				seen := "-"
+				if cl.LastSeen != nil {
+					seen = time.Since(*cl.LastSeen).Round(time.Second).String() + " ago"
+				}
+				fmt.Fprintf(tw, "%s\t%t\t%d\t%s\n", cl.ID, cl.Connected, cl.Executors, seen)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "text (default) or json")
+	return cmd
+}

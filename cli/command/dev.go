@@ -1,0 +1,56 @@
+package command
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"kubently.io/cli/internal/dev"
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/logging"
+)
+
+func newDevCmd(o *Options, version string) *cobra.Command {
+	cfg := dev.Config{Version: version}
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run all of Kubently in one process, connected to your current kubeconfig",
+		Long: `Runs an embedded NATS server (JetStream, data kept in --data-dir), the session
+service, the dispatcher, the gateway and an executor for your current kubeconfig
+context, then prints the URL, a dev API key and commands to try.`,
+		Args: usage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := contracts.ValidateID("cluster", cfg.ClusterID); err != nil {
+				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--cluster-id: %w", err)}
+			}
+			if cfg.DataDir == "" {
+				home, _ := o.env("HOME")
+				if home == "" {
+					home = "."
+				}
+				cfg.DataDir = filepath.Join(home, ".kubently", "dev")
+			}
+			if cfg.RedisURL == "" {
+				cfg.RedisURL, _ = o.env("KUBENTLY_REDIS_URL")
+			}
+			cfg.KubeconfigEnv, _ = o.env("KUBECONFIG")
+			cfg.Log = logging.New(logging.Config{Level: logLevel, Output: o.stderr})
+			cfg.Out = o.stdout
+			return dev.Run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "", "where JetStream data and dev credentials live (default ~/.kubently/dev)")
+	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "gateway listen address")
+	f.IntVar(&cfg.NATSPort, "nats-port", 4222, "embedded NATS port (-1 for a random free port)")
+	f.StringVar(&cfg.RedisURL, "redis-url", "", "use this Redis for the store instead of JetStream (env KUBENTLY_REDIS_URL)")
+	f.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig for the executor (default $KUBECONFIG or ~/.kube/config)")
+	f.StringVar(&cfg.KubeContext, "context", "", "kubeconfig context (default: current)")
+	f.StringVar(&cfg.ClusterID, "cluster-id", "local", "id the cluster is registered as")
+	f.BoolVar(&cfg.NoExecutor, "no-executor", false, "start no executor")
+	f.StringVar(&cfg.APIKey, "api-key", "", "use this dev API key instead of the generated one")
+	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	return cmd
+}

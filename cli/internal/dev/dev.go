@@ -1,0 +1,232 @@
+// Package dev runs all of Kubently in one process for a laptop or a demo:
+// an embedded NATS server with JetStream (file storage, so state survives a
+// restart), the embedded store (or Redis), the session service, the
+// dispatcher, the gateway and — when a kubeconfig is found — an executor
+// connected to it.
+package dev
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"kubently.io/libs/natsutil"
+	"kubently.io/libs/ops"
+	"kubently.io/libs/store/backend"
+	dispatchapp "kubently.io/services/dispatcher/app"
+	executorapp "kubently.io/services/executor/app"
+	gatewayapp "kubently.io/services/gateway/app"
+	sessionapp "kubently.io/services/session/app"
+)
+
+// Config configures Run.
+type Config struct {
+	// DataDir keeps JetStream data and the generated dev credentials.
+	DataDir string
+	// Addr is the gateway's listen address.
+	Addr string
+	// NATSPort is the embedded NATS client port (-1: random).
+	NATSPort int
+	// RedisURL uses Redis for the store instead of JetStream.
+	RedisURL string
+	// Kubeconfig and KubeContext select the cluster the executor talks to;
+	// empty Kubeconfig means $KUBECONFIG or ~/.kube/config.
+	Kubeconfig, KubeContext string
+	// ClusterID is the id the local cluster is registered as.
+	ClusterID string
+	// KubeconfigEnv is $KUBECONFIG, passed in (the package reads no env).
+	KubeconfigEnv string
+	// NoExecutor starts no executor even if a kubeconfig exists.
+	NoExecutor bool
+	// APIKey overrides the generated dev API key.
+	APIKey string
+	// Version is the build version.
+	Version string
+	// Log is the logger; required.
+	Log *slog.Logger
+	// Out receives the human-readable banner; required.
+	Out io.Writer
+	// Ready, if set, receives the gateway URL once everything runs.
+	Ready func(url string)
+}
+
+// credentials are generated once and kept in the data dir.
+type credentials struct {
+	APIKey, Token string
+}
+
+func loadOrCreate(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var r [24]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	v := hex.EncodeToString(r[:])
+	if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// Run starts everything and blocks until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Log == nil || cfg.Out == nil {
+		return errors.New("dev: Log and Out are required")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("dev: data dir: %w", err)
+	}
+	var creds credentials
+	var err error
+	if creds.APIKey, err = loadOrCreate(filepath.Join(cfg.DataDir, "api-key")); err != nil {
+		return fmt.Errorf("dev: api key: %w", err)
+	}
+	if cfg.APIKey != "" {
+		creds.APIKey = cfg.APIKey
+	}
+	if creds.Token, err = loadOrCreate(filepath.Join(cfg.DataDir, "executor-token")); err != nil {
+		return fmt.Errorf("dev: executor token: %w", err)
+	}
+
+	ns, err := natsutil.RunEmbedded(natsutil.EmbeddedConfig{Port: cfg.NATSPort, StoreDir: filepath.Join(cfg.DataDir, "jetstream")})
+	if err != nil {
+		return fmt.Errorf("dev: embedded NATS on port %d: %w (is another kubently dev running? try --nats-port -1)", cfg.NATSPort, err)
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	log := cfg.Log
+	nc, err := natsutil.Connect(ctx, ns.ClientURL(), "kubently-dev", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	st, err := backend.Open(ctx, backend.Config{RedisURL: cfg.RedisURL, Conn: nc})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+
+	sess, err := sessionapp.Start(ctx, sessionapp.Deps{Conn: nc, Store: st, Log: log.With("service", "session"), Version: cfg.Version})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sess.Stop() }()
+	reg := ops.NewRegistry()
+	disp, err := dispatchapp.Start(ctx, dispatchapp.Deps{Conn: nc, Store: st, Log: log.With("service", "dispatcher"), Registerer: reg, Version: cfg.Version})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = disp.Stop() }()
+
+	gwCfg := gatewayapp.Config{
+		Addr:        cfg.Addr,
+		APIKeys:     []string{"dev:" + creds.APIKey},
+		AgentTokens: cfg.ClusterID + ":" + creds.Token,
+		Name:        "dev",
+		Heartbeat:   5 * time.Second,
+	}
+	gwCfg.NATSURL = ns.ClientURL()
+	gw, err := gatewayapp.Start(ctx, gwCfg, gatewayapp.Deps{Conn: nc, Store: st, Log: log.With("service", "gateway"), Registry: reg})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("dev: gateway listen %s: %w (use --addr to pick another)", cfg.Addr, err)
+	}
+	url := "http://" + hostPort(ln.Addr())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Go(func() { errc <- gw.Serve(ctx, ln) })
+
+	execCfg := executorapp.Config{
+		APIURL: url, Cluster: cfg.ClusterID, Token: creds.Token, Kubeconfig: cfg.Kubeconfig,
+		KubeContext: cfg.KubeContext, Workers: 8, Queue: 64, MaxOutputBytes: 256 << 10,
+		ExecutorID: "dev-executor", Version: cfg.Version,
+	}
+	execCfg.KubeconfigEnv = cfg.KubeconfigEnv
+	executorNote := ""
+	if cfg.NoExecutor {
+		executorNote = "no executor started (--no-executor)"
+	} else if rc, kerr := executorapp.RESTConfig(execCfg); kerr != nil {
+		executorNote = "no kubeconfig found, so no executor is connected (" + firstLine(kerr.Error()) + ")"
+	} else {
+		wg.Go(func() {
+			if err := executorapp.RunWith(ctx, execCfg, rc, log.With("service", "executor")); err != nil {
+				errc <- fmt.Errorf("executor: %w", err)
+			}
+		})
+		executorNote = "executor connected to " + rc.Host
+	}
+
+	fmt.Fprintf(cfg.Out, `
+Kubently dev is running.
+
+  Gateway:    %s
+  NATS:       %s (JetStream data in %s)
+  Store:      %s
+  Cluster:    %s — %s
+  API key:    %s
+
+Try it:
+
+  export KUBENTLY_API_URL=%s
+  export KUBENTLY_API_KEY=%s
+  kubently clusters
+  kubently exec %s -- get pods -A
+
+`, url, ns.ClientURL(), filepath.Join(cfg.DataDir, "jetstream"), backend.Name(backend.Config{RedisURL: cfg.RedisURL}),
+		cfg.ClusterID, executorNote, creds.APIKey, url, creds.APIKey, cfg.ClusterID)
+	if strings.HasPrefix(executorNote, "no ") {
+		fmt.Fprintf(cfg.Out, `To connect an executor for a cluster, run it where it can reach that cluster:
+
+  KUBENTLY_API_URL=%s CLUSTER_ID=%s KUBENTLY_TOKEN=%s \
+  KUBECONFIG=/path/to/kubeconfig executor
+
+`, url, cfg.ClusterID, creds.Token)
+	}
+	if cfg.Ready != nil {
+		cfg.Ready(url)
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	cancel()
+	wg.Wait()
+	return runErr
+}
+
+func hostPort(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if tcp.IP.IsUnspecified() {
+		return fmt.Sprintf("127.0.0.1:%d", tcp.Port)
+	}
+	return tcp.String()
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
