@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# test.sh sets up and runs every test: it installs system packages, builds and
+# starts the local Kubernetes testbed (cached after the first build), runs
+# `go test -race` over every module of the workspace, and stops the testbed.
+# Extra arguments go to `go test` (e.g. -run TestEndToEnd).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+hack/deps.sh
+export TESTBED_DIR=${TESTBED_DIR:-/tmp/kubently-testbed-ci-$$}
+started_here=0
+cleanup() {
+	if [ "$started_here" = 1 ]; then
+		hack/testbed/testbed.sh down >/dev/null 2>&1 || true
+	fi
+}
+trap cleanup EXIT
+
+hack/testbed/testbed.sh build
+hack/testbed/testbed.sh up
+started_here=1
+hack/testbed/testbed.sh seed
+export KUBENTLY_TEST_KUBECONFIG=$TESTBED_DIR/kubeconfig
+
+pkgs=$(go list -m -f '{{.Path}}/...')
+echo "[test] go test -race over: $(echo $pkgs | tr '\n' ' ')" >&2
+# shellcheck disable=SC2086
+go test -race -count=1 -timeout 30m "$@" $pkgs
