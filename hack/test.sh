@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 hack/deps.sh
-export TESTBED_DIR=${TESTBED_DIR:-/tmp/kubently-testbed-ci-$$}
+export TESTBED_DIR=${TESTBED_DIR:-/tmp/kubently-testbed}
 started_here=0
 cleanup() {
 	if [ "$started_here" = 1 ]; then
@@ -17,8 +17,14 @@ cleanup() {
 trap cleanup EXIT
 
 hack/testbed/testbed.sh build
-hack/testbed/testbed.sh up
-started_here=1
+# Reuse a testbed that is already running (a developer's); otherwise start
+# one for this run and stop it at the end.
+if hack/testbed/testbed.sh status >/dev/null 2>&1; then
+	echo "[test] reusing the running testbed in $TESTBED_DIR" >&2
+else
+	hack/testbed/testbed.sh up
+	started_here=1
+fi
 hack/testbed/testbed.sh seed
 export KUBENTLY_TEST_KUBECONFIG=$TESTBED_DIR/kubeconfig
 

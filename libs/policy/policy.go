@@ -310,7 +310,7 @@ func checkResources(verb string, positional []string) (Decision, bool) {
 	for i, p := range positional {
 		// The first positional of get/describe names types ("pods,svc",
 		// "deploy/web"); any other argument with a slash is type/name.
-		if !(i == 0 && verb != "logs") && !strings.Contains(p, "/") {
+		if (i != 0 || verb == "logs") && !strings.Contains(p, "/") {
 			continue
 		}
 		for _, part := range strings.Split(p, ",") {

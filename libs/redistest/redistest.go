@@ -187,7 +187,7 @@ func (s *Server) start(port int) error {
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
 			<-done
-			return fmt.Errorf("no PONG from %s within %v (%v): %s", addr, startTimeout, err, out.String())
+			return fmt.Errorf("no PONG from %s within %v (%w): %s", addr, startTimeout, err, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -188,7 +188,7 @@ func run(root string, extraEnv []string, args ...string) (string, error) {
 	cmd.Stdout = io.MultiWriter(&stdout, &combined)
 	cmd.Stderr = &combined
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%w: %s %s: %v\n%s", errScript, script, strings.Join(args, " "), err, tail(combined.String(), outputTail))
+		return "", fmt.Errorf("%w: %s %s: %w\n%s", errScript, script, strings.Join(args, " "), err, tail(combined.String(), outputTail))
 	}
 	return stdout.String(), nil
 }
@@ -217,7 +217,7 @@ func (b *syncBuffer) String() string {
 func repoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", errNoRepoRoot, err)
+		return "", fmt.Errorf("%w: %w", errNoRepoRoot, err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, script)); err == nil {

@@ -364,4 +364,3 @@ func testSessions(t *testing.T, s *stack) {
 		}
 	})
 }
-

@@ -223,10 +223,10 @@ func testCLI(t *testing.T, s *stack) {
 		return "", false
 	}
 	tests := []struct {
-		args     []string
-		exit     int
-		stdout   string
-		stderr   string
+		args   []string
+		exit   int
+		stdout string
+		stderr string
 	}{
 		{[]string{"exec", live, "--", "get", "pods", "-A"}, command.ExitOK, "NAMESPACE", ""},
 		{[]string{"exec", live, "-o", "json", "--", "get", "ns"}, command.ExitOK, `"status": "success"`, ""},

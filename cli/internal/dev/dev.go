@@ -171,7 +171,7 @@ func Run(ctx context.Context, cfg Config) error {
 				errc <- fmt.Errorf("executor: %w", err)
 			}
 		})
-		executorNote = "executor connected to " + rc.Host
+		executorNote = "executor for " + rc.Host
 	}
 
 	fmt.Fprintf(cfg.Out, `

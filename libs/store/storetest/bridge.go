@@ -255,7 +255,7 @@ func testOwner(t *testing.T, newStore func(t *testing.T) store.Store) {
 	waitUntil(t, cmd.Deadline.Add(OwnerGrace))
 	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 		if _, err := st.Owner(c, cmd.ID); !errIs(err, store.ErrNotFound) {
-			return fmt.Errorf("Owner() after deadline+grace = %v; want %v", err, store.ErrNotFound)
+			return fmt.Errorf("Owner() after deadline+grace = %w; want %w", err, store.ErrNotFound)
 		}
 		return nil
 	})

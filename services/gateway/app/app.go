@@ -94,7 +94,7 @@ func ParseAgentTokens(raw string) (map[string]string, error) {
 	}
 	for c, t := range out {
 		if err := contracts.ValidateID("cluster", c); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadTokens, err)
+			return nil, fmt.Errorf("%w: %w", ErrBadTokens, err)
 		}
 		if len(t) < auth.MinKeyLen {
 			return nil, fmt.Errorf("%w: token of cluster %q shorter than %d characters", ErrBadTokens, c, auth.MinKeyLen)

@@ -218,7 +218,7 @@ func (r *Runner) fetchForGet(inv *invocation, o getOptions, targets []target) ([
 				}
 				obj, n, err := r.read(inv.ctx, readRequest{mapping: t.mapping, namespace: reqNS, name: name, accept: accept, includeObject: include})
 				if err != nil {
-					if !(o.ignoreNotFound && apierrors.IsNotFound(err)) {
+					if !o.ignoreNotFound || !apierrors.IsNotFound(err) {
 						errs = append(errs, err)
 					}
 					continue

@@ -54,7 +54,7 @@ func ParseKeys(entries []string) (*Keys, error) {
 			return nil, fmt.Errorf("%w: entry %d: want name:key", ErrBadKeyConfig, i+1)
 		}
 		if err := contracts.ValidateID("key name", name); err != nil {
-			return nil, fmt.Errorf("%w: entry %d: %v", ErrBadKeyConfig, i+1, err)
+			return nil, fmt.Errorf("%w: entry %d: %w", ErrBadKeyConfig, i+1, err)
 		}
 		if len(key) < MinKeyLen {
 			return nil, fmt.Errorf("%w: entry %d (%s): key shorter than %d characters", ErrBadKeyConfig, i+1, name, MinKeyLen)
