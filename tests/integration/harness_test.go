@@ -68,7 +68,7 @@ func (b *syncBuffer) String() string {
 }
 
 // connect opens a NATS connection and a store client for one "process".
-func connect(t *testing.T, ctx context.Context, url, redisURL string) (*nats.Conn, store.Store) {
+func connect(t testing.TB, ctx context.Context, url, redisURL string) (*nats.Conn, store.Store) {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -85,7 +85,7 @@ func connect(t *testing.T, ctx context.Context, url, redisURL string) (*nats.Con
 
 // blackhole returns the URL of a TCP server that accepts connections and
 // never answers, standing in for an API server that hangs.
-func blackhole(t *testing.T) string {
+func blackhole(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -112,7 +112,7 @@ func blackhole(t *testing.T) string {
 
 // startStack starts NATS (and Redis unless useJetStream), the session
 // service, the dispatcher, the gateway and two executors.
-func startStack(t *testing.T, useJetStream bool) *stack {
+func startStack(t testing.TB, useJetStream bool) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ns := natstest.RunServer(t)

@@ -1,0 +1,60 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"k8s.io/client-go/kubernetes"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/testbed"
+	executorapp "kubently.io/services/executor/app"
+)
+
+// BenchmarkRoundTrip measures what Kubently adds to one read: the baseline
+// is the same server-side Table list client-go does for `get namespaces`,
+// made directly from this process; the second is the whole path (HTTP →
+// gateway → NATS → dispatcher → bridge → SSE → executor → kube-apiserver →
+// result → NATS → HTTP). Compare the two ns/op of one run.
+func BenchmarkRoundTrip(b *testing.B) {
+	s := startStack(b, false)
+	rc, err := executorapp.RESTConfig(executorapp.Config{Kubeconfig: testbed.Kubeconfig(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.Run("client-go-direct", func(b *testing.B) {
+		for b.Loop() {
+			_, err := cs.CoreV1().RESTClient().Get().Resource("namespaces").
+				SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").Do(ctx).Raw()
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	body, _ := json.Marshal(map[string]any{"cluster_id": live, "argv": []string{"get", "namespaces"}})
+	hc := &http.Client{}
+	b.Run("kubently", func(b *testing.B) {
+		for b.Loop() {
+			req, _ := http.NewRequest(http.MethodPost, s.url+"/v1/execute", bytes.NewReader(body))
+			req.Header.Set(contracts.HeaderAPIKey, aliceKey)
+			resp, err := hc.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var res contracts.CommandResult
+			err = json.NewDecoder(resp.Body).Decode(&res)
+			_ = resp.Body.Close()
+			if err != nil || res.Status != contracts.StatusSuccess {
+				b.Fatalf("%v %+v", err, res)
+			}
+		}
+	})
+}
