@@ -164,7 +164,8 @@ func startStack(t testing.TB, useJetStream bool) *stack {
 	}
 	execDone := make(chan struct{}, 2)
 	runExecutor := func(cluster, token string, rc *rest.Config) {
-		cfg := executorapp.Config{APIURL: url, Cluster: cluster, Token: token, Workers: 4, Queue: 16, MaxOutputBytes: 256 << 10, ExecutorID: cluster + "-exec"}
+		cfg := executorapp.Config{APIURL: url, Cluster: cluster, Token: token, Workers: 4, Queue: 16, MaxOutputBytes: 256 << 10, ExecutorID: cluster + "-exec",
+			KubeQPS: 1000, KubeBurst: 1000}
 		go func() {
 			defer func() { execDone <- struct{}{} }()
 			if err := executorapp.RunWith(ctx, cfg, rc, log.With("service", "executor", "cluster", cluster)); err != nil {

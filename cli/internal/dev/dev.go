@@ -156,7 +156,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	execCfg := executorapp.Config{
 		APIURL: url, Cluster: cfg.ClusterID, Token: creds.Token, Kubeconfig: cfg.Kubeconfig,
-		KubeContext: cfg.KubeContext, Workers: 8, Queue: 64, MaxOutputBytes: 256 << 10,
+		KubeContext: cfg.KubeContext, Workers: 8, Queue: 64, MaxOutputBytes: 256 << 10, KubeQPS: 100, KubeBurst: 200,
 		ExecutorID: "dev-executor", Version: cfg.Version,
 	}
 	execCfg.KubeconfigEnv = cfg.KubeconfigEnv

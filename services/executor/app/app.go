@@ -44,6 +44,11 @@ type Config struct {
 	Workers int `env:"KUBENTLY_EXECUTOR_WORKERS" default:"8"`
 	// Queue is how many received commands may wait for a worker.
 	Queue int `env:"KUBENTLY_EXECUTOR_QUEUE" default:"64"`
+	// KubeQPS and KubeBurst bound the executor's request rate to its
+	// kube-apiserver (client-go's token bucket), shared by all commands.
+	KubeQPS float64 `env:"KUBENTLY_KUBE_QPS" default:"100"`
+	// KubeBurst is the token bucket's burst size.
+	KubeBurst int `env:"KUBENTLY_KUBE_BURST" default:"200"`
 	// MaxOutputBytes caps each result's output.
 	MaxOutputBytes int `env:"KUBENTLY_MAX_OUTPUT_BYTES" default:"262144"`
 	// ExecutorID identifies this process; empty means host name + random.
@@ -75,6 +80,9 @@ func (c Config) Validate() error {
 	}
 	if c.Queue < 1 || c.Queue > 10000 {
 		errs = append(errs, fmt.Errorf("KUBENTLY_EXECUTOR_QUEUE %d out of range [1, 10000]", c.Queue))
+	}
+	if c.KubeQPS <= 0 || c.KubeQPS > 10000 || c.KubeBurst < 1 || c.KubeBurst > 100000 {
+		errs = append(errs, fmt.Errorf("KUBENTLY_KUBE_QPS %v / KUBENTLY_KUBE_BURST %d out of range (0, 10000] / [1, 100000]", c.KubeQPS, c.KubeBurst))
 	}
 	if c.MaxOutputBytes < 1024 || c.MaxOutputBytes > 16<<20 {
 		errs = append(errs, fmt.Errorf("KUBENTLY_MAX_OUTPUT_BYTES %d out of range [1024, 16777216]", c.MaxOutputBytes))
@@ -122,6 +130,8 @@ func RunWith(ctx context.Context, cfg Config, rc *rest.Config, log *slog.Logger)
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("executor: invalid config: %w", err)
 	}
+	rc = rest.CopyConfig(rc)
+	rc.QPS, rc.Burst = float32(cfg.KubeQPS), cfg.KubeBurst
 	runner, err := kubeexec.New(kubeexec.Config{REST: rc, MaxOutputBytes: cfg.MaxOutputBytes})
 	if err != nil {
 		return fmt.Errorf("executor: %w", err)
