@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +71,38 @@ func TestSecretsRedactedInErrors(t *testing.T) {
 	err := Load(&s, lookup(map[string]string{"MY_TOKEN": "supersecret"}))
 	if err == nil || strings.Contains(err.Error(), "supersecret") {
 		t.Fatalf("got %v; want an error without the secret value", err)
+	}
+}
+
+func TestBindFlags(t *testing.T) {
+	p := Platform{NATSURL: "nats://env:4222", RedisURL: "redis://env:6379/0"}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	p.BindFlags(fs)
+	if err := fs.Parse([]string{"--redis-url", "redis://flag:6379/1"}); err != nil {
+		t.Fatal(err)
+	}
+	if p.NATSURL != "nats://env:4222" || p.RedisURL != "redis://flag:6379/1" {
+		t.Errorf("got %+v; want env NATS URL kept and the flag's Redis URL", p)
+	}
+}
+
+func TestPlatformValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		p    Platform
+		ok   bool
+	}{
+		{"ok", Platform{NATSURL: "nats://127.0.0.1:4222"}, true},
+		{"cluster list", Platform{NATSURL: "nats://a:4222,nats://b:4222", RedisURL: "redis://r:6379/0"}, true},
+		{"no nats", Platform{}, false},
+		{"bad nats", Platform{NATSURL: "localhost"}, false},
+		{"bad redis", Platform{NATSURL: "nats://a:1", RedisURL: "http://r"}, false},
+		{"bad level", Platform{NATSURL: "nats://a:1", LogLevel: "loud"}, false},
+		{"bad format", Platform{NATSURL: "nats://a:1", LogFormat: "xml"}, false},
+	}
+	for _, tt := range tests {
+		if err := tt.p.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%s: Validate = %v; want ok=%v", tt.name, err, tt.ok)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"net/url"
 	"strings"
@@ -60,4 +61,15 @@ func redactURL(raw string) string {
 		return raw
 	}
 	return u.Redacted()
+}
+
+// BindFlags registers command-line flags that override the environment:
+// --nats-url, --redis-url, --log-level, --log-format and --ops-addr. Call
+// it after Load, so the flags' defaults show the environment's values.
+func (p *Platform) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&p.NATSURL, "nats-url", p.NATSURL, "NATS server URL(s) (env KUBENTLY_NATS_URL)")
+	fs.StringVar(&p.RedisURL, "redis-url", p.RedisURL, "Redis URL; empty uses the JetStream store (env KUBENTLY_REDIS_URL)")
+	fs.StringVar(&p.LogLevel, "log-level", p.LogLevel, "debug, info, warn or error (env KUBENTLY_LOG_LEVEL)")
+	fs.StringVar(&p.LogFormat, "log-format", p.LogFormat, "json or text (env KUBENTLY_LOG_FORMAT)")
+	fs.StringVar(&p.OpsAddr, "ops-addr", p.OpsAddr, "serve /healthz, /readyz, /metrics here (env KUBENTLY_OPS_ADDR)")
 }

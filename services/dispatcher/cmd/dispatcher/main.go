@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -22,6 +23,11 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.Version = version
+	fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
+	cfg.BindFlags(fs)
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
 	log := logging.New(logging.Config{Service: "dispatcher", Level: cfg.LogLevel, Format: cfg.LogFormat})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

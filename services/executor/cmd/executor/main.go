@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -23,6 +24,15 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.Version = version
+	fs := flag.NewFlagSet("executor", flag.ContinueOnError)
+	fs.StringVar(&cfg.APIURL, "api-url", cfg.APIURL, "gateway URL (env KUBENTLY_API_URL)")
+	fs.StringVar(&cfg.Cluster, "cluster-id", cfg.Cluster, "this cluster's id (env CLUSTER_ID)")
+	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", cfg.Kubeconfig, "kubeconfig path (env KUBENTLY_KUBECONFIG, KUBECONFIG; default in-cluster)")
+	fs.StringVar(&cfg.KubeContext, "context", cfg.KubeContext, "kubeconfig context (env KUBENTLY_KUBE_CONTEXT)")
+	fs.StringVar(&cfg.OpsAddr, "ops-addr", cfg.OpsAddr, "serve /healthz, /readyz, /metrics (env KUBENTLY_OPS_ADDR)")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
 	log := logging.New(logging.Config{Service: "executor", Level: cfg.LogLevel, Format: cfg.LogFormat})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

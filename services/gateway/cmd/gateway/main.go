@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -22,6 +23,12 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.Version = version
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	cfg.BindFlags(fs)
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTP listen address (env KUBENTLY_GATEWAY_ADDR)")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		os.Exit(2)
+	}
 	log := logging.New(logging.Config{Service: "gateway", Level: cfg.LogLevel, Format: cfg.LogFormat})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
