@@ -43,7 +43,7 @@ func TestRequestReply(t *testing.T) {
 	}
 	defer func() { _ = svc.Stop() }()
 	var gotCorrelation sync.Map
-	err = svc.AddEndpoint("echo", natsutil.Concurrent(ctx, 2, func(ctx context.Context, req micro.Request) {
+	err = svc.AddEndpoint("echo", natsutil.Concurrent(ctx, nc, 2, func(ctx context.Context, req micro.Request) {
 		ctx = natsutil.RequestContext(ctx, req)
 		var in echoReq
 		if err := natsutil.DecodeRequest(req, &in); err != nil {

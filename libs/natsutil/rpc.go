@@ -122,7 +122,13 @@ func ServiceVersion(v string) string {
 // goroutine, at most max at once (micro otherwise runs one endpoint's
 // requests one after another). A request over the limit is answered at once
 // with CodeUnavailable instead of queueing without bound.
-func Concurrent(ctx context.Context, max int, h func(context.Context, micro.Request)) micro.Handler {
+//
+// The goroutine gets a detached copy of the request that replies through nc
+// directly: micro reads its own request's state after the handler returns,
+// so the original must not be answered from another goroutine. A
+// consequence is that $SRV.STATS counts these requests but not their
+// errors; the services' Prometheus metrics do.
+func Concurrent(ctx context.Context, nc *nats.Conn, max int, h func(context.Context, micro.Request)) micro.Handler {
 	if max <= 0 {
 		max = 1
 	}
@@ -134,12 +140,75 @@ func Concurrent(ctx context.Context, max int, h func(context.Context, micro.Requ
 			_ = ReplyError(req, contracts.Errorf(contracts.CodeUnavailable, "service busy: %d requests in flight", max))
 			return
 		}
+		d := &detached{nc: nc, subject: req.Subject(), reply: req.Reply(), data: req.Data(), headers: req.Headers()}
 		go func() {
 			defer func() { <-sem }()
-			h(ctx, req)
+			h(ctx, d)
 		}()
 	})
 }
+
+// detached is a micro.Request that answers through a connection, safe to
+// use after micro's handler returned.
+type detached struct {
+	nc             *nats.Conn
+	subject, reply string
+	data           []byte
+	headers        micro.Headers
+}
+
+func (d *detached) respond(m *nats.Msg, opts []micro.RespondOpt) error {
+	for _, o := range opts {
+		o(m)
+	}
+	if d.reply == "" {
+		return nil // nobody asked for an answer
+	}
+	if err := d.nc.PublishMsg(m); err != nil {
+		return fmt.Errorf("%w: %w", micro.ErrRespond, err)
+	}
+	return nil
+}
+
+// Respond sends data to the requester.
+func (d *detached) Respond(data []byte, opts ...micro.RespondOpt) error {
+	m := nats.NewMsg(d.reply)
+	m.Data = data
+	return d.respond(m, opts)
+}
+
+// RespondJSON sends v as JSON to the requester.
+func (d *detached) RespondJSON(v any, opts ...micro.RespondOpt) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return micro.ErrMarshalResponse
+	}
+	return d.Respond(b, opts...)
+}
+
+// Error sends an error reply with micro's error headers.
+func (d *detached) Error(code, description string, data []byte, opts ...micro.RespondOpt) error {
+	if code == "" || description == "" {
+		return fmt.Errorf("%w: code and description", micro.ErrArgRequired)
+	}
+	m := nats.NewMsg(d.reply)
+	m.Header.Set(micro.ErrorHeader, description)
+	m.Header.Set(micro.ErrorCodeHeader, code)
+	m.Data = data
+	return d.respond(m, opts)
+}
+
+// Data returns the request payload.
+func (d *detached) Data() []byte { return d.data }
+
+// Headers returns the request headers.
+func (d *detached) Headers() micro.Headers { return d.headers }
+
+// Subject returns the subject the request arrived on.
+func (d *detached) Subject() string { return d.subject }
+
+// Reply returns the reply subject.
+func (d *detached) Reply() string { return d.reply }
 
 // ConnectedCheck is a readiness check that passes while nc is connected.
 func ConnectedCheck(nc *nats.Conn) func(context.Context) error {

@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
 		return nil, fmt.Errorf("dispatch: add service: %w", err)
 	}
 	g := svc.AddGroup(contracts.DispatchSubjectPrefix)
-	if err := g.AddEndpoint("execute", natsutil.Concurrent(ctx, cfg.MaxInFlight, d.serveExecute)); err != nil {
+	if err := g.AddEndpoint("execute", natsutil.Concurrent(ctx, cfg.Conn, cfg.MaxInFlight, d.serveExecute)); err != nil {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("dispatch: add endpoint: %w", err)
 	}
@@ -247,6 +247,7 @@ func (d *Dispatcher) Execute(ctx context.Context, in contracts.ExecuteRequest) (
 		base.Error = r.Error
 		base.ExitCode = r.ExitCode
 		base.Truncated = r.Truncated
+		base.Structured = r.Structured
 		base.DurationMS = r.DurationMS
 		base.ExecutedAt = r.ExecutedAt
 		base.Reason = r.Reason

@@ -92,7 +92,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	for _, ep := range endpoints {
 		h := ep.h
-		if err := g.AddEndpoint(ep.name, natsutil.Concurrent(ctx, cfg.MaxInFlight, func(ctx context.Context, req micro.Request) {
+		if err := g.AddEndpoint(ep.name, natsutil.Concurrent(ctx, cfg.Conn, cfg.MaxInFlight, func(ctx context.Context, req micro.Request) {
 			s.serve(ctx, req, h)
 		})); err != nil {
 			_ = svc.Stop()
