@@ -4,9 +4,13 @@
 package backend
 
 import (
+	"log/slog"
+
 	"context"
 	"errors"
 	"fmt"
+	"kubently.io/libs/config"
+	"kubently.io/libs/natsutil"
 
 	"github.com/nats-io/nats.go"
 
@@ -49,4 +53,22 @@ func Name(cfg Config) string {
 		return "redis"
 	}
 	return "jetstream"
+}
+
+// Dial connects a service to NATS (retrying until ctx ends) and opens the
+// store p selects. The returned func closes the store and drains NATS.
+func Dial(ctx context.Context, p config.Platform, name string, log *slog.Logger) (*nats.Conn, store.Store, func(), error) {
+	nc, err := natsutil.Connect(ctx, p.NATSURL, name, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := Open(ctx, Config{RedisURL: p.RedisURL, Conn: nc})
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	return nc, st, func() {
+		_ = st.Close()
+		_ = nc.Drain()
+	}, nil
 }

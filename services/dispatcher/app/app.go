@@ -77,16 +77,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("dispatcher: invalid config: %w", err)
 	}
-	nc, err := natsutil.Connect(ctx, cfg.NATSURL, "kubently-dispatcher", log)
+	nc, st, closeAll, err := backend.Dial(ctx, cfg.Platform, "kubently-dispatcher", log)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = nc.Drain() }()
-	st, err := backend.Open(ctx, backend.Config{RedisURL: cfg.RedisURL, Conn: nc})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = st.Close() }()
+	defer closeAll()
 	reg := ops.NewRegistry()
 	a, err := Start(ctx, Deps{Conn: nc, Store: st, Log: log, Registerer: reg, MaxInFlight: cfg.MaxInFlight, Version: cfg.Version})
 	if err != nil {

@@ -21,7 +21,6 @@ import (
 
 	"kubently.io/libs/config"
 	"kubently.io/libs/contracts"
-	"kubently.io/libs/natsutil"
 	"kubently.io/libs/ops"
 	"kubently.io/libs/store"
 	"kubently.io/libs/store/backend"
@@ -194,16 +193,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("gateway: invalid config: %w", err)
 	}
-	nc, err := natsutil.Connect(ctx, cfg.NATSURL, "kubently-gateway", log)
+	nc, st, closeAll, err := backend.Dial(ctx, cfg.Platform, "kubently-gateway", log)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = nc.Drain() }()
-	st, err := backend.Open(ctx, backend.Config{RedisURL: cfg.RedisURL, Conn: nc})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = st.Close() }()
+	defer closeAll()
 	a, err := Start(ctx, cfg, Deps{Conn: nc, Store: st, Log: log, Registry: ops.NewRegistry()})
 	if err != nil {
 		return err

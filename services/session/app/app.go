@@ -62,16 +62,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("session: invalid config: %w", err)
 	}
-	nc, err := natsutil.Connect(ctx, cfg.NATSURL, "kubently-session", log)
+	nc, st, closeAll, err := backend.Dial(ctx, cfg.Platform, "kubently-session", log)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = nc.Drain() }()
-	st, err := backend.Open(ctx, backend.Config{RedisURL: cfg.RedisURL, Conn: nc})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = st.Close() }()
+	defer closeAll()
 	a, err := Start(ctx, Deps{Conn: nc, Store: st, Log: log, Version: cfg.Version})
 	if err != nil {
 		return err
