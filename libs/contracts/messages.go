@@ -137,6 +137,10 @@ type ExecutorResult struct {
 	ExecutorID string    `json:"executor_id,omitempty"`
 	// Reason is the policy reason code when Status is denied.
 	Reason string `json:"reason,omitempty"`
+	// Structured is the command's objects as one JSON document (the
+	// `-o json` shape) when the executor could produce it within the output
+	// byte cap; nil otherwise. It is always valid JSON when set.
+	Structured json.RawMessage `json:"structured,omitempty"`
 }
 
 // CommandResult is the dispatcher's answer to an ExecuteRequest and the
@@ -154,6 +158,9 @@ type CommandResult struct {
 	DurationMS    int64     `json:"duration_ms"`
 	ExecutedAt    time.Time `json:"executed_at,omitzero"`
 	Reason        string    `json:"reason,omitempty"`
+	// Structured is copied from ExecutorResult.Structured: the objects as
+	// one JSON document, or nil when the executor did not produce one.
+	Structured json.RawMessage `json:"structured,omitempty"`
 }
 
 // NewID returns a random 128-bit id in lower-case hex, usable as a command,

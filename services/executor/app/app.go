@@ -149,7 +149,13 @@ func RunWith(ctx context.Context, cfg Config, rc *rest.Config, log *slog.Logger)
 	pool, err := worker.New(worker.Config{
 		Runner: worker.RunnerFunc(func(ctx context.Context, argv []string) worker.Outcome {
 			r := runner.Run(ctx, argv)
-			return worker.Outcome{Output: r.Output, Error: r.Error, ExitCode: r.ExitCode, Truncated: r.Truncated}
+			out := worker.Outcome{Output: r.Output, Error: r.Error, ExitCode: r.ExitCode, Truncated: r.Truncated, Structured: r.Structured}
+			// One budget for the whole result: the structured form is a
+			// convenience and is dropped before it could double the size.
+			if len(out.Output)+len(out.Structured) > cfg.MaxOutputBytes {
+				out.Structured = nil
+			}
+			return out
 		}),
 		Post: lc.PostResult, Log: log, Workers: cfg.Workers, Queue: cfg.Queue, ExecutorID: cfg.ExecutorID,
 	})

@@ -140,10 +140,11 @@ func (r *Runner) events(inv *invocation, args []string) error {
 		return nil
 	}
 	sortEvents(events)
+	list := &corev1.EventList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "EventList"}, Items: events}
+	inv.setStructured(list)
 
 	switch o.output {
 	case outJSON, outYAML:
-		list := &corev1.EventList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "EventList"}, Items: events}
 		var p printers.ResourcePrinter = &printers.JSONPrinter{}
 		if o.output == outYAML {
 			p = &printers.YAMLPrinter{}
@@ -192,12 +193,24 @@ func eventTime(e corev1.Event) time.Time {
 	return e.EventTime.Time
 }
 
-// sortEvents orders events oldest first, keeping the API order for ties.
+// sortEvents orders events oldest first with sort.Sort, as kubectl does:
+// the sort is not stable, and using the same algorithm on the same API
+// order is what puts events of the same second in kubectl's order.
 func sortEvents(events []corev1.Event) {
-	sort.SliceStable(events, func(i, j int) bool {
-		return eventTime(events[i]).Before(eventTime(events[j]))
-	})
+	sort.Sort(sortableEvents(events))
 }
+
+// sortableEvents sorts events by eventTime.
+type sortableEvents []corev1.Event
+
+// Len implements sort.Interface.
+func (l sortableEvents) Len() int { return len(l) }
+
+// Swap implements sort.Interface.
+func (l sortableEvents) Swap(i, j int) { l[i], l[j] = l[j], l[i] }
+
+// Less implements sort.Interface.
+func (l sortableEvents) Less(i, j int) bool { return eventTime(l[i]).Before(eventTime(l[j])) }
 
 // printEventTable prints events in the columns of kubectl events.
 func printEventTable(w io.Writer, events []corev1.Event, allNamespaces, noHeaders bool, now time.Time) {

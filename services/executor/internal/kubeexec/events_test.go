@@ -104,6 +104,10 @@ func TestEvents(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r, _ := testRunner(t, DefaultMaxOutputBytes, nil, objs...)
 			got := r.Run(context.Background(), tt.argv)
+			if tt.want.Output != "" && (!json.Valid(got.Structured) || !strings.Contains(string(got.Structured), `"kind":"EventList"`)) {
+				t.Errorf("Run(%q).Structured: got %.200s; want the EventList", tt.argv, got.Structured)
+			}
+			got.Structured = nil
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Fatalf("Run(%q) mismatch (-want +got):\n%s", tt.argv, diff)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -13,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes/scheme"
+	kubectlget "k8s.io/kubectl/pkg/cmd/get"
 )
 
 // errWatch is returned for -w/--watch and friends: a command must end.
@@ -25,7 +28,18 @@ const (
 	outJSON  = "json"
 	outYAML  = "yaml"
 	outName  = "name"
+
+	// Templated formats: -o jsonpath=TEMPLATE and friends. The *-file
+	// forms and go-template are not supported: they read files or run
+	// arbitrary templates.
+	outJSONPath       = "jsonpath"
+	outJSONPathAsJSON = "jsonpath-as-json"
+	outCustomColumns  = "custom-columns"
 )
+
+// maxTemplateLen bounds -o jsonpath=… and custom-columns=… templates, as
+// the policy does.
+const maxTemplateLen = 1024
 
 // getOptions are the flags of get.
 type getOptions struct {
@@ -33,7 +47,8 @@ type getOptions struct {
 	allNamespaces     bool
 	selector          string
 	fieldSelector     string
-	output            string
+	output            string // format, without a template
+	template          string // of jsonpath, jsonpath-as-json, custom-columns
 	showLabels        bool
 	showKind          bool
 	noHeaders         bool
@@ -76,10 +91,8 @@ func parseGetFlags(args []string) (getOptions, []string, error) {
 	if o.namespace == "" {
 		o.namespace = "default"
 	}
-	switch o.output {
-	case outTable, outWide, outJSON, outYAML, outName:
-	default:
-		return o, nil, fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: json,name,wide,yaml", o.output)
+	if err := o.splitTemplate(); err != nil {
+		return o, nil, err
 	}
 	if o.chunkSize < 0 {
 		return o, nil, fmt.Errorf("invalid --chunk-size %d: must not be negative", o.chunkSize)
@@ -95,6 +108,57 @@ func parseGetFlags(args []string) (getOptions, []string, error) {
 		o.chunkSize = DefaultChunkSize
 	}
 	return o, rest, nil
+}
+
+// splitTemplate splits -o FORMAT=TEMPLATE and checks the format.
+func (o *getOptions) splitTemplate() error {
+	switch o.output {
+	case outTable, outWide, outJSON, outYAML, outName:
+		return nil
+	}
+	format, tmpl, ok := strings.Cut(o.output, "=")
+	switch {
+	case ok && (format == outJSONPath || format == outJSONPathAsJSON || format == outCustomColumns):
+	case format == outJSONPath || format == outJSONPathAsJSON:
+		return errors.New("template format specified but no template given")
+	case format == outCustomColumns:
+		return errors.New("custom-columns format specified but no custom columns given")
+	default:
+		return fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: custom-columns,json,jsonpath,jsonpath-as-json,name,wide,yaml", o.output)
+	}
+	if tmpl == "" {
+		if format == outCustomColumns {
+			return errors.New("custom-columns format specified but no custom columns given")
+		}
+		return errors.New("template format specified but no template given")
+	}
+	if len(tmpl) > maxTemplateLen {
+		return fmt.Errorf("the output template is %d bytes; at most %d are allowed", len(tmpl), maxTemplateLen)
+	}
+	o.output, o.template = format, tmpl
+	return nil
+}
+
+// objectPrinter returns the printer of the object formats (json, yaml and
+// the templated ones), set up as kubectl sets it up.
+func (o getOptions) objectPrinter() (printers.ResourcePrinter, error) {
+	switch o.output {
+	case outYAML:
+		return &printers.YAMLPrinter{}, nil
+	case outJSONPath, outJSONPathAsJSON:
+		p, err := printers.NewJSONPathPrinter(o.template)
+		if err != nil {
+			return nil, fmt.Errorf("error parsing jsonpath %s, %w", o.template, err)
+		}
+		p.AllowMissingKeys(true)
+		p.EnableJSONOutput(o.output == outJSONPathAsJSON)
+		return p, nil
+	case outCustomColumns:
+		decoder := scheme.Codecs.UniversalDecoder(scheme.Scheme.PrioritizedVersionsAllGroups()...)
+		return kubectlget.NewCustomColumnsPrinterFromSpec(o.template, decoder, o.noHeaders)
+	default:
+		return &printers.JSONPrinter{}, nil
+	}
 }
 
 // page is one answer of the API server, kept until it is printed.
@@ -149,8 +213,13 @@ func (r *Runner) get(inv *invocation, args []string) error {
 				fmt.Fprintln(inv.out, kindName(p.mapping, it.GetName()))
 			}
 		}
-	case outJSON, outYAML:
-		if err := printObjects(inv.out, o, ra.singleItem(), pages, len(errs) > 0); err != nil {
+	default:
+		printer, err := o.objectPrinter()
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if err := inv.printObjects(printer, o, ra.singleItem(), pages, len(errs) > 0); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -253,6 +322,7 @@ func (r *Runner) fetchForGet(inv *invocation, o getOptions, targets []target) ([
 			opts.Continue = continueToken(pageObject(p, obj))
 			if trimmed || (full() && opts.Continue != "") {
 				inv.truncated = true
+				inv.truncNote = moreNote(t.mapping, pageObject(p, obj), trimmed)
 				break
 			}
 			if opts.Continue == "" || full() {
@@ -264,6 +334,24 @@ func (r *Runner) fetchForGet(inv *invocation, o getOptions, targets []target) ([
 		inv.truncated = true
 	}
 	return pages, errs
+}
+
+// moreNote says what was left unread of a list cut at the byte cap, and
+// how to read the rest: the server's remaining-item estimate when it gave
+// one, and a narrower command.
+func moreNote(m *meta.RESTMapping, obj runtime.Object, trimmed bool) string {
+	var remaining *int64
+	switch t := obj.(type) {
+	case *metav1.Table:
+		remaining = t.RemainingItemCount
+	case *unstructured.UnstructuredList:
+		remaining = t.GetRemainingItemCount()
+	}
+	what := "more " + m.Resource.Resource + " remain"
+	if remaining != nil && !trimmed {
+		what = fmt.Sprintf("about %d more %s remain", *remaining, m.Resource.Resource)
+	}
+	return what + "; to read on, select fewer with -l/--field-selector, name them, or use -o name"
 }
 
 // pageObject returns what the continue token of a page is read from.
@@ -388,9 +476,11 @@ func (r *Runner) printTables(inv *invocation, o getOptions, targets []target, pa
 	return errs
 }
 
-// printObjects prints -o json and -o yaml: the object itself when the
-// arguments named exactly one, else a kind: List like kubectl.
-func printObjects(w io.Writer, o getOptions, singleItem bool, pages []page, hadErrors bool) error {
+// printObjects prints the object formats (-o json, yaml, jsonpath=…,
+// custom-columns=…): the object itself when the arguments named exactly
+// one, else a kind: List like kubectl. It also keeps the JSON of what it
+// printed as the Result's Structured form.
+func (inv *invocation) printObjects(printer printers.ResourcePrinter, o getOptions, singleItem bool, pages []page, hadErrors bool) error {
 	var objs []*unstructured.Unstructured
 	for _, p := range pages {
 		objs = append(objs, p.items...)
@@ -400,15 +490,12 @@ func printObjects(w io.Writer, o getOptions, singleItem bool, pages []page, hadE
 			obj.SetManagedFields(nil)
 		}
 	}
-	var printer printers.ResourcePrinter = &printers.JSONPrinter{}
-	if o.output == outYAML {
-		printer = &printers.YAMLPrinter{}
-	}
 	if singleItem {
 		if hadErrors || len(objs) != 1 {
 			return nil
 		}
-		return printer.PrintObj(objs[0], w)
+		inv.setStructured(objs[0])
+		return printer.PrintObj(objs[0], inv.out)
 	}
 	if len(objs) == 0 && o.ignoreNotFound {
 		return nil
@@ -422,7 +509,8 @@ func printObjects(w io.Writer, o getOptions, singleItem bool, pages []page, hadE
 	for _, obj := range objs {
 		list.Items = append(list.Items, *obj)
 	}
-	return printer.PrintObj(list, w)
+	inv.setStructured(list)
+	return printer.PrintObj(list, inv.out)
 }
 
 // countingWriter counts the bytes written through it.

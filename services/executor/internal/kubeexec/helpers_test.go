@@ -47,6 +47,7 @@ func testRunner(t testing.TB, maxOutput int, handler http.Handler, objs ...runti
 	r := &Runner{
 		maxOutput:   maxOutput,
 		maxLogBytes: int64(maxOutput),
+		maxLogScan:  DefaultMaxLogScanBytes,
 		now:         func() time.Time { return testNow },
 		core:        cs,
 		dyn:         dynamicfake.NewSimpleDynamicClient(scheme.Scheme, objs...),

@@ -39,6 +39,13 @@ type logsOptions struct {
 	since         time.Duration
 	sinceTime     string
 	maxRequests   int
+
+	// In-cluster search: only matching lines (and their context) are
+	// kept, so only they cross the network.
+	grep        string
+	grepRegex   bool
+	grepContext int
+	ignoreCase  bool
 }
 
 // parseLogsFlags parses and validates the flags of logs the way kubectl
@@ -60,6 +67,10 @@ func parseLogsFlags(args []string) (logsOptions, []string, error) {
 	fs.DurationVar(&o.since, "since", 0, "relative duration")
 	fs.StringVar(&o.sinceTime, "since-time", "", "RFC3339 time")
 	fs.IntVar(&o.maxRequests, "max-log-requests", 5, "accepted for compatibility; streams are read one at a time")
+	fs.StringVar(&o.grep, "grep", "", "keep only lines containing this text")
+	fs.BoolVar(&o.grepRegex, "grep-regex", false, "treat --grep as an RE2 regular expression")
+	fs.IntVar(&o.grepContext, "grep-context", 0, "lines of context around each match")
+	fs.BoolVar(&o.ignoreCase, "ignore-case", false, "match --grep case-insensitively")
 	rest, err := parseFlags("logs", fs, args)
 	if err != nil {
 		return o, nil, err
@@ -81,6 +92,12 @@ func parseLogsFlags(args []string) (logsOptions, []string, error) {
 		return o, nil, errors.New("--since must be greater than 0")
 	case o.tail < -1:
 		return o, nil, errors.New("--tail must be greater than or equal to -1")
+	case len(o.grep) > maxGrepLen:
+		return o, nil, fmt.Errorf("--grep is %d bytes; at most %d are allowed", len(o.grep), maxGrepLen)
+	case o.grepContext < 0 || o.grepContext > maxGrepContext:
+		return o, nil, fmt.Errorf("--grep-context must be between 0 and %d", maxGrepContext)
+	case o.grep == "" && (o.grepRegex || o.grepContext != 0 || o.ignoreCase):
+		return o, nil, errors.New("--grep-regex, --grep-context and --ignore-case need --grep")
 	}
 	if o.allPods {
 		o.prefix = true
@@ -155,6 +172,12 @@ func (r *Runner) logs(inv *invocation, args []string) error {
 	}
 
 	st := &logState{r: r, inv: inv, o: o, base: base, remaining: r.maxLogBytes}
+	if o.grep != "" {
+		if st.grep, err = newGrepper(o); err != nil {
+			return err
+		}
+		st.remaining = r.maxLogScan
+	}
 	if o.selector != "" {
 		return st.bySelector()
 	}
@@ -287,6 +310,7 @@ type logState struct {
 	base      *corev1.PodLogOptions
 	remaining int64 // bytes still allowed from log streams
 	done      bool  // a cap was hit; read nothing more
+	grep      *grepper
 }
 
 // bySelector reads the logs of every pod matching the -l selector, page by
@@ -395,6 +419,9 @@ func (st *logState) stream(s logStream) error {
 	var w io.Writer = st.inv.out
 	if st.o.prefix {
 		w = &prefixWriter{w: st.inv.out, prefix: []byte(fmt.Sprintf("[pod/%s/%s] ", s.pod, s.container)), atStart: true}
+	}
+	if st.grep != nil {
+		return st.grepStream(rc, w)
 	}
 	buf := make([]byte, 32<<10)
 	for {

@@ -132,7 +132,11 @@ func errorMessage(ctx context.Context, err error) string {
 		}
 		return fmt.Sprintf("Unable to connect to the server: %v", uerr.Err)
 	}
-	return "error: " + err.Error()
+	msg := err.Error()
+	if strings.HasPrefix(msg, "error: ") {
+		return msg // kubectl does not prefix twice
+	}
+	return "error: " + msg
 }
 
 // failAll reports every error in err, one per line, like kubectl does for

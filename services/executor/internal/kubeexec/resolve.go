@@ -13,6 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
+// secretsResource is never part of a category expansion such as "all":
+// the policy restricts Secrets.
+var secretsResource = schema.GroupResource{Resource: "secrets"}
+
 // target is one resource type of a command with the names asked for.
 type target struct {
 	mapping *meta.RESTMapping
@@ -170,6 +174,10 @@ func (r *Runner) expandCategory(ctx context.Context, name string) []schema.Group
 					continue
 				}
 				gr := schema.GroupResource{Group: g.Name, Resource: res.Name}
+				if gr == secretsResource {
+					// Restricted, whatever category a server puts it in.
+					continue
+				}
 				if !seen[gr] {
 					seen[gr] = true
 					out = append(out, gr)

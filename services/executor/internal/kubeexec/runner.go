@@ -2,6 +2,7 @@ package kubeexec
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	metricsclientset "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"kubently.io/services/executor/internal/readonly"
 )
@@ -70,6 +72,11 @@ type Config struct {
 	// means MaxOutputBytes; negative values are rejected.
 	MaxLogBytes int64
 
+	// MaxLogScanBytes caps the log bytes logs --grep reads (and searches)
+	// per command; only matching lines count against MaxOutputBytes. Zero
+	// means DefaultMaxLogScanBytes (64 MiB); negative values are rejected.
+	MaxLogScanBytes int64
+
 	// Clock returns the current time, used for ages such as the LAST SEEN
 	// column of events. Nil means time.Now.
 	Clock func() time.Time
@@ -93,6 +100,14 @@ type Result struct {
 	// Truncated reports that Output was cut at the byte cap or that log or
 	// list reading stopped early because of it.
 	Truncated bool
+
+	// Structured is the command's objects as one JSON document, the shape
+	// of "-o json" (a kind: List for several objects), for callers that
+	// want data rather than text. It is set by get with an object format
+	// (json, yaml, jsonpath, custom-columns), events, top, api-resources,
+	// api-versions, version and auth can-i when it fits in MaxOutputBytes;
+	// otherwise nil. It is never truncated: it is valid JSON or absent.
+	Structured json.RawMessage
 }
 
 // Runner runs kubectl-style read commands against one cluster with
@@ -100,6 +115,7 @@ type Result struct {
 type Runner struct {
 	maxOutput   int
 	maxLogBytes int64
+	maxLogScan  int64
 	now         func() time.Time
 
 	restConfig *rest.Config // guarded by readonly.Guard, QPS defaults applied
@@ -107,6 +123,7 @@ type Runner struct {
 	raw        rest.Interface
 	core       kubernetes.Interface
 	dyn        dynamic.Interface
+	metrics    metricsclientset.Interface
 	discovery  discovery.CachedDiscoveryInterfaceWithContext
 	resetter   interface{ ResetWithContext(context.Context) }
 	mapper     meta.RESTMapperWithContext
@@ -129,6 +146,9 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.MaxLogBytes < 0 {
 		return nil, fmt.Errorf("%w: MaxLogBytes %d is negative", ErrInvalidConfig, cfg.MaxLogBytes)
 	}
+	if cfg.MaxLogScanBytes < 0 {
+		return nil, fmt.Errorf("%w: MaxLogScanBytes %d is negative", ErrInvalidConfig, cfg.MaxLogScanBytes)
+	}
 	r := &Runner{
 		maxOutput:   cfg.MaxOutputBytes,
 		maxLogBytes: cfg.MaxLogBytes,
@@ -139,6 +159,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if r.maxLogBytes == 0 {
 		r.maxLogBytes = int64(r.maxOutput)
+	}
+	if r.maxLogScan = cfg.MaxLogScanBytes; r.maxLogScan == 0 {
+		r.maxLogScan = DefaultMaxLogScanBytes
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -177,6 +200,9 @@ func New(cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if r.dyn, err = dynamic.NewForConfigAndClient(rc, hc); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if r.metrics, err = metricsclientset.NewForConfigAndClient(rc, hc); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	dc, err := discovery.NewDiscoveryClientForConfigAndClient(rc, hc)
@@ -246,7 +272,21 @@ func (r *Runner) result(inv *invocation) Result {
 		errText += hint
 	}
 	res.Error = errText
+	if !res.Truncated && len(inv.structured) > 0 && len(inv.structured) <= r.maxOutput && json.Valid(inv.structured) {
+		res.Structured = inv.structured
+	}
 	return res
+}
+
+// setStructured keeps obj, encoded as JSON, as the Result's Structured
+// form. It gives up silently when obj cannot be encoded: the text output
+// is what the command promises.
+func (inv *invocation) setStructured(obj any) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return
+	}
+	inv.structured = b
 }
 
 // dispatch picks the verb's handler.
@@ -264,6 +304,22 @@ func (r *Runner) dispatch(inv *invocation, argv []string) error {
 		return r.logs(inv, args)
 	case "events", "event", "ev":
 		return r.events(inv, args)
+	case "top":
+		return r.top(inv, args)
+	case "rollout":
+		return r.rollout(inv, args)
+	case "api-resources":
+		return r.apiResources(inv, args)
+	case "api-versions":
+		return r.apiVersions(inv, args)
+	case "version":
+		return r.version(inv, args)
+	case "cluster-info":
+		return r.clusterInfo(inv, args)
+	case "auth":
+		return r.auth(inv, args)
+	case "explain":
+		return r.explainCmd(inv, args)
 	case "":
 		return errors.New(`you must specify a command such as "get", "describe", "logs" or "events"`)
 	default:
@@ -279,6 +335,8 @@ type invocation struct {
 	failed    bool   // exit code 1
 	truncated bool   // reading stopped early at a cap
 	truncNote string // extra words for the truncation hint
+	// structured is the JSON of the Result's Structured form, or nil.
+	structured []byte
 
 	warnMu sync.Mutex
 	warned map[string]bool
@@ -318,6 +376,14 @@ func (warningSink) HandleWarningHeaderWithContext(ctx context.Context, code int,
 func (inv *invocation) errorf(format string, args ...any) {
 	fmt.Fprintf(inv.errOut, format, args...)
 	fmt.Fprintln(inv.errOut)
+}
+
+// failText reports an error worded exactly like kubectl's, for messages
+// that are not valid Go error strings (capitalised, or ending with a
+// period): "error: " and msg on stderr, and exit code 1.
+func (inv *invocation) failText(msg string) {
+	inv.failed = true
+	inv.errorf("error: %s", msg)
 }
 
 // fail reports err on stderr the way kubectl does and marks the command as

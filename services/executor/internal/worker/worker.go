@@ -13,6 +13,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,8 @@ type Outcome struct {
 	Error     string
 	ExitCode  int
 	Truncated bool
+	// Structured is the command's objects as one JSON document, or nil.
+	Structured json.RawMessage
 }
 
 // Runner runs one command against the cluster.
@@ -177,6 +180,7 @@ func (p *Pool) execute(ctx context.Context, cmd contracts.Command) {
 	timedOut := rctx.Err() == context.DeadlineExceeded
 	cancel()
 	res.Output, res.Error, res.ExitCode, res.Truncated = out.Output, out.Error, out.ExitCode, out.Truncated
+	res.Structured = out.Structured
 	res.DurationMS = p.cfg.Now().Sub(start).Milliseconds()
 	switch {
 	case timedOut:
