@@ -4,9 +4,12 @@
 // substring. The dispatcher calls it to reject early; the executor calls it
 // again before it touches the cluster.
 //
-// This is the first version: verbs get, describe, logs and events, a flag
-// allow-list per verb, credential/target/watch flags always denied, and
-// Secrets restricted in every spelling the parser can see.
+// Verbs: get, describe, logs, events, top pod|node, rollout history|status,
+// api-resources, api-versions, version, cluster-info, explain and auth
+// can-i. Each has a flag allow-list with typed values (verbFlags);
+// credential, target, watch and file flags are always denied; -o accepts
+// jsonpath= and custom-columns= templates (bounded) but never go-template or
+// a *-file form; Secrets are restricted in every spelling the parser can see.
 //
 // # Usage
 //
@@ -19,7 +22,10 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 )
 
@@ -70,11 +76,81 @@ type flagSpec struct {
 	check func(string) error
 }
 
-var outputFormats = map[string]bool{"": true, "wide": true, "json": true, "yaml": true, "name": true}
+// maxTemplateLen bounds -o jsonpath=… and -o custom-columns=… templates.
+const maxTemplateLen = 1024
 
-func checkOutput(v string) error {
-	if !outputFormats[v] {
-		return fmt.Errorf("output format %q is not allowed; use one of wide, json, yaml, name", v)
+// maxGrepLen bounds the pattern of logs --grep.
+const maxGrepLen = 512
+
+// outputFormats are the plain -o values each verb accepts; templated forms
+// (format=template) are listed in templateFormats.
+var (
+	getOutputs     = map[string]bool{"": true, "wide": true, "json": true, "yaml": true, "name": true}
+	eventOutputs   = map[string]bool{"": true, "json": true, "yaml": true, "name": true}
+	apiResOutputs  = map[string]bool{"": true, "wide": true, "name": true}
+	explainOutputs = map[string]bool{"plaintext": true}
+	// templateFormats are the -o name=template forms that read no file.
+	// go-template, template and every *-file form are absent on purpose.
+	templateFormats = map[string]bool{"jsonpath": true, "jsonpath-as-json": true, "custom-columns": true}
+)
+
+// checkOutput accepts the plain formats in plain and, when templates is
+// set, the templated forms of templateFormats with a bounded template.
+func checkOutput(plain map[string]bool, templates bool) func(string) error {
+	return func(v string) error {
+		if plain[v] {
+			return nil
+		}
+		if format, tmpl, ok := strings.Cut(v, "="); ok && templates && templateFormats[format] {
+			if tmpl == "" {
+				return fmt.Errorf("output format %q needs a template", format)
+			}
+			if len(tmpl) > maxTemplateLen {
+				return fmt.Errorf("output template is %d bytes; at most %d allowed", len(tmpl), maxTemplateLen)
+			}
+			return nil
+		}
+		allowed := make([]string, 0, len(plain)+len(templateFormats))
+		for f := range plain {
+			if f != "" {
+				allowed = append(allowed, f)
+			}
+		}
+		if templates {
+			for f := range templateFormats {
+				allowed = append(allowed, f+"=…")
+			}
+		}
+		sort.Strings(allowed)
+		return fmt.Errorf("output format %q is not allowed; use one of %s", truncate(v), strings.Join(allowed, ", "))
+	}
+}
+
+// checkOneOf accepts exactly the given values.
+func checkOneOf(values ...string) func(string) error {
+	return func(v string) error {
+		if slices.Contains(values, v) {
+			return nil
+		}
+		return fmt.Errorf("%q is not one of %s", truncate(v), strings.Join(values, ", "))
+	}
+}
+
+// checkMaxLen accepts values of at most n bytes.
+func checkMaxLen(n int) func(string) error {
+	return func(v string) error {
+		if len(v) > n {
+			return fmt.Errorf("value is %d bytes; at most %d allowed", len(v), n)
+		}
+		return nil
+	}
+}
+
+// checkFalse accepts only "false": a flag that may only switch a waiting
+// behaviour off (rollout status --watch=false).
+func checkFalse(v string) error {
+	if v != "false" {
+		return errors.New("only false is allowed: a command must end")
 	}
 	return nil
 }
@@ -97,15 +173,25 @@ var commonFlags = map[string]flagSpec{
 	"namespace": {kind: valueFlag},
 }
 
+// verbFlags lists the flags of every allowed verb. Verbs with
+// subcommands (top, rollout, auth) are keyed "verb subcommand"; see
+// subcommands. A name listed here takes precedence over deniedFlags, so a
+// verb can allow a flag that is dangerous elsewhere (explain --recursive
+// reads no file; rollout status --watch may only be false).
 var verbFlags = map[string]map[string]flagSpec{
 	"get": {
-		"all-namespaces": {kind: boolFlag},
-		"selector":       {kind: valueFlag},
-		"field-selector": {kind: valueFlag},
-		"output":         {kind: valueFlag, check: checkOutput},
-		"show-labels":    {kind: boolFlag},
-		"no-headers":     {kind: boolFlag},
-		"chunk-size":     {kind: valueFlag, check: checkInt(0, 10000)},
+		"all-namespaces":      {kind: boolFlag},
+		"selector":            {kind: valueFlag},
+		"field-selector":      {kind: valueFlag},
+		"output":              {kind: valueFlag, check: checkOutput(getOutputs, true)},
+		"show-labels":         {kind: boolFlag},
+		"show-kind":           {kind: boolFlag},
+		"label-columns":       {kind: valueFlag, check: checkMaxLen(maxTemplateLen)},
+		"sort-by":             {kind: valueFlag, check: checkMaxLen(maxTemplateLen)},
+		"no-headers":          {kind: boolFlag},
+		"ignore-not-found":    {kind: boolFlag},
+		"show-managed-fields": {kind: boolFlag},
+		"chunk-size":          {kind: valueFlag, check: checkInt(0, 10000)},
 	},
 	"describe": {
 		"all-namespaces": {kind: boolFlag},
@@ -114,25 +200,105 @@ var verbFlags = map[string]map[string]flagSpec{
 		"chunk-size":     {kind: valueFlag, check: checkInt(0, 10000)},
 	},
 	"logs": {
-		"container":      {kind: valueFlag},
-		"all-containers": {kind: boolFlag},
-		"previous":       {kind: boolFlag},
-		"tail":           {kind: valueFlag, check: checkInt(-1, 100000)},
-		"since":          {kind: valueFlag},
-		"since-time":     {kind: valueFlag},
-		"timestamps":     {kind: boolFlag},
-		"limit-bytes":    {kind: valueFlag, check: checkInt(1, 64<<20)},
-		"selector":       {kind: valueFlag},
-		"prefix":         {kind: boolFlag},
+		"container":        {kind: valueFlag},
+		"all-containers":   {kind: boolFlag},
+		"previous":         {kind: boolFlag},
+		"tail":             {kind: valueFlag, check: checkInt(-1, 100000)},
+		"since":            {kind: valueFlag},
+		"since-time":       {kind: valueFlag},
+		"timestamps":       {kind: boolFlag},
+		"limit-bytes":      {kind: valueFlag, check: checkInt(1, 64<<20)},
+		"selector":         {kind: valueFlag},
+		"prefix":           {kind: boolFlag},
+		"all-pods":         {kind: boolFlag},
+		"max-log-requests": {kind: valueFlag, check: checkInt(1, 20)},
+		"grep":             {kind: valueFlag, check: checkMaxLen(maxGrepLen)},
+		"grep-regex":       {kind: boolFlag},
+		"grep-context":     {kind: valueFlag, check: checkInt(0, 10)},
+		"ignore-case":      {kind: boolFlag},
 	},
 	"events": {
 		"all-namespaces": {kind: boolFlag},
 		"for":            {kind: valueFlag},
 		"types":          {kind: valueFlag},
-		"output":         {kind: valueFlag, check: checkOutput},
+		"output":         {kind: valueFlag, check: checkOutput(eventOutputs, false)},
 		"no-headers":     {kind: boolFlag},
 		"chunk-size":     {kind: valueFlag, check: checkInt(0, 10000)},
 	},
+	"top pod": {
+		"all-namespaces": {kind: boolFlag},
+		"selector":       {kind: valueFlag},
+		"field-selector": {kind: valueFlag},
+		"containers":     {kind: boolFlag},
+		"sort-by":        {kind: valueFlag, check: checkOneOf("cpu", "memory")},
+		"no-headers":     {kind: boolFlag},
+		"sum":            {kind: boolFlag},
+	},
+	"top node": {
+		"selector":      {kind: valueFlag},
+		"sort-by":       {kind: valueFlag, check: checkOneOf("cpu", "memory")},
+		"no-headers":    {kind: boolFlag},
+		"show-capacity": {kind: boolFlag},
+	},
+	"rollout history": {
+		"revision": {kind: valueFlag, check: checkInt(0, 1<<31-1)},
+	},
+	"rollout status": {
+		"revision": {kind: valueFlag, check: checkInt(0, 1<<31-1)},
+		"watch":    {kind: boolFlag, check: checkFalse},
+	},
+	"api-resources": {
+		"namespaced": {kind: boolFlag},
+		"api-group":  {kind: valueFlag},
+		"output":     {kind: valueFlag, check: checkOutput(apiResOutputs, false)},
+		"verbs":      {kind: valueFlag},
+		"no-headers": {kind: boolFlag},
+		"sort-by":    {kind: valueFlag, check: checkOneOf("name", "kind")},
+		"categories": {kind: valueFlag},
+	},
+	"api-versions": {},
+	"version": {
+		"output": {kind: valueFlag, check: checkOneOf("json", "yaml")},
+		"client": {kind: boolFlag},
+	},
+	"cluster-info": {},
+	"explain": {
+		"recursive":   {kind: boolFlag},
+		"api-version": {kind: valueFlag},
+		"output":      {kind: valueFlag, check: checkOutput(explainOutputs, false)},
+		"max-depth":   {kind: valueFlag, check: checkInt(0, 20)},
+	},
+	"auth can-i": {
+		"all-namespaces": {kind: boolFlag},
+		"list":           {kind: boolFlag},
+		"no-headers":     {kind: boolFlag},
+		"subresource":    {kind: valueFlag},
+		"quiet":          {kind: boolFlag},
+	},
+}
+
+// subcommands maps each verb that has subcommands to its allowed ones, by
+// every spelling kubectl accepts, to the canonical name used in verbFlags.
+// Subcommands not listed (rollout undo|restart|pause|resume, auth
+// reconcile|whoami, cluster-info dump via arity) are denied.
+var subcommands = map[string]map[string]string{
+	"top":     {"pod": "pod", "pods": "pod", "po": "pod", "node": "node", "nodes": "node", "no": "node"},
+	"rollout": {"history": "history", "status": "status"},
+	"auth":    {"can-i": "can-i"},
+}
+
+// arity bounds the positional arguments of verbs whose count is fixed.
+var arity = map[string]struct{ min, max int }{
+	"top pod":         {0, 1},
+	"top node":        {0, 1},
+	"rollout history": {1, 2},
+	"rollout status":  {1, 2},
+	"api-resources":   {0, 0},
+	"api-versions":    {0, 0},
+	"version":         {0, 0},
+	"cluster-info":    {0, 0},
+	"explain":         {1, 1},
+	"auth can-i":      {0, 3},
 }
 
 var shortFlags = map[string]string{
@@ -142,7 +308,13 @@ var shortFlags = map[string]string{
 	"o": "output",
 	"c": "container",
 	"p": "previous",
+	"L": "label-columns",
+	"q": "quiet",
 }
+
+// valueShort are the long names of short flags that take a value, which
+// may be attached ("-ojson", "-nkube-system", "-Lapp").
+var valueShort = map[string]bool{"namespace": true, "output": true, "selector": true, "container": true, "label-columns": true}
 
 // Flags denied in every mode, with their reason.
 var deniedFlags = map[string]Reason{
@@ -170,12 +342,27 @@ func Check(argv []string) Decision {
 		return deny("", ReasonEmpty, "empty command: want a verb such as get, describe, logs or events")
 	}
 	verb := argv[0]
-	flags, ok := verbFlags[verb]
-	if !ok {
-		return deny(verb, ReasonVerbNotAllowed, "verb %q is not allowed; allowed verbs: get, describe, logs, events", truncate(verb))
-	}
-	var positional []string
+	key := verb
 	rest := argv[1:]
+	if subs, ok := subcommands[verb]; ok {
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			return deny(verb, ReasonMissingArgument, "%s needs a subcommand: one of %s", verb, subcommandList(subs))
+		}
+		sub, ok := subs[rest[0]]
+		if !ok {
+			return deny(verb, ReasonVerbNotAllowed, "%s %q is not allowed; allowed: %s", verb, truncate(rest[0]), subcommandList(subs))
+		}
+		key = verb + " " + sub
+		rest = rest[1:]
+	}
+	flags, ok := verbFlags[key]
+	if !ok {
+		return deny(verb, ReasonVerbNotAllowed, "verb %q is not allowed; allowed verbs: %s", truncate(verb), verbList())
+	}
+	var (
+		positional []string
+		seen       = map[string]bool{}
+	)
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
 		if a == "--" {
@@ -193,7 +380,10 @@ func Check(argv []string) Decision {
 				return d
 			}
 		}
-		if r, bad := deniedFlags[name]; bad {
+		_, verbAllows := flags[name]
+		// A verb may allow a long flag that is denied elsewhere (explain
+		// --recursive, rollout status --watch=false); short ones never.
+		if r, bad := deniedFlags[name]; bad && (!verbAllows || len(name) == 1) {
 			return deny(verb, r, "flag %q is never allowed (%s)", truncate(a), r)
 		}
 		if name == "f" {
@@ -213,6 +403,7 @@ func Check(argv []string) Decision {
 		if !ok {
 			return deny(verb, ReasonFlagNotAllowed, "flag %q is not allowed for %s", truncate(a), verb)
 		}
+		seen[name] = true
 		if spec.kind == valueFlag && !hasValue {
 			if i+1 >= len(rest) {
 				return deny(verb, ReasonBadFlagValue, "flag %q needs a value", truncate(a))
@@ -229,7 +420,7 @@ func Check(argv []string) Decision {
 			}
 		}
 	}
-	if d, ok := checkResources(verb, positional); !ok {
+	if d, ok := checkResources(key, positional, seen); !ok {
 		return d
 	}
 	return Decision{Allowed: true, Reason: ReasonAllowed, Verb: verb, Message: "allowed"}
@@ -257,7 +448,7 @@ func splitFlag(a string) (name, value string, hasValue bool, shortBundle string)
 	// bundle of boolean short flags (-Ap).
 	first := body[:1]
 	if long, ok := shortFlags[first]; ok {
-		if long == "namespace" || long == "output" || long == "selector" || long == "container" {
+		if valueShort[long] {
 			return first, body[1:], true, body
 		}
 	}
@@ -268,7 +459,7 @@ func splitFlag(a string) (name, value string, hasValue bool, shortBundle string)
 func denyShort(verb, bundle string) (Decision, bool) {
 	for i, r := range bundle {
 		s := string(r)
-		if long, ok := shortFlags[s]; ok && (long == "namespace" || long == "output" || long == "selector" || long == "container") && i < len(bundle)-1 {
+		if long, ok := shortFlags[s]; ok && (valueShort[long]) && i < len(bundle)-1 {
 			// the rest of the bundle is this flag's value
 			return Decision{}, false
 		}
@@ -289,14 +480,30 @@ func denyShort(verb, bundle string) (Decision, bool) {
 	return Decision{}, false
 }
 
-func checkResources(verb string, positional []string) (Decision, bool) {
+// checkResources checks the positional arguments of the verb (or "verb
+// subcommand") key; flags holds the long names of the flags given.
+func checkResources(key string, positional []string, flags map[string]bool) (Decision, bool) {
+	verb, _, _ := strings.Cut(key, " ")
+	if a, ok := arity[key]; ok {
+		switch {
+		case len(positional) < a.min:
+			return deny(verb, ReasonMissingArgument, "%s needs at least %d argument(s)", key, a.min), false
+		case len(positional) > a.max:
+			return deny(verb, ReasonTooManyArguments, "%s takes at most %d argument(s)", key, a.max), false
+		}
+	}
+	if verb == "auth" || verb == "explain" || verb == "top" {
+		// auth can-i asks a question about a type and reads nothing;
+		// explain reads schemas; top reads metrics. None reads Secrets.
+		return Decision{}, true
+	}
 	switch verb {
 	case "get", "describe":
 		if len(positional) == 0 {
 			return deny(verb, ReasonMissingArgument, "%s needs a resource type, e.g. %s pods", verb, verb), false
 		}
 	case "logs":
-		if len(positional) == 0 {
+		if len(positional) == 0 && !flags["selector"] {
 			return deny(verb, ReasonMissingArgument, "logs needs a pod name or type/name"), false
 		}
 		if len(positional) > 2 {
@@ -324,6 +531,35 @@ func checkResources(verb string, positional []string) (Decision, bool) {
 		}
 	}
 	return Decision{}, true
+}
+
+// subcommandList lists the canonical subcommands of one verb.
+func subcommandList(subs map[string]string) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range subs {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+// verbList lists the allowed verbs.
+func verbList() string {
+	seen := map[string]bool{}
+	var out []string
+	for k := range verbFlags {
+		v, _, _ := strings.Cut(k, " ")
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }
 
 func isGroupVersion(p string) bool {
