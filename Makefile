@@ -29,6 +29,13 @@ build: ## Build every binary into _output/bin
 dev: build ## Build and run `kubently dev` (all services + an executor for your kubeconfig)
 	$(BIN)/kubently dev $(DEV_ARGS)
 
+.PHONY: demo
+demo: ## Build kubently, start a local Kubernetes with a broken demo app and run kubently dev on it
+	@mkdir -p $(BIN)
+	@echo "go build kubently (the first build takes a minute or two)"
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/kubently ./cli/cmd/kubently
+	KUBENTLY_REPO=$(CURDIR) $(BIN)/kubently dev --local-cluster $(DEV_ARGS)
+
 .PHONY: test
 test: ## Set up and run all tests (redis-server, local Kubernetes testbed, go test -race)
 	hack/test.sh

@@ -21,7 +21,8 @@ TESTBED_APISERVER_PORT=${TESTBED_APISERVER_PORT:-16443}
 TESTBED_ETCD_CLIENT_PORT=${TESTBED_ETCD_CLIENT_PORT:-12379}
 TESTBED_ETCD_PEER_PORT=${TESTBED_ETCD_PEER_PORT:-12380}
 TESTBED_KWOK_PORT=${TESTBED_KWOK_PORT:-10247}
-TESTBED_UP_TIMEOUT=${TESTBED_UP_TIMEOUT:-90} # seconds for each wait in `up`
+TESTBED_UP_TIMEOUT=${TESTBED_UP_TIMEOUT:-90}     # seconds for each wait in `up`
+TESTBED_SEED_TIMEOUT=${TESTBED_SEED_TIMEOUT:-90} # seconds for each wait in `seed`
 
 NODE_NAME=kwok-node-0
 VIEWER_SA=kubently-viewer
@@ -63,7 +64,9 @@ Commands:
   down    stop every process and delete the runtime dir and etcd data
   status  show processes and /readyz; exit non-zero unless fully up
   env     print shell exports (eval "\$($(basename "$0") env)")
-  seed    apply the small demo seed (namespace $SEED_NS) with per-pod logs
+  seed    apply the broken-application seed (namespaces $SEED_NS, shop, data,
+          monitoring, batch; see hack/testbed/seed) with pod logs and metrics,
+          and wait until every state is reached (idempotent)
   update-mods
           regenerate the committed throwaway modules hack/testbed/{kubernetes,etcd}
           for the pinned versions (maintainers only; needs the module proxy)
@@ -77,6 +80,7 @@ Environment (defaults in brackets):
   TESTBED_APISERVER_PORT [16443]  TESTBED_ETCD_CLIENT_PORT [12379]
   TESTBED_ETCD_PEER_PORT [12380]  TESTBED_KWOK_PORT [10247]
   TESTBED_UP_TIMEOUT [90]  seconds allowed for each readiness wait in up
+  TESTBED_SEED_TIMEOUT [90]  seconds allowed for each state seed waits for
   TESTBED_KUBECONFIG  seed only: apply the seed with this kubeconfig instead
 EOF
 }
@@ -458,6 +462,8 @@ write_kubeconfig() {
 	)
 }
 
+# render_kwok_config FILE writes kwok's config: the upstream stages, ours from
+# hack/testbed/kwok and the default ClusterLogs.
 render_kwok_config() {
 	local f first=1
 	{
@@ -468,7 +474,10 @@ render_kwok_config() {
 		done
 		echo "---"
 		sed "s|@PODLOG_DIR@|$PODLOG_DIR|g" "$SCRIPT_DIR/kwok/cluster-logs.yaml.in"
-	} >"$TESTBED_DIR/kwok.yaml"
+	} >"$1"
+}
+
+write_default_logs() {
 	mkdir -p "$PODLOG_DIR"
 	printf '2026-01-01T00:00:00.000000000Z stdout F kwok testbed: no Logs object for this pod, this is the default log\n' \
 		>"$PODLOG_DIR/default.log"
@@ -482,6 +491,15 @@ etcd_data_dir() {
 	else
 		echo "$TESTBED_DIR/etcd-data"
 	fi
+}
+
+start_kwok() {
+	# --cidr: kwok's default pod CIDR overlaps the service range.
+	start kwok --kubeconfig="$KUBECONFIG_FILE" --config="$TESTBED_DIR/kwok.yaml" \
+		--manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+		--node-ip=127.0.0.1 --node-port="$TESTBED_KWOK_PORT" --server-address="127.0.0.1:$TESTBED_KWOK_PORT" \
+		--tls-cert-file="$PKI_DIR/apiserver.crt" --tls-private-key-file="$PKI_DIR/apiserver.key" \
+		--node-lease-duration-seconds=40 --enable-crds=Logs --cidr=10.244.0.1/16
 }
 
 do_up() {
@@ -509,6 +527,7 @@ do_up() {
 
 	# --endpoint-reconciler-type=none: 127.0.0.1 as advertise address is otherwise fatal.
 	# --kubelet-preferred-address-types=InternalIP: kwok's node hostnames do not resolve.
+	# --event-ttl=24h: kwok's stages emit their events once, so keep the seed's for a day.
 	start kube-apiserver --etcd-servers="$etcd_url" \
 		--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$TESTBED_APISERVER_PORT" \
 		--endpoint-reconciler-type=none \
@@ -517,26 +536,22 @@ do_up() {
 		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
 		--service-account-key-file="$PKI_DIR/sa.pub" --service-account-signing-key-file="$PKI_DIR/sa.key" \
 		--service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true --authorization-mode=Node,RBAC \
-		--kubelet-preferred-address-types=InternalIP \
+		--kubelet-preferred-address-types=InternalIP --event-ttl=24h \
 		--kubelet-client-certificate="$PKI_DIR/admin.crt" --kubelet-client-key="$PKI_DIR/admin.key"
 	wait_for "kube-apiserver /readyz" readyz_ok
 	log "apiserver ready after $(since "$t0")"
 
 	# CRDs first: kwok watches Logs (--enable-crds=Logs) as soon as it starts.
 	kc apply -f "$BIN_DIR/kwok-assets/crds/" -f "$SCRIPT_DIR/manifests/metrics-crds.yaml" >/dev/null
-	render_kwok_config
+	render_kwok_config "$TESTBED_DIR/kwok.yaml"
+	write_default_logs
 
 	# --secure-port=0: no serving, so no requestheader CA bundle spam and no ports.
 	start kube-controller-manager --kubeconfig="$KUBECONFIG_FILE" --secure-port=0 --leader-elect=false \
 		--use-service-account-credentials=false \
 		--service-account-private-key-file="$PKI_DIR/sa.key" --root-ca-file="$PKI_DIR/ca.crt"
 	start kube-scheduler --kubeconfig="$KUBECONFIG_FILE" --secure-port=0 --leader-elect=false
-	# --cidr: kwok's default pod CIDR overlaps the service range.
-	start kwok --kubeconfig="$KUBECONFIG_FILE" --config="$TESTBED_DIR/kwok.yaml" \
-		--manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-		--node-ip=127.0.0.1 --node-port="$TESTBED_KWOK_PORT" --server-address="127.0.0.1:$TESTBED_KWOK_PORT" \
-		--tls-cert-file="$PKI_DIR/apiserver.crt" --tls-private-key-file="$PKI_DIR/apiserver.key" \
-		--node-lease-duration-seconds=40 --enable-crds=Logs --cidr=10.244.0.1/16
+	start_kwok
 
 	kc apply -f "$SCRIPT_DIR/manifests/node.yaml" -f "$SCRIPT_DIR/manifests/viewer.yaml" >/dev/null
 	wait_for "node $NODE_NAME Ready" node_ready
@@ -554,6 +569,7 @@ cmd_up() {
 	cmd_build
 	lock_runtime
 	if healthy; then
+		ensure_kwok_config
 		log "already up: KUBECONFIG=$KUBECONFIG_FILE"
 		return 0
 	fi
@@ -657,58 +673,119 @@ cmd_env() {
 
 # ---- seed -------------------------------------------------------------------------
 
-# write_cri_log FILE STREAM MESSAGE... writes CRI-format lines, one second apart.
+# write_cri_log FILE STREAM MESSAGE... writes CRI-format lines, one second apart,
+# from 2026-01-01T00:00:00Z.
 write_cri_log() {
 	local file=$1 stream=$2 i=0 msg
 	shift 2
 	mkdir -p "$(dirname "$file")"
 	: >"$file"
 	for msg in "$@"; do
-		printf '2026-01-01T00:00:%02d.000000000Z %s F %s\n' "$i" "$stream" "$msg" >>"$file"
+		printf '2026-01-01T00:%02d:%02d.000000000Z %s F %s\n' $((i / 60)) $((i % 60)) "$stream" "$msg" >>"$file"
 		i=$((i + 1))
 	done
 }
 
-# logs_object POD CONTAINER CURRENT [PREVIOUS] prints a kwok Logs object.
+# logs_object NS POD then CONTAINER:CURRENT[:PREVIOUS]... prints a kwok Logs
+# object serving those files for those containers of the pod.
 logs_object() {
+	local ns=$1 pod=$2 spec c cur prev
+	shift 2
 	cat <<-EOF
 		---
 		apiVersion: kwok.x-k8s.io/v1alpha1
 		kind: Logs
 		metadata:
-		  name: $1
-		  namespace: $SEED_NS
+		  name: $pod
+		  namespace: $ns
 		spec:
 		  logs:
-		  - containers: [$2]
-		    logsFile: $3
 	EOF
-	[[ -z ${4:-} ]] || printf '    previousLogsFile: %s\n' "$4"
+	for spec in "$@"; do
+		IFS=: read -r c cur prev <<<"$spec"
+		printf '  - containers: [%s]\n    logsFile: %s\n' "$c" "$cur"
+		[[ -z $prev ]] || printf '    previousLogsFile: %s\n' "$prev"
+	done
 }
 
-cmd_seed() {
-	init_paths
-	[[ -x $KUBECTL ]] || die "kubectl not built; run: $0 build"
-	local t0 pod dir objs=""
-	t0=$(now)
-	if [[ -n ${TESTBED_KUBECONFIG:-} ]]; then
-		KUBECONFIG_FILE=$TESTBED_KUBECONFIG
-	else
-		healthy || die "testbed is not up; run: $0 up"
-	fi
-	lock_runtime
-	kc apply -f "$SCRIPT_DIR/seed/" >&2
-	kc -n "$SEED_NS" rollout status deployment/web --timeout=60s >&2
-	kc -n "$SEED_NS" wait --for=jsonpath='{.status.phase}'=Running pod/crashy --timeout=60s >&2
+# pods NS SELECTOR prints the names of the matching pods, one per line.
+pods() { kc -n "$1" get pods -l "$2" -o 'jsonpath={range .items[*]}{.metadata.name}{"\n"}{end}'; }
 
-	for pod in $(kc -n "$SEED_NS" get pods -l app=web -o 'jsonpath={.items[*].metadata.name}'); do
+# seed_wait DESC CMD... polls CMD every 0.5 s until it succeeds, printing
+# progress, for at most TESTBED_SEED_TIMEOUT seconds.
+seed_wait() {
+	local desc=$1 start=$SECONDS next=$((SECONDS + 10)) deadline=$((SECONDS + TESTBED_SEED_TIMEOUT))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || die "seed: timed out after ${TESTBED_SEED_TIMEOUT}s waiting for $desc"
+		if ((SECONDS >= next)); then
+			log "  ... still waiting for $desc ($((SECONDS - start))s)"
+			next=$((next + 10))
+		fi
+		sleep 0.5
+	done
+	log "  ok: $desc ($((SECONDS - start))s)"
+}
+
+# jsonpath_is NS OBJECT JSONPATH WANT succeeds when the object's field is WANT.
+jsonpath_is() { [[ $(kc -n "$1" get "$2" -o "jsonpath=$3" 2>/dev/null) == "$4" ]]; }
+
+# pods_are NS SELECTOR JSONPATH WANT succeeds when at least one pod matches and
+# every matching pod's field is WANT.
+pods_are() {
+	local out v
+	out=$(kc -n "$1" get pods -l "$2" -o "jsonpath={range .items[*]}$3{\"\\n\"}{end}" 2>/dev/null) || return 1
+	[[ -n $out ]] || return 1
+	while read -r v; do [[ $v == "$4" ]] || return 1; done <<<"$out"
+}
+
+# ready_endpoints_are NS SERVICE N succeeds when the Service's EndpointSlices
+# list N ready endpoints.
+ready_endpoints_are() {
+	local out
+	out=$(kc -n "$1" get endpointslices -l "kubernetes.io/service-name=$2" \
+		-o 'jsonpath={range .items[*].endpoints[?(@.conditions.ready==true)]}x{end}' 2>/dev/null) || return 1
+	((${#out} == $3))
+}
+
+events_exist() { [[ -n $(kc -n "$1" get events --field-selector "$2" -o name 2>/dev/null) ]]; }
+
+# ensure_kwok_config restarts kwok when the stages under hack/testbed/kwok have
+# changed since `up`, so a running testbed picks up new failure states. It
+# deletes the node lease first: the new kwok process has a new holder identity
+# and would otherwise leave the node unmanaged until the old lease expires.
+ensure_kwok_config() {
+	local want=$TESTBED_DIR/kwok.yaml.new pid n
+	render_kwok_config "$want"
+	if cmp -s "$want" "$TESTBED_DIR/kwok.yaml"; then
+		rm -f "$want"
+		return 0
+	fi
+	log "kwok stages changed since up: restarting kwok"
+	if pid=$(pid_of kwok); then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((n = 0; n < 100; n++)); do
+			alive "$pid" || break
+			sleep 0.1
+		done
+	fi
+	kc -n kube-node-lease delete lease "$NODE_NAME" --ignore-not-found >/dev/null
+	mv "$want" "$TESTBED_DIR/kwok.yaml"
+	start_kwok
+	wait_for "node $NODE_NAME Ready" node_ready
+}
+
+# seed_logs writes per-pod CRI log files and prints the kwok Logs objects.
+seed_logs() {
+	local pod dir
+	for pod in $(pods "$SEED_NS" app=web); do
 		dir=$PODLOG_DIR/$SEED_NS/$pod
 		write_cri_log "$dir/nginx.log" stdout \
 			"hello from web ($pod)" \
 			"/docker-entrypoint.sh: Configuration complete; ready for start up" \
 			'10.244.0.1 - - [01/Jan/2026:00:00:02 +0000] "GET / HTTP/1.1" 200 615 "-" "curl/8.5.0"' \
 			'10.244.0.1 - - [01/Jan/2026:00:00:03 +0000] "GET /healthz HTTP/1.1" 404 153 "-" "kube-probe/1.37"'
-		objs+=$(logs_object "$pod" nginx "$dir/nginx.log")$'\n'
+		logs_object "$SEED_NS" "$pod" "nginx:$dir/nginx.log"
 	done
 	dir=$PODLOG_DIR/$SEED_NS/crashy
 	write_cri_log "$dir/app.log" stderr \
@@ -718,9 +795,212 @@ cmd_seed() {
 	write_cri_log "$dir/app-previous.log" stderr \
 		"starting crashy v1.4.2" \
 		"panic: dial tcp 10.0.0.53:5432: connect: connection refused (previous run)"
-	objs+=$(logs_object crashy app "$dir/app.log" "$dir/app-previous.log")$'\n'
-	kc apply -f - <<<"$objs" >&2
-	log "seeded namespace $SEED_NS in $(since "$t0")"
+	logs_object "$SEED_NS" crashy "app:$dir/app.log:$dir/app-previous.log"
+
+	for pod in $(pods shop app=frontend); do
+		dir=$PODLOG_DIR/shop/$pod
+		write_cri_log "$dir/nginx.log" stdout \
+			"/docker-entrypoint.sh: Configuration complete; ready for start up" \
+			'10.244.0.7 - - [01/Jan/2026:00:00:01 +0000] "GET / HTTP/1.1" 200 5120 "-" "Mozilla/5.0"' \
+			'10.244.0.7 - - [01/Jan/2026:00:00:02 +0000] "GET /api/products HTTP/1.1" 200 18234 "-" "Mozilla/5.0"' \
+			'10.244.0.9 - - [01/Jan/2026:00:00:03 +0000] "POST /api/cart HTTP/1.1" 502 157 "-" "Mozilla/5.0"' \
+			'2026/01/01 00:00:04 [error] 29#29: *41 connect() failed (111: Connection refused) while connecting to upstream, upstream: "http://10.0.0.41:8080/api/cart"' \
+			'10.244.0.9 - - [01/Jan/2026:00:00:05 +0000] "POST /api/checkout HTTP/1.1" 503 157 "-" "Mozilla/5.0"'
+		write_cri_log "$dir/log-shipper.log" stderr \
+			"[info] [fluent bit] version=3.1.9" \
+			"[info] [output:forward:forward.0] worker #0 started" \
+			"[warn] [engine] failed to flush chunk '1-1735689602.1', retry in 10 seconds"
+		logs_object shop "$pod" "nginx:$dir/nginx.log" "log-shipper:$dir/log-shipper.log"
+	done
+	for pod in $(pods shop app=cart); do
+		dir=$PODLOG_DIR/shop/$pod
+		write_cri_log "$dir/cart.log" stderr \
+			"cart 1.4.2 starting" \
+			"connecting to redis at redis.shop.svc:6379" \
+			"fatal: dial tcp: lookup redis.shop.svc on 10.0.0.10:53: no such host"
+		write_cri_log "$dir/cart-previous.log" stderr \
+			"cart 1.4.2 starting" \
+			"connecting to redis at redis.shop.svc:6379" \
+			"retrying in 1s (attempt 1/3)" \
+			"retrying in 2s (attempt 2/3)" \
+			"fatal: dial tcp: lookup redis.shop.svc on 10.0.0.10:53: no such host"
+		logs_object shop "$pod" "cart:$dir/cart.log:$dir/cart-previous.log"
+	done
+	for pod in $(pods shop app=recommender); do
+		dir=$PODLOG_DIR/shop/$pod
+		write_cri_log "$dir/model.log" stdout \
+			"recommender 0.9.3: loading model shop-embeddings-v7 (1.9 GiB)" \
+			"allocating embedding table: 2_400_000 x 256 float32"
+		write_cri_log "$dir/model-previous.log" stdout \
+			"recommender 0.9.3: loading model shop-embeddings-v7 (1.9 GiB)" \
+			"allocating embedding table: 2_400_000 x 256 float32" \
+			"warming cache: 61% (memory 251Mi of limit 256Mi)"
+		logs_object shop "$pod" "model:$dir/model.log:$dir/model-previous.log"
+	done
+	for pod in $(pods shop app=checkout); do
+		dir=$PODLOG_DIR/shop/$pod
+		write_cri_log "$dir/checkout.log" stdout \
+			"checkout starting ($pod)" \
+			"listening on :8080" \
+			"GET /ready 503: payments API v2 not reachable (payments.shop.svc:8080: connection refused)"
+		logs_object shop "$pod" "checkout:$dir/checkout.log"
+	done
+	for pod in $(pods data app=postgres); do
+		dir=$PODLOG_DIR/data/$pod
+		write_cri_log "$dir/postgres.log" stderr \
+			"LOG:  starting PostgreSQL 17.2 on x86_64-pc-linux-gnu" \
+			"LOG:  listening on IPv4 address \"0.0.0.0\", port 5432" \
+			"LOG:  database system is ready to accept connections" \
+			"ERROR:  relation \"orders_v2\" does not exist at character 15"
+		logs_object data "$pod" "postgres:$dir/postgres.log"
+	done
+	for pod in $(pods monitoring app=node-exporter); do
+		dir=$PODLOG_DIR/monitoring/$pod
+		write_cri_log "$dir/node-exporter.log" stderr \
+			'level=info msg="Starting node_exporter" version=1.8.2' \
+			'level=info msg="Listening on" address=[::]:9100'
+		logs_object monitoring "$pod" "node-exporter:$dir/node-exporter.log"
+	done
+	for pod in $(pods batch app=db-migrate); do
+		dir=$PODLOG_DIR/batch/$pod
+		write_cri_log "$dir/migrate.log" stderr \
+			"db-migrate 2.0.0: 3 migrations pending" \
+			"applying 20261126_0001_add_orders_index" \
+			"ERROR: relation \"orders\" does not exist (SQLSTATE 42P01)" \
+			"migration failed, exiting with code 3"
+		logs_object batch "$pod" "migrate:$dir/migrate.log"
+	done
+	for pod in $(pods batch app=nightly-report); do
+		dir=$PODLOG_DIR/batch/$pod
+		write_cri_log "$dir/report.log" stdout \
+			"report 1.2.0: building nightly sales report" \
+			"wrote s3://reports/daily/2026-01-01.csv (4211 rows)"
+		logs_object batch "$pod" "report:$dir/report.log"
+	done
+}
+
+# metrics_usage APP prints "CPU MEMORY" usage for a container of APP.
+metrics_usage() {
+	case $1 in
+	frontend) echo "12m 48Mi" ;;
+	log-shipper) echo "3m 21Mi" ;;
+	checkout) echo "35m 96Mi" ;;
+	postgres) echo "180m 402Mi" ;;
+	node-exporter) echo "4m 18Mi" ;;
+	*) echo "1m 8Mi" ;;
+	esac
+}
+
+# seed_metrics prints PodMetrics for the running, started pods of the seeded
+# namespaces and NodeMetrics for the node (the metrics.k8s.io CRDs stand in for
+# metrics-server).
+seed_metrics() {
+	local ts ns line pod app containers c usage
+	ts=$(date -u +%FT%TZ)
+	for ns in shop data monitoring; do
+		kc -n "$ns" get pods -o 'jsonpath={range .items[?(@.status.phase=="Running")]}{.metadata.name}{" "}{.metadata.labels.app}{" "}{range .status.containerStatuses[?(@.state.running)]}{.name}{","}{end}{"\n"}{end}' |
+			while read -r line; do
+				read -r pod app containers <<<"$line"
+				[[ -n ${containers:-} ]] || continue
+				printf -- '---\napiVersion: metrics.k8s.io/v1beta1\nkind: PodMetrics\nmetadata:\n  name: %s\n  namespace: %s\n  labels:\n    app: %s\ntimestamp: %s\nwindow: 30s\ncontainers:\n' "$pod" "$ns" "$app" "$ts"
+				for c in ${containers//,/ }; do
+					if [[ $c == log-shipper ]]; then usage=$(metrics_usage log-shipper); else usage=$(metrics_usage "$app"); fi
+					printf -- '- name: %s\n  usage:\n    cpu: %s\n    memory: %s\n' "$c" "${usage% *}" "${usage#* }"
+				done
+			done
+	done
+	printf -- '---\napiVersion: metrics.k8s.io/v1beta1\nkind: NodeMetrics\nmetadata:\n  name: %s\ntimestamp: %s\nwindow: 30s\nusage:\n  cpu: 1350m\n  memory: 6412Mi\n' "$NODE_NAME" "$ts"
+}
+
+# seed_rollout gives shop/checkout three revisions, the newest stuck. It is
+# skipped when revision 3 is already the current one, so the history stays put.
+seed_rollout() {
+	local rev
+	if jsonpath_is shop deployment/checkout '{.spec.template.spec.containers[0].image}' ghcr.io/example/checkout:2.0.0; then
+		kc apply -f "$SCRIPT_DIR/seed/rollout/3.yaml" >/dev/null
+		return 0
+	fi
+	# An earlier seed stopped mid-way: start the history again.
+	kc -n shop delete deployment checkout --ignore-not-found --cascade=foreground --wait=true >/dev/null
+	for rev in 1 2; do
+		kc apply -f "$SCRIPT_DIR/seed/rollout/$rev.yaml" >/dev/null
+		log "  shop/checkout revision $rev: waiting for the rollout"
+		kc -n shop rollout status deployment/checkout --timeout="${TESTBED_SEED_TIMEOUT}s" >/dev/null
+	done
+	kc apply -f "$SCRIPT_DIR/seed/rollout/3.yaml" >/dev/null
+	log "  shop/checkout revision 3 applied (its pods never become Ready)"
+}
+
+# seed_fingerprint identifies what seed applies: the manifests, the kwok stages
+# and this script.
+seed_fingerprint() {
+	find "$SCRIPT_DIR/seed" "$SCRIPT_DIR/kwok" "$SCRIPT_DIR/testbed.sh" -type f -print0 | sort -z |
+		xargs -0 cat | sha256sum | cut -c1-16
+}
+
+cmd_seed() {
+	init_paths
+	[[ -x $KUBECTL ]] || die "kubectl not built; run: $0 build"
+	local t0
+	t0=$(now)
+	if [[ -n ${TESTBED_KUBECONFIG:-} ]]; then
+		KUBECONFIG_FILE=$TESTBED_KUBECONFIG
+		lock_runtime
+	else
+		healthy || die "testbed is not up; run: $0 up"
+		lock_runtime
+		ensure_kwok_config
+	fi
+	local fp
+	fp=$(seed_fingerprint)
+	# A completed seed leaves its fingerprint in kube-system/kubently-testbed-seed,
+	# so running seed again (every test process does) costs two requests. The
+	# states are stable once reached; TESTBED_SEED_FORCE=1 re-applies and
+	# re-checks everything.
+	if [[ -z ${TESTBED_SEED_FORCE:-} ]] &&
+		jsonpath_is kube-system configmap/kubently-testbed-seed '{.data.fingerprint}' "$fp" &&
+		kc get namespace "$SEED_NS" shop data monitoring batch >/dev/null 2>&1; then
+		log "already seeded (fingerprint $fp; TESTBED_SEED_FORCE=1 re-seeds) in $(since "$t0")"
+		return 0
+	fi
+	log "seed: applying manifests (namespaces $SEED_NS, shop, data, monitoring, batch)"
+	kc apply -f "$SCRIPT_DIR/seed/" >/dev/null
+	seed_wait "crd/backups.shop.example.com established" \
+		kc wait --for=condition=Established --timeout=1s crd/backups.shop.example.com
+	kc apply -f "$SCRIPT_DIR/seed/custom/" >/dev/null
+	kc -n batch get job nightly-report-manual >/dev/null 2>&1 ||
+		kc -n batch create job nightly-report-manual --from=cronjob/nightly-report >/dev/null
+	seed_rollout
+
+	log "seed: waiting for the states (each at most ${TESTBED_SEED_TIMEOUT}s)"
+	seed_wait "$SEED_NS/web available" jsonpath_is "$SEED_NS" deployment/web '{.status.availableReplicas}' 2
+	seed_wait "$SEED_NS/crashy CrashLoopBackOff" \
+		jsonpath_is "$SEED_NS" pod/crashy '{.status.containerStatuses[0].state.waiting.reason}' CrashLoopBackOff
+	seed_wait "shop/frontend available (2/2)" jsonpath_is shop deployment/frontend '{.status.availableReplicas}' 2
+	seed_wait "shop/cart CrashLoopBackOff" pods_are shop app=cart '{.status.containerStatuses[0].state.waiting.reason}' CrashLoopBackOff
+	seed_wait "shop/payments ImagePullBackOff" pods_are shop app=payments '{.status.containerStatuses[0].state.waiting.reason}' ImagePullBackOff
+	seed_wait "shop/recommender OOMKilled" pods_are shop app=recommender '{.status.containerStatuses[0].lastState.terminated.reason}' OOMKilled
+	seed_wait "shop/search Unschedulable" pods_are shop app=search '{.status.conditions[?(@.type=="PodScheduled")].reason}' Unschedulable
+	seed_wait "shop FailedScheduling event" events_exist shop reason=FailedScheduling
+	seed_wait "shop/checkout stuck (ProgressDeadlineExceeded)" jsonpath_is shop deployment/checkout \
+		'{.status.conditions[?(@.type=="Progressing")].reason}' ProgressDeadlineExceeded
+	seed_wait "shop/checkout revision 3 pod Running, not Ready" pods_are shop app=checkout,testbed/not-ready=true \
+		'{.status.conditions[?(@.type=="Ready")].status}' False
+	seed_wait "data/postgres 2/2 ready" jsonpath_is data statefulset/postgres '{.status.readyReplicas}' 2
+	seed_wait "monitoring/node-exporter 1/1 ready" jsonpath_is monitoring daemonset/node-exporter '{.status.numberReady}' 1
+	seed_wait "batch/db-migrate Failed" jsonpath_is batch job/db-migrate '{.status.conditions[?(@.type=="Failed")].status}' True
+	seed_wait "batch/nightly-report-manual Complete" jsonpath_is batch job/nightly-report-manual \
+		'{.status.conditions[?(@.type=="Complete")].status}' True
+	seed_wait "shop/frontend 2 ready endpoints" ready_endpoints_are shop frontend 2
+
+	log "seed: pod logs and metrics"
+	{
+		seed_logs
+		seed_metrics
+	} | kc apply -f - >/dev/null
+	kc -n kube-system create configmap kubently-testbed-seed --from-literal=fingerprint="$fp" --dry-run=client -o yaml |
+		kc apply -f - >/dev/null
+	log "seeded in $(since "$t0")"
 }
 
 # ---- main -------------------------------------------------------------------------

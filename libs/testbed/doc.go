@@ -10,7 +10,7 @@
 //	func TestListPods(t *testing.T) {
 //		kubeconfig := testbed.Kubeconfig(t)           // admin (system:masters)
 //		viewer := testbed.ViewerKubeconfig(t)         // read-only "view" ServiceAccount
-//		testbed.Seed(t)                               // optional: namespace "demo"
+//		testbed.Seed(t)                               // optional: "demo", "shop", ...
 //		...
 //	}
 //

@@ -36,9 +36,20 @@ const (
 	// ViewerNamespace is the namespace of ViewerServiceAccount.
 	ViewerNamespace = "kube-system"
 
-	// SeedNamespace is the namespace Seed fills: Deployment and Service "web"
-	// (2 Running pods) and pod "crashy" in CrashLoopBackOff, all with logs.
+	// SeedNamespace is the small namespace Seed fills: Deployment and
+	// Service "web" (2 Running pods) and pod "crashy" in CrashLoopBackOff,
+	// all with logs.
 	SeedNamespace = "demo"
+
+	// ShopNamespace is the broken application Seed also creates: healthy
+	// deploy/frontend, deploy/cart in CrashLoopBackOff, deploy/payments in
+	// ImagePullBackOff, deploy/recommender OOMKilled, deploy/search Pending
+	// (unschedulable), deploy/checkout stuck mid-rollout at revision 3 and
+	// svc/inventory without endpoints. Seed also fills the namespaces
+	// "data" (StatefulSet, Backup custom resources), "monitoring"
+	// (DaemonSet) and "batch" (a failed Job, a CronJob). docs/testbed.md
+	// lists every object; the states are reached when Seed returns.
+	ShopNamespace = "shop"
 )
 
 // script is the testbed script, relative to the repository root.
@@ -95,10 +106,13 @@ func ViewerKubeconfig(tb testing.TB) string {
 	return ensureUp(tb)["KUBENTLY_TEST_VIEWER_KUBECONFIG"]
 }
 
-// Seed applies the demo seed (namespace SeedNamespace) once per process, after
-// making sure the cluster is up. The seed is idempotent, so several processes
-// may apply it. When EnvKubeconfig is set the seed is applied to that cluster;
-// its pod logs only show when that cluster is a testbed on this machine.
+// Seed applies the seed (namespaces SeedNamespace, ShopNamespace, data,
+// monitoring and batch) once per process, after making sure the cluster is
+// up, and returns when every seeded state is reached. The seed is
+// idempotent, so several processes may apply it; once complete, applying it
+// again only checks a fingerprint. When EnvKubeconfig is set the seed is
+// applied to that cluster; its pod logs only show when that cluster is a
+// testbed on this machine.
 func Seed(tb testing.TB) {
 	tb.Helper()
 	extra := []string{}

@@ -58,6 +58,15 @@ type Config struct {
 	Out io.Writer
 	// Ready, if set, receives the gateway URL once everything runs.
 	Ready func(url string)
+	// LocalCluster builds, starts and seeds the local Kubernetes testbed
+	// (hack/testbed/testbed.sh in RepoRoot) and connects the executor to it,
+	// ignoring Kubeconfig and KubeContext. False uses Kubeconfig as usual.
+	LocalCluster bool
+	// RepoRoot is the Kubently checkout holding the testbed script; used
+	// only with LocalCluster. Empty means FindRepoRoot(WorkDir, "").
+	RepoRoot string
+	// WorkDir is where FindRepoRoot starts looking; empty means ".".
+	WorkDir string
 }
 
 // credentials are generated once and kept in the data dir.
@@ -88,6 +97,27 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("dev: data dir: %w", err)
+	}
+	if cfg.LocalCluster {
+		root := cfg.RepoRoot
+		if root == "" {
+			wd := cfg.WorkDir
+			if wd == "" {
+				wd = "."
+			}
+			abs, err := filepath.Abs(wd)
+			if err != nil {
+				return fmt.Errorf("dev: %w", err)
+			}
+			if root, err = FindRepoRoot(abs, ""); err != nil {
+				return fmt.Errorf("dev: --local-cluster: %w", err)
+			}
+		}
+		kubeconfig, err := startLocalCluster(ctx, root, cfg.Out)
+		if err != nil {
+			return fmt.Errorf("dev: --local-cluster: %w", err)
+		}
+		cfg.Kubeconfig, cfg.KubeContext, cfg.KubeconfigEnv = kubeconfig, "", ""
 	}
 	var creds credentials
 	var err error
@@ -199,6 +229,26 @@ Try it:
   KUBECONFIG=/path/to/kubeconfig executor
 
 `, url, cfg.ClusterID, creds.Token)
+	}
+	if cfg.LocalCluster {
+		fmt.Fprintf(cfg.Out, `The local cluster runs a broken demo shop. Things to try:
+
+  kubently exec %[1]s -- get pods -n shop                            # CrashLoopBackOff, ImagePullBackOff, Pending...
+  kubently exec %[1]s -- describe pod -n shop -l app=cart            # why it restarts
+  kubently exec %[1]s -- logs deploy/cart -n shop --previous         # the crash before the last restart
+  kubently exec %[1]s -- logs deploy/recommender -n shop --previous  # OOMKilled
+  kubently exec %[1]s -- events -n shop --types Warning
+  kubently exec %[1]s -- describe pod -n shop -l app=search          # FailedScheduling
+  kubently exec %[1]s -- top pod -n shop --containers
+  kubently exec %[1]s -- rollout history deploy/checkout -n shop
+  kubently exec %[1]s -- rollout status deploy/checkout -n shop      # stuck rollout
+  kubently exec %[1]s -- describe job db-migrate -n batch            # failed Job
+  kubently exec %[1]s -- describe svc inventory -n shop              # a Service with no endpoints
+  kubently exec %[1]s -- get secrets -n shop                         # denied: Kubently never reads Secrets
+
+The cluster keeps running after kubently dev stops; hack/testbed/testbed.sh down stops it.
+
+`, cfg.ClusterID)
 	}
 	if cfg.Ready != nil {
 		cfg.Ready(url)
