@@ -1,0 +1,366 @@
+// Package stack starts Kubently's four services in one test process — the
+// session service, the dispatcher, the gateway and one executor per cluster —
+// over a real NATS server (natstest) and a real redis-server (redistest) or
+// JetStream, for the end-to-end suites in tests/.
+//
+// # Usage
+//
+//	s := stack.Start(t, stack.Config{
+//		Clusters: []stack.Cluster{{ID: "local", Token: tok, REST: rc}},
+//	})
+//	r, res := s.Exec(t, stack.AliceKey, "local", "get", "pods", "-A")
+//
+// Everything stops in t.Cleanup. On failure the cleanup logs the tail of the
+// services' logs.
+//
+// # Concurrency
+//
+// A Stack's methods are safe for concurrent use by parallel subtests.
+package stack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"k8s.io/client-go/rest"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/logging"
+	"kubently.io/libs/natsutil/natstest"
+	"kubently.io/libs/redistest"
+	"kubently.io/libs/store"
+	"kubently.io/libs/store/backend"
+	dispatchapp "kubently.io/services/dispatcher/app"
+	executorapp "kubently.io/services/executor/app"
+	gatewayapp "kubently.io/services/gateway/app"
+	sessionapp "kubently.io/services/session/app"
+)
+
+// API keys of the two callers every Stack accepts (identities "alice" and "bob").
+const (
+	AliceKey = "alice-key-0123456789abcdef"
+	BobKey   = "bob-key-0123456789abcdefgh"
+)
+
+// Cluster is one cluster registered with the gateway.
+type Cluster struct {
+	// ID is the cluster id; required.
+	ID string
+	// Token is the executor token registered for ID; required (≥ 16 chars).
+	Token string
+	// REST is the API server the cluster's executor talks to. Nil registers
+	// the cluster without starting an executor, so it stays offline.
+	REST *rest.Config
+	// MaxOutputBytes caps each result's output; zero means 256 KiB.
+	MaxOutputBytes int
+}
+
+// Config configures Start.
+type Config struct {
+	// JetStream stores state in the embedded NATS server's JetStream instead
+	// of a real redis-server (the default).
+	JetStream bool
+	// Clusters are registered with the gateway; at least one is required.
+	Clusters []Cluster
+	// LogLevel is the services' log level; empty means "debug".
+	LogLevel string
+}
+
+// Stack is a running Kubently.
+type Stack struct {
+	// URL is the gateway's base URL, e.g. http://127.0.0.1:41234.
+	URL string
+	// Conn is the gateway's NATS connection.
+	Conn *nats.Conn
+	// Store is the gateway's store client.
+	Store store.Store
+	// Logs holds every service's JSON log lines.
+	Logs *SyncBuffer
+
+	client *http.Client
+}
+
+// Start starts NATS, Redis (unless cfg.JetStream), the services and one
+// executor per cluster with a REST config, and waits until those executors
+// are connected. Any failure ends the test.
+func Start(tb testing.TB, cfg Config) *Stack {
+	tb.Helper()
+	if len(cfg.Clusters) == 0 {
+		tb.Fatal("stack: no clusters")
+	}
+	level := cfg.LogLevel
+	if level == "" {
+		level = "debug"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ns := natstest.RunServer(tb)
+	redisURL := ""
+	if !cfg.JetStream {
+		redisURL = redistest.Start(tb).URL()
+	}
+	logs := &SyncBuffer{}
+	log := logging.New(logging.Config{Level: level, Format: "json", Output: logs})
+
+	ncS, stS := connect(ctx, tb, ns.ClientURL(), redisURL)
+	sess, err := sessionapp.Start(ctx, sessionapp.Deps{Conn: ncS, Store: stS, Log: log.With("service", "session")})
+	if err != nil {
+		tb.Fatalf("session: %v", err)
+	}
+	tb.Cleanup(func() { _ = sess.Stop() })
+
+	ncD, stD := connect(ctx, tb, ns.ClientURL(), redisURL)
+	disp, err := dispatchapp.Start(ctx, dispatchapp.Deps{Conn: ncD, Store: stD, Log: log.With("service", "dispatcher")})
+	if err != nil {
+		tb.Fatalf("dispatcher: %v", err)
+	}
+	tb.Cleanup(func() { _ = disp.Stop() })
+
+	tokens := map[string]string{}
+	for _, c := range cfg.Clusters {
+		tokens[c.ID] = c.Token
+	}
+	rawTokens, err := json.Marshal(tokens)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ncG, stG := connect(ctx, tb, ns.ClientURL(), redisURL)
+	gwCfg := gatewayapp.Config{
+		APIKeys:     []string{"alice:" + AliceKey, "bob:" + BobKey},
+		AgentTokens: string(rawTokens),
+		Name:        "gw-test",
+		Heartbeat:   500 * time.Millisecond,
+	}
+	gwCfg.NATSURL = ns.ClientURL()
+	gw, err := gatewayapp.Start(ctx, gwCfg, gatewayapp.Deps{Conn: ncG, Store: stG, Log: log.With("service", "gateway")})
+	if err != nil {
+		tb.Fatalf("gateway: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = gw.Serve(ctx, ln) })
+
+	var online []string
+	for _, c := range cfg.Clusters {
+		if c.REST == nil {
+			continue
+		}
+		online = append(online, c.ID)
+		maxOut := c.MaxOutputBytes
+		if maxOut == 0 {
+			maxOut = 256 << 10
+		}
+		ecfg := executorapp.Config{APIURL: url, Cluster: c.ID, Token: c.Token, Workers: 4, Queue: 16,
+			MaxOutputBytes: maxOut, ExecutorID: c.ID + "-exec", KubeQPS: 1000, KubeBurst: 1000}
+		wg.Go(func() {
+			if err := executorapp.RunWith(ctx, ecfg, c.REST, log.With("service", "executor", "cluster", c.ID)); err != nil {
+				tb.Errorf("executor %s: %v", c.ID, err)
+			}
+		})
+	}
+	tb.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		if tb.Failed() {
+			tb.Logf("service logs:\n%s", Tail(logs.String(), 200))
+		}
+	})
+	s := &Stack{URL: url, Conn: ncG, Store: stG, Logs: logs, client: &http.Client{Timeout: 60 * time.Second}}
+	CheckFor(tb, 20*time.Second, 100*time.Millisecond, func() error {
+		for _, c := range online {
+			conns, err := stG.Connected(ctx, c)
+			if err != nil {
+				return err
+			}
+			if len(conns) == 0 {
+				return fmt.Errorf("executor of %s not connected yet", c)
+			}
+		}
+		return nil
+	})
+	return s
+}
+
+// connect opens a NATS connection and a store client for one "process".
+func connect(ctx context.Context, tb testing.TB, url, redisURL string) (*nats.Conn, store.Store) {
+	tb.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		tb.Fatalf("nats connect: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	st, err := backend.Open(ctx, backend.Config{RedisURL: redisURL, Conn: nc})
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() { _ = st.Close() })
+	return nc, st
+}
+
+// Response is an HTTP response read in full.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Do sends a request to the gateway with an optional API key (empty: none)
+// and extra header name/value pairs. body may be nil, a string, []byte or a
+// value to encode as JSON. Any transport error ends the test.
+func (s *Stack) Do(tb testing.TB, method, path, key string, body any, hdr ...string) Response {
+	tb.Helper()
+	r, err := s.Request(method, path, key, body, hdr...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// Request is Do without a testing.TB, for goroutines other than the test's:
+// it returns transport errors instead of failing the test.
+func (s *Stack) Request(method, path, key string, body any, hdr ...string) (Response, error) {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			return Response{}, err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		return Response{}, err
+	}
+	if key != "" {
+		req.Header.Set(contracts.HeaderAPIKey, key)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return Response{}, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Response{}, fmt.Errorf("%s %s: read body: %w", method, path, err)
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}, nil
+}
+
+// Exec runs argv on cluster through POST /v1/execute with the given API key.
+// The CommandResult is decoded when the gateway answered with one (2xx, 502,
+// 504); otherwise it is zero and the Response tells why.
+func (s *Stack) Exec(tb testing.TB, key, cluster string, argv ...string) (Response, contracts.CommandResult) {
+	tb.Helper()
+	r, res, err := s.Execute(key, cluster, argv...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r, res
+}
+
+// Execute is Exec without a testing.TB, for goroutines other than the test's.
+func (s *Stack) Execute(key, cluster string, argv ...string) (Response, contracts.CommandResult, error) {
+	r, err := s.Request(http.MethodPost, "/v1/execute", key, map[string]any{"cluster_id": cluster, "argv": argv})
+	var res contracts.CommandResult
+	if err == nil && (r.Status < 300 || r.Status == http.StatusGatewayTimeout || r.Status == http.StatusBadGateway) {
+		err = json.Unmarshal(r.Body, &res)
+	}
+	return r, res, err
+}
+
+// CheckFor calls f every interval until it returns nil, and fails the test
+// with f's last error when total has passed.
+func CheckFor(tb testing.TB, total, every time.Duration, f func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(total)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(every)
+	}
+	tb.Fatalf("condition not met after %s: %v", total, err)
+}
+
+// Blackhole returns the URL of a TCP server that accepts connections and
+// never answers, standing in for an API server that hangs.
+func Blackhole(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers, such as loggers
+// shared by several services.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Tail returns the last n lines of s.
+func Tail(s string, n int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > n {
+		parts = parts[len(parts)-n:]
+	}
+	return strings.Join(parts, "\n")
+}
