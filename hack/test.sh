@@ -28,7 +28,6 @@ fi
 hack/testbed/testbed.sh seed
 export KUBENTLY_TEST_KUBECONFIG=$TESTBED_DIR/kubeconfig
 
-pkgs=$(go list -m -f '{{.Path}}/...')
-echo "[test] go test -race over: $(echo $pkgs | tr '\n' ' ')" >&2
-# shellcheck disable=SC2086
-go test -race -count=1 -timeout 30m "$@" $pkgs
+mapfile -t pkgs < <(go list -m -f '{{.Path}}/...')
+echo "[test] go test -race over: ${pkgs[*]}" >&2
+go test -race -count=1 -timeout 30m "$@" "${pkgs[@]}"

@@ -2,9 +2,10 @@ module kubently.io/libs/natsutil
 
 go 1.26.0
 
-require kubently.io/libs/contracts v0.0.0
-
-replace kubently.io/libs/contracts => ../contracts
+require (
+	kubently.io/libs/contracts v0.0.0
+	kubently.io/libs/logging v0.0.0
+)
 
 require (
 	github.com/nats-io/nats-server/v2 v2.15.3
@@ -22,4 +23,22 @@ require (
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
+)
+
+replace (
+	kubently.io/cli => ../../cli
+	kubently.io/libs/config => ../config
+	kubently.io/libs/contracts => ../contracts
+	kubently.io/libs/deptest => ../deptest
+	kubently.io/libs/logging => ../logging
+	kubently.io/libs/ops => ../ops
+	kubently.io/libs/policy => ../policy
+	kubently.io/libs/redistest => ../redistest
+	kubently.io/libs/store => ../store
+	kubently.io/libs/testbed => ../testbed
+	kubently.io/services/dispatcher => ../../services/dispatcher
+	kubently.io/services/executor => ../../services/executor
+	kubently.io/services/gateway => ../../services/gateway
+	kubently.io/services/session => ../../services/session
+	kubently.io/tests => ../../tests
 )

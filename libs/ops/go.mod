@@ -2,7 +2,10 @@ module kubently.io/libs/ops
 
 go 1.26.0
 
-require github.com/prometheus/client_golang v1.25.0
+require (
+	github.com/prometheus/client_golang v1.25.0
+	kubently.io/libs/logging v0.0.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -13,4 +16,22 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+replace (
+	kubently.io/cli => ../../cli
+	kubently.io/libs/config => ../config
+	kubently.io/libs/contracts => ../contracts
+	kubently.io/libs/deptest => ../deptest
+	kubently.io/libs/logging => ../logging
+	kubently.io/libs/natsutil => ../natsutil
+	kubently.io/libs/policy => ../policy
+	kubently.io/libs/redistest => ../redistest
+	kubently.io/libs/store => ../store
+	kubently.io/libs/testbed => ../testbed
+	kubently.io/services/dispatcher => ../../services/dispatcher
+	kubently.io/services/executor => ../../services/executor
+	kubently.io/services/gateway => ../../services/gateway
+	kubently.io/services/session => ../../services/session
+	kubently.io/tests => ../../tests
 )

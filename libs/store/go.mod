@@ -7,6 +7,7 @@ require (
 	github.com/nats-io/nats-server/v2 v2.15.3
 	github.com/nats-io/nats.go v1.55.0
 	github.com/redis/go-redis/v9 v9.23.0
+	kubently.io/libs/config v0.0.0
 	kubently.io/libs/contracts v0.0.0
 	kubently.io/libs/natsutil v0.0.0
 	kubently.io/libs/redistest v0.0.0
@@ -28,7 +29,19 @@ require (
 )
 
 replace (
+	kubently.io/cli => ../../cli
+	kubently.io/libs/config => ../config
 	kubently.io/libs/contracts => ../contracts
+	kubently.io/libs/deptest => ../deptest
+	kubently.io/libs/logging => ../logging
 	kubently.io/libs/natsutil => ../natsutil
+	kubently.io/libs/ops => ../ops
+	kubently.io/libs/policy => ../policy
 	kubently.io/libs/redistest => ../redistest
+	kubently.io/libs/testbed => ../testbed
+	kubently.io/services/dispatcher => ../../services/dispatcher
+	kubently.io/services/executor => ../../services/executor
+	kubently.io/services/gateway => ../../services/gateway
+	kubently.io/services/session => ../../services/session
+	kubently.io/tests => ../../tests
 )

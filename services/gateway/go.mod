@@ -8,6 +8,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	kubently.io/libs/config v0.0.0
 	kubently.io/libs/contracts v0.0.0
+	kubently.io/libs/deptest v0.0.0
 	kubently.io/libs/logging v0.0.0
 	kubently.io/libs/natsutil v0.0.0
 	kubently.io/libs/ops v0.0.0
@@ -45,12 +46,19 @@ require (
 )
 
 replace (
+	kubently.io/cli => ../../cli
 	kubently.io/libs/config => ../../libs/config
 	kubently.io/libs/contracts => ../../libs/contracts
+	kubently.io/libs/deptest => ../../libs/deptest
 	kubently.io/libs/logging => ../../libs/logging
 	kubently.io/libs/natsutil => ../../libs/natsutil
 	kubently.io/libs/ops => ../../libs/ops
 	kubently.io/libs/policy => ../../libs/policy
 	kubently.io/libs/redistest => ../../libs/redistest
 	kubently.io/libs/store => ../../libs/store
+	kubently.io/libs/testbed => ../../libs/testbed
+	kubently.io/services/dispatcher => ../dispatcher
+	kubently.io/services/executor => ../executor
+	kubently.io/services/session => ../session
+	kubently.io/tests => ../../tests
 )
