@@ -306,7 +306,7 @@ func (r *Runner) fetchForGet(inv *invocation, o getOptions, targets []target) ([
 		for {
 			obj, n, err := r.read(inv.ctx, readRequest{mapping: t.mapping, namespace: reqNS, accept: accept, opts: opts, includeObject: include})
 			if err != nil {
-				errs = append(errs, err)
+				errs = append(errs, listError(err, t.mapping, o.selector, o.fieldSelector))
 				break
 			}
 			p, size, trimmed, err := makePage(o, t.mapping, obj, n, budget+1-used)
@@ -541,4 +541,21 @@ func (s *separatorWriter) Write(p []byte) (int, error) {
 		s.ready = false
 	}
 	return s.w.Write(p)
+}
+
+// listError words a failed list the way kubectl's resource builder does:
+// for a bad request, a missing resource or an expired continue token it
+// names the resource and the selectors in the server's message.
+func listError(err error, m *meta.RESTMapping, labelSel, fieldSel string) error {
+	var se *apierrors.StatusError
+	if !errors.As(err, &se) || (!apierrors.IsResourceExpired(err) && !apierrors.IsBadRequest(err) && !apierrors.IsNotFound(err)) {
+		return err
+	}
+	out := *se
+	if labelSel == "" && fieldSel == "" {
+		out.ErrStatus.Message = fmt.Sprintf("Unable to list %q: %v", m.Resource, se.ErrStatus.Message)
+	} else {
+		out.ErrStatus.Message = fmt.Sprintf("Unable to find %q that match label selector %q, field selector %q: %v", m.Resource, labelSel, fieldSel, se.ErrStatus.Message)
+	}
+	return &out
 }

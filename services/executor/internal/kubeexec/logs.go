@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -213,13 +214,13 @@ func (r *Runner) podsForLogs(inv *invocation, o logsOptions, arg string) ([]*cor
 	if isPodMapping(m) {
 		pod, err := r.core.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			return nil, err
+			return nil, notFoundIn(err, ns)
 		}
 		return []*corev1.Pod{pod}, nil
 	}
 	obj, err := r.dyn.Resource(m.Resource).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
-		return nil, err
+		return nil, notFoundIn(err, ns)
 	}
 	sel, err := podSelector(obj)
 	if err != nil {
@@ -489,4 +490,14 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 // isPodMapping reports whether m maps core Pods.
 func isPodMapping(m *meta.RESTMapping) bool {
 	return m.GroupVersionKind.Group == "" && m.GroupVersionKind.Kind == "Pod"
+}
+
+// notFoundIn words a missing logs target the way kubectl logs does:
+// `error: error from server (NotFound): pods "x" not found in namespace "y"`.
+func notFoundIn(err error, ns string) error {
+	var se *apierrors.StatusError
+	if !apierrors.IsNotFound(err) || !errors.As(err, &se) {
+		return err
+	}
+	return fmt.Errorf("error from server (NotFound): %s in namespace %q", se.ErrStatus.Message, ns)
 }

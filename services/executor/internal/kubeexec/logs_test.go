@@ -125,7 +125,7 @@ func TestLogs(t *testing.T) {
 		{
 			name: "missing pod",
 			argv: []string{"logs", "nope", "-n", "demo"},
-			want: Result{Error: `Error from server (NotFound): pods "nope" not found`, ExitCode: 1},
+			want: Result{Error: `error: error from server (NotFound): pods "nope" not found in namespace "demo"`, ExitCode: 1}, // as kubectl logs words it
 		},
 		{
 			name: "no selector",
