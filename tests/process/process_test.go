@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"kubently.io/libs/natsutil/natstest"
 	"kubently.io/libs/redistest"
 	"kubently.io/libs/testbed"
+	"kubently.io/tests/stack"
 )
 
 const (
@@ -53,29 +53,13 @@ func build(t *testing.T) string {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *stack.SyncBuffer
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func start(t *testing.T, bin, name string, env ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}}
+	p := &proc{name: name, out: &stack.SyncBuffer{}}
 	p.cmd = exec.Command(filepath.Join(bin, name))
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBENTLY_LOG_LEVEL=debug", "KUBENTLY_LOG_FORMAT=json"}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -93,19 +77,12 @@ func start(t *testing.T, bin, name string, env ...string) *proc {
 			t.Errorf("%s did not stop within 15s of SIGTERM", name)
 		}
 		if t.Failed() {
-			t.Logf("--- %s output:\n%s", name, tail(p.out.String(), 60))
+			t.Logf("--- %s output:\n%s", name, stack.Tail(p.out.String(), 60))
 		}
 	})
 	return p
 }
 
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -117,18 +94,6 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func checkFor(t *testing.T, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	t.Fatalf("not met after %s: %v", total, err)
-}
 
 func post(url string, body any) (int, []byte, error) {
 	b, _ := json.Marshal(body)
@@ -160,7 +125,7 @@ func TestBinaries(t *testing.T) {
 	gw := start(t, bin, "gateway", append(common, "KUBENTLY_GATEWAY_ADDR="+gwAddr,
 		"KUBENTLY_API_KEYS=ops:"+apiKey, "KUBENTLY_AGENT_TOKENS=proc-1:"+token, "KUBENTLY_SSE_HEARTBEAT=1s")...)
 	url := "http://" + gwAddr
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+	stack.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
 		resp, err := http.Get(url + "/readyz")
 		if err != nil {
 			return err
@@ -174,7 +139,7 @@ func TestBinaries(t *testing.T) {
 	start(t, bin, "executor", "KUBENTLY_API_URL="+url, "CLUSTER_ID=proc-1", "KUBENTLY_TOKEN="+token, "KUBENTLY_KUBECONFIG="+kubeconfig)
 
 	var res contracts.CommandResult
-	checkFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+	stack.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
 		code, body, err := post(url+"/v1/execute", map[string]any{"cluster_id": "proc-1", "argv": []string{"get", "nodes"}})
 		if err != nil {
 			return err
@@ -196,7 +161,7 @@ func TestBinaries(t *testing.T) {
 		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
 		if !strings.Contains(string(b), `kubently_dispatcher_commands_total{cluster="proc-1",code="",status="success"}`) {
-			t.Errorf("dispatcher metrics lack the success counter:\n%s", tail(string(b), 20))
+			t.Errorf("dispatcher metrics lack the success counter:\n%s", stack.Tail(string(b), 20))
 		}
 	})
 
@@ -231,7 +196,7 @@ func TestBinaries(t *testing.T) {
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "KUBENTLY_API_URL=" + url, "CLUSTER_ID=proc-1",
 			"KUBENTLY_TOKEN=wrong-token-0123456789", "KUBENTLY_KUBECONFIG=" + kubeconfig}
 		done := make(chan error, 1)
-		var out syncBuffer
+		var out stack.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
