@@ -56,7 +56,6 @@ type proc struct {
 	out  *stack.SyncBuffer
 }
 
-
 func start(t *testing.T, bin, name string, env ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, out: &stack.SyncBuffer{}}
@@ -83,7 +82,6 @@ func start(t *testing.T, bin, name string, env ...string) *proc {
 	return p
 }
 
-
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -93,7 +91,6 @@ func freeAddr(t *testing.T) string {
 	defer func() { _ = ln.Close() }()
 	return ln.Addr().String()
 }
-
 
 func post(url string, body any) (int, []byte, error) {
 	b, _ := json.Marshal(body)
