@@ -10,19 +10,15 @@ import (
 // Versioned type strings of every message. A receiver checks the type of an
 // envelope before it trusts the payload.
 const (
-	TypeSession         = "io.kubently.session.v1.session"
-	TypeSessionList     = "io.kubently.session.v1.session_list"
-	TypeCommandResult   = "io.kubently.dispatch.v1.command_result"
-	TypeCommand         = "io.kubently.bridge.v1.command"
-	TypeExecutorResult  = "io.kubently.bridge.v1.executor_result"
-	TypeBridgeNotify    = "io.kubently.bridge.v1.notify"
-	TypeSessionRequest  = "io.kubently.session.v1.request"
-	TypeExecuteRequest  = "io.kubently.dispatch.v1.execute_request"
-	TypeCreateSession   = "io.kubently.session.v1.create_request"
-	TypeListSessions    = "io.kubently.session.v1.list_request"
-	TypeHeartbeatEvent  = "io.kubently.stream.v1.heartbeat"
-	TypeConnectedEvent  = "io.kubently.stream.v1.connected"
-	TypeExecutorCommand = "io.kubently.stream.v1.command"
+	TypeSession        = "io.kubently.session.v1.session"
+	TypeSessionList    = "io.kubently.session.v1.session_list"
+	TypeCommandResult  = "io.kubently.dispatch.v1.command_result"
+	TypeSessionRequest = "io.kubently.session.v1.request"
+	TypeExecuteRequest = "io.kubently.dispatch.v1.execute_request"
+	TypeCreateSession  = "io.kubently.session.v1.create_request"
+	TypeListSessions   = "io.kubently.session.v1.list_request"
+	TypeHeartbeatEvent = "io.kubently.stream.v1.heartbeat"
+	TypeConnectedEvent = "io.kubently.stream.v1.connected"
 )
 
 // Response is the envelope of every NATS reply: exactly one of Error and

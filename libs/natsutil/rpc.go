@@ -1,6 +1,7 @@
 package natsutil
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,7 +79,7 @@ func ReplyError(req micro.Request, err error) error {
 // DecodeRequest unmarshals a request body into v, strictly: unknown fields
 // and trailing data are bad requests.
 func DecodeRequest(req micro.Request, v any) error {
-	dec := json.NewDecoder(bytesReader(req.Data()))
+	dec := json.NewDecoder(bytes.NewReader(req.Data()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return contracts.Errorf(contracts.CodeInvalidJSON, "malformed request: %v", err)

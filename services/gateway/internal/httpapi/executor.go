@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
@@ -199,10 +200,7 @@ func (s *Server) heartbeat(ctx context.Context, info contracts.ExecutorInfo) err
 // deliver claims this cluster's queued commands and writes them to the
 // stream until the queue is empty. A store error is logged and retried on
 // the next tick; only a write error (the stream is gone) is returned.
-func (s *Server) deliver(ctx context.Context, out *sse, cluster, connID string, log interface {
-	Warn(string, ...any)
-	Info(string, ...any)
-}) error {
+func (s *Server) deliver(ctx context.Context, out *sse, cluster, connID string, log *slog.Logger) error {
 	for {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 		cmds, err := s.cfg.Store.Claim(cctx, cluster, connID, claimBatch)
