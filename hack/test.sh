@@ -31,3 +31,6 @@ export KUBENTLY_TEST_KUBECONFIG=$TESTBED_DIR/kubeconfig
 mapfile -t pkgs < <(go list -m -f '{{.Path}}/...')
 echo "[test] go test -race over: ${pkgs[*]}" >&2
 go test -race -count=1 -timeout 30m "$@" "${pkgs[@]}"
+
+# Bounded fuzzing of the command policy and the redactor.
+hack/fuzz.sh
