@@ -1,0 +1,143 @@
+package redact_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"kubently.io/services/executor/internal/redact"
+)
+
+// benchMeta returns object metadata shaped like a real API server response,
+// including managedFields, which dominate the size of most objects.
+func benchMeta(name string, i int) metav1.ObjectMeta {
+	ts := metav1.NewTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	return metav1.ObjectMeta{
+		Name:              name,
+		Namespace:         "shop",
+		UID:               "3f1c2e4d-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
+		ResourceVersion:   fmt.Sprint(100000 + i),
+		CreationTimestamp: ts,
+		Labels:            map[string]string{"app.kubernetes.io/name": "checkout", "app.kubernetes.io/part-of": "shop", "pod-template-hash": "7d9f8c6b5"},
+		Annotations:       map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "9090"},
+		ManagedFields: []metav1.ManagedFieldsEntry{{
+			Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1", Time: &ts, FieldsType: "FieldsV1",
+			FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{".":{},"f:app.kubernetes.io/name":{},"f:app.kubernetes.io/part-of":{}},"f:ownerReferences":{".":{},"k:{\"uid\":\"9b8a\"}":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:image":{},"f:imagePullPolicy":{},"f:name":{},"f:ports":{},"f:resources":{}}}}}`),
+		}},
+	}
+}
+
+// podList returns a PodList of n pods with two containers and 12 env vars
+// each, four of them sensitive, as JSON.
+func podList(tb testing.TB, n int) []byte {
+	tb.Helper()
+	env := []corev1.EnvVar{
+		{Name: "LOG_LEVEL", Value: "info"}, {Name: "PORT", Value: "8080"}, {Name: "REGION", Value: "eu-west-1"},
+		{Name: "DB_HOST", Value: "postgres.shop.svc.cluster.local"}, {Name: "DB_USER", Value: "checkout"},
+		{Name: "DB_PASSWORD", Value: "c0rrect-horse-battery-staple"}, {Name: "STRIPE_API_KEY", Value: "sk_live_51Habcdefghijklmnop"},
+		{Name: "JWT_SECRET", Value: "0123456789abcdef0123456789abcdef"}, {Name: "FEATURE_FLAGS", Value: "a,b,c"},
+		{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Value: "http://otel-collector:4317"},
+		{Name: "REDIS_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "redis"}, Key: "token"}}},
+		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+	}
+	container := func(name string) corev1.Container {
+		return corev1.Container{
+			Name: name, Image: "registry.example.com/shop/" + name + ":1.42.0", Env: env,
+			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}},
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
+			},
+			VolumeMounts:             []corev1.VolumeMount{{Name: "kube-api-access-x7k2p", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}},
+			TerminationMessagePath:   "/dev/termination-log",
+			TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+			ImagePullPolicy:          corev1.PullIfNotPresent,
+		}
+	}
+	list := corev1.PodList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PodList"}, ListMeta: metav1.ListMeta{ResourceVersion: "999999"}}
+	for i := range n {
+		p := corev1.Pod{
+			ObjectMeta: benchMeta(fmt.Sprintf("checkout-7d9f8c6b5-%05d", i), i),
+			Spec: corev1.PodSpec{
+				Containers:         []corev1.Container{container("app"), container("sidecar")},
+				ServiceAccountName: "checkout", NodeName: fmt.Sprintf("node-%d", i%20), RestartPolicy: corev1.RestartPolicyAlways,
+			},
+			Status: corev1.PodStatus{
+				Phase: corev1.PodRunning, PodIP: "10.1.2.3", HostIP: "192.168.0.10",
+				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}, {Type: corev1.PodScheduled, Status: corev1.ConditionTrue}},
+				ContainerStatuses: []corev1.ContainerStatus{
+					{Name: "app", Ready: true, RestartCount: 1, Image: "registry.example.com/shop/app:1.42.0", ContainerID: "containerd://abcdef"},
+					{Name: "sidecar", Ready: true, Image: "registry.example.com/shop/sidecar:1.42.0", ContainerID: "containerd://012345"},
+				},
+			},
+		}
+		list.Items = append(list.Items, p)
+	}
+	return marshal(tb, list)
+}
+
+// serviceList returns a ServiceList of n services, which has nothing to
+// mask, as JSON.
+func serviceList(tb testing.TB, n int) []byte {
+	tb.Helper()
+	list := corev1.ServiceList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceList"}, ListMeta: metav1.ListMeta{ResourceVersion: "999999"}}
+	for i := range n {
+		list.Items = append(list.Items, corev1.Service{
+			ObjectMeta: benchMeta(fmt.Sprintf("checkout-%05d", i), i),
+			Spec: corev1.ServiceSpec{
+				Type: corev1.ServiceTypeClusterIP, ClusterIP: "10.96.0.10", ClusterIPs: []string{"10.96.0.10"},
+				Selector: map[string]string{"app.kubernetes.io/name": "checkout"},
+				Ports: []corev1.ServicePort{
+					{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP},
+					{Name: "metrics", Port: 9090, TargetPort: intstr.FromInt32(9090), Protocol: corev1.ProtocolTCP},
+				},
+				SessionAffinity: corev1.ServiceAffinityNone,
+			},
+		})
+	}
+	return marshal(tb, list)
+}
+
+func marshal(tb testing.TB, v any) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func BenchmarkJSON(b *testing.B) {
+	r := newRedactor(b, redact.Config{})
+	benches := []struct {
+		name        string
+		body        []byte
+		wantChanged bool
+	}{
+		{name: "500 pods with env", body: podList(b, 500), wantChanged: true},
+		{name: "500 services fast path", body: serviceList(b, 500), wantChanged: false},
+	}
+	for _, bb := range benches {
+		b.Run(bb.name, func(b *testing.B) {
+			if _, changed, err := r.JSON(bb.body, redact.Kind{}); err != nil || changed != bb.wantChanged {
+				b.Fatalf("JSON: got changed=%v, err=%v; want changed=%v", changed, err, bb.wantChanged)
+			}
+			b.SetBytes(int64(len(bb.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := r.JSON(bb.body, redact.Kind{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
