@@ -8,6 +8,14 @@
 // state change. `kubently dev` calls RunEmbedded to get an in-process server
 // whose JetStream data lives in a directory, so state survives a restart.
 //
+// Request/reply between services goes through Request (client side) and
+// Concurrent, RequestContext, DecodeRequest, Reply and ReplyError (server
+// side). They carry the correlation id and the OpenTelemetry trace context
+// in NATS headers: Request runs under a "nats.request <subject>" client
+// span and Concurrent runs each handler under a "nats.serve <subject>"
+// server span that continues it. InjectTrace and ExtractTrace do the same
+// for messages published outside request/reply.
+//
 // # Concurrency
 //
 // Connect and RunEmbedded are safe to call from several goroutines; the

@@ -11,24 +11,35 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/telemetry"
 )
 
 // Request sends req (of type reqType) to subject and decodes a Response of
-// type respType into resp. The correlation id in ctx travels as a header.
-// A missing responder is CodeUnavailable; ctx's deadline is CodeTimeout.
-func Request(ctx context.Context, nc *nats.Conn, subject, reqType string, req any, respType string, resp any) error {
+// type respType into resp. The correlation id in ctx travels as a header,
+// and so does its trace context: Request runs under a client span
+// "nats.request <subject>" whose context the responder's span (see
+// Concurrent) continues. A missing responder is CodeUnavailable; ctx's
+// deadline is CodeTimeout.
+func Request(ctx context.Context, nc *nats.Conn, subject, reqType string, req any, respType string, resp any) (err error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("natsutil: marshal %s: %w", reqType, err)
 	}
+	ctx, span := tracer().Start(ctx, telemetry.SpanNATSRequest+" "+subject,
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(natsAttrs(subject)...))
+	defer func() { endSpan(span, err) }()
 	msg := nats.NewMsg(subject)
 	msg.Data = body
 	msg.Header.Set(contracts.NATSHeaderType, reqType)
 	if id := contracts.CorrelationIDFrom(ctx); id != "" {
 		msg.Header.Set(contracts.NATSHeaderCorrelationID, id)
+		span.SetAttributes(telemetry.AttrCorrelationID.String(id))
 	}
+	InjectTrace(ctx, msg)
 	reply, err := nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
 		return MapError(err, subject)
@@ -69,6 +80,10 @@ func Reply(req micro.Request, typ string, v any) error {
 // micro error headers carry the HTTP status so $SRV.STATS counts errors.
 func ReplyError(req micro.Request, err error) error {
 	e := contracts.AsError(err)
+	if d, ok := req.(*detached); ok && d.span != nil {
+		d.span.SetAttributes(telemetry.AttrErrorCode.String(string(e.Code)))
+		d.span.SetStatus(codes.Error, string(e.Code))
+	}
 	b, mErr := json.Marshal(contracts.Response{Error: e})
 	if mErr != nil {
 		return mErr
@@ -90,9 +105,16 @@ func DecodeRequest(req micro.Request, v any) error {
 	return nil
 }
 
-// RequestContext returns ctx carrying the request's correlation id.
+// RequestContext returns ctx carrying the request's correlation id. For a
+// request that did not come through Concurrent (whose server span ctx
+// already carries), it also adds the requester's trace context from the
+// headers, so spans the handler starts join the caller's trace.
 func RequestContext(ctx context.Context, req micro.Request) context.Context {
+	if _, ok := req.(*detached); !ok {
+		ctx = telemetry.ExtractHeaders(ctx, req.Headers())
+	}
 	if id := req.Headers().Get(contracts.NATSHeaderCorrelationID); id != "" {
+		trace.SpanFromContext(ctx).SetAttributes(telemetry.AttrCorrelationID.String(id))
 		return contracts.WithCorrelationID(ctx, id)
 	}
 	return ctx
@@ -129,22 +151,31 @@ func ServiceVersion(v string) string {
 // so the original must not be answered from another goroutine. A
 // consequence is that $SRV.STATS counts these requests but not their
 // errors; the services' Prometheus metrics do.
+//
+// Each request runs under a server span "nats.serve <subject>", a child of
+// the requester's span when its headers carry a trace context; h gets a
+// ctx holding that span, and ReplyError marks it failed. A request refused
+// as busy gets a failed span too.
 func Concurrent(ctx context.Context, nc *nats.Conn, max int, h func(context.Context, micro.Request)) micro.Handler {
 	if max <= 0 {
 		max = 1
 	}
 	sem := make(chan struct{}, max)
 	return micro.HandlerFunc(func(req micro.Request) {
+		d := &detached{nc: nc, subject: req.Subject(), reply: req.Reply(), data: req.Data(), headers: req.Headers()}
+		sctx, span := startServe(ctx, d)
+		d.span = span
 		select {
 		case sem <- struct{}{}:
 		default:
-			_ = ReplyError(req, contracts.Errorf(contracts.CodeUnavailable, "service busy: %d requests in flight", max))
+			_ = ReplyError(d, contracts.Errorf(contracts.CodeUnavailable, "service busy: %d requests in flight", max))
+			span.End()
 			return
 		}
-		d := &detached{nc: nc, subject: req.Subject(), reply: req.Reply(), data: req.Data(), headers: req.Headers()}
 		go func() {
 			defer func() { <-sem }()
-			h(ctx, d)
+			defer span.End()
+			h(sctx, d)
 		}()
 	})
 }
@@ -156,6 +187,8 @@ type detached struct {
 	subject, reply string
 	data           []byte
 	headers        micro.Headers
+	// span is the request's server span; ReplyError marks it failed.
+	span trace.Span
 }
 
 func (d *detached) respond(m *nats.Msg, opts []micro.RespondOpt) error {
