@@ -21,6 +21,7 @@ const (
 	CodeInvalidCommand      ErrorCode = "invalid_command"
 	CodeUnauthorized        ErrorCode = "unauthorized"
 	CodeForbidden           ErrorCode = "forbidden"
+	CodeRateLimited         ErrorCode = "rate_limited"
 	CodeCommandDenied       ErrorCode = "command_denied"
 	CodeResultClusterDenied ErrorCode = "result_cluster_mismatch"
 	CodeNotFound            ErrorCode = "not_found"
@@ -48,6 +49,7 @@ var codeStatus = map[ErrorCode]int{
 	CodeInvalidCommand:      http.StatusBadRequest,
 	CodeUnauthorized:        http.StatusUnauthorized,
 	CodeForbidden:           http.StatusForbidden,
+	CodeRateLimited:         http.StatusTooManyRequests,
 	CodeCommandDenied:       http.StatusForbidden,
 	CodeResultClusterDenied: http.StatusForbidden,
 	CodeNotFound:            http.StatusNotFound,

@@ -67,6 +67,10 @@ type CreateSessionRequest struct {
 	TTLSeconds    int    `json:"ttl_seconds,omitempty"`
 	Caller        string `json:"caller"`
 	CorrelationID string `json:"correlation_id,omitempty"`
+	// Principal is the authenticated caller; when set, the session
+	// service checks that Caller is its id and audits it. Nil from callers
+	// that predate roles: Caller alone then names the owner.
+	Principal *Principal `json:"principal,omitempty"`
 }
 
 // SessionRequest names one session, on behalf of Caller.
@@ -75,12 +79,41 @@ type SessionRequest struct {
 	Caller string `json:"caller"`
 	// TTLSeconds is the new TTL for keepalive; 0 keeps the session's own.
 	TTLSeconds int `json:"ttl_seconds,omitempty"`
+	// Principal is the authenticated caller. An admin principal may get,
+	// keep alive and end anyone's session; nil (or any other role) limits
+	// Caller to its own sessions.
+	Principal *Principal `json:"principal,omitempty"`
 }
 
 // ListSessionsRequest lists the caller's sessions on a cluster.
 type ListSessionsRequest struct {
 	Cluster string `json:"cluster_id"`
 	Caller  string `json:"caller"`
+	// Principal is the authenticated caller; when set, Caller must be its
+	// id. The list holds only Caller's own sessions, for admins too.
+	Principal *Principal `json:"principal,omitempty"`
+}
+
+// Principal is the authenticated caller as the gateway established it:
+// its name, role and scopes. It travels with requests so that the services
+// behind the gateway re-check what the caller may do and audit who did it.
+// Its JSON shape is that of authz.Identity.
+type Principal struct {
+	// Name is the key name or the OIDC user.
+	Name string `json:"name"`
+	// Role is admin, operator or viewer.
+	Role string `json:"role"`
+	// Scopes limit the clusters and namespaces the caller may reach.
+	Scopes []PrincipalScope `json:"scopes,omitempty"`
+	// Source is how the caller authenticated: api_key, env or oidc.
+	Source string `json:"source"`
+}
+
+// PrincipalScope is one scope of a Principal: cluster globs and, if set,
+// the only namespaces of those clusters the caller may read.
+type PrincipalScope struct {
+	Clusters   []string `json:"clusters"`
+	Namespaces []string `json:"namespaces,omitempty"`
 }
 
 // ExecuteRequest asks the dispatcher to run one command on one cluster.
@@ -89,8 +122,16 @@ type ExecuteRequest struct {
 	SessionID      string   `json:"session_id,omitempty"`
 	Argv           []string `json:"argv"`
 	TimeoutSeconds int      `json:"timeout_seconds,omitempty"`
-	Caller         string   `json:"caller"`
-	CorrelationID  string   `json:"correlation_id,omitempty"`
+	// Caller is the principal's stable id (Principal.Name, prefixed
+	// "oidc:" for OIDC users): the owner of sessions and audit records.
+	Caller        string `json:"caller"`
+	CorrelationID string `json:"correlation_id,omitempty"`
+	// Principal is the authenticated caller; the dispatcher re-checks its
+	// role and scopes. Nil only from callers that predate roles, which
+	// the dispatcher refuses.
+	Principal *Principal `json:"principal,omitempty"`
+	// Gateway is the gateway replica that took the request (for audit).
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // Command is what travels through the bridge queue to an executor.
@@ -103,6 +144,13 @@ type Command struct {
 	Caller        string    `json:"caller,omitempty"`
 	SessionID     string    `json:"session_id,omitempty"`
 	CorrelationID string    `json:"correlation_id,omitempty"`
+	// TraceParent is the W3C traceparent of the span that enqueued the
+	// command (telemetry.InjectCommand), so the executor's span joins the
+	// caller's trace; empty when there is none.
+	TraceParent string `json:"traceparent,omitempty"`
+	// TraceState is the W3C tracestate that goes with TraceParent; empty
+	// when there is none.
+	TraceState string `json:"tracestate,omitempty"`
 }
 
 // Expired reports whether the command's deadline has passed at now.
@@ -137,6 +185,9 @@ type ExecutorResult struct {
 	// `-o json` shape) when the executor could produce it within the output
 	// byte cap; nil otherwise. It is always valid JSON when set.
 	Structured json.RawMessage `json:"structured,omitempty"`
+	// Continue resumes a list cut at the byte cap: pass it to the same
+	// get as --continue=<token> to read the next page.
+	Continue string `json:"continue,omitempty"`
 }
 
 // CommandResult is the dispatcher's answer to an ExecuteRequest and the
@@ -157,6 +208,9 @@ type CommandResult struct {
 	// Structured is copied from ExecutorResult.Structured: the objects as
 	// one JSON document, or nil when the executor did not produce one.
 	Structured json.RawMessage `json:"structured,omitempty"`
+	// Continue is copied from ExecutorResult.Continue: when a list was cut
+	// at the byte cap, the token that reads its next page (get --continue).
+	Continue string `json:"continue,omitempty"`
 }
 
 // NewID returns a random 128-bit id in lower-case hex, usable as a command,

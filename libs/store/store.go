@@ -82,6 +82,16 @@ type Bridge interface {
 	// Owner returns the cluster a command was issued to. ErrNotFound if the
 	// id is unknown or its deadline passed more than a short grace ago.
 	Owner(ctx context.Context, commandID string) (string, error)
+	// Depth returns how many commands wait in the cluster's queue: those
+	// enqueued and not yet claimed (nor trimmed by the queue's length
+	// cap). A command being claimed right now may still be counted, and
+	// so may one whose deadline passed but that no Claim has dropped yet
+	// (redisstore drops them only when claiming; jsstore when their
+	// message TTL fires, rounded up to a whole second), so Depth is an
+	// upper bound of the commands an executor would get. An unknown or
+	// never-used cluster has depth 0. Depth is cheap (one round trip, O(1)
+	// on the server): fit for metrics after every claim.
+	Depth(ctx context.Context, cluster string) (int, error)
 }
 
 // Presence records which executor streams are connected right now. Each

@@ -675,6 +675,29 @@ func (s *Store) fetch(ctx context.Context, cluster string, want int) (n int, out
 	return n, out, ackErr
 }
 
+// Depth implements store.Bridge: the number of messages the bridge stream
+// holds on the cluster's subject (one stream info request filtered to that
+// literal subject). The stream is a work queue, so a claimed (acknowledged)
+// command is gone from it; one handed to a claimer whose acknowledgement
+// failed stays, and is counted, until it is delivered again and claimed.
+// Commands past their deadline leave with their message TTL. It reads the
+// stream, not the cluster's consumer, so it creates no consumer and counts
+// commands queued before any executor connected.
+func (s *Store) Depth(ctx context.Context, cluster string) (int, error) {
+	if err := check.Cluster(cluster); err != nil {
+		return 0, err
+	}
+	if err := s.ready(); err != nil {
+		return 0, err
+	}
+	subj := s.subject + "." + cluster
+	si, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		return 0, fail("depth", err)
+	}
+	return int(si.State.Subjects[subj]), nil
+}
+
 // Owner implements store.Bridge.
 func (s *Store) Owner(ctx context.Context, commandID string) (string, error) {
 	if err := check.CommandID(commandID); err != nil {

@@ -521,6 +521,21 @@ func (s *Store) Claim(ctx context.Context, cluster, consumer string, max int) ([
 	return out, nil
 }
 
+// Depth implements store.Bridge: the length of the cluster's stream (XLEN,
+// O(1)). Claim acknowledges and deletes every entry it reads in the same
+// script, so the stream holds exactly the commands not yet claimed,
+// including any past their deadline that Claim has not dropped yet.
+func (s *Store) Depth(ctx context.Context, cluster string) (int, error) {
+	if err := check.Cluster(cluster); err != nil {
+		return 0, err
+	}
+	n, err := s.rdb.XLen(ctx, s.queueKey(cluster)).Result()
+	if err != nil {
+		return 0, fail("depth", err)
+	}
+	return int(n), nil
+}
+
 // Owner implements store.Bridge.
 func (s *Store) Owner(ctx context.Context, commandID string) (string, error) {
 	if err := check.CommandID(commandID); err != nil {

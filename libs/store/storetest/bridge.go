@@ -21,6 +21,7 @@ var bridgeTests = []test{
 	{"ConcurrentClaimers", testConcurrentClaimers},
 	{"ExpiredDropped", testExpiredDropped},
 	{"Owner", testOwner},
+	{"Depth", testDepth},
 	{"BadInput", testBridgeBadInput},
 }
 
@@ -261,6 +262,53 @@ func testOwner(t *testing.T, newStore func(t *testing.T) store.Store) {
 	})
 }
 
+// testDepth: Depth counts what is queued and not claimed, per cluster,
+// as every client sees it.
+func testDepth(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st, other := newStore(t), newStore(t)
+	a, b := newCluster(), newCluster()
+	depth := func(st store.Store, cluster string) int {
+		t.Helper()
+		n, err := st.Depth(ctx(t), cluster)
+		if err != nil {
+			t.Fatalf("Depth(%s) = %v; want nil", cluster, err)
+		}
+		return n
+	}
+	steps := []struct {
+		name  string
+		do    func()
+		wantA int
+		wantB int
+	}{
+		{name: "empty", do: func() {}, wantA: 0, wantB: 0},
+		{name: "enqueued 5 on a", do: func() { enqueueN(t, st, a, 5, time.Minute) }, wantA: 5, wantB: 0},
+		{name: "enqueued 2 on b", do: func() { enqueueN(t, st, b, 2, time.Minute) }, wantA: 5, wantB: 2},
+		{name: "claimed 2 of a", do: func() { claim(t, st, a, 2) }, wantA: 3, wantB: 2},
+		{name: "claimed all of b", do: func() { claim(t, st, b, 10) }, wantA: 3, wantB: 0},
+		{name: "claimed the rest of a", do: func() { claim(t, st, a, 10) }, wantA: 0, wantB: 0},
+		{name: "expired command dropped by claim", do: func() {
+			if err := st.Enqueue(ctx(t), newCommand(a, time.Now().Add(-time.Second))); err != nil {
+				t.Fatalf("Enqueue() = %v; want nil", err)
+			}
+			if got := claim(t, st, a, 10); len(got) != 0 {
+				t.Fatalf("Claim() = %v; want none", ids(got, commandID))
+			}
+		}, wantA: 0, wantB: 0},
+	}
+	for _, step := range steps {
+		step.do()
+		for _, c := range []store.Store{st, other} {
+			if got := depth(c, a); got != step.wantA {
+				t.Errorf("after %s: Depth(a) = %d; want %d", step.name, got, step.wantA)
+			}
+			if got := depth(c, b); got != step.wantB {
+				t.Errorf("after %s: Depth(b) = %d; want %d", step.name, got, step.wantB)
+			}
+		}
+	}
+}
+
 func testBridgeBadInput(t *testing.T, newStore func(t *testing.T) store.Store) {
 	st := newStore(t)
 	cluster := newCluster()
@@ -284,6 +332,8 @@ func testBridgeBadInput(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"claim negative max", func() error { _, err := st.Claim(ctx(t), cluster, "exec-1", -1); return err }},
 		{"owner empty id", func() error { _, err := st.Owner(ctx(t), ""); return err }},
 		{"owner bad id", func() error { _, err := st.Owner(ctx(t), "a b"); return err }},
+		{"depth empty cluster", func() error { _, err := st.Depth(ctx(t), ""); return err }},
+		{"depth wildcard cluster", func() error { _, err := st.Depth(ctx(t), "*"); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
