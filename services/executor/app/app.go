@@ -14,12 +14,16 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/logging"
 	"kubently.io/libs/ops"
+	"kubently.io/libs/policy"
+	"kubently.io/libs/telemetry"
 	"kubently.io/services/executor/internal/kubeexec"
 	"kubently.io/services/executor/internal/link"
 	"kubently.io/services/executor/internal/worker"
@@ -51,6 +55,12 @@ type Config struct {
 	KubeBurst int `env:"KUBENTLY_KUBE_BURST" default:"200"`
 	// MaxOutputBytes caps each result's output.
 	MaxOutputBytes int `env:"KUBENTLY_MAX_OUTPUT_BYTES" default:"262144"`
+	// PolicyFile is the command policy file (profiles per cluster, see
+	// docs/policy.md); empty means the built-in readOnly profile. A file
+	// that cannot be loaded denies every command until it can.
+	PolicyFile string `env:"KUBENTLY_POLICY_FILE"`
+	// PolicyReload is how often the policy file is re-read (zero: 5s).
+	PolicyReload time.Duration `env:"KUBENTLY_POLICY_RELOAD_INTERVAL" default:"5s"`
 	// ExecutorID identifies this process; empty means host name + random.
 	ExecutorID string `env:"KUBENTLY_EXECUTOR_ID"`
 	// OpsAddr serves /healthz, /readyz and /metrics; empty disables it.
@@ -61,6 +71,9 @@ type Config struct {
 	LogFormat string `env:"KUBENTLY_LOG_FORMAT"`
 	// Version is the build version (set by ldflags, not env).
 	Version string
+	// Config is the tracing configuration: KUBENTLY_TRACING (default
+	// off), KUBENTLY_OTLP_ENDPOINT, KUBENTLY_TRACE_SAMPLE_RATIO.
+	telemetry.Config
 }
 
 // Validate checks cfg before anything connects.
@@ -86,6 +99,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxOutputBytes < 1024 || c.MaxOutputBytes > 16<<20 {
 		errs = append(errs, fmt.Errorf("KUBENTLY_MAX_OUTPUT_BYTES %d out of range [1024, 16777216]", c.MaxOutputBytes))
+	}
+	if err := c.Config.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.PolicyReload != 0 && (c.PolicyReload < time.Second || c.PolicyReload > time.Hour) {
+		errs = append(errs, fmt.Errorf("KUBENTLY_POLICY_RELOAD_INTERVAL %v out of range [1s, 1h]", c.PolicyReload))
 	}
 	return errors.Join(errs...)
 }
@@ -118,6 +137,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("executor: invalid config: %w", err)
 	}
+	// Tracing is installed here, not in RunWith, whose callers (kubently
+	// dev, tests) own the global tracer provider.
+	stopTracing, err := telemetry.Setup(logging.NewContext(ctx, log), cfg.For("executor", cfg.Version))
+	if err != nil {
+		return fmt.Errorf("executor: %w", err)
+	}
+	defer telemetry.Close(log, stopTracing)
 	rc, err := RESTConfig(cfg)
 	if err != nil {
 		return err
@@ -132,7 +158,13 @@ func RunWith(ctx context.Context, cfg Config, rc *rest.Config, log *slog.Logger)
 	}
 	rc = rest.CopyConfig(rc)
 	rc.QPS, rc.Burst = float32(cfg.KubeQPS), cfg.KubeBurst
-	runner, err := kubeexec.New(kubeexec.Config{REST: rc, MaxOutputBytes: cfg.MaxOutputBytes})
+	reg := ops.NewRegistry()
+	pol, err := policy.NewSource(policy.SourceConfig{Path: cfg.PolicyFile, Interval: cfg.PolicyReload, Log: log, Registerer: reg})
+	if err != nil {
+		return fmt.Errorf("executor: %w", err)
+	}
+	profile := func() *policy.Profile { return pol.Policy().Profile(cfg.Cluster) }
+	runner, err := kubeexec.New(kubeexec.Config{REST: rc, MaxOutputBytes: cfg.MaxOutputBytes, Profile: profile})
 	if err != nil {
 		return fmt.Errorf("executor: %w", err)
 	}
@@ -141,7 +173,7 @@ func RunWith(ctx context.Context, cfg Config, rc *rest.Config, log *slog.Logger)
 	}
 	lc, err := link.New(link.Config{
 		APIURL: cfg.APIURL, Cluster: cfg.Cluster, Token: cfg.Token, ExecutorID: cfg.ExecutorID,
-		Version: cfg.Version, Log: log,
+		Version: cfg.Version, Log: log, Registerer: reg,
 	})
 	if err != nil {
 		return err
@@ -149,7 +181,10 @@ func RunWith(ctx context.Context, cfg Config, rc *rest.Config, log *slog.Logger)
 	pool, err := worker.New(worker.Config{
 		Runner: worker.RunnerFunc(func(ctx context.Context, argv []string) worker.Outcome {
 			r := runner.Run(ctx, argv)
-			out := worker.Outcome{Output: r.Output, Error: r.Error, ExitCode: r.ExitCode, Truncated: r.Truncated, Structured: r.Structured}
+			out := worker.Outcome{
+				Output: r.Output, Error: r.Error, ExitCode: r.ExitCode, Truncated: r.Truncated,
+				Structured: r.Structured, DeniedReason: string(r.DeniedReason), Continue: r.Continue,
+			}
 			// One budget for the whole result: the structured form is a
 			// convenience and is dropped before it could double the size.
 			if len(out.Output)+len(out.Structured) > cfg.MaxOutputBytes {
@@ -158,11 +193,17 @@ func RunWith(ctx context.Context, cfg Config, rc *rest.Config, log *slog.Logger)
 			return out
 		}),
 		Post: lc.PostResult, Log: log, Workers: cfg.Workers, Queue: cfg.Queue, ExecutorID: cfg.ExecutorID,
+		Registerer: reg,
+		// The executor's check resolves types through the cluster's
+		// discovery, so CRD short names and aliases meet the real kind.
+		Policy: func(ctx context.Context, argv []string) policy.Decision {
+			return pol.Policy().Check(ctx, cfg.Cluster, argv, runner)
+		},
 	})
 	if err != nil {
 		return err
 	}
-	srv, err := ops.New(ops.Config{Addr: cfg.OpsAddr, Log: log, Ready: map[string]ops.Check{
+	srv, err := ops.New(ops.Config{Addr: cfg.OpsAddr, Log: log, Registry: reg, Ready: map[string]ops.Check{
 		"gateway": func(context.Context) error {
 			if !lc.Connected() {
 				return errors.New("not connected to the gateway")
@@ -177,6 +218,7 @@ func RunWith(ctx context.Context, cfg Config, rc *rest.Config, log *slog.Logger)
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { pool.Run(ctx) })
+	wg.Go(func() { pol.Run(ctx) })
 	wg.Go(func() { _ = srv.Run(ctx) })
 	log.Info("executor starting", "cluster", cfg.Cluster, "gateway", cfg.APIURL, "kube_host", rc.Host, "executor_id", cfg.ExecutorID)
 	err = lc.Run(ctx, func(cmd contracts.Command) { pool.Submit(ctx, cmd) })

@@ -284,6 +284,8 @@ func (r *Runner) describeConfig(ctx context.Context) *rest.Config {
 		Burst:          r.restConfig.Burst,
 		UserAgent:      r.restConfig.UserAgent,
 		WarningHandler: rest.NoWarnings{},
+		// JSON only: the transport redacts responses and refuses protobuf.
+		ContentConfig: rest.ContentConfig{ContentType: "application/json", AcceptContentTypes: "application/json"},
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		if left := time.Until(dl); left > 0 {

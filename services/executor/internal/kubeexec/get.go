@@ -41,6 +41,9 @@ const (
 // the policy does.
 const maxTemplateLen = 1024
 
+// maxContinueLen bounds a --continue token, as the policy does.
+const maxContinueLen = 4096
+
 // getOptions are the flags of get.
 type getOptions struct {
 	namespace         string
@@ -57,6 +60,7 @@ type getOptions struct {
 	ignoreNotFound    bool
 	showManagedFields bool
 	sortBy            string
+	continueToken     string // --continue: resume a list cut at the byte cap
 	watch             bool
 	watchOnly         bool
 }
@@ -79,6 +83,7 @@ func parseGetFlags(args []string) (getOptions, []string, error) {
 	fs.BoolVar(&o.ignoreNotFound, "ignore-not-found", false, "ignore not found")
 	fs.BoolVar(&o.showManagedFields, "show-managed-fields", false, "keep managedFields")
 	fs.StringVar(&o.sortBy, "sort-by", "", "JSONPath to sort by")
+	fs.StringVar(&o.continueToken, "continue", "", "continue token of a list cut at the byte cap")
 	fs.BoolVarP(&o.watch, "watch", "w", false, "refused")
 	fs.BoolVar(&o.watchOnly, "watch-only", false, "refused")
 	rest, err := parseFlags("get", fs, args)
@@ -100,6 +105,14 @@ func parseGetFlags(args []string) (getOptions, []string, error) {
 	if o.sortBy != "" {
 		if _, err := sortExpression(o.sortBy); err != nil {
 			return o, nil, err
+		}
+	}
+	if o.continueToken != "" {
+		if len(o.continueToken) > maxContinueLen {
+			return o, nil, fmt.Errorf("--continue token is %d bytes; at most %d allowed", len(o.continueToken), maxContinueLen)
+		}
+		if o.sortBy != "" {
+			return o, nil, errors.New("--continue cannot be combined with --sort-by: sorting reads the whole list")
 		}
 	}
 	if o.chunkSize == 0 {
@@ -192,6 +205,9 @@ func (r *Runner) get(inv *invocation, args []string) error {
 	targets, err := r.resolve(inv.ctx, ra)
 	if err != nil {
 		return err
+	}
+	if o.continueToken != "" && (len(targets) != 1 || len(targets[0].names) > 0) {
+		return errors.New("--continue resumes a list of one resource type; name exactly one type and no objects")
 	}
 
 	pages, errs := r.fetchForGet(inv, o, targets)
@@ -302,8 +318,11 @@ func (r *Runner) fetchForGet(inv *invocation, o getOptions, targets []target) ([
 			}
 			continue
 		}
-		opts := metav1.ListOptions{LabelSelector: o.selector, FieldSelector: o.fieldSelector, Limit: o.chunkSize}
-		for {
+		opts := metav1.ListOptions{LabelSelector: o.selector, FieldSelector: o.fieldSelector, Limit: o.chunkSize, Continue: o.continueToken}
+		// resumable: the list can be resumed at a page boundary with
+		// --continue when it is the only target and is not sorted.
+		resumable := len(targets) == 1 && o.sortBy == ""
+		for first := true; ; first = false {
 			obj, n, err := r.read(inv.ctx, readRequest{mapping: t.mapping, namespace: reqNS, accept: accept, opts: opts, includeObject: include})
 			if err != nil {
 				errs = append(errs, listError(err, t.mapping, o.selector, o.fieldSelector))
@@ -314,6 +333,14 @@ func (r *Runner) fetchForGet(inv *invocation, o getOptions, targets []target) ([
 				errs = append(errs, err)
 				break
 			}
+			if trimmed && resumable && !first && opts.Continue != "" {
+				// This page does not fit whole: leave it for the next
+				// call, which starts at it with the token that read it.
+				inv.truncated = true
+				inv.continueToken = opts.Continue
+				inv.truncNote = moreNote(t.mapping, pageObject(p, obj), false)
+				break
+			}
 			if tooMany(p) {
 				return nil, append(errs, errTooManyToSort)
 			}
@@ -322,6 +349,9 @@ func (r *Runner) fetchForGet(inv *invocation, o getOptions, targets []target) ([
 			opts.Continue = continueToken(pageObject(p, obj))
 			if trimmed || (full() && opts.Continue != "") {
 				inv.truncated = true
+				if !trimmed && resumable {
+					inv.continueToken = opts.Continue
+				}
 				inv.truncNote = moreNote(t.mapping, pageObject(p, obj), trimmed)
 				break
 			}

@@ -446,7 +446,7 @@ func TestIntegration(t *testing.T) {
 		if res.ExitCode != 1 || res.Error != `error: the server doesn't have a resource type "nosuchthing"` {
 			t.Fatalf("get unknown type: got exit %d error %q; want 1 and kubectl's message", res.ExitCode, res.Error)
 		}
-		res = mustSucceed(t, r, "get", "secrets", "-n", ns, "-l", "none=here")
+		res = mustSucceed(t, r, "get", "services", "-n", ns, "-l", "none=here")
 		if res.Error != "No resources found in "+ns+" namespace." || res.Output != "" {
 			t.Fatalf("get with no match: got output %q error %q; want kubectl's notice on stderr", res.Output, res.Error)
 		}
@@ -530,7 +530,9 @@ func TestIntegration(t *testing.T) {
 		}
 	})
 	t.Run("forbidden", func(t *testing.T) {
-		viewer, _ := newRunner(t, restConfig(t, testbed.ViewerKubeconfig(t)), 0)
+		// A profile that lets Secrets be read (redacted) leaves the
+		// decision to the cluster's RBAC, which refuses the viewer.
+		viewer, _ := profileRunner(t, restConfig(t, testbed.ViewerKubeconfig(t)), 0, secretsRedactedPolicy, "any")
 		res := run(t, viewer, "get", "secrets", "-n", ns)
 		want := fmt.Sprintf(`Error from server (Forbidden): secrets is forbidden: User "system:serviceaccount:%s:%s" cannot list resource "secrets" in API group "" in the namespace "%s"`,
 			testbed.ViewerNamespace, testbed.ViewerServiceAccount, ns)

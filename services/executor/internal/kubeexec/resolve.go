@@ -13,10 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// secretsResource is never part of a category expansion such as "all":
-// the policy restricts Secrets.
-var secretsResource = schema.GroupResource{Resource: "secrets"}
-
 // target is one resource type of a command with the names asked for.
 type target struct {
 	mapping *meta.RESTMapping
@@ -174,7 +170,7 @@ func (r *Runner) expandCategory(ctx context.Context, name string) []schema.Group
 					continue
 				}
 				gr := schema.GroupResource{Group: g.Name, Resource: res.Name}
-				if gr == secretsResource {
+				if r.restricts(gr) {
 					// Restricted, whatever category a server puts it in.
 					continue
 				}
@@ -192,7 +188,22 @@ func (r *Runner) expandCategory(ctx context.Context, name string) []schema.Group
 // "deployment.v1.apps", "Deployment", a CRD's short name) to its REST
 // mapping. When the type is unknown it refreshes discovery once, rate
 // limited, so that CRDs created after the cache was filled are found.
+//
+// A resource the policy profile restricts is refused here, whatever
+// spelling named it: this is where the executor sees the real kind.
 func (r *Runner) mappingFor(ctx context.Context, arg string) (*meta.RESTMapping, error) {
+	m, err := r.resolveMapping(ctx, arg)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkMapping(ctx, arg, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// resolveMapping is mappingFor without the policy check.
+func (r *Runner) resolveMapping(ctx context.Context, arg string) (*meta.RESTMapping, error) {
 	m, unknown, err := r.lookupMapping(ctx, arg)
 	if unknown && r.refreshDiscovery(ctx) {
 		m, _, err = r.lookupMapping(ctx, arg)

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	metricsclientset "k8s.io/metrics/pkg/client/clientset/versioned"
 
+	"kubently.io/libs/policy"
 	"kubently.io/services/executor/internal/readonly"
 )
 
@@ -80,6 +81,13 @@ type Config struct {
 	// Clock returns the current time, used for ages such as the LAST SEEN
 	// column of events. Nil means time.Now.
 	Clock func() time.Time
+
+	// Profile returns the policy profile in force for this cluster; it
+	// is called per command, so a reloaded policy applies at once. Nil
+	// means the built-in readOnly profile. The Runner refuses every
+	// resource the profile restricts, after resolving it through
+	// discovery, and masks what the profile says to redact.
+	Profile func() *policy.Profile
 }
 
 // Result is the outcome of one command, shaped like a kubectl invocation.
@@ -108,6 +116,17 @@ type Result struct {
 	// api-versions, version and auth can-i when it fits in MaxOutputBytes;
 	// otherwise nil. It is never truncated: it is valid JSON or absent.
 	Structured json.RawMessage
+
+	// DeniedReason is set when the policy refused the command after
+	// resolving its resource types through discovery (for example a CRD
+	// short name that names a restricted kind); Error says why. Nothing
+	// was read from the cluster for the refused type.
+	DeniedReason policy.Reason
+
+	// Continue is set when a get of one resource type stopped at the byte
+	// cap at a page boundary: the API server's continue token, to pass as
+	// --continue to read the next page. Error's hint says so too.
+	Continue string
 }
 
 // Runner runs kubectl-style read commands against one cluster with
@@ -117,6 +136,8 @@ type Runner struct {
 	maxLogBytes int64
 	maxLogScan  int64
 	now         func() time.Time
+	profileFn   func() *policy.Profile
+	redaction   *redaction
 
 	restConfig *rest.Config // guarded by readonly.Guard, QPS defaults applied
 	httpClient *http.Client // shared by all clients below
@@ -153,6 +174,7 @@ func New(cfg Config) (*Runner, error) {
 		maxOutput:   cfg.MaxOutputBytes,
 		maxLogBytes: cfg.MaxLogBytes,
 		now:         cfg.Clock,
+		profileFn:   cfg.Profile,
 	}
 	if r.maxOutput == 0 {
 		r.maxOutput = DefaultMaxOutputBytes
@@ -167,7 +189,16 @@ func New(cfg Config) (*Runner, error) {
 		r.now = time.Now
 	}
 
+	var err error
+	if r.redaction, err = newRedaction(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	rc := readonly.Guard(cfg.REST)
+	// Only JSON crosses the transport, so the redactor can read every
+	// response; it refuses protobuf and watches.
+	rc.ContentType = "application/json"
+	rc.AcceptContentTypes = "application/json"
+	rc.Wrap(r.redaction.transport)
 	if rc.QPS == 0 {
 		rc.QPS = defaultQPS
 	}
@@ -234,6 +265,7 @@ func (r *Runner) Run(ctx context.Context, argv []string) (res Result) {
 		errOut: newCapBuffer(maxErrorBytes),
 	}
 	inv.ctx = context.WithValue(ctx, invocationKey{}, inv)
+	r.refreshRedaction(inv.ctx)
 	defer func() {
 		if p := recover(); p != nil {
 			inv.failed = true
@@ -256,6 +288,10 @@ func (r *Runner) result(inv *invocation) Result {
 		out = string(cutAtLine([]byte(out)))
 	}
 	res := Result{Output: out, Truncated: cut || inv.truncated}
+	if inv.denied != nil {
+		res.DeniedReason = inv.denied.reason
+		inv.failed = true
+	}
 	if inv.failed {
 		res.ExitCode = 1
 	}
@@ -265,6 +301,10 @@ func (r *Runner) result(inv *invocation) Result {
 		hint := fmt.Sprintf("output truncated at %d bytes; narrow with -l, -n, --tail or --chunk-size", r.maxOutput)
 		if inv.truncNote != "" {
 			hint += " (" + inv.truncNote + ")"
+		}
+		if inv.continueToken != "" {
+			res.Continue = inv.continueToken
+			hint += "; read the next page by adding --continue=" + inv.continueToken
 		}
 		if errText != "" {
 			errText += "\n"
@@ -332,9 +372,12 @@ type invocation struct {
 	ctx       context.Context
 	out       *capBuffer
 	errOut    *capBuffer
-	failed    bool   // exit code 1
-	truncated bool   // reading stopped early at a cap
-	truncNote string // extra words for the truncation hint
+	failed    bool    // exit code 1
+	truncated bool    // reading stopped early at a cap
+	truncNote string  // extra words for the truncation hint
+	denied    *denial // the policy refused a resolved type
+	// continueToken resumes a list cut at the byte cap (get --continue).
+	continueToken string
 	// structured is the JSON of the Result's Structured form, or nil.
 	structured []byte
 

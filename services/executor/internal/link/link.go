@@ -3,6 +3,15 @@
 // exponential backoff; dropping a stream that misses heartbeats; stopping
 // for good on 401) and posts results back with retries.
 //
+// Trace context arrives inside each command (contracts.Command.TraceParent,
+// decoded with the rest of the event) and is picked up by the worker that
+// runs it. PostResult runs under an "executor.post_result" span and sends
+// its context in the POST's traceparent header, so the gateway can
+// continue the trace.
+//
+// With Config.Registerer set, the client exports kubently_executor_connected
+// (1 while a stream is open) and kubently_executor_reconnects_total.
+//
 // # Usage
 //
 //	c, _ := link.New(link.Config{APIURL: u, Cluster: id, Token: tok, Log: log})
@@ -32,8 +41,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
+	"kubently.io/libs/telemetry"
 )
 
 // Sentinel errors.
@@ -79,6 +94,9 @@ type Config struct {
 	StaleAfter time.Duration
 	// ResultTimeout bounds one result POST; zero means 10s.
 	ResultTimeout time.Duration
+	// Registerer receives the link's metrics (kubently_executor_connected,
+	// kubently_executor_reconnects_total); nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // Client is the executor's link to the gateway.
@@ -87,6 +105,11 @@ type Client struct {
 	base      *url.URL
 	lastEvent atomic.Value // string
 	connected atomic.Bool
+
+	// upGauge is 1 while a stream is open; reconnects counts the
+	// attempts to open one again.
+	upGauge    prometheus.Gauge
+	reconnects prometheus.Counter
 }
 
 // New validates cfg and returns a Client.
@@ -116,13 +139,42 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ResultTimeout <= 0 {
 		cfg.ResultTimeout = 10 * time.Second
 	}
-	c := &Client{cfg: cfg, base: u}
+	c := &Client{cfg: cfg, base: u,
+		upGauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kubently_executor_connected",
+			Help: "1 while the executor's SSE stream from the gateway is open, else 0.",
+		}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kubently_executor_reconnects_total",
+			Help: "Reconnect attempts: streams to the gateway that ended, or could not be opened, and are retried after a backoff.",
+		}),
+	}
 	c.lastEvent.Store("")
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(c.upGauge); err != nil {
+			return nil, fmt.Errorf("link: register metrics: %w", err)
+		}
+		if err := cfg.Registerer.Register(c.reconnects); err != nil {
+			cfg.Registerer.Unregister(c.upGauge)
+			return nil, fmt.Errorf("link: register metrics: %w", err)
+		}
+	}
 	return c, nil
 }
 
 // Connected reports whether a stream is open right now.
 func (c *Client) Connected() bool { return c.connected.Load() }
+
+// setConnected records whether a stream is open, for Connected and the
+// kubently_executor_connected gauge.
+func (c *Client) setConnected(up bool) {
+	c.connected.Store(up)
+	if up {
+		c.upGauge.Set(1)
+	} else {
+		c.upGauge.Set(0)
+	}
+}
 
 func (c *Client) authorize(r *http.Request) {
 	r.Header.Set("Authorization", "Bearer "+c.cfg.Token)
@@ -154,6 +206,7 @@ func (c *Client) Run(ctx context.Context, onCommand func(contracts.Command)) err
 		}
 		delay := Backoff(attempt, c.cfg.MinBackoff, c.cfg.MaxBackoff)
 		attempt++
+		c.reconnects.Inc()
 		c.cfg.Log.Warn("stream ended; reconnecting", logging.KeyErr, err, "in", delay.Round(time.Millisecond), "attempt", attempt)
 		t := time.NewTimer(delay)
 		select {
@@ -228,8 +281,8 @@ func (c *Client) stream(ctx context.Context, onCommand func(contracts.Command)) 
 		}
 	}()
 
-	c.connected.Store(true)
-	defer c.connected.Store(false)
+	c.setConnected(true)
+	defer c.setConnected(false)
 	r := bufio.NewReaderSize(resp.Body, 64<<10)
 	var ev event
 	for {
@@ -325,12 +378,28 @@ func readSnippet(r io.Reader) string {
 // PostResult posts a result, retrying transient failures (network errors,
 // 429 and 5xx) with backoff until it is accepted or giveUp passes. A result
 // the gateway refuses for good returns ErrRejected; a 401 ErrUnauthorized.
-func (c *Client) PostResult(ctx context.Context, res contracts.ExecutorResult, giveUp time.Time) error {
+//
+// The POSTs carry the trace context of an "executor.post_result" span, a
+// child of the span in ctx (the worker's executor.run).
+func (c *Client) PostResult(ctx context.Context, res contracts.ExecutorResult, giveUp time.Time) (err error) {
 	body, err := json.Marshal(res)
 	if err != nil {
 		return err
 	}
+	ctx, span := otel.Tracer(telemetry.ScopeName).Start(ctx, telemetry.SpanExecutorPostResult,
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			telemetry.AttrCluster.String(c.cfg.Cluster), telemetry.AttrCommandID.String(res.CommandID),
+			telemetry.AttrStatus.String(string(res.Status))))
+	attempts := 0
+	defer func() {
+		span.SetAttributes(telemetry.AttrAttempts.Int(attempts))
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	for attempt := 0; ; attempt++ {
+		attempts++
 		err := c.postOnce(ctx, body)
 		if err == nil || errors.Is(err, ErrRejected) || errors.Is(err, ErrUnauthorized) {
 			return err
@@ -359,6 +428,7 @@ func (c *Client) postOnce(ctx context.Context, body []byte) error {
 	}
 	c.authorize(req)
 	req.Header.Set("Content-Type", "application/json")
+	telemetry.InjectHTTP(ctx, req.Header)
 	resp, err := c.cfg.HTTP.Do(req)
 	if err != nil {
 		return err

@@ -5,6 +5,15 @@
 // deadline passed, run under that deadline, and its result handed to a
 // poster. Duplicate deliveries of one command id run once.
 //
+// Each command runs under an "executor.run" span whose parent is the trace
+// context the command carries (contracts.Command.TraceParent); the result
+// is posted with that span in ctx, so the post continues the trace.
+//
+// With Config.Registerer set, the pool exports kubently_executor_* metrics
+// (see metrics.go): results by verb and status, run time, queue depth,
+// and commands refused as busy, ignored as duplicates, skipped as expired
+// or whose result could not be delivered.
+//
 // # Concurrency
 //
 // Submit is safe from any goroutine; Run starts the workers and returns
@@ -20,9 +29,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
 	"kubently.io/libs/policy"
+	"kubently.io/libs/telemetry"
 )
 
 // Outcome is what running a command produced.
@@ -33,6 +48,13 @@ type Outcome struct {
 	Truncated bool
 	// Structured is the command's objects as one JSON document, or nil.
 	Structured json.RawMessage
+	// DeniedReason is set when the runner refused the command by policy
+	// after resolving its types (a reason code such as
+	// restricted_resource); the result then has status denied.
+	DeniedReason string
+	// Continue is the token that reads the next page of a list cut at the
+	// byte cap, or "".
+	Continue string
 }
 
 // Runner runs one command against the cluster.
@@ -57,8 +79,9 @@ type Config struct {
 	Post PostFunc
 	// Log is the logger; required.
 	Log *slog.Logger
-	// Policy re-checks commands; nil means policy.Check.
-	Policy func([]string) policy.Decision
+	// Policy re-checks commands before they run; nil means policy.Check
+	// (the built-in readOnly profile, static type resolution).
+	Policy func(ctx context.Context, argv []string) policy.Decision
 	// Workers is how many commands run at once; zero means 8.
 	Workers int
 	// Queue is how many received commands may wait; zero means 64. A
@@ -71,11 +94,17 @@ type Config struct {
 	ResultGrace time.Duration
 	// Now returns the time; nil means time.Now.
 	Now func() time.Time
+	// Registerer receives the pool's metrics (kubently_executor_commands_total,
+	// ..._command_duration_seconds, ..._queue_depth, ..._busy_total,
+	// ..._duplicates_total, ..._expired_total and
+	// ..._result_post_errors_total); nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // Pool is the executor's command pool.
 type Pool struct {
 	cfg   Config
+	m     *metrics
 	queue chan contracts.Command
 	mu    sync.Mutex
 	seen  map[string]time.Time
@@ -91,7 +120,7 @@ func New(cfg Config) (*Pool, error) {
 		return nil, errors.New("worker: Runner, Post and Log are required")
 	}
 	if cfg.Policy == nil {
-		cfg.Policy = policy.Check
+		cfg.Policy = func(_ context.Context, argv []string) policy.Decision { return policy.Check(argv) }
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
@@ -105,7 +134,14 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Pool{cfg: cfg, queue: make(chan contracts.Command, cfg.Queue), seen: map[string]time.Time{}}, nil
+	p := &Pool{cfg: cfg, queue: make(chan contracts.Command, cfg.Queue), seen: map[string]time.Time{}}
+	p.m = newMetrics(func() int { return len(p.queue) })
+	if cfg.Registerer != nil {
+		if err := p.m.register(cfg.Registerer); err != nil {
+			return nil, fmt.Errorf("worker: register metrics: %w", err)
+		}
+	}
+	return p, nil
 }
 
 // firstTime records id and reports whether it was new.
@@ -128,14 +164,17 @@ func (p *Pool) firstTime(id string) bool {
 // answers the command with status error at once.
 func (p *Pool) Submit(ctx context.Context, cmd contracts.Command) {
 	if !p.firstTime(cmd.ID) {
+		p.m.duplicates.Inc()
 		p.cfg.Log.Info("duplicate command ignored", logging.KeyCommandID, cmd.ID)
 		return
 	}
 	select {
 	case p.queue <- cmd:
 	default:
+		p.m.busy.Inc()
+		p.m.answered(verbLabel(cmd.Argv), contracts.StatusError, false, 0)
 		p.cfg.Log.Warn("executor busy; command refused", logging.KeyCommandID, cmd.ID, "queue", cap(p.queue))
-		go p.post(ctx, cmd, contracts.ExecutorResult{
+		go p.post(telemetry.ContextFromCommand(ctx, cmd), cmd, contracts.ExecutorResult{
 			CommandID: cmd.ID, Status: contracts.StatusError, ExitCode: 1,
 			Error: fmt.Sprintf("executor busy: %d commands already queued; retry shortly", cap(p.queue)),
 		})
@@ -161,17 +200,24 @@ func (p *Pool) Run(ctx context.Context) {
 }
 
 func (p *Pool) execute(ctx context.Context, cmd contracts.Command) {
+	ctx, span := otel.Tracer(telemetry.ScopeName).Start(telemetry.ContextFromCommand(ctx, cmd), telemetry.SpanExecutorRun,
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(telemetry.CommandAttributes(cmd)...))
+	defer span.End()
 	log := p.cfg.Log.With(logging.KeyCommandID, cmd.ID, logging.KeyCorrelationID, cmd.CorrelationID, logging.KeyCluster, cmd.Cluster)
 	start := p.cfg.Now()
 	if cmd.Expired(start) {
+		p.m.expired.Inc()
 		log.Warn("command past its deadline; not executed", "deadline", cmd.Deadline)
+		span.SetStatus(codes.Error, "deadline passed before the command ran")
 		return
 	}
 	res := contracts.ExecutorResult{CommandID: cmd.ID, ExecutedAt: start.UTC()}
-	if d := p.cfg.Policy(cmd.Argv); !d.Allowed {
+	if d := p.cfg.Policy(ctx, cmd.Argv); !d.Allowed {
 		res.Status, res.ExitCode, res.Reason = contracts.StatusDenied, 1, string(d.Reason)
 		res.Error = "denied by executor policy: " + d.Message
 		log.Warn("command denied by executor policy", "reason", d.Reason)
+		p.m.answered(verbLabel(cmd.Argv), res.Status, true, p.cfg.Now().Sub(start).Seconds())
+		endRun(span, res)
 		p.post(ctx, cmd, res)
 		return
 	}
@@ -180,9 +226,14 @@ func (p *Pool) execute(ctx context.Context, cmd contracts.Command) {
 	timedOut := rctx.Err() == context.DeadlineExceeded
 	cancel()
 	res.Output, res.Error, res.ExitCode, res.Truncated = out.Output, out.Error, out.ExitCode, out.Truncated
-	res.Structured = out.Structured
-	res.DurationMS = p.cfg.Now().Sub(start).Milliseconds()
+	res.Structured, res.Continue = out.Structured, out.Continue
+	elapsed := p.cfg.Now().Sub(start)
+	res.DurationMS = elapsed.Milliseconds()
 	switch {
+	case out.DeniedReason != "":
+		res.Status, res.Reason = contracts.StatusDenied, out.DeniedReason
+		res.Error = "denied by executor policy: " + res.Error
+		log.Warn("command denied by executor policy after resolving its types", "reason", out.DeniedReason)
 	case timedOut:
 		res.Status = contracts.StatusTimeout
 		if res.ExitCode == 0 {
@@ -197,7 +248,22 @@ func (p *Pool) execute(ctx context.Context, cmd contracts.Command) {
 		res.Status = contracts.StatusFailure
 	}
 	log.Info("command executed", logging.KeyVerb, verb(cmd.Argv), logging.KeyStatus, res.Status, "exit_code", res.ExitCode, logging.KeyDuration, res.DurationMS)
+	p.m.answered(verbLabel(cmd.Argv), res.Status, true, elapsed.Seconds())
+	endRun(span, res)
 	p.post(ctx, cmd, res)
+}
+
+// endRun records a result's outcome on the executor.run span. Only
+// outcomes that are the system's fault (timeout, error) mark it failed; a
+// denied or failing kubectl command is a normal answer.
+func endRun(span trace.Span, res contracts.ExecutorResult) {
+	span.SetAttributes(telemetry.AttrStatus.String(string(res.Status)), telemetry.AttrExitCode.Int(res.ExitCode))
+	if res.Reason != "" {
+		span.SetAttributes(telemetry.AttrReason.String(res.Reason))
+	}
+	if res.Status == contracts.StatusTimeout || res.Status == contracts.StatusError {
+		span.SetStatus(codes.Error, string(res.Status))
+	}
 }
 
 // safeRun turns a panic in the runner into a failed result.
@@ -214,6 +280,7 @@ func (p *Pool) safeRun(ctx context.Context, argv []string) (out Outcome) {
 func (p *Pool) post(ctx context.Context, cmd contracts.Command, res contracts.ExecutorResult) {
 	res.ExecutorID = p.cfg.ExecutorID
 	if err := p.cfg.Post(ctx, res, cmd.Deadline.Add(p.cfg.ResultGrace)); err != nil {
+		p.m.postErrors.Inc()
 		p.cfg.Log.Warn("result not delivered", logging.KeyCommandID, cmd.ID, logging.KeyErr, err)
 	}
 }
