@@ -7,83 +7,180 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"kubently.io/libs/audit"
 	"kubently.io/libs/config"
+	"kubently.io/libs/logging"
 	"kubently.io/libs/natsutil"
 	"kubently.io/libs/ops"
+	"kubently.io/libs/policy"
 	"kubently.io/libs/store"
 	"kubently.io/libs/store/backend"
+	"kubently.io/libs/telemetry"
 	"kubently.io/services/dispatcher/internal/dispatch"
 )
 
 // Config is the dispatcher's configuration.
 type Config struct {
 	config.Platform
+	// Config holds the tracing settings (KUBENTLY_TRACING, off by default).
+	telemetry.Config
 	// MaxInFlight bounds concurrent execute requests per replica.
 	MaxInFlight int `env:"KUBENTLY_DISPATCH_MAX_IN_FLIGHT" default:"1024"`
+	// PolicyFile is the command policy file (profiles per cluster, see
+	// docs/policy.md); empty means the built-in readOnly profile. A file
+	// that cannot be loaded denies every command until it can.
+	PolicyFile string `env:"KUBENTLY_POLICY_FILE"`
+	// PolicyReload is how often the policy file is re-read (zero: 5s).
+	PolicyReload time.Duration `env:"KUBENTLY_POLICY_RELOAD_INTERVAL" default:"5s"`
+	// AuditMaxAge is how long the audit stream keeps records (default
+	// 2160h, 90 days; at least 1h). Every service that writes audit
+	// records ensures the stream with it, so set the same value on all.
+	AuditMaxAge time.Duration `env:"KUBENTLY_AUDIT_MAX_AGE" default:"2160h"`
+	// AuditReplicas is the audit stream's replication factor (default 1;
+	// 1-5, more than 1 needs a NATS cluster; 3 in production).
+	AuditReplicas int `env:"KUBENTLY_AUDIT_REPLICAS" default:"1"`
 	// Version is the build version (set by ldflags, not env).
 	Version string
 }
 
 // Validate checks cfg before anything connects.
 func (c Config) Validate() error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 100000 {
 		return fmt.Errorf("KUBENTLY_DISPATCH_MAX_IN_FLIGHT %d out of range [1, 100000]", c.MaxInFlight)
+	}
+	if c.PolicyReload != 0 && (c.PolicyReload < time.Second || c.PolicyReload > time.Hour) {
+		return fmt.Errorf("KUBENTLY_POLICY_RELOAD_INTERVAL %v out of range [1s, 1h]", c.PolicyReload)
+	}
+	if err := validateAudit(c.AuditMaxAge, c.AuditReplicas); err != nil {
+		return err
 	}
 	return c.Platform.Validate()
 }
 
+// validateAudit checks the audit stream settings.
+func validateAudit(maxAge time.Duration, replicas int) error {
+	if maxAge < time.Hour {
+		return fmt.Errorf("KUBENTLY_AUDIT_MAX_AGE %v: want at least 1h", maxAge)
+	}
+	if replicas < 1 || replicas > 5 {
+		return fmt.Errorf("KUBENTLY_AUDIT_REPLICAS %d out of range [1, 5]", replicas)
+	}
+	return nil
+}
+
 // Deps are the dependencies Start wires the dispatcher onto.
 type Deps struct {
-	// Conn is the NATS connection; required.
+	// Conn is the NATS connection; required. Its server must have
+	// JetStream: the audit log is a stream.
 	Conn *nats.Conn
 	// Store is the state store; required.
 	Store store.Store
 	// Log is the logger; required.
 	Log *slog.Logger
-	// Registerer receives metrics; nil registers none.
+	// Registerer receives metrics; nil registers none. Stop unregisters
+	// them.
 	Registerer prometheus.Registerer
 	// MaxInFlight bounds concurrent execute requests; zero means 1024.
 	MaxInFlight int
 	// Version is reported in $SRV.INFO.
 	Version string
+	// Policy is the command policy source; nil means the built-in
+	// readOnly profile.
+	Policy *policy.Source
+	// AuditMaxAge is the audit stream's retention; zero means
+	// audit.DefaultMaxAge (90 days).
+	AuditMaxAge time.Duration
+	// AuditReplicas is the audit stream's replication factor; zero means 1.
+	AuditReplicas int
+	// Replica names this replica on its audit records (the pod name);
+	// empty means none.
+	Replica string
 }
 
 // App is a running dispatcher.
 type App struct {
-	d *dispatch.Dispatcher
+	d   *dispatch.Dispatcher
+	w   *audit.Writer
+	log *slog.Logger
 }
 
-// Start registers the dispatcher on deps.Conn.
+// Start ensures the audit stream and registers the dispatcher on
+// deps.Conn.
 func Start(ctx context.Context, deps Deps) (*App, error) {
+	if deps.Conn == nil || deps.Log == nil {
+		return nil, fmt.Errorf("dispatcher: Conn and Log are required")
+	}
+	js, err := jetstream.New(deps.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: jetstream: %w", err)
+	}
+	if err := audit.Ensure(ctx, js, audit.StreamConfig{MaxAge: deps.AuditMaxAge, Replicas: deps.AuditReplicas}); err != nil {
+		return nil, fmt.Errorf("dispatcher: audit stream: %w", err)
+	}
+	w, err := audit.NewWriter(audit.WriterConfig{JS: js, Source: "dispatcher", Replica: deps.Replica})
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: audit writer: %w", err)
+	}
+	var pol dispatch.PolicyFunc
+	if deps.Policy != nil {
+		pol = deps.Policy.Policy
+	}
 	d, err := dispatch.New(ctx, dispatch.Config{
-		Conn: deps.Conn, Store: deps.Store, Log: deps.Log, Registerer: deps.Registerer,
-		MaxInFlight: deps.MaxInFlight, Version: deps.Version,
+		Conn: deps.Conn, Store: deps.Store, Log: deps.Log, Registerer: deps.Registerer, Audit: w,
+		MaxInFlight: deps.MaxInFlight, Version: deps.Version, Policy: pol,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &App{d: d}, nil
+	return &App{d: d, w: w, log: deps.Log}, nil
 }
 
-// Stop deregisters the dispatcher.
-func (a *App) Stop() error { return a.d.Stop() }
+// Stop deregisters the dispatcher, lets requests in flight finish and
+// flushes the audit writer.
+func (a *App) Stop() error {
+	err := a.d.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if ferr := a.w.Flush(ctx); ferr != nil {
+		a.log.Error("audit flush failed", "err", ferr)
+	}
+	return err
+}
 
 // Run connects to NATS and the store, serves until ctx ends, then drains.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("dispatcher: invalid config: %w", err)
 	}
+	stopTracing, err := telemetry.Setup(logging.NewContext(ctx, log), cfg.For("dispatcher", cfg.Version))
+	if err != nil {
+		return fmt.Errorf("dispatcher: %w", err)
+	}
+	defer telemetry.Close(log, stopTracing)
 	nc, st, closeAll, err := backend.Dial(ctx, cfg.Platform, "kubently-dispatcher", log)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
 	reg := ops.NewRegistry()
-	a, err := Start(ctx, Deps{Conn: nc, Store: st, Log: log, Registerer: reg, MaxInFlight: cfg.MaxInFlight, Version: cfg.Version})
+	pol, err := policy.NewSource(policy.SourceConfig{Path: cfg.PolicyFile, Interval: cfg.PolicyReload, Log: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	go pol.Run(ctx)
+	host, _ := os.Hostname()
+	a, err := Start(ctx, Deps{Conn: nc, Store: st, Log: log, Registerer: reg, MaxInFlight: cfg.MaxInFlight, Version: cfg.Version, Policy: pol,
+		AuditMaxAge: cfg.AuditMaxAge, AuditReplicas: cfg.AuditReplicas, Replica: host})
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,24 @@
-// Package dispatch implements the dispatcher's execute endpoint: it checks a
-// command against the policy, the cluster registry, the caller's session and
-// executor presence — answering at once with a distinct error when any check
-// fails — then hands the command to the cluster's bridge queue and waits for
-// the executor's result until the command's deadline.
+// Package dispatch implements the dispatcher's execute endpoint: it
+// re-checks the caller (the principal the gateway forwarded: role and
+// scopes), checks the command against the policy, the cluster registry,
+// the caller's session and executor presence — answering at once with a
+// distinct error when any check fails — then hands the command to the
+// cluster's bridge queue and waits for the executor's result until the
+// command's deadline.
+//
+// # Audit
+//
+// Every request that carries a valid principal ends in exactly one final
+// audit record, written and acknowledged by JetStream before the reply:
+// command_denied (invalid input, role or scope, policy, session) or
+// command_executed (with the outcome: success, failure, denied by the
+// executor, timeout, error, or unavailable for routing failures such as an
+// unknown cluster or no executor). A command that reaches the bridge has a
+// command_dispatched record before it is enqueued; if that record cannot
+// be stored the command is not run (503). Record IDs are
+// <command_id>-dispatched, -executed and -denied, so a retried write is
+// stored once. A request without a valid principal is refused with 401
+// and recorded, best effort, as auth_denied. Output is never recorded.
 //
 // # Concurrency
 //
@@ -17,18 +33,29 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
+	"kubently.io/libs/audit"
+	"kubently.io/libs/authz"
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
 	"kubently.io/libs/natsutil"
 	"kubently.io/libs/policy"
 	"kubently.io/libs/store"
+	"kubently.io/libs/telemetry"
 )
+
+// keyIdentity is the log key of the caller's principal id.
+const keyIdentity = "identity"
 
 // Store is what the dispatcher needs of the state store.
 type Store interface {
@@ -37,9 +64,15 @@ type Store interface {
 	GetCluster(ctx context.Context, id string) (store.ClusterRecord, error)
 }
 
-// PolicyFunc decides whether argv may run. policy.Check is the default; the
-// full policy engine replaces it behind this one function.
-type PolicyFunc func(argv []string) policy.Decision
+// Auditor stores audit records; *audit.Writer implements it. Write must
+// return nil only once the record is durably stored.
+type Auditor interface {
+	Write(ctx context.Context, rec audit.Record) error
+}
+
+// PolicyFunc returns the command policy in force; it is called once per
+// request, so a reloaded policy applies to the next command.
+type PolicyFunc func() *policy.Policy
 
 // Config configures New.
 type Config struct {
@@ -49,9 +82,13 @@ type Config struct {
 	Store Store
 	// Log is the logger; required.
 	Log *slog.Logger
-	// Policy checks commands; nil means policy.Check.
+	// Audit stores the audit records; required.
+	Audit Auditor
+	// Policy returns the policy commands are checked against; nil means
+	// policy.Default (the built-in readOnly profile).
 	Policy PolicyFunc
 	// Registerer receives the dispatcher's metrics; nil registers nothing.
+	// Stop unregisters them, so a new Dispatcher may use the same one.
 	Registerer prometheus.Registerer
 	// Version is reported in $SRV.INFO; empty means dev.
 	Version string
@@ -59,6 +96,13 @@ type Config struct {
 	MaxInFlight int
 	// StoreTimeout bounds each store or session call; zero means 5s.
 	StoreTimeout time.Duration
+	// AuditTimeout bounds each audit write, retries included; zero means
+	// 5s. A command_dispatched write that does not finish in time stops
+	// the command.
+	AuditTimeout time.Duration
+	// StopTimeout bounds how long Stop waits for requests in flight to
+	// finish (and write their records); zero means 10s.
+	StopTimeout time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -67,17 +111,17 @@ type Config struct {
 type Dispatcher struct {
 	cfg      Config
 	svc      micro.Service
-	commands *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	m        *metrics
+	inflight sync.WaitGroup
 }
 
 // New registers the dispatcher's endpoints on cfg.Conn.
 func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
-	if cfg.Conn == nil || cfg.Store == nil || cfg.Log == nil {
-		return nil, errors.New("dispatch: Conn, Store and Log are required")
+	if cfg.Conn == nil || cfg.Store == nil || cfg.Log == nil || cfg.Audit == nil {
+		return nil, errors.New("dispatch: Conn, Store, Log and Audit are required")
 	}
 	if cfg.Policy == nil {
-		cfg.Policy = policy.Check
+		cfg.Policy = policy.Default
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 1024
@@ -85,27 +129,18 @@ func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 5 * time.Second
 	}
+	if cfg.AuditTimeout <= 0 {
+		cfg.AuditTimeout = 5 * time.Second
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = 10 * time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	d := &Dispatcher{
-		cfg: cfg,
-		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kubently_dispatcher_commands_total",
-			Help: "Commands handled by the dispatcher, by cluster, outcome and error code.",
-		}, []string{"cluster", "status", "code"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "kubently_dispatcher_command_duration_seconds",
-			Help:    "Time from execute request to reply, by verb and outcome.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
-		}, []string{"verb", "status"}),
-	}
-	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{d.commands, d.latency} {
-			if err := cfg.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("dispatch: register metrics: %w", err)
-			}
-		}
+	d := &Dispatcher{cfg: cfg, m: newMetrics()}
+	if err := d.m.register(cfg.Registerer); err != nil {
+		return nil, err
 	}
 	svc, err := micro.AddService(cfg.Conn, micro.Config{
 		Name:        contracts.DispatchServiceName,
@@ -113,131 +148,286 @@ func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
 		Description: "Kubently command dispatch: policy, routing, results",
 	})
 	if err != nil {
+		d.m.unregister(cfg.Registerer)
 		return nil, fmt.Errorf("dispatch: add service: %w", err)
 	}
 	g := svc.AddGroup(contracts.DispatchSubjectPrefix)
 	if err := g.AddEndpoint("execute", natsutil.Concurrent(ctx, cfg.Conn, cfg.MaxInFlight, d.serveExecute)); err != nil {
 		_ = svc.Stop()
+		d.m.unregister(cfg.Registerer)
 		return nil, fmt.Errorf("dispatch: add endpoint: %w", err)
 	}
 	d.svc = svc
 	return d, nil
 }
 
-// Stop deregisters the endpoints.
-func (d *Dispatcher) Stop() error { return d.svc.Stop() }
+// Stop deregisters the endpoints, waits up to Config.StopTimeout for
+// requests in flight to finish (their audit records are written on a
+// context that shutdown does not cancel) and unregisters the metrics.
+func (d *Dispatcher) Stop() error {
+	err := d.svc.Stop()
+	done := make(chan struct{})
+	go func() {
+		d.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d.cfg.StopTimeout):
+		d.cfg.Log.Warn("dispatcher stopped with requests in flight", "timeout", d.cfg.StopTimeout)
+	}
+	d.m.unregister(d.cfg.Registerer)
+	return err
+}
+
+// call is one execute request on its way through the dispatcher.
+type call struct {
+	in      contracts.ExecuteRequest
+	start   time.Time
+	cmdID   string
+	corr    string
+	id      authz.Identity // the request's principal, once validated
+	ns      string         // the namespace the scope check used
+	verb    string
+	cluster string // metrics label: the cluster once known registered
+	log     *slog.Logger
+}
 
 func (d *Dispatcher) serveExecute(ctx context.Context, req micro.Request) {
+	d.inflight.Add(1)
+	defer d.inflight.Done()
 	start := d.cfg.Now()
 	ctx = natsutil.RequestContext(ctx, req)
 	var in contracts.ExecuteRequest
+	derr := natsutil.DecodeRequest(req, &in)
+	c := d.newCall(ctx, in, start)
 	var res contracts.CommandResult
-	err := natsutil.DecodeRequest(req, &in)
+	err := derr
 	if err == nil {
-		res, err = d.Execute(ctx, in)
+		res, err = d.execute(ctx, c)
 	}
-	verb := ""
-	if len(in.Argv) > 0 && len(in.Argv[0]) <= 32 {
-		verb = in.Argv[0]
-	}
-	log := d.cfg.Log.With(logging.KeyCorrelationID, contracts.CorrelationIDFrom(ctx), logging.KeyCluster, in.Cluster,
-		logging.KeyCaller, in.Caller, logging.KeyVerb, verb)
+	elapsed := d.cfg.Now().Sub(start)
 	if err != nil {
 		e := contracts.AsError(err)
-		d.commands.WithLabelValues(in.Cluster, "rejected", string(e.Code)).Inc()
-		d.latency.WithLabelValues(verb, "rejected").Observe(time.Since(start).Seconds())
-		log.Info("command rejected", "code", e.Code, "reason", e.Reason, "message", e.Message)
+		d.m.commands.WithLabelValues(c.cluster, "rejected", string(e.Code)).Inc()
+		d.m.latency.WithLabelValues(c.verb, "rejected", c.cluster).Observe(elapsed.Seconds())
+		level := slog.LevelInfo
+		if e.Code.Status() >= 500 {
+			level = slog.LevelWarn
+		}
+		c.log.Log(ctx, level, "command rejected", "code", e.Code, "reason", e.Reason, "message", e.Message,
+			logging.KeyDuration, elapsed.Milliseconds())
 		if rerr := natsutil.ReplyError(req, e); rerr != nil {
-			log.Error("reply failed", logging.KeyErr, rerr)
+			d.m.natsErrors.WithLabelValues("reply").Inc()
+			c.log.Error("reply failed", logging.KeyErr, rerr)
 		}
 		return
 	}
-	d.commands.WithLabelValues(in.Cluster, string(res.Status), "").Inc()
-	d.latency.WithLabelValues(verb, string(res.Status)).Observe(time.Since(start).Seconds())
-	log.Info("command finished", logging.KeyCommandID, res.CommandID, logging.KeyStatus, res.Status,
-		"exit_code", res.ExitCode, logging.KeyDuration, time.Since(start).Milliseconds())
+	d.m.commands.WithLabelValues(c.cluster, string(res.Status), "").Inc()
+	d.m.latency.WithLabelValues(c.verb, string(res.Status), c.cluster).Observe(elapsed.Seconds())
+	c.log.Info("command finished", logging.KeyStatus, res.Status, "exit_code", res.ExitCode,
+		"bytes", len(res.Output), "truncated", res.Truncated, logging.KeyDuration, elapsed.Milliseconds())
 	if rerr := natsutil.Reply(req, contracts.TypeCommandResult, res); rerr != nil {
-		log.Error("reply failed", logging.KeyErr, rerr)
+		d.m.natsErrors.WithLabelValues("reply").Inc()
+		c.log.Error("reply failed", logging.KeyErr, rerr)
 	}
 }
 
-// Execute runs one command end to end. Rejections come back as *contracts.Error;
-// a command that was handed to an executor always yields a CommandResult
-// (status timeout if no result came before the deadline).
-func (d *Dispatcher) Execute(ctx context.Context, in contracts.ExecuteRequest) (contracts.CommandResult, error) {
-	if err := contracts.ValidateID("cluster", in.Cluster); err != nil {
-		return contracts.CommandResult{}, err
+// newCall starts a call: a fresh command id, the correlation id, and a
+// logger carrying correlation_id, command_id, cluster and identity.
+func (d *Dispatcher) newCall(ctx context.Context, in contracts.ExecuteRequest, start time.Time) *call {
+	c := &call{in: in, start: start, cmdID: contracts.NewID(), cluster: unknownCluster}
+	c.corr = contracts.CorrelationIDFrom(ctx)
+	if c.corr == "" {
+		c.corr = in.CorrelationID
 	}
-	if in.Caller == "" {
-		return contracts.CommandResult{}, contracts.Errorf(contracts.CodeUnauthorized, "no caller identity on the request")
+	if len(in.Argv) > 0 && len(in.Argv[0]) <= 32 {
+		c.verb = in.Argv[0]
+	}
+	identity := in.Caller
+	if id, err := authz.FromPrincipal(in.Principal); err == nil {
+		identity = id.Principal()
+	}
+	c.log = d.cfg.Log.With(logging.KeyCorrelationID, c.corr, logging.KeyCommandID, c.cmdID,
+		logging.KeyCluster, in.Cluster, keyIdentity, identity, logging.KeyVerb, c.verb)
+	return c
+}
+
+// Execute runs one command end to end, auditing it (see the package
+// documentation). Rejections come back as *contracts.Error; a command that
+// was handed to an executor yields a CommandResult (status timeout if no
+// result came before the deadline), unless its final audit record could
+// not be stored.
+func (d *Dispatcher) Execute(ctx context.Context, in contracts.ExecuteRequest) (contracts.CommandResult, error) {
+	d.inflight.Add(1)
+	defer d.inflight.Done()
+	return d.execute(ctx, d.newCall(ctx, in, d.cfg.Now()))
+}
+
+// execute runs the call under the dispatcher's span.
+func (d *Dispatcher) execute(ctx context.Context, c *call) (contracts.CommandResult, error) {
+	ctx, span := otel.Tracer(telemetry.ScopeName).Start(ctx, telemetry.SpanDispatchExecute, trace.WithAttributes(
+		telemetry.AttrCluster.String(c.in.Cluster), telemetry.AttrVerb.String(telemetry.Verb(c.in.Argv)),
+		telemetry.AttrCorrelationID.String(c.corr), telemetry.AttrCommandID.String(c.cmdID)))
+	defer span.End()
+	res, err := d.run(ctx, c)
+	if err != nil {
+		code := string(contracts.AsError(err).Code)
+		span.SetAttributes(telemetry.AttrErrorCode.String(code))
+		span.SetStatus(codes.Error, code)
+		return res, err
+	}
+	span.SetAttributes(telemetry.AttrStatus.String(string(res.Status)))
+	return res, nil
+}
+
+// run checks, audits, dispatches and awaits one call.
+func (d *Dispatcher) run(ctx context.Context, c *call) (contracts.CommandResult, error) {
+	in := c.in
+	// Who is asking: the principal must be present, valid and match Caller.
+	id, err := authz.FromPrincipal(in.Principal)
+	if err == nil && id.Principal() != in.Caller {
+		err = fmt.Errorf("caller %q is not the principal's id %q", in.Caller, id.Principal())
+	}
+	if err != nil {
+		d.m.decisions.WithLabelValues("authz", "unauthenticated").Inc()
+		d.auditAuthDenied(ctx, c, err)
+		return contracts.CommandResult{}, contracts.Errorf(contracts.CodeUnauthorized, "no valid principal on the request: %v", err)
+	}
+	c.id = id
+
+	// From here on every outcome has one final record.
+	if err := contracts.ValidateID("cluster", in.Cluster); err != nil {
+		return d.deny(ctx, c, err)
 	}
 	if err := contracts.ValidateArgv(in.Argv); err != nil {
-		return contracts.CommandResult{}, err
+		return d.deny(ctx, c, err)
 	}
 	timeout, err := contracts.ValidateTimeout(in.TimeoutSeconds)
 	if err != nil {
-		return contracts.CommandResult{}, err
+		return d.deny(ctx, c, err)
 	}
-	if dec := d.cfg.Policy(in.Argv); !dec.Allowed {
-		return contracts.CommandResult{}, &contracts.Error{Code: contracts.CodeCommandDenied, Reason: string(dec.Reason), Message: dec.Message}
+	if in.SessionID != "" {
+		if err := contracts.ValidateID("session", in.SessionID); err != nil {
+			return d.deny(ctx, c, err)
+		}
 	}
-	deadline := d.cfg.Now().Add(timeout)
-	if err := d.checkTarget(ctx, in); err != nil {
-		return contracts.CommandResult{}, err
+	// The role first, so a viewer learns that before anything about argv.
+	if err := id.Authorize(authz.ActionExecute, "", "", false); err != nil {
+		return d.denyAuthz(ctx, c, err)
+	}
+	cmd, dec, ok := policy.Parse(in.Argv)
+	if !ok {
+		return d.denyPolicy(ctx, c, dec)
+	}
+	ns, all := scopeTarget(ctx, cmd)
+	c.ns = ns
+	if err := id.Authorize(authz.ActionExecute, in.Cluster, ns, all); err != nil {
+		return d.denyAuthz(ctx, c, err)
+	}
+	d.m.decisions.WithLabelValues("authz", "allowed").Inc()
+	if dec := d.cfg.Policy().Check(ctx, in.Cluster, in.Argv, policy.StaticResolver); !dec.Allowed {
+		return d.denyPolicy(ctx, c, dec)
+	}
+	d.m.decisions.WithLabelValues("policy", string(policy.ReasonAllowed)).Inc()
+	if err := d.checkTarget(ctx, c); err != nil {
+		return d.reject(ctx, c, err)
 	}
 
-	cmd := contracts.Command{
-		ID:            contracts.NewID(),
+	deadline := d.cfg.Now().Add(timeout)
+	command := contracts.Command{
+		ID:            c.cmdID,
 		Cluster:       in.Cluster,
 		Argv:          in.Argv,
 		Deadline:      deadline.UTC(),
 		IssuedAt:      d.cfg.Now().UTC(),
 		Caller:        in.Caller,
 		SessionID:     in.SessionID,
-		CorrelationID: contracts.CorrelationIDFrom(ctx),
+		CorrelationID: c.corr,
 	}
-	resultSubj, err := contracts.ResultSubject(cmd.Cluster, cmd.ID)
+	resultSubj, err := contracts.ResultSubject(command.Cluster, command.ID)
 	if err != nil {
-		return contracts.CommandResult{}, err
+		return d.deny(ctx, c, err)
 	}
+	// The dispatched record is stored before the command can run: no
+	// command runs unaudited. Without it, refuse.
+	if err := d.write(ctx, c, d.record(c, audit.EventCommandDispatched, "-dispatched")); err != nil {
+		d.m.outcomes.WithLabelValues(string(audit.OutcomeUnavailable), "audit_unavailable").Inc()
+		return contracts.CommandResult{}, contracts.Errorf(contracts.CodeUnavailable,
+			"audit log unavailable, so the command was not run (command %s): %v", c.cmdID, err)
+	}
+	c.log.Debug("command dispatched")
 	// Subscribe before enqueuing, so a fast result cannot be missed.
 	sub, err := d.cfg.Conn.SubscribeSync(resultSubj)
 	if err != nil {
-		return contracts.CommandResult{}, natsutil.MapError(err, resultSubj)
+		d.m.natsErrors.WithLabelValues("subscribe").Inc()
+		return d.unavailable(ctx, c, natsutil.MapError(err, resultSubj))
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	if err := d.cfg.Conn.Flush(); err != nil {
-		return contracts.CommandResult{}, natsutil.MapError(err, resultSubj)
+		d.m.natsErrors.WithLabelValues("flush").Inc()
+		return d.unavailable(ctx, c, natsutil.MapError(err, resultSubj))
 	}
-	if err := d.withStore(ctx, func(ctx context.Context) error { return d.cfg.Store.Enqueue(ctx, cmd) }); err != nil {
-		return contracts.CommandResult{}, storeError("bridge queue", err)
+	// The command carries the trace to the gateway's delivery and the
+	// executor's run.
+	telemetry.InjectCommand(ctx, &command)
+	if err := d.withStore(ctx, func(ctx context.Context) error { return d.cfg.Store.Enqueue(ctx, command) }); err != nil {
+		d.m.storeErrors.WithLabelValues("enqueue").Inc()
+		return d.unavailable(ctx, c, storeError("bridge queue", err))
 	}
-	notify, _ := contracts.BridgeNotifySubject(cmd.Cluster)
-	if err := d.cfg.Conn.Publish(notify, []byte(cmd.ID)); err != nil {
+	notify, _ := contracts.BridgeNotifySubject(command.Cluster)
+	if err := d.cfg.Conn.Publish(notify, []byte(command.ID)); err != nil {
 		// The gateway also polls its queues, so a lost notify only delays.
-		d.cfg.Log.Warn("bridge notify failed", logging.KeyErr, err, logging.KeyCommandID, cmd.ID)
+		d.m.natsErrors.WithLabelValues("notify").Inc()
+		c.log.Warn("bridge notify failed", logging.KeyErr, err)
 	}
 
+	res, err := d.await(ctx, c, sub, resultSubj, deadline, timeout)
+	if err != nil {
+		d.m.natsErrors.WithLabelValues("result_wait").Inc()
+		return d.unavailable(ctx, c, err)
+	}
+	rec := d.record(c, audit.EventCommandExecuted, "-executed")
+	rec.Outcome, rec.Reason = outcomeOf(res)
+	rec.ExitCode = res.ExitCode
+	rec.DurationMS = res.DurationMS
+	rec.Bytes = int64(len(res.Output))
+	rec.Truncated = res.Truncated
+	if res.Status != contracts.StatusSuccess {
+		rec.Message = res.Error
+	}
+	if err := d.final(ctx, c, rec); err != nil {
+		// The command ran but its outcome is not on record: do not
+		// release the output. Its dispatched record is stored.
+		return contracts.CommandResult{}, contracts.Errorf(contracts.CodeUnavailable,
+			"audit log unavailable: command %s ran but its result is withheld because it could not be audited: %v", c.cmdID, err)
+	}
+	return res, nil
+}
+
+// await waits for the command's result until deadline. No result in time
+// is a CommandResult with status timeout; ctx ending first is an error.
+func (d *Dispatcher) await(ctx context.Context, c *call, sub *nats.Subscription, subj string, deadline time.Time, timeout time.Duration) (contracts.CommandResult, error) {
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	base := contracts.CommandResult{
-		CommandID: cmd.ID, Cluster: cmd.Cluster, SessionID: in.SessionID, CorrelationID: cmd.CorrelationID,
+		CommandID: c.cmdID, Cluster: c.in.Cluster, SessionID: c.in.SessionID, CorrelationID: c.corr,
 	}
 	for {
 		msg, err := sub.NextMsgWithContext(wctx)
 		if err != nil {
 			if wctx.Err() != nil && ctx.Err() == nil {
 				base.Status = contracts.StatusTimeout
-				base.Error = fmt.Sprintf("no result from cluster %s within %s", cmd.Cluster, timeout)
+				base.Error = fmt.Sprintf("no result from cluster %s within %s", c.in.Cluster, timeout)
 				base.ExitCode = 1
 				base.DurationMS = timeout.Milliseconds()
 				return base, nil
 			}
-			return contracts.CommandResult{}, natsutil.MapError(err, resultSubj)
+			return contracts.CommandResult{}, natsutil.MapError(err, subj)
 		}
 		var r contracts.ExecutorResult
-		if err := json.Unmarshal(msg.Data, &r); err != nil || r.CommandID != cmd.ID {
-			d.cfg.Log.Warn("malformed result ignored", logging.KeyCommandID, cmd.ID)
+		if err := json.Unmarshal(msg.Data, &r); err != nil || r.CommandID != c.cmdID {
+			c.log.Warn("malformed result ignored")
 			_ = msg.Respond([]byte(`{"accepted":false}`))
 			continue
 		}
@@ -248,6 +438,7 @@ func (d *Dispatcher) Execute(ctx context.Context, in contracts.ExecuteRequest) (
 		base.ExitCode = r.ExitCode
 		base.Truncated = r.Truncated
 		base.Structured = r.Structured
+		base.Continue = r.Continue
 		base.DurationMS = r.DurationMS
 		base.ExecutedAt = r.ExecutedAt
 		base.Reason = r.Reason
@@ -256,9 +447,11 @@ func (d *Dispatcher) Execute(ctx context.Context, in contracts.ExecuteRequest) (
 }
 
 // checkTarget verifies the cluster is registered, the session (if any) is
-// live, owned by the caller and on this cluster, and an executor is
-// connected — in that order, each failing fast with its own code.
-func (d *Dispatcher) checkTarget(ctx context.Context, in contracts.ExecuteRequest) error {
+// live, usable by the caller (its owner or an admin) and on this cluster,
+// and an executor is connected — in that order, each failing fast with
+// its own code.
+func (d *Dispatcher) checkTarget(ctx context.Context, c *call) error {
+	in := c.in
 	err := d.withStore(ctx, func(ctx context.Context) error {
 		_, err := d.cfg.Store.GetCluster(ctx, in.Cluster)
 		return err
@@ -267,18 +460,20 @@ func (d *Dispatcher) checkTarget(ctx context.Context, in contracts.ExecuteReques
 		return contracts.Errorf(contracts.CodeUnknownCluster, "cluster %q is not registered", in.Cluster)
 	}
 	if err != nil {
+		d.m.storeErrors.WithLabelValues("cluster_registry").Inc()
 		return storeError("cluster registry", err)
 	}
+	c.cluster = in.Cluster
 	if in.SessionID != "" {
-		if err := contracts.ValidateID("session", in.SessionID); err != nil {
-			return err
-		}
 		sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
 		defer cancel()
 		var sess contracts.Session
-		err := natsutil.Request(sctx, d.cfg.Conn, contracts.SessionKeepaliveSubject, contracts.TypeSessionRequest,
-			contracts.SessionRequest{ID: in.SessionID, Caller: in.Caller}, contracts.TypeSession, &sess)
+		err := natsutil.Request(contracts.WithCorrelationID(sctx, c.corr), d.cfg.Conn, contracts.SessionKeepaliveSubject, contracts.TypeSessionRequest,
+			contracts.SessionRequest{ID: in.SessionID, Caller: in.Caller, Principal: in.Principal}, contracts.TypeSession, &sess)
 		if err != nil {
+			if e := contracts.AsError(err); e.Code == contracts.CodeUnavailable || e.Code == contracts.CodeTimeout {
+				d.m.natsErrors.WithLabelValues("session_request").Inc()
+			}
 			return err
 		}
 		if sess.Cluster != in.Cluster {
@@ -292,12 +487,172 @@ func (d *Dispatcher) checkTarget(ctx context.Context, in contracts.ExecuteReques
 		return err
 	})
 	if err != nil {
+		d.m.storeErrors.WithLabelValues("executor_presence").Inc()
 		return storeError("executor presence", err)
 	}
 	if len(conns) == 0 {
 		return contracts.Errorf(contracts.CodeExecutorUnavailable, "no executor is connected for cluster %q", in.Cluster)
 	}
 	return nil
+}
+
+// outcomeOf maps a command result to its audit outcome and reason code.
+func outcomeOf(res contracts.CommandResult) (audit.Outcome, string) {
+	switch res.Status {
+	case contracts.StatusSuccess:
+		return audit.OutcomeSuccess, ""
+	case contracts.StatusFailure:
+		return audit.OutcomeFailure, orDefault(res.Reason, "command_failed")
+	case contracts.StatusDenied:
+		return audit.OutcomeDenied, orDefault(res.Reason, "denied_by_executor")
+	case contracts.StatusTimeout:
+		return audit.OutcomeTimeout, orDefault(res.Reason, string(contracts.CodeTimeout))
+	}
+	return audit.OutcomeError, orDefault(res.Reason, "executor_error")
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// denyAuthz answers a role or scope denial: 403 forbidden with the authz
+// reason, recorded as command_denied.
+func (d *Dispatcher) denyAuthz(ctx context.Context, c *call, err error) (contracts.CommandResult, error) {
+	var den *authz.Denial
+	if !errors.As(err, &den) {
+		return d.deny(ctx, c, err)
+	}
+	d.m.decisions.WithLabelValues("authz", string(den.Reason)).Inc()
+	return d.deny(ctx, c, &contracts.Error{Code: contracts.CodeForbidden, Reason: string(den.Reason), Message: den.Message})
+}
+
+// denyPolicy answers a policy denial: 403 command_denied with the policy
+// reason, recorded as command_denied.
+func (d *Dispatcher) denyPolicy(ctx context.Context, c *call, dec policy.Decision) (contracts.CommandResult, error) {
+	d.m.decisions.WithLabelValues("policy", string(dec.Reason)).Inc()
+	return d.deny(ctx, c, &contracts.Error{Code: contracts.CodeCommandDenied, Reason: string(dec.Reason), Message: dec.Message})
+}
+
+// deny records a command refused before it was dispatched as
+// command_denied (reason: the error's reason, else its code) and returns
+// the error. If the record cannot be stored, the reply is 503 instead.
+func (d *Dispatcher) deny(ctx context.Context, c *call, err error) (contracts.CommandResult, error) {
+	e := contracts.AsError(err)
+	rec := d.record(c, audit.EventCommandDenied, "-denied")
+	rec.Outcome = audit.OutcomeDenied
+	rec.Reason = orDefault(e.Reason, string(e.Code))
+	rec.Message = e.Message
+	if werr := d.final(ctx, c, rec); werr != nil {
+		return contracts.CommandResult{}, contracts.Errorf(contracts.CodeUnavailable,
+			"audit log unavailable; the command was refused (%s) but could not be audited: %v", rec.Reason, werr)
+	}
+	return contracts.CommandResult{}, e
+}
+
+// reject records a failed target check: routing failures (unknown
+// cluster, no executor, store down) as command_executed with outcome
+// unavailable, session failures as command_denied.
+func (d *Dispatcher) reject(ctx context.Context, c *call, err error) (contracts.CommandResult, error) {
+	e := contracts.AsError(err)
+	switch e.Code {
+	case contracts.CodeUnknownCluster, contracts.CodeExecutorUnavailable, contracts.CodeUnavailable,
+		contracts.CodeTimeout, contracts.CodeInternal:
+		return d.unavailable(ctx, c, e)
+	}
+	return d.deny(ctx, c, e)
+}
+
+// unavailable records a command that could not be routed or whose result
+// could not be awaited as command_executed with outcome unavailable
+// (reason: the error code) and returns the error.
+func (d *Dispatcher) unavailable(ctx context.Context, c *call, err error) (contracts.CommandResult, error) {
+	e := contracts.AsError(err)
+	rec := d.record(c, audit.EventCommandExecuted, "-executed")
+	rec.Outcome = audit.OutcomeUnavailable
+	rec.Reason = orDefault(e.Reason, string(e.Code))
+	rec.Message = e.Message
+	rec.DurationMS = max(d.cfg.Now().Sub(c.start).Milliseconds(), 0)
+	if werr := d.final(ctx, c, rec); werr != nil {
+		return contracts.CommandResult{}, contracts.Errorf(contracts.CodeUnavailable,
+			"%s; and the audit log is unavailable: %v", e.Message, werr)
+	}
+	return contracts.CommandResult{}, e
+}
+
+// record returns a record of event for c with the fields every command
+// record shares; its ID is the command id plus suffix.
+func (d *Dispatcher) record(c *call, event audit.Event, suffix string) audit.Record {
+	rec := audit.Record{
+		ID:        c.cmdID + suffix,
+		Time:      d.cfg.Now().UTC(),
+		Event:     event,
+		Identity:  c.id.Principal(),
+		Role:      string(c.id.Role),
+		Namespace: c.ns,
+		Argv:      c.in.Argv,
+		CommandID: c.cmdID,
+		Gateway:   c.in.Gateway,
+	}
+	if contracts.ValidateID("cluster", c.in.Cluster) == nil {
+		rec.Cluster = c.in.Cluster
+	}
+	if contracts.ValidateID("session", c.in.SessionID) == nil {
+		rec.SessionID = c.in.SessionID
+	}
+	if auditID.MatchString(c.corr) {
+		rec.CorrelationID = c.corr
+	}
+	return rec.Clamp()
+}
+
+// auditID is the shape audit requires of id fields.
+var auditID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// final writes a command's final record and counts its outcome.
+func (d *Dispatcher) final(ctx context.Context, c *call, rec audit.Record) error {
+	d.m.outcomes.WithLabelValues(string(rec.Outcome), rec.Reason).Inc()
+	return d.write(ctx, c, rec)
+}
+
+// write stores rec, waiting for the acknowledgement, on a context that
+// the request's (or the service's) end does not cancel: a record due is
+// written even while the dispatcher shuts down.
+func (d *Dispatcher) write(ctx context.Context, c *call, rec audit.Record) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.AuditTimeout)
+	defer cancel()
+	if err := d.cfg.Audit.Write(wctx, rec.Clamp()); err != nil {
+		d.m.auditErrors.WithLabelValues(string(rec.Event)).Inc()
+		c.log.Error("audit write failed", "event", rec.Event, "record_id", rec.ID, logging.KeyErr, err)
+		return err
+	}
+	return nil
+}
+
+// auditAuthDenied records, best effort, a request refused for want of a
+// valid principal. Its identity is the unverified Caller, clamped.
+func (d *Dispatcher) auditAuthDenied(ctx context.Context, c *call, cause error) {
+	rec := audit.Record{
+		ID:        c.cmdID + "-auth",
+		Time:      d.cfg.Now().UTC(),
+		Event:     audit.EventAuthDenied,
+		Identity:  c.in.Caller,
+		Outcome:   audit.OutcomeDenied,
+		Reason:    string(contracts.CodeUnauthorized),
+		Argv:      c.in.Argv,
+		CommandID: c.cmdID,
+		Gateway:   c.in.Gateway,
+		Message:   cause.Error(),
+	}
+	if contracts.ValidateID("cluster", c.in.Cluster) == nil {
+		rec.Cluster = c.in.Cluster
+	}
+	if auditID.MatchString(c.corr) {
+		rec.CorrelationID = c.corr
+	}
+	_ = d.write(ctx, c, rec.Clamp())
 }
 
 func (d *Dispatcher) withStore(ctx context.Context, f func(context.Context) error) error {

@@ -1,6 +1,22 @@
 // Package sessionsvc implements the session service's NATS endpoints:
 // create, get, keepalive, end and list, on top of a store.
 //
+// # Access
+//
+// A session is usable (get, keepalive, end, and running commands in it
+// through the dispatcher) by its owner, and by any admin: a request whose
+// Principal is a valid admin identity may act on anyone's session. A
+// request with a Principal must name its id as Caller (else 401); a
+// request without one is treated as Caller, owner-only (callers that
+// predate roles). Another identity's session is reported as not found.
+//
+// # Audit
+//
+// Creating and ending a session write session_created and session_ended
+// records (IDs <session_id>-created and -ended, so a retried end is
+// stored once), acknowledged before the reply. If the created record
+// cannot be stored the new session is ended again and the reply is 503.
+//
 // # Concurrency
 //
 // A Service is safe for concurrent use; micro runs handlers concurrently and
@@ -16,7 +32,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"kubently.io/libs/audit"
+	"kubently.io/libs/authz"
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
 	"kubently.io/libs/natsutil"
@@ -29,6 +48,12 @@ type Store interface {
 	GetCluster(ctx context.Context, id string) (store.ClusterRecord, error)
 }
 
+// Auditor stores audit records; *audit.Writer implements it. Write must
+// return nil only once the record is durably stored.
+type Auditor interface {
+	Write(ctx context.Context, rec audit.Record) error
+}
+
 // Config configures New.
 type Config struct {
 	// Conn is the NATS connection to serve on; required.
@@ -37,6 +62,14 @@ type Config struct {
 	Store Store
 	// Log is the service's logger; required.
 	Log *slog.Logger
+	// Audit stores session_created and session_ended records; required.
+	Audit Auditor
+	// Registerer receives the service's metrics; nil registers none. Stop
+	// unregisters them.
+	Registerer prometheus.Registerer
+	// AuditTimeout bounds each audit write, retries included; zero means
+	// 5s.
+	AuditTimeout time.Duration
 	// Version is reported in $SRV.INFO; empty means "dev".
 	Version string
 	// Now returns the current time; nil means time.Now.
@@ -51,12 +84,16 @@ type Config struct {
 type Service struct {
 	cfg Config
 	svc micro.Service
+	m   *metrics
 }
 
 // New registers the session endpoints on cfg.Conn. Stop ends them.
 func New(ctx context.Context, cfg Config) (*Service, error) {
-	if cfg.Conn == nil || cfg.Store == nil || cfg.Log == nil {
-		return nil, errors.New("sessionsvc: Conn, Store and Log are required")
+	if cfg.Conn == nil || cfg.Store == nil || cfg.Log == nil || cfg.Audit == nil {
+		return nil, errors.New("sessionsvc: Conn, Store, Log and Audit are required")
+	}
+	if cfg.AuditTimeout <= 0 {
+		cfg.AuditTimeout = 5 * time.Second
 	}
 	if cfg.Version == "" {
 		cfg.Version = "0.0.0-dev"
@@ -70,13 +107,17 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 256
 	}
-	s := &Service{cfg: cfg}
+	s := &Service{cfg: cfg, m: newMetrics()}
+	if err := s.m.register(cfg.Registerer); err != nil {
+		return nil, err
+	}
 	svc, err := micro.AddService(cfg.Conn, micro.Config{
 		Name:        contracts.SessionServiceName,
 		Version:     natsutil.ServiceVersion(cfg.Version),
 		Description: "Kubently debugging sessions with TTLs",
 	})
 	if err != nil {
+		s.m.unregister(cfg.Registerer)
 		return nil, fmt.Errorf("sessionsvc: add service: %w", err)
 	}
 	g := svc.AddGroup(contracts.SessionSubjectPrefix)
@@ -96,6 +137,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			s.serve(ctx, req, h)
 		})); err != nil {
 			_ = svc.Stop()
+			s.m.unregister(cfg.Registerer)
 			return nil, fmt.Errorf("sessionsvc: add endpoint %s: %w", ep.name, err)
 		}
 	}
@@ -103,8 +145,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Stop deregisters the service's endpoints.
-func (s *Service) Stop() error { return s.svc.Stop() }
+// Stop deregisters the service's endpoints and its metrics.
+func (s *Service) Stop() error {
+	err := s.svc.Stop()
+	s.m.unregister(s.cfg.Registerer)
+	return err
+}
 
 func (s *Service) serve(ctx context.Context, req micro.Request, h func(context.Context, micro.Request) (string, any, error)) {
 	ctx = natsutil.RequestContext(ctx, req)
@@ -114,6 +160,9 @@ func (s *Service) serve(ctx context.Context, req micro.Request, h func(context.C
 	typ, v, err := h(ctx, req)
 	if err != nil {
 		e := mapStoreError(err)
+		if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+			s.m.storeErrors.WithLabelValues(req.Subject()).Inc()
+		}
 		if e.Code.Status() >= 500 {
 			log.Error("session request failed", "subject", req.Subject(), logging.KeyErr, err)
 		}
@@ -145,8 +194,19 @@ func (s *Service) create(ctx context.Context, req micro.Request) (string, any, e
 	if err := contracts.ValidateID("cluster", in.Cluster); err != nil {
 		return "", nil, err
 	}
-	if in.Caller == "" {
-		return "", nil, contracts.Errorf(contracts.CodeUnauthorized, "no caller identity on the request")
+	w, err := caller(in.Caller, in.Principal)
+	if err != nil {
+		return "", nil, err
+	}
+	if w.principal {
+		if !w.id.Can(authz.ActionSessionWrite) || !w.id.AllowsCluster(in.Cluster) {
+			reason := authz.ReasonRoleForbidden
+			if w.id.Can(authz.ActionSessionWrite) {
+				reason = authz.ReasonClusterOutOfScope
+			}
+			return "", nil, &contracts.Error{Code: contracts.CodeForbidden, Reason: string(reason),
+				Message: fmt.Sprintf("%s may not open a session on cluster %q", in.Caller, in.Cluster)}
+		}
 	}
 	ttl, err := contracts.ValidateSessionTTL(in.TTLSeconds)
 	if err != nil {
@@ -172,36 +232,52 @@ func (s *Service) create(ctx context.Context, req micro.Request) (string, any, e
 	if err := s.cfg.Store.CreateSession(ctx, sess, ttl); err != nil {
 		return "", nil, err
 	}
+	if err := s.audit(ctx, w, sess, audit.EventSessionCreated, "-created"); err != nil {
+		// Not on record, so it must not exist: end it again.
+		if _, eerr := s.cfg.Store.EndSession(context.WithoutCancel(ctx), sess.ID); eerr != nil {
+			s.cfg.Log.Error("ending an unaudited session failed", logging.KeySessionID, sess.ID, logging.KeyErr, eerr)
+		}
+		return "", nil, contracts.Errorf(contracts.CodeUnavailable, "audit log unavailable, so no session was created: %v", err)
+	}
+	s.m.created.Inc()
 	s.cfg.Log.Info("session created", logging.KeySessionID, sess.ID, logging.KeyCluster, sess.Cluster,
 		logging.KeyCaller, sess.Owner, "ttl_seconds", sess.TTLSeconds, logging.KeyCorrelationID, sess.CorrelationID)
 	return contracts.TypeSession, sess, nil
 }
 
-// owned loads a session and checks the caller may use it. Another identity's
-// session is reported as not found, so ids cannot be probed.
-func (s *Service) owned(ctx context.Context, req micro.Request) (contracts.SessionRequest, contracts.Session, error) {
+// owned loads a session and checks the caller may use it: its owner or an
+// admin principal. Another identity's session is reported as not found,
+// so ids cannot be probed.
+func (s *Service) owned(ctx context.Context, req micro.Request) (contracts.SessionRequest, who, contracts.Session, error) {
 	var in contracts.SessionRequest
 	if err := natsutil.DecodeRequest(req, &in); err != nil {
-		return in, contracts.Session{}, err
+		return in, who{}, contracts.Session{}, err
 	}
 	if err := contracts.ValidateID("session", in.ID); err != nil {
-		return in, contracts.Session{}, err
+		return in, who{}, contracts.Session{}, err
+	}
+	w, err := caller(in.Caller, in.Principal)
+	if err != nil {
+		return in, w, contracts.Session{}, err
 	}
 	sess, err := s.cfg.Store.GetSession(ctx, in.ID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return in, sess, contracts.Errorf(contracts.CodeSessionNotFound, "session %s not found", in.ID)
+			return in, w, sess, contracts.Errorf(contracts.CodeSessionNotFound, "session %s not found", in.ID)
 		}
-		return in, sess, err
+		return in, w, sess, err
 	}
-	if in.Caller == "" || sess.Owner != in.Caller {
-		return in, contracts.Session{}, contracts.Errorf(contracts.CodeSessionNotFound, "session %s not found", in.ID)
+	if !w.mayUse(sess.Owner) {
+		return in, w, contracts.Session{}, contracts.Errorf(contracts.CodeSessionNotFound, "session %s not found", in.ID)
 	}
-	return in, sess, nil
+	if sess.State == contracts.SessionExpired {
+		s.m.expired.Inc()
+	}
+	return in, w, sess, nil
 }
 
 func (s *Service) get(ctx context.Context, req micro.Request) (string, any, error) {
-	_, sess, err := s.owned(ctx, req)
+	_, _, sess, err := s.owned(ctx, req)
 	if err != nil {
 		return "", nil, err
 	}
@@ -209,7 +285,7 @@ func (s *Service) get(ctx context.Context, req micro.Request) (string, any, erro
 }
 
 func (s *Service) keepalive(ctx context.Context, req micro.Request) (string, any, error) {
-	in, sess, err := s.owned(ctx, req)
+	in, _, sess, err := s.owned(ctx, req)
 	if err != nil {
 		return "", nil, err
 	}
@@ -230,13 +306,16 @@ func (s *Service) keepalive(ctx context.Context, req micro.Request) (string, any
 		return "", nil, err
 	}
 	if err := stateError(sess); err != nil {
+		if sess.State == contracts.SessionExpired {
+			s.m.expired.Inc()
+		}
 		return "", nil, err
 	}
 	return contracts.TypeSession, sess, nil
 }
 
 func (s *Service) end(ctx context.Context, req micro.Request) (string, any, error) {
-	in, _, err := s.owned(ctx, req)
+	in, w, before, err := s.owned(ctx, req)
 	if err != nil {
 		return "", nil, err
 	}
@@ -247,7 +326,18 @@ func (s *Service) end(ctx context.Context, req micro.Request) (string, any, erro
 		}
 		return "", nil, err
 	}
-	s.cfg.Log.Info("session ended", logging.KeySessionID, sess.ID, logging.KeyCluster, sess.Cluster, logging.KeyCaller, in.Caller)
+	if sess.State == contracts.SessionEnded {
+		// Ending an ended session again rewrites the same record id, so
+		// a client retrying after a failed audit write completes it.
+		if err := s.audit(ctx, w, sess, audit.EventSessionEnded, "-ended"); err != nil {
+			return "", nil, contracts.Errorf(contracts.CodeUnavailable, "session %s was ended, but the audit log is unavailable; retry: %v", sess.ID, err)
+		}
+		if before.State == contracts.SessionActive {
+			s.m.ended.Inc()
+		}
+	}
+	s.cfg.Log.Info("session ended", logging.KeySessionID, sess.ID, logging.KeyCluster, sess.Cluster, logging.KeyCaller, in.Caller,
+		"owner", sess.Owner, logging.KeyCorrelationID, contracts.CorrelationIDFrom(ctx))
 	return contracts.TypeSession, sess, nil
 }
 
@@ -257,6 +347,9 @@ func (s *Service) list(ctx context.Context, req micro.Request) (string, any, err
 		return "", nil, err
 	}
 	if err := contracts.ValidateID("cluster", in.Cluster); err != nil {
+		return "", nil, err
+	}
+	if _, err := caller(in.Caller, in.Principal); err != nil {
 		return "", nil, err
 	}
 	all, err := s.cfg.Store.ListSessions(ctx, in.Cluster)

@@ -1,0 +1,89 @@
+package dispatch
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// unknownCluster is the cluster label of commands whose cluster is not (or
+// not yet known to be) registered, so that made-up cluster ids cannot grow
+// the metrics without bound.
+const unknownCluster = "_unknown"
+
+// metrics are the dispatcher's Prometheus collectors.
+type metrics struct {
+	commands    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	outcomes    *prometheus.CounterVec
+	decisions   *prometheus.CounterVec
+	natsErrors  *prometheus.CounterVec
+	storeErrors *prometheus.CounterVec
+	auditErrors *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_dispatcher_commands_total",
+			Help: "Commands handled by the dispatcher, by cluster (_unknown if not registered), status and error code.",
+		}, []string{"cluster", "status", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kubently_dispatcher_command_duration_seconds",
+			Help:    "Time from execute request to reply, by verb, status and cluster (_unknown if not registered).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"verb", "status", "cluster"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_dispatcher_command_outcomes_total",
+			Help: "Final audit outcome of each command (success, failure, denied, timeout, unavailable, error) by reason code.",
+		}, []string{"outcome", "reason"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_dispatcher_policy_decisions_total",
+			Help: "Access decisions by check (authz: role and scopes; policy: command policy) and reason (allowed or the denial reason).",
+		}, []string{"check", "reason"}),
+		natsErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_dispatcher_nats_errors_total",
+			Help: "Failed NATS operations by operation (session_request, subscribe, flush, notify, result_wait, reply).",
+		}, []string{"op"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_dispatcher_store_errors_total",
+			Help: "Failed store calls by operation (cluster_registry, executor_presence, enqueue).",
+		}, []string{"op"}),
+		auditErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_dispatcher_audit_write_errors_total",
+			Help: "Audit records that could not be stored, by event. A failed command_dispatched write stops the command.",
+		}, []string{"event"}),
+	}
+}
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.commands, m.latency, m.outcomes, m.decisions, m.natsErrors, m.storeErrors, m.auditErrors}
+}
+
+// register registers every collector on r, undoing a partial registration
+// on error.
+func (m *metrics) register(r prometheus.Registerer) error {
+	if r == nil {
+		return nil
+	}
+	var done []prometheus.Collector
+	for _, c := range m.collectors() {
+		if err := r.Register(c); err != nil {
+			for _, d := range done {
+				r.Unregister(d)
+			}
+			return fmt.Errorf("dispatch: register metrics: %w", err)
+		}
+		done = append(done, c)
+	}
+	return nil
+}
+
+func (m *metrics) unregister(r prometheus.Registerer) {
+	if r == nil {
+		return
+	}
+	for _, c := range m.collectors() {
+		r.Unregister(c)
+	}
+}
