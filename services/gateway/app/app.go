@@ -11,32 +11,91 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"kubently.io/libs/audit"
+	"kubently.io/libs/authz"
 	"kubently.io/libs/config"
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/logging"
 	"kubently.io/libs/ops"
 	"kubently.io/libs/store"
 	"kubently.io/libs/store/backend"
+	"kubently.io/libs/telemetry"
 	"kubently.io/services/gateway/internal/auth"
 	"kubently.io/services/gateway/internal/httpapi"
 	"kubently.io/services/gateway/internal/hub"
 )
 
-// Config is the gateway's configuration.
+// Config is the gateway's configuration. Zero values of the fields with
+// defaults mean those defaults, so a Config built in code (tests,
+// `kubently dev`) needs only what it changes.
 type Config struct {
 	config.Platform
+	// Config holds the tracing settings (KUBENTLY_TRACING, off by default).
+	telemetry.Config
 	// Addr is the HTTP listen address.
 	Addr string `env:"KUBENTLY_GATEWAY_ADDR" default:":8080"`
-	// APIKeys are the client keys as name:key entries (comma- or
-	// newline-separated). The name is the caller's identity.
+	// APIKeys are client keys, comma- or newline-separated: `name:key`
+	// (an operator on every cluster) or `name:role:key` with role admin,
+	// operator or viewer. The name is the caller's identity. Empty means
+	// none from the environment.
 	APIKeys []string `env:"KUBENTLY_API_KEYS"`
+	// APIKeysFile is a YAML key file (authz key file: names, roles,
+	// sha256 hashes, scopes), merged with APIKeys and re-read every
+	// APIKeysReload; a bad file keeps the last good keys. Empty means no
+	// file.
+	APIKeysFile string `env:"KUBENTLY_API_KEYS_FILE"`
+	// APIKeysReload is how often APIKeysFile is polled for changes; zero
+	// means 5s.
+	APIKeysReload time.Duration `env:"KUBENTLY_API_KEYS_RELOAD_INTERVAL" default:"5s"`
+	// OIDCIssuer enables OIDC bearer tokens: the issuer URL, which must
+	// serve discovery at start-up (the gateway does not start otherwise).
+	// Empty means OIDC is off.
+	OIDCIssuer string `env:"KUBENTLY_OIDC_ISSUER"`
+	// OIDCAudience is the aud tokens must carry; required with OIDCIssuer.
+	OIDCAudience string `env:"KUBENTLY_OIDC_AUDIENCE"`
+	// OIDCRoleClaim names the claim holding the role; empty means
+	// "kubently_role".
+	OIDCRoleClaim string `env:"KUBENTLY_OIDC_ROLE_CLAIM" default:"kubently_role"`
+	// OIDCScopesClaim names the claim holding the scopes (a JSON list of
+	// {clusters, namespaces}); empty means "kubently_scopes". A non-admin
+	// token without it reaches no cluster.
+	OIDCScopesClaim string `env:"KUBENTLY_OIDC_SCOPES_CLAIM" default:"kubently_scopes"`
+	// OIDCUsernameClaim names the claim used as the identity; empty means
+	// "sub". OIDC identities are "oidc:<username>".
+	OIDCUsernameClaim string `env:"KUBENTLY_OIDC_USERNAME_CLAIM" default:"sub"`
+	// OIDCDefaultRole is the role of tokens without a role claim; empty
+	// means such tokens are refused.
+	OIDCDefaultRole string `env:"KUBENTLY_OIDC_DEFAULT_ROLE"`
+	// RateLimitPerIdentity is each identity's sustained request rate
+	// (requests/second) on the client routes; zero turns it off.
+	RateLimitPerIdentity float64 `env:"KUBENTLY_RATE_LIMIT_PER_IDENTITY" default:"20"`
+	// RateLimitIdentityBurst is the per-identity bucket size; zero means
+	// max(1, rate).
+	RateLimitIdentityBurst int `env:"KUBENTLY_RATE_LIMIT_IDENTITY_BURST" default:"40"`
+	// RateLimitPerCluster is each cluster's sustained request rate
+	// (requests/second, all callers together); zero turns it off.
+	RateLimitPerCluster float64 `env:"KUBENTLY_RATE_LIMIT_PER_CLUSTER" default:"100"`
+	// RateLimitClusterBurst is the per-cluster bucket size; zero means
+	// max(1, rate).
+	RateLimitClusterBurst int `env:"KUBENTLY_RATE_LIMIT_CLUSTER_BURST" default:"200"`
+	// AuditMaxAge is how long the audit stream keeps records; zero means
+	// 2160h (90 days).
+	AuditMaxAge time.Duration `env:"KUBENTLY_AUDIT_MAX_AGE" default:"2160h"`
+	// AuditReplicas is the audit stream's replication factor (1-5, more
+	// than 1 needs a NATS cluster); zero means 1.
+	AuditReplicas int `env:"KUBENTLY_AUDIT_REPLICAS" default:"1"`
 	// AgentTokens registers clusters and their executor tokens: a JSON
 	// object {"cluster": "token"} or cluster:token entries. Tokens are
 	// stored hashed; a cluster registered earlier stays registered.
@@ -50,14 +109,18 @@ type Config struct {
 	Version string
 }
 
-// Validate checks cfg before anything connects.
+// Validate checks cfg before anything connects. It does not read the key
+// file or reach the OIDC issuer; Start does.
 func (c Config) Validate() error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
 	var errs []error
 	if err := c.Platform.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := auth.ParseKeys(c.APIKeys); err != nil {
-		errs = append(errs, fmt.Errorf("KUBENTLY_API_KEYS: %w", err))
+	if _, err := authz.ParseEnvKeys(c.APIKeys); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := ParseAgentTokens(c.AgentTokens); err != nil {
 		errs = append(errs, fmt.Errorf("KUBENTLY_AGENT_TOKENS: %w", err))
@@ -65,7 +128,46 @@ func (c Config) Validate() error {
 	if c.Heartbeat < 100*time.Millisecond || c.Heartbeat > time.Minute {
 		errs = append(errs, fmt.Errorf("KUBENTLY_SSE_HEARTBEAT %s out of range [100ms, 1m]", c.Heartbeat))
 	}
+	if c.APIKeysReload != 0 && (c.APIKeysReload < 100*time.Millisecond || c.APIKeysReload > time.Hour) {
+		errs = append(errs, fmt.Errorf("KUBENTLY_API_KEYS_RELOAD_INTERVAL %s out of range [100ms, 1h]", c.APIKeysReload))
+	}
+	if c.OIDCIssuer != "" {
+		u, err := url.Parse(c.OIDCIssuer)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("KUBENTLY_OIDC_ISSUER %q: want an http(s) URL", c.OIDCIssuer))
+		}
+		if c.OIDCAudience == "" {
+			errs = append(errs, errors.New("KUBENTLY_OIDC_AUDIENCE is required with KUBENTLY_OIDC_ISSUER"))
+		}
+	}
+	if c.OIDCDefaultRole != "" {
+		if _, err := authz.ParseRole(c.OIDCDefaultRole); err != nil {
+			errs = append(errs, fmt.Errorf("KUBENTLY_OIDC_DEFAULT_ROLE: %w", err))
+		}
+	}
+	if _, err := authz.NewLimiter(c.limits()); err != nil {
+		errs = append(errs, fmt.Errorf("KUBENTLY_RATE_LIMIT_*: %w", err))
+	}
+	if c.AuditMaxAge < 0 || (c.AuditMaxAge > 0 && c.AuditMaxAge < time.Hour) {
+		errs = append(errs, fmt.Errorf("KUBENTLY_AUDIT_MAX_AGE %s: want at least 1h", c.AuditMaxAge))
+	}
+	if c.AuditReplicas < 0 || c.AuditReplicas > 5 {
+		errs = append(errs, fmt.Errorf("KUBENTLY_AUDIT_REPLICAS %d out of range [1, 5]", c.AuditReplicas))
+	}
 	return errors.Join(errs...)
+}
+
+// limits is the rate limit configuration; a burst without a rate (the
+// default burst of a limit turned off) is dropped.
+func (c Config) limits() authz.LimitConfig {
+	var l authz.LimitConfig
+	if c.RateLimitPerIdentity != 0 {
+		l.PerIdentity = authz.Bucket{Rate: c.RateLimitPerIdentity, Burst: c.RateLimitIdentityBurst}
+	}
+	if c.RateLimitPerCluster != 0 {
+		l.PerCluster = authz.Bucket{Rate: c.RateLimitPerCluster, Burst: c.RateLimitClusterBurst}
+	}
+	return l
 }
 
 // ErrBadTokens reports a malformed KUBENTLY_AGENT_TOKENS value.
@@ -104,7 +206,8 @@ func ParseAgentTokens(raw string) (map[string]string, error) {
 
 // Deps are the dependencies Start wires the gateway onto.
 type Deps struct {
-	// Conn is the NATS connection; required.
+	// Conn is the NATS connection; required. It must reach JetStream
+	// (the audit log).
 	Conn *nats.Conn
 	// Store is the state store; required.
 	Store store.Store
@@ -112,21 +215,35 @@ type Deps struct {
 	Log *slog.Logger
 	// Registry receives and serves metrics; nil means a new one.
 	Registry *prometheus.Registry
+	// HTTPClient reaches the OIDC issuer; nil means http.DefaultClient.
+	HTTPClient *http.Client
 }
 
 // App is a gateway wired onto its dependencies, ready to Serve.
 type App struct {
-	srv *httpapi.Server
-	sub *nats.Subscription
+	srv   *httpapi.Server
+	sub   *nats.Subscription
+	keys  *keyWatch
+	audit *audit.Writer
+	log   *slog.Logger
 }
 
-// Start seeds the cluster registry from cfg.AgentTokens, subscribes to
-// bridge notifies and builds the HTTP server.
+// oidcTimeout bounds the OIDC discovery request at start-up.
+const oidcTimeout = 10 * time.Second
+
+// Start seeds the cluster registry from cfg.AgentTokens, loads the API
+// keys, reaches the OIDC issuer (if any), ensures the audit stream,
+// subscribes to bridge notifies and builds the HTTP server.
 func Start(ctx context.Context, cfg Config, deps Deps) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("gateway: invalid config: %w", err)
 	}
-	keys, _ := auth.ParseKeys(cfg.APIKeys)
+	if deps.Conn == nil || deps.Store == nil || deps.Log == nil {
+		return nil, errors.New("gateway: Deps.Conn, Store and Log are required")
+	}
+	if deps.Registry == nil {
+		deps.Registry = ops.NewRegistry()
+	}
 	tokens, _ := ParseAgentTokens(cfg.AgentTokens)
 	if err := seedClusters(ctx, deps.Store, tokens); err != nil {
 		return nil, err
@@ -135,23 +252,71 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*App, error) {
 	if name == "" {
 		name, _ = os.Hostname()
 	}
+
+	js, err := jetstream.New(deps.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: jetstream: %w", err)
+	}
+	if err := audit.Ensure(ctx, js, audit.StreamConfig{MaxAge: cfg.AuditMaxAge, Replicas: cfg.AuditReplicas}); err != nil {
+		return nil, fmt.Errorf("gateway: audit stream: %w", err)
+	}
+	aw, err := audit.NewWriter(audit.WriterConfig{JS: js, Source: "gateway", Replica: name})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: audit writer: %w", err)
+	}
+	ar, err := audit.NewReader(audit.ReaderConfig{JS: js})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: audit reader: %w", err)
+	}
+
+	envKeys, _ := authz.ParseEnvKeys(cfg.APIKeys)
+	kw, err := newKeyWatch(cfg, envKeys, deps.Log)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: API keys: %w", err)
+	}
+	var verifier auth.TokenVerifier
+	if cfg.OIDCIssuer != "" {
+		octx, cancel := context.WithTimeout(ctx, oidcTimeout)
+		v, err := authz.NewOIDCVerifier(octx, authz.OIDCConfig{
+			Issuer: cfg.OIDCIssuer, Audience: cfg.OIDCAudience, RoleClaim: cfg.OIDCRoleClaim,
+			ScopesClaim: cfg.OIDCScopesClaim, UsernameClaim: cfg.OIDCUsernameClaim,
+			DefaultRole: authz.Role(strings.ToLower(strings.TrimSpace(cfg.OIDCDefaultRole))), HTTPClient: deps.HTTPClient,
+		})
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("gateway: OIDC issuer %s unreachable or invalid (KUBENTLY_OIDC_ISSUER): %w", cfg.OIDCIssuer, err)
+		}
+		verifier = v
+	}
+	authn, err := auth.New(auth.Config{Keys: kw.lookup(), OIDC: verifier, UsernameClaim: cfg.OIDCUsernameClaim})
+	if err != nil {
+		return nil, err
+	}
+	limiter, err := authz.NewLimiter(cfg.limits())
+	if err != nil {
+		return nil, fmt.Errorf("gateway: rate limits: %w", err)
+	}
+
 	h := hub.New()
 	srv, err := httpapi.New(httpapi.Config{
-		Conn: deps.Conn, Store: deps.Store, Keys: keys, Hub: h, Log: deps.Log, Registry: deps.Registry,
-		Name: name, Heartbeat: cfg.Heartbeat,
+		Conn: deps.Conn, Store: deps.Store, Auth: authn, Limiter: limiter, Audit: aw, AuditReader: ar,
+		Hub: h, Log: deps.Log, Registry: deps.Registry, Name: name, Heartbeat: cfg.Heartbeat,
 	})
 	if err != nil {
 		return nil, err
 	}
+	kw.onChange = srv.KeysChanged
 	sub, err := h.Subscribe(deps.Conn)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: subscribe notifies: %w", err)
 	}
-	if keys.Len() == 0 {
-		deps.Log.Warn("no API keys configured (KUBENTLY_API_KEYS): every client request will be rejected")
+	nkeys := kw.count()
+	if nkeys == 0 && verifier == nil {
+		deps.Log.Warn("no API keys (KUBENTLY_API_KEYS, KUBENTLY_API_KEYS_FILE) and no OIDC issuer: every client request will be rejected")
 	}
-	deps.Log.Info("gateway ready", "clusters_seeded", sortedKeys(tokens), "api_keys", keys.Len(), "name", name)
-	return &App{srv: srv, sub: sub}, nil
+	deps.Log.Info("gateway ready", "clusters_seeded", sortedKeys(tokens), "api_keys", nkeys,
+		"key_file", cfg.APIKeysFile != "", "oidc", verifier != nil, "name", name)
+	return &App{srv: srv, sub: sub, keys: kw, audit: aw, log: deps.Log}, nil
 }
 
 func seedClusters(ctx context.Context, st store.Store, tokens map[string]string) error {
@@ -182,10 +347,40 @@ func sortedKeys(m map[string]string) []string {
 	return out
 }
 
-// Serve serves HTTP on ln until ctx ends.
+// auditFlushEvery is how often auth_denied rate-limit summaries are
+// written without waiting for the next denial.
+const auditFlushEvery = time.Minute
+
+// Serve serves HTTP on ln until ctx ends. It also polls the key file and
+// flushes the audit writer's rate-limit summaries.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer func() { _ = a.sub.Unsubscribe() }()
-	return a.srv.Serve(ctx, ln)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { a.keys.run(ctx) })
+	wg.Go(func() {
+		t := time.NewTicker(auditFlushEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := a.audit.Flush(ctx); err != nil {
+					a.log.Warn("audit flush failed", logging.KeyErr, err)
+				}
+			}
+		}
+	})
+	err := a.srv.Serve(ctx, ln)
+	cancel()
+	wg.Wait()
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer fcancel()
+	if ferr := a.audit.Flush(fctx); ferr != nil {
+		a.log.Warn("audit flush failed", logging.KeyErr, ferr)
+	}
+	return err
 }
 
 // Run connects to NATS and the store and serves until ctx ends.
@@ -193,6 +388,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("gateway: invalid config: %w", err)
 	}
+	stopTracing, err := telemetry.Setup(logging.NewContext(ctx, log), cfg.For("gateway", cfg.Version))
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	defer telemetry.Close(log, stopTracing)
 	nc, st, closeAll, err := backend.Dial(ctx, cfg.Platform, "kubently-gateway", log)
 	if err != nil {
 		return err

@@ -1,23 +1,33 @@
 // Package auth authenticates the gateway's callers: clients by API key
-// (`name:key` pairs; the name is the caller's identity) and executors by a
-// per-cluster bearer token. Keys and tokens are held only as SHA-256 hashes
-// and compared in constant time; they are never logged.
+// (X-API-Key, looked up in an authz keyring) or by OIDC bearer token
+// (Authorization: Bearer <jwt>), and executors by a per-cluster bearer
+// token. Keys and tokens are held only as SHA-256 hashes and compared in
+// constant time; they never appear in errors or logs.
 //
 // # Concurrency
 //
-// Keys is immutable after construction and safe for concurrent use.
+// An Authenticator is safe for concurrent use; its key source may swap
+// keyrings underneath it (a hot-reloaded key file).
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
+	"kubently.io/libs/authz"
 	"kubently.io/libs/contracts"
 )
+
+// MinKeyLen is the shortest executor token accepted in config.
+const MinKeyLen = authz.MinKeyLen
 
 // Sentinel errors.
 var (
@@ -25,69 +35,179 @@ var (
 	ErrNoCredentials = errors.New("auth: no credentials")
 	// ErrBadCredentials: the key or token is not valid.
 	ErrBadCredentials = errors.New("auth: invalid credentials")
-	// ErrBadKeyConfig: a configured key entry is malformed.
-	ErrBadKeyConfig = errors.New("auth: malformed key entry")
+	// ErrBearerDisabled: a bearer token was sent but OIDC is not configured.
+	ErrBearerDisabled = errors.New("auth: bearer tokens are not accepted (OIDC is not configured)")
 )
 
-// MinKeyLen is the shortest API key or executor token accepted in config.
-const MinKeyLen = 16
+// Reason is a machine-readable reason for a failed authentication, used
+// as a metric label and in auth_denied audit records.
+type Reason string
 
-type entry struct {
-	name string
-	hash [32]byte
+// The failure reasons.
+const (
+	ReasonMissing          Reason = "missing_credentials"
+	ReasonInvalidKey       Reason = "invalid_api_key"
+	ReasonBearerDisabled   Reason = "bearer_not_enabled"
+	ReasonTokenMalformed   Reason = "token_malformed"
+	ReasonTokenExpired     Reason = "token_expired"
+	ReasonWrongIssuer      Reason = "wrong_issuer"
+	ReasonWrongAudience    Reason = "wrong_audience"
+	ReasonBadSignature     Reason = "bad_signature"
+	ReasonBadClaims        Reason = "bad_claims"
+	ReasonInvalidAuthzType Reason = "unsupported_authorization"
+)
+
+// Failure describes a failed authentication. Its fields never hold key or
+// token material.
+type Failure struct {
+	// Reason is the machine-readable reason.
+	Reason Reason
+	// Message is what the client is told.
+	Message string
+	// Claimed is the identity the credentials claimed, when one could be
+	// read without trusting it (an OIDC token's username claim, prefixed
+	// "oidc:"); empty for API keys, whose name is unknown until the key
+	// matches.
+	Claimed string
+	// Bearer is true when the failed credential was a bearer token (for
+	// the WWW-Authenticate challenge).
+	Bearer bool
+	// Err wraps the sentinel (ErrNoCredentials, ErrBadCredentials,
+	// ErrBearerDisabled) and the authz cause.
+	Err error
 }
 
-// Keys is a set of client API keys.
-type Keys struct {
-	entries []entry
+// Error implements error.
+func (f *Failure) Error() string { return fmt.Sprintf("auth: %s: %s", f.Reason, f.Message) }
+
+// Unwrap returns the cause.
+func (f *Failure) Unwrap() error { return f.Err }
+
+// KeyLookup finds the identity owning an API key (an *authz.Keyring or
+// *authz.FileSource).
+type KeyLookup interface {
+	Lookup(presentedKey string) (authz.Identity, bool)
 }
 
-// ParseKeys reads `name:key` entries (as split by config.SplitList). Names
-// are identities and must be valid ids; keys must be at least MinKeyLen long.
-func ParseKeys(entries []string) (*Keys, error) {
-	k := &Keys{}
-	seen := map[string]bool{}
-	for i, e := range entries {
-		name, key, ok := strings.Cut(e, ":")
-		name, key = strings.TrimSpace(name), strings.TrimSpace(key)
-		if !ok || name == "" || key == "" {
-			return nil, fmt.Errorf("%w: entry %d: want name:key", ErrBadKeyConfig, i+1)
-		}
-		if err := contracts.ValidateID("key name", name); err != nil {
-			return nil, fmt.Errorf("%w: entry %d: %w", ErrBadKeyConfig, i+1, err)
-		}
-		if len(key) < MinKeyLen {
-			return nil, fmt.Errorf("%w: entry %d (%s): key shorter than %d characters", ErrBadKeyConfig, i+1, name, MinKeyLen)
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("%w: entry %d: duplicate name %q", ErrBadKeyConfig, i+1, name)
-		}
-		seen[name] = true
-		k.entries = append(k.entries, entry{name: name, hash: sha256.Sum256([]byte(key))})
-	}
-	return k, nil
+// TokenVerifier turns an OIDC bearer token into an identity (an
+// *authz.OIDCVerifier).
+type TokenVerifier interface {
+	Verify(ctx context.Context, rawBearer string) (authz.Identity, error)
 }
 
-// Len returns the number of keys.
-func (k *Keys) Len() int { return len(k.entries) }
+// Config configures New.
+type Config struct {
+	// Keys looks API keys up; required.
+	Keys KeyLookup
+	// OIDC verifies bearer tokens; nil means bearer tokens are refused.
+	OIDC TokenVerifier
+	// UsernameClaim is the OIDC username claim, read (unverified) from a
+	// refused token to name the claimed identity in audit; empty means
+	// authz.DefaultUsernameClaim.
+	UsernameClaim string
+}
 
-// Identify returns the identity owning key. Every entry is compared, in
-// constant time, whatever matches.
-func (k *Keys) Identify(key string) (string, error) {
-	if key == "" {
-		return "", ErrNoCredentials
+// Authenticator authenticates client requests.
+type Authenticator struct {
+	cfg Config
+}
+
+// New returns an Authenticator.
+func New(cfg Config) (*Authenticator, error) {
+	if cfg.Keys == nil {
+		return nil, errors.New("auth: Keys is required")
 	}
-	h := sha256.Sum256([]byte(key))
-	found := ""
-	for _, e := range k.entries {
-		if subtle.ConstantTimeCompare(h[:], e.hash[:]) == 1 {
-			found = e.name
+	if cfg.UsernameClaim == "" {
+		cfg.UsernameClaim = authz.DefaultUsernameClaim
+	}
+	return &Authenticator{cfg: cfg}, nil
+}
+
+// OIDCEnabled reports whether bearer tokens are accepted.
+func (a *Authenticator) OIDCEnabled() bool { return a.cfg.OIDC != nil }
+
+// Authenticate identifies the caller of r: X-API-Key first, else an
+// `Authorization: Bearer` token. It returns the identity or a *Failure.
+func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (authz.Identity, *Failure) {
+	if key := r.Header.Get(contracts.HeaderAPIKey); key != "" {
+		if id, ok := a.cfg.Keys.Lookup(key); ok {
+			return id, nil
 		}
+		return authz.Identity{}, &Failure{Reason: ReasonInvalidKey, Message: "invalid API key", Err: ErrBadCredentials}
 	}
-	if found == "" {
-		return "", ErrBadCredentials
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		msg := "missing credentials: send an API key in the " + contracts.HeaderAPIKey + " header"
+		if a.OIDCEnabled() {
+			msg += " or an OIDC token as Authorization: Bearer <token>"
+		}
+		return authz.Identity{}, &Failure{Reason: ReasonMissing, Message: msg, Err: ErrNoCredentials}
 	}
-	return found, nil
+	scheme, tok, _ := strings.Cut(h, " ")
+	tok = strings.TrimSpace(tok)
+	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return authz.Identity{}, &Failure{Reason: ReasonInvalidAuthzType, Message: "unsupported Authorization header: want Bearer <token>", Err: ErrBadCredentials}
+	}
+	if a.cfg.OIDC == nil {
+		return authz.Identity{}, &Failure{Reason: ReasonBearerDisabled, Message: "bearer tokens are not accepted: OIDC is not configured; use " + contracts.HeaderAPIKey, Bearer: true, Err: ErrBearerDisabled}
+	}
+	id, err := a.cfg.OIDC.Verify(ctx, tok)
+	if err != nil {
+		reason, msg := classify(err)
+		f := &Failure{Reason: reason, Message: msg, Bearer: true, Err: fmt.Errorf("%w: %w", ErrBadCredentials, err)}
+		if name := claimedName(tok, a.cfg.UsernameClaim); name != "" {
+			f.Claimed = authz.Identity{Name: name, Source: authz.SourceOIDC}.Principal()
+		}
+		return authz.Identity{}, f
+	}
+	return id, nil
+}
+
+// classify maps a verifier error to a reason and a client message. The
+// message names the check that failed, never the token.
+func classify(err error) (Reason, string) {
+	switch {
+	case errors.Is(err, authz.ErrTokenExpired):
+		return ReasonTokenExpired, "bearer token expired"
+	case errors.Is(err, authz.ErrWrongIssuer):
+		return ReasonWrongIssuer, "bearer token from another issuer"
+	case errors.Is(err, authz.ErrWrongAudience):
+		return ReasonWrongAudience, "bearer token for another audience"
+	case errors.Is(err, authz.ErrBadSignature):
+		return ReasonBadSignature, "bearer token signature invalid"
+	case errors.Is(err, authz.ErrTokenMalformed):
+		return ReasonTokenMalformed, "malformed bearer token"
+	case errors.Is(err, authz.ErrMissingRole), errors.Is(err, authz.ErrBadRoleClaim),
+		errors.Is(err, authz.ErrBadScopesClaim), errors.Is(err, authz.ErrMissingUsername),
+		errors.Is(err, authz.ErrEmailNotVerified):
+		return ReasonBadClaims, "bearer token claims unusable: " + strings.TrimPrefix(err.Error(), "authz: ")
+	}
+	return ReasonBadSignature, "invalid bearer token"
+}
+
+// maxClaimedLen bounds the unverified username kept from a refused token.
+const maxClaimedLen = 128
+
+// claimedName reads the username claim of a JWT without verifying it, for
+// the audit record of a refused token. It is never trusted for access.
+func claimedName(tok, claim string) string {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 || len(parts[1]) > 16<<10 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var claims map[string]json.RawMessage
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	var name string
+	if json.Unmarshal(claims[claim], &name) != nil || len(name) > maxClaimedLen {
+		return ""
+	}
+	return strings.ToValidUTF8(name, "")
 }
 
 // HashToken returns the hex SHA-256 of an executor token, as stored in the

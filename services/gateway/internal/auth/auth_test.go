@@ -1,56 +1,114 @@
 package auth
 
 import (
+	"context"
 	"errors"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
+
+	"kubently.io/libs/authz"
+	"kubently.io/libs/authz/oidctest"
+	"kubently.io/libs/contracts"
 )
 
-func TestParseKeys(t *testing.T) {
-	tests := []struct {
-		name    string
-		entries []string
-		wantErr bool
-	}{
-		{"ok", []string{"alice:0123456789abcdef", "bob:fedcba9876543210"}, false},
-		{"no colon", []string{"alice0123456789abcdef"}, true},
-		{"empty key", []string{"alice:"}, true},
-		{"short key", []string{"alice:short"}, true},
-		{"bad name", []string{"Alice!:0123456789abcdef"}, true},
-		{"duplicate", []string{"a:0123456789abcdef", "a:0123456789abcdeg"}, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseKeys(tt.entries)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("got err %v; want error %v", err, tt.wantErr)
-			}
-			if err != nil && !errors.Is(err, ErrBadKeyConfig) {
-				t.Errorf("got %v; want ErrBadKeyConfig", err)
-			}
-		})
-	}
-}
+const aliceKey = "alice-key-0123456789"
 
-func TestIdentify(t *testing.T) {
-	k, err := ParseKeys([]string{"alice:0123456789abcdef", "bob:fedcba9876543210"})
+func newAuth(t *testing.T, withOIDC bool) (*Authenticator, *oidctest.Issuer) {
+	t.Helper()
+	keys, err := authz.ParseEnvKeys([]string{"alice:viewer:" + aliceKey})
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg := Config{Keys: keys}
+	var iss *oidctest.Issuer
+	if withOIDC {
+		iss = oidctest.New(t)
+		v, err := authz.NewOIDCVerifier(context.Background(), authz.OIDCConfig{Issuer: iss.URL(), Audience: oidctest.DefaultAudience, HTTPClient: iss.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.OIDC = v
+	}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, iss
+}
+
+func TestAuthenticate(t *testing.T) {
+	a, iss := newAuth(t, true)
+	noOIDC, _ := newAuth(t, false)
+	good := iss.Issue(map[string]any{"kubently_role": "operator", "kubently_scopes": []map[string]any{{"clusters": []string{"dev-*"}}}}, time.Minute)
+	expired := iss.Issue(map[string]any{"kubently_role": "operator", "sub": "mallory"}, -time.Minute)
+	wrongAud := iss.Issue(map[string]any{"kubently_role": "operator", "aud": "other"}, time.Minute)
+	noRole := iss.Issue(nil, time.Minute)
 	tests := []struct {
-		key, want string
-		err       error
+		name        string
+		a           *Authenticator
+		hdr         map[string]string
+		wantName    string
+		wantReason  Reason
+		wantClaimed string
+		wantErr     error
 	}{
-		{"0123456789abcdef", "alice", nil},
-		{"fedcba9876543210", "bob", nil},
-		{"", "", ErrNoCredentials},
-		{"0123456789abcdeF", "", ErrBadCredentials},
+		{"api key", a, map[string]string{contracts.HeaderAPIKey: aliceKey}, "alice", "", "", nil},
+		{"wrong key", a, map[string]string{contracts.HeaderAPIKey: aliceKey + "x"}, "", ReasonInvalidKey, "", ErrBadCredentials},
+		{"nothing", a, nil, "", ReasonMissing, "", ErrNoCredentials},
+		{"basic auth", a, map[string]string{"Authorization": "Basic YTpi"}, "", ReasonInvalidAuthzType, "", ErrBadCredentials},
+		{"oidc", a, map[string]string{"Authorization": "Bearer " + good}, oidctest.DefaultSubject, "", "", nil},
+		{"oidc expired", a, map[string]string{"Authorization": "Bearer " + expired}, "", ReasonTokenExpired, "oidc:mallory", ErrBadCredentials},
+		{"oidc wrong audience", a, map[string]string{"Authorization": "Bearer " + wrongAud}, "", ReasonWrongAudience, "oidc:" + oidctest.DefaultSubject, ErrBadCredentials},
+		{"oidc no role", a, map[string]string{"Authorization": "Bearer " + noRole}, "", ReasonBadClaims, "oidc:" + oidctest.DefaultSubject, ErrBadCredentials},
+		{"garbage token", a, map[string]string{"Authorization": "Bearer not-a-jwt"}, "", ReasonTokenMalformed, "", ErrBadCredentials},
+		{"bearer without oidc", noOIDC, map[string]string{"Authorization": "Bearer " + good}, "", ReasonBearerDisabled, "", ErrBearerDisabled},
+		{"key wins over bearer", a, map[string]string{contracts.HeaderAPIKey: aliceKey, "Authorization": "Bearer " + good}, "alice", "", "", nil},
 	}
 	for _, tt := range tests {
-		got, err := k.Identify(tt.key)
-		if got != tt.want || !errors.Is(err, tt.err) {
-			t.Errorf("Identify(%q) = %q, %v; want %q, %v", tt.key, got, err, tt.want, tt.err)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/v1/clusters", nil)
+			for k, v := range tt.hdr {
+				r.Header.Set(k, v)
+			}
+			id, fail := tt.a.Authenticate(context.Background(), r)
+			if tt.wantReason == "" {
+				if fail != nil {
+					t.Fatalf("got failure %v; want identity %s", fail, tt.wantName)
+				}
+				if id.Name != tt.wantName {
+					t.Errorf("got identity %q; want %q", id.Name, tt.wantName)
+				}
+				return
+			}
+			if fail == nil {
+				t.Fatalf("got identity %+v; want failure %s", id, tt.wantReason)
+			}
+			if fail.Reason != tt.wantReason || fail.Claimed != tt.wantClaimed || !errors.Is(fail, tt.wantErr) {
+				t.Errorf("got %s claimed %q err %v; want %s claimed %q err %v", fail.Reason, fail.Claimed, fail.Err, tt.wantReason, tt.wantClaimed, tt.wantErr)
+			}
+			for _, secret := range []string{aliceKey, good, expired, wrongAud} {
+				if containsAny(fail.Message, secret) || containsAny(fail.Error(), secret) {
+					t.Errorf("failure %q leaks credential material", fail.Error())
+				}
+			}
+		})
 	}
+	// OIDC role and scopes come from the claims.
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer "+good)
+	id, fail := a.Authenticate(context.Background(), r)
+	if fail != nil {
+		t.Fatal(fail)
+	}
+	if id.Role != authz.RoleOperator || !id.AllowsCluster("dev-1") || id.AllowsCluster("prod-1") || id.Principal() != "oidc:"+oidctest.DefaultSubject {
+		t.Errorf("got %+v; want operator on dev-* as oidc:%s", id, oidctest.DefaultSubject)
+	}
+}
+
+func containsAny(s, secret string) bool {
+	return secret != "" && strings.Contains(s, secret)
 }
 
 func TestTokenMatches(t *testing.T) {

@@ -57,7 +57,7 @@ func (s *Server) debugCreateSession(c echo.Context) error {
 }
 
 func (s *Server) debugGetSession(c echo.Context) error {
-	sess, err := s.sessionOp(c, contracts.SessionGetSubject, 0)
+	sess, err := s.sessionOp(c, "", 0)
 	if err != nil {
 		return writeError(c, err)
 	}
@@ -120,9 +120,7 @@ func (s *Server) debugExecute(c echo.Context) error {
 	if err != nil {
 		return writeError(c, err)
 	}
-	res, err := s.dispatch(c.Request().Context(), contracts.ExecuteRequest{
-		Cluster: body.Cluster, SessionID: body.SessionID, Argv: argv, TimeoutSeconds: timeout, Caller: caller(c),
-	})
+	res, err := s.run(c, body.Cluster, body.SessionID, argv, timeout)
 	if err != nil {
 		return writeError(c, err)
 	}
@@ -134,7 +132,7 @@ func (s *Server) debugExecute(c echo.Context) error {
 }
 
 func (s *Server) debugClusters(c echo.Context) error {
-	views, err := s.clusterViews(c.Request().Context())
+	views, err := s.visibleClusters(c)
 	if err != nil {
 		return writeError(c, err)
 	}

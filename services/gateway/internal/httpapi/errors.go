@@ -14,7 +14,7 @@ import (
 // writeError answers with the JSON error body and the code's HTTP status.
 func writeError(c echo.Context, err error) error {
 	e := contracts.AsError(err)
-	if e.Code == contracts.CodeUnauthorized {
+	if e.Code == contracts.CodeUnauthorized && c.Response().Header().Get("WWW-Authenticate") == "" {
 		c.Response().Header().Set("WWW-Authenticate", `ApiKey header="`+contracts.HeaderAPIKey+`"`)
 	}
 	return c.JSON(e.Code.Status(), e)

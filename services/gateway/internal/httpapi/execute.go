@@ -10,16 +10,20 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"kubently.io/libs/authz"
 	"kubently.io/libs/contracts"
-	"kubently.io/libs/natsutil"
+	"kubently.io/libs/policy"
 )
 
 type executeBody struct {
-	Cluster        string   `json:"cluster_id"`
-	SessionID      string   `json:"session_id,omitempty"`
-	Argv           []string `json:"argv"`
-	Namespace      string   `json:"namespace,omitempty"`
-	TimeoutSeconds int      `json:"timeout_seconds,omitempty"`
+	Cluster   string   `json:"cluster_id"`
+	SessionID string   `json:"session_id,omitempty"`
+	Argv      []string `json:"argv"`
+	// Command is one command line ("get pods -l 'app in (a,b)'"), split
+	// by shell quoting rules without a shell; an alternative to Argv.
+	Command        string `json:"command,omitempty"`
+	Namespace      string `json:"namespace,omitempty"`
+	TimeoutSeconds int    `json:"timeout_seconds,omitempty"`
 }
 
 // statusFor maps a command's outcome to the HTTP status of /v1/execute. A
@@ -96,11 +100,35 @@ func (s *Server) dispatch(ctx context.Context, req contracts.ExecuteRequest) (co
 		return contracts.CommandResult{}, err
 	}
 	req.CorrelationID = contracts.CorrelationIDFrom(ctx)
-	ctx, cancel := context.WithTimeout(ctx, timeout+s.cfg.RequestMargin)
-	defer cancel()
 	var res contracts.CommandResult
-	err = natsutil.Request(ctx, s.cfg.Conn, contracts.DispatchExecuteSubject, contracts.TypeExecuteRequest, req, contracts.TypeCommandResult, &res)
+	err = s.rpc(ctx, timeout+s.cfg.RequestMargin, contracts.DispatchExecuteSubject, contracts.TypeExecuteRequest, req, contracts.TypeCommandResult, &res)
 	return res, err
+}
+
+// run authorises argv on cluster for the caller and dispatches it.
+func (s *Server) run(c echo.Context, cluster, sessionID string, argv []string, timeout int) (contracts.CommandResult, error) {
+	if err := contracts.ValidateID("cluster", cluster); err != nil {
+		return contracts.CommandResult{}, err
+	}
+	if err := contracts.ValidateArgv(argv); err != nil {
+		return contracts.CommandResult{}, err
+	}
+	if sessionID != "" {
+		if err := contracts.ValidateID("session", sessionID); err != nil {
+			return contracts.CommandResult{}, err
+		}
+	}
+	if _, err := contracts.ValidateTimeout(timeout); err != nil {
+		return contracts.CommandResult{}, err
+	}
+	if err := s.allowExecute(c, cluster, argv); err != nil {
+		return contracts.CommandResult{}, err
+	}
+	id := identity(c)
+	return s.dispatch(c.Request().Context(), contracts.ExecuteRequest{
+		Cluster: cluster, SessionID: sessionID, Argv: argv, TimeoutSeconds: timeout,
+		Caller: id.Principal(), Principal: principalOf(id), Gateway: s.cfg.Name,
+	})
 }
 
 func (s *Server) execute(c echo.Context) error {
@@ -108,7 +136,18 @@ func (s *Server) execute(c echo.Context) error {
 	if err := decodeBody(c, &body, false); err != nil {
 		return writeError(c, err)
 	}
-	argv, err := withNamespace(body.Argv, body.Namespace)
+	argv := body.Argv
+	if body.Command != "" {
+		if len(argv) > 0 {
+			return writeError(c, contracts.Errorf(contracts.CodeInvalidCommand, "give argv or command, not both"))
+		}
+		line, err := policy.SplitLine(body.Command)
+		if err != nil {
+			return writeError(c, &contracts.Error{Code: contracts.CodeInvalidCommand, Reason: string(policy.ReasonShellSyntax), Message: "command: " + err.Error()})
+		}
+		argv = line
+	}
+	argv, err := withNamespace(argv, body.Namespace)
 	if err != nil {
 		return writeError(c, err)
 	}
@@ -116,9 +155,7 @@ func (s *Server) execute(c echo.Context) error {
 	if err != nil {
 		return writeError(c, err)
 	}
-	res, err := s.dispatch(c.Request().Context(), contracts.ExecuteRequest{
-		Cluster: body.Cluster, SessionID: body.SessionID, Argv: argv, TimeoutSeconds: timeout, Caller: caller(c),
-	})
+	res, err := s.run(c, body.Cluster, body.SessionID, argv, timeout)
 	if err != nil {
 		return writeError(c, err)
 	}
@@ -165,8 +202,21 @@ func (s *Server) clusterViews(ctx context.Context) ([]clusterView, error) {
 	return out, nil
 }
 
-func (s *Server) clusters(c echo.Context) error {
+// visibleClusters lists the clusters in the caller's scopes.
+func (s *Server) visibleClusters(c echo.Context) ([]clusterView, error) {
+	if err := allowRole(c, authz.ActionClustersRead); err != nil {
+		return nil, err
+	}
 	views, err := s.clusterViews(c.Request().Context())
+	if err != nil {
+		return nil, err
+	}
+	id := identity(c)
+	return slices.DeleteFunc(views, func(v clusterView) bool { return !id.AllowsCluster(v.ID) }), nil
+}
+
+func (s *Server) clusters(c echo.Context) error {
+	views, err := s.visibleClusters(c)
 	if err != nil {
 		return writeError(c, err)
 	}

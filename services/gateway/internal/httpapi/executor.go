@@ -13,11 +13,15 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
 	"kubently.io/libs/natsutil"
 	"kubently.io/libs/store"
+	"kubently.io/libs/telemetry"
 	"kubently.io/services/gateway/internal/auth"
 )
 
@@ -140,6 +144,12 @@ func (s *Server) stream(c echo.Context) error {
 	defer unregister()
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
+	s.metrics.sse.WithLabelValues("executor").Inc()
+	defer s.metrics.sse.WithLabelValues("executor").Dec()
+	s.metrics.executors.WithLabelValues(cluster).Inc()
+	defer s.metrics.executors.WithLabelValues(cluster).Dec()
+	s.holdCluster(cluster)
+	defer s.releaseCluster(cluster)
 
 	h := c.Response().Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -210,15 +220,62 @@ func (s *Server) deliver(ctx context.Context, out *sse, cluster, connID string, 
 			return nil
 		}
 		for _, cmd := range cmds {
-			if err := out.event(cmd.ID, "command", cmd); err != nil {
+			// The delivery span hangs off the dispatcher's span (carried in
+			// the command) and becomes the parent of the executor's run.
+			cctx, span := otel.Tracer(telemetry.ScopeName).Start(telemetry.ContextFromCommand(ctx, cmd), telemetry.SpanGatewayDeliver,
+				trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(telemetry.CommandAttributes(cmd)...))
+			telemetry.InjectCommand(cctx, &cmd)
+			err := out.event(cmd.ID, "command", cmd)
+			if err != nil {
+				span.SetStatus(codes.Error, "stream write failed")
+			}
+			span.End()
+			if err != nil {
 				log.Warn("command lost: stream write failed", logging.KeyCommandID, cmd.ID, logging.KeyErr, err)
 				return err
 			}
 			log.Info("command sent", logging.KeyCommandID, cmd.ID, logging.KeyCorrelationID, cmd.CorrelationID)
 		}
 		if len(cmds) < claimBatch {
+			s.observeDepth(ctx, cluster, log)
 			return nil
 		}
+	}
+}
+
+// observeDepth sets the cluster's queue depth gauge after a delivery
+// round. The cluster is a registered one (executorAuth checked it), so the
+// series stay bounded.
+func (s *Server) observeDepth(ctx context.Context, cluster string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+	n, err := s.cfg.Store.Depth(ctx, cluster)
+	cancel()
+	if err != nil {
+		log.Warn("bridge depth failed", logging.KeyErr, err)
+		return
+	}
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if s.streamsOf[cluster] > 0 {
+		s.metrics.queueDepth.WithLabelValues(cluster).Set(float64(n))
+	}
+}
+
+// holdCluster counts a stream of cluster opening on this replica.
+func (s *Server) holdCluster(cluster string) {
+	s.streamsMu.Lock()
+	s.streamsOf[cluster]++
+	s.streamsMu.Unlock()
+}
+
+// releaseCluster counts a stream of cluster ending; the last one drops the
+// cluster's queue depth series, which nobody here updates any more.
+func (s *Server) releaseCluster(cluster string) {
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if s.streamsOf[cluster]--; s.streamsOf[cluster] <= 0 {
+		delete(s.streamsOf, cluster)
+		s.metrics.queueDepth.DeleteLabelValues(cluster)
 	}
 }
 
@@ -263,12 +320,17 @@ func (s *Server) results(c echo.Context) error {
 	if err != nil {
 		return writeError(c, err)
 	}
-	if _, err := s.cfg.Conn.RequestWithContext(ctx, subj, body); err != nil {
+	msg := nats.NewMsg(subj)
+	msg.Data = body
+	natsutil.InjectTrace(ctx, msg)
+	if _, err := s.cfg.Conn.RequestMsgWithContext(ctx, msg); err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			s.metrics.results.WithLabelValues("not_awaited").Inc()
 			return writeError(c, contracts.Errorf(contracts.CodeResultNotAwaited, "nobody is waiting for command %s any more (timed out or already answered)", r.CommandID))
 		}
-		return writeError(c, natsutil.MapError(err, subj))
+		err = natsutil.MapError(err, subj)
+		s.countNATSError(subj, err)
+		return writeError(c, err)
 	}
 	s.metrics.results.WithLabelValues("accepted").Inc()
 	return c.JSON(http.StatusOK, map[string]string{"status": "accepted", "command_id": r.CommandID})

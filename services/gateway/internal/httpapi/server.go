@@ -15,11 +15,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
+	"kubently.io/libs/audit"
+	"kubently.io/libs/authz"
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
 	"kubently.io/libs/ops"
 	"kubently.io/libs/store"
+	"kubently.io/libs/telemetry"
 	"kubently.io/services/gateway/internal/auth"
 	"kubently.io/services/gateway/internal/hub"
 )
@@ -29,6 +33,7 @@ type Store interface {
 	store.Presence
 	Claim(ctx context.Context, cluster, consumer string, max int) ([]contracts.Command, error)
 	Owner(ctx context.Context, commandID string) (string, error)
+	Depth(ctx context.Context, cluster string) (int, error)
 	GetCluster(ctx context.Context, id string) (store.ClusterRecord, error)
 	ListClusters(ctx context.Context) ([]store.ClusterRecord, error)
 	Ping(ctx context.Context) error
@@ -40,9 +45,21 @@ type Config struct {
 	Conn *nats.Conn
 	// Store is the state store; required.
 	Store Store
-	// Keys authenticates clients; required (may be empty: then every
-	// client request is 401).
-	Keys *auth.Keys
+	// Auth authenticates clients; required.
+	Auth *auth.Authenticator
+	// Limiter rate-limits client requests per identity and per cluster;
+	// nil means no limits.
+	Limiter *authz.Limiter
+	// Audit writes the gateway's audit records (auth_denied,
+	// key_changed); required.
+	Audit AuditWriter
+	// AuditReader serves GET /v1/audit and /v1/audit/stream; required.
+	AuditReader AuditReader
+	// AuditPing is the comment interval of /v1/audit/stream; zero means
+	// 15s.
+	AuditPing time.Duration
+	// AuditTimeout bounds one audit write; zero means 5s.
+	AuditTimeout time.Duration
 	// Hub wakes local executor streams; required.
 	Hub *hub.Hub
 	// Log is the logger; required.
@@ -75,18 +92,36 @@ type Server struct {
 	// closing is closed when the server shuts down, ending streams.
 	closing   chan struct{}
 	closeOnce sync.Once
+	// streamsMu guards streamsOf: the executor streams this replica holds
+	// per cluster, so the last one to end can drop the cluster's queue
+	// depth series rather than leave a stale value behind.
+	streamsMu sync.Mutex
+	streamsOf map[string]int
 }
 
 type metrics struct {
-	requests *prometheus.HistogramVec
-	streams  prometheus.Gauge
-	results  *prometheus.CounterVec
+	requests     *prometheus.HistogramVec
+	streams      prometheus.Gauge
+	results      *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
+	rateLimited  *prometheus.CounterVec
+	sse          *prometheus.GaugeVec
+	executors    *prometheus.GaugeVec
+	auditErrors  *prometheus.CounterVec
+	natsErrors   *prometheus.CounterVec
+	queueDepth   *prometheus.GaugeVec
 }
 
 // New builds the server and its routes.
 func New(cfg Config) (*Server, error) {
-	if cfg.Conn == nil || cfg.Store == nil || cfg.Keys == nil || cfg.Hub == nil || cfg.Log == nil {
-		return nil, errors.New("httpapi: Conn, Store, Keys, Hub and Log are required")
+	if cfg.Conn == nil || cfg.Store == nil || cfg.Auth == nil || cfg.Audit == nil || cfg.AuditReader == nil || cfg.Hub == nil || cfg.Log == nil {
+		return nil, errors.New("httpapi: Conn, Store, Auth, Audit, AuditReader, Hub and Log are required")
+	}
+	if cfg.AuditPing <= 0 {
+		cfg.AuditPing = 15 * time.Second
+	}
+	if cfg.AuditTimeout <= 0 {
+		cfg.AuditTimeout = 5 * time.Second
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = ops.NewRegistry()
@@ -109,7 +144,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 5 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, e: echo.New(), closing: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Log, e: echo.New(), closing: make(chan struct{}), streamsOf: map[string]int{}}
 	s.metrics = &metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kubently_gateway_http_request_duration_seconds",
@@ -124,8 +159,37 @@ func New(cfg Config) (*Server, error) {
 			Name: "kubently_gateway_executor_results_total",
 			Help: "Executor result posts by outcome.",
 		}, []string{"outcome"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_gateway_auth_failures_total",
+			Help: "Refused client authentications by reason.",
+		}, []string{"reason"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_gateway_rate_limited_total",
+			Help: "Client requests refused with 429 by the bucket that was empty (identity or cluster).",
+		}, []string{"kind"}),
+		sse: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kubently_gateway_sse_connections",
+			Help: "Open SSE connections on this replica by stream (executor, audit).",
+		}, []string{"stream"}),
+		executors: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kubently_gateway_connected_executors",
+			Help: "Executor streams held by this replica, by cluster.",
+		}, []string{"cluster"}),
+		auditErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_gateway_audit_write_errors_total",
+			Help: "Audit records the gateway failed to write, by event.",
+		}, []string{"event"}),
+		natsErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_gateway_nats_request_errors_total",
+			Help: "Failed NATS requests (no responders, timeouts, unavailable or internal error replies) by subject prefix and error code.",
+		}, []string{"subject", "code"}),
+		queueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kubently_bridge_queue_depth",
+			Help: "Commands waiting in a cluster's bridge queue (store.Bridge.Depth), read after each delivery round of a stream this replica holds for the cluster; absent while it holds none.",
+		}, []string{"cluster"}),
 	}
-	for _, c := range []prometheus.Collector{s.metrics.requests, s.metrics.streams, s.metrics.results} {
+	for _, c := range []prometheus.Collector{s.metrics.requests, s.metrics.streams, s.metrics.results,
+		s.metrics.authFailures, s.metrics.rateLimited, s.metrics.sse, s.metrics.executors, s.metrics.auditErrors, s.metrics.natsErrors, s.metrics.queueDepth} {
 		if err := cfg.Registry.Register(c); err != nil {
 			return nil, err
 		}
@@ -142,7 +206,7 @@ func (s *Server) routes() {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.recoverer, s.correlate, s.observe)
+	e.Use(s.recoverer, s.trace, s.correlate, s.observe)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.ready)
@@ -158,6 +222,10 @@ func (s *Server) routes() {
 	e.POST("/v1/sessions/:id/keepalive", s.keepaliveSession, client)
 	e.POST("/v1/execute", s.execute, client)
 	e.GET("/v1/clusters", s.clusters, client)
+	e.GET("/v1/audit", s.auditQuery, client)
+	e.GET("/v1/audit/stream", s.auditStream, client)
+	e.GET("/v1/openapi.yaml", s.openapiYAML)
+	e.GET("/v1/openapi.json", s.openapiJSON)
 
 	e.GET("/v1/executor/stream", s.stream, executor)
 	e.POST("/v1/executor/results", s.results, executor)
@@ -171,11 +239,44 @@ func (s *Server) routes() {
 
 // Context keys set by middleware.
 const (
-	ctxCaller  = "kubently.caller"
-	ctxCluster = "kubently.cluster"
+	ctxIdentity = "kubently.identity"
+	ctxCluster  = "kubently.cluster"
+)
+
+// Log keys of the caller on every log line of a request.
+const (
+	logKeyIdentity = "identity"
+	logKeyRole     = "role"
 )
 
 var correlationRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// untraced are the routes without a per-request span: long-lived streams
+// (a span would last the connection) and the ops routes.
+var untraced = map[string]bool{
+	"/v1/executor/stream": true, "/v1/audit/stream": true,
+	"/healthz": true, "/readyz": true, "/metrics": true,
+}
+
+// trace runs each request under a server span, the child of the
+// caller's traceparent if it sent one (an executor posting a result does).
+func (s *Server) trace(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if untraced[c.Path()] {
+			return next(c)
+		}
+		ctx, span := telemetry.StartHTTPServer(c.Request(), c.Path())
+		c.SetRequest(c.Request().WithContext(ctx))
+		err := next(c)
+		status := c.Response().Status
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			status = he.Code
+		}
+		telemetry.EndHTTPServer(span, status)
+		return err
+	}
+}
 
 // correlate assigns the request's correlation id (kept from the client if
 // well-formed) and puts it, with a logger, into the request context.
@@ -186,6 +287,7 @@ func (s *Server) correlate(next echo.HandlerFunc) echo.HandlerFunc {
 			id = contracts.NewID()
 		}
 		c.Response().Header().Set(contracts.HeaderCorrelationID, id)
+		trace.SpanFromContext(c.Request().Context()).SetAttributes(telemetry.AttrCorrelationID.String(id))
 		ctx := contracts.WithCorrelationID(c.Request().Context(), id)
 		ctx = logging.NewContext(ctx, s.log.With(logging.KeyCorrelationID, id))
 		c.SetRequest(c.Request().WithContext(ctx))
@@ -224,25 +326,76 @@ func (s *Server) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// clientAuth authenticates a client (API key or OIDC token), answers 401
+// (counted, audited) when that fails, applies the per-identity rate limit
+// and puts the identity into the echo and request contexts and the logger.
 func (s *Server) clientAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id, err := s.cfg.Keys.Identify(c.Request().Header.Get(contracts.HeaderAPIKey))
-		if err != nil {
-			msg := "missing API key: send it in the " + contracts.HeaderAPIKey + " header"
-			if errors.Is(err, auth.ErrBadCredentials) {
-				msg = "invalid API key"
-			}
-			return writeError(c, contracts.Errorf(contracts.CodeUnauthorized, "%s", msg))
+		ctx := c.Request().Context()
+		id, fail := s.cfg.Auth.Authenticate(ctx, c.Request())
+		if fail != nil {
+			return s.refuse(c, fail)
 		}
-		c.Set(ctxCaller, id)
-		ctx := logging.NewContext(c.Request().Context(), logging.FromContext(c.Request().Context()).With(logging.KeyCaller, id))
-		c.SetRequest(c.Request().WithContext(ctx))
+		c.Set(ctxIdentity, id)
+		log := logging.FromContext(ctx).With(logKeyIdentity, id.Principal(), logKeyRole, string(id.Role))
+		c.SetRequest(c.Request().WithContext(logging.NewContext(ctx, log)))
+		if err := s.limit(c, id.Principal(), ""); err != nil {
+			return writeError(c, err)
+		}
 		return next(c)
 	}
 }
 
-func caller(c echo.Context) string {
-	id, _ := c.Get(ctxCaller).(string)
+// refuse answers a failed authentication: 401 with challenges, a metric
+// and an auth_denied audit record (never with key or token material).
+func (s *Server) refuse(c echo.Context, fail *auth.Failure) error {
+	ctx := c.Request().Context()
+	s.metrics.authFailures.WithLabelValues(string(fail.Reason)).Inc()
+	remote := c.RealIP()
+	logging.FromContext(ctx).Warn("client authentication failed", "reason", string(fail.Reason), "remote", remote, "claimed", fail.Claimed)
+	rec := audit.Record{
+		Event: audit.EventAuthDenied, Identity: fail.Claimed, Remote: remote, Outcome: audit.OutcomeDenied,
+		Reason: string(fail.Reason), Gateway: s.cfg.Name, CorrelationID: auditID(contracts.CorrelationIDFrom(ctx)),
+		Message: c.Request().Method + " " + c.Path(),
+	}.Clamp()
+	s.writeAudit(ctx, rec)
+	h := c.Response().Header()
+	h.Add("WWW-Authenticate", `ApiKey header="`+contracts.HeaderAPIKey+`"`)
+	if s.cfg.Auth.OIDCEnabled() {
+		ch := `Bearer realm="kubently"`
+		if fail.Bearer {
+			ch += `, error="invalid_token"`
+		}
+		h.Add("WWW-Authenticate", ch)
+	}
+	return writeError(c, &contracts.Error{Code: contracts.CodeUnauthorized, Reason: string(fail.Reason), Message: fail.Message})
+}
+
+// writeAudit writes rec within AuditTimeout, even if the request is gone;
+// a failure is logged and counted, never returned to the client.
+func (s *Server) writeAudit(ctx context.Context, rec audit.Record) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.AuditTimeout)
+	defer cancel()
+	if err := s.cfg.Audit.Write(wctx, rec); err != nil {
+		s.metrics.auditErrors.WithLabelValues(string(rec.Event)).Inc()
+		logging.FromContext(ctx).Error("audit write failed", "event", string(rec.Event), logging.KeyErr, err)
+	}
+}
+
+// auditID returns id if it may stand in an audit record's id field, else
+// "" (client correlation ids allow '.' and ':', audit ids do not).
+func auditID(id string) string {
+	if !auditIDRE.MatchString(id) {
+		return ""
+	}
+	return id
+}
+
+var auditIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// identity returns the authenticated caller of a client route.
+func identity(c echo.Context) authz.Identity {
+	id, _ := c.Get(ctxIdentity).(authz.Identity)
 	return id
 }
 

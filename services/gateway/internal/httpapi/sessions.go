@@ -3,10 +3,12 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"kubently.io/libs/authz"
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/natsutil"
 )
@@ -20,11 +22,35 @@ type keepaliveBody struct {
 	TTLSeconds int `json:"ttl_seconds,omitempty"`
 }
 
-// rpc calls a NATS service endpoint with a bounded wait.
+// rpc calls a NATS service endpoint with a bounded wait, counting failures
+// by subject prefix.
 func (s *Server) rpc(ctx context.Context, wait time.Duration, subject, reqType string, req any, respType string, resp any) error {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	return natsutil.Request(ctx, s.cfg.Conn, subject, reqType, req, respType, resp)
+	err := natsutil.Request(ctx, s.cfg.Conn, subject, reqType, req, respType, resp)
+	s.countNATSError(subject, err)
+	return err
+}
+
+// countNATSError counts a request that failed in transport or in the
+// service (no responders, timeout, unavailable, internal); a service's
+// deliberate answer such as session_not_found is not a failure.
+func (s *Server) countNATSError(subject string, err error) {
+	if err == nil {
+		return
+	}
+	switch code := contracts.AsError(err).Code; code {
+	case contracts.CodeUnavailable, contracts.CodeTimeout, contracts.CodeInternal:
+		s.metrics.natsErrors.WithLabelValues(subjectPrefix(subject), string(code)).Inc()
+	}
+}
+
+// subjectPrefix is the metric label of a subject: its first four tokens
+// (kubently.<service>.v1.<endpoint>), dropping parameters such as a
+// cluster id or command id.
+func subjectPrefix(subject string) string {
+	parts := strings.SplitN(subject, ".", 5)
+	return strings.Join(parts[:min(len(parts), 4)], ".")
 }
 
 func (s *Server) doCreateSession(c echo.Context, body createSessionBody) (contracts.Session, error) {
@@ -34,10 +60,14 @@ func (s *Server) doCreateSession(c echo.Context, body createSessionBody) (contra
 	if _, err := contracts.ValidateSessionTTL(body.TTLSeconds); err != nil {
 		return contracts.Session{}, err
 	}
+	if err := s.allowCluster(c, authz.ActionSessionWrite, body.Cluster); err != nil {
+		return contracts.Session{}, err
+	}
+	id := identity(c)
 	var sess contracts.Session
 	err := s.rpc(c.Request().Context(), s.cfg.StoreTimeout, contracts.SessionCreateSubject, contracts.TypeCreateSession,
 		contracts.CreateSessionRequest{
-			Cluster: body.Cluster, TTLSeconds: body.TTLSeconds, Caller: caller(c),
+			Cluster: body.Cluster, TTLSeconds: body.TTLSeconds, Caller: id.Principal(), Principal: principalOf(id),
 			CorrelationID: contracts.CorrelationIDFrom(c.Request().Context()),
 		}, contracts.TypeSession, &sess)
 	return sess, err
@@ -55,19 +85,38 @@ func (s *Server) createSession(c echo.Context) error {
 	return c.JSON(http.StatusCreated, sess)
 }
 
+// sessionOp runs subject on the session named by the :id parameter: it
+// reads the session first (the session service answers only to its owner,
+// or to an admin), checks that the caller may write sessions on its
+// cluster, then runs subject. An empty subject only reads.
 func (s *Server) sessionOp(c echo.Context, subject string, ttl int) (contracts.Session, error) {
-	id := c.Param("id")
-	if err := contracts.ValidateID("session", id); err != nil {
+	sid := c.Param("id")
+	if err := contracts.ValidateID("session", sid); err != nil {
 		return contracts.Session{}, err
 	}
+	if err := allowRole(c, authz.ActionSessionWrite); err != nil {
+		return contracts.Session{}, err
+	}
+	id := identity(c)
+	req := contracts.SessionRequest{ID: sid, Caller: id.Principal(), Principal: principalOf(id)}
 	var sess contracts.Session
-	err := s.rpc(c.Request().Context(), s.cfg.StoreTimeout, subject, contracts.TypeSessionRequest,
-		contracts.SessionRequest{ID: id, Caller: caller(c), TTLSeconds: ttl}, contracts.TypeSession, &sess)
+	if err := s.rpc(c.Request().Context(), s.cfg.StoreTimeout, contracts.SessionGetSubject, contracts.TypeSessionRequest,
+		req, contracts.TypeSession, &sess); err != nil {
+		return contracts.Session{}, err
+	}
+	if err := s.allowCluster(c, authz.ActionSessionWrite, sess.Cluster); err != nil {
+		return contracts.Session{}, err
+	}
+	if subject == "" {
+		return sess, nil
+	}
+	req.TTLSeconds = ttl
+	err := s.rpc(c.Request().Context(), s.cfg.StoreTimeout, subject, contracts.TypeSessionRequest, req, contracts.TypeSession, &sess)
 	return sess, err
 }
 
 func (s *Server) getSession(c echo.Context) error {
-	sess, err := s.sessionOp(c, contracts.SessionGetSubject, 0)
+	sess, err := s.sessionOp(c, "", 0)
 	if err != nil {
 		return writeError(c, err)
 	}
@@ -106,9 +155,13 @@ func (s *Server) listSessions(c echo.Context) error {
 	if err := contracts.ValidateID("cluster", cluster); err != nil {
 		return writeError(c, err)
 	}
+	if err := s.allowCluster(c, authz.ActionSessionWrite, cluster); err != nil {
+		return writeError(c, err)
+	}
+	id := identity(c)
 	var list contracts.SessionList
 	err := s.rpc(c.Request().Context(), s.cfg.StoreTimeout, contracts.SessionListSubject, contracts.TypeListSessions,
-		contracts.ListSessionsRequest{Cluster: cluster, Caller: caller(c)}, contracts.TypeSessionList, &list)
+		contracts.ListSessionsRequest{Cluster: cluster, Caller: id.Principal(), Principal: principalOf(id)}, contracts.TypeSessionList, &list)
 	if err != nil {
 		return writeError(c, err)
 	}

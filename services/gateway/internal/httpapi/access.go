@@ -1,0 +1,172 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"kubently.io/libs/audit"
+	"kubently.io/libs/authz"
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/logging"
+	"kubently.io/libs/policy"
+)
+
+// The guards below (limit, allowCluster, allowRole, allowExecute) return
+// nil when the request may go on, else the *contracts.Error to answer
+// with (403 forbidden with the authz reason, or 429 rate_limited).
+
+// forbidden turns an authz denial into the 403 error.
+func forbidden(c echo.Context, err error) error {
+	e := &contracts.Error{Code: contracts.CodeForbidden, Message: err.Error()}
+	if d, ok := errors.AsType[*authz.Denial](err); ok {
+		e.Reason, e.Message = string(d.Reason), d.Message
+	}
+	logging.FromContext(c.Request().Context()).Info("request forbidden", "reason", e.Reason, "route", c.Path())
+	return e
+}
+
+// limit takes a token from the identity's and the cluster's buckets (either
+// may be empty); when one is empty it sets Retry-After and returns the 429
+// error.
+func (s *Server) limit(c echo.Context, principal, cluster string) error {
+	ok, retry, which := s.cfg.Limiter.Allow(principal, cluster)
+	if ok {
+		return nil
+	}
+	s.metrics.rateLimited.WithLabelValues(which).Inc()
+	secs := int(retry.Seconds())
+	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+	what := "identity " + principal
+	if which == authz.LimitCluster {
+		what = "cluster " + cluster
+	}
+	logging.FromContext(c.Request().Context()).Info("rate limited", "limit", which, "retry_after_s", secs)
+	return &contracts.Error{Code: contracts.CodeRateLimited, Reason: which,
+		Message: fmt.Sprintf("rate limit of %s exceeded; retry in %ds", what, secs)}
+}
+
+// allowCluster checks that the caller's role grants action and that its
+// scopes reach cluster (any namespace of it), then takes a token of the
+// cluster's bucket. It returns nil or the 403/429 error.
+func (s *Server) allowCluster(c echo.Context, a authz.Action, cluster string) error {
+	id := identity(c)
+	if err := id.Authorize(a, "", "", false); err != nil {
+		return forbidden(c, err)
+	}
+	if !id.AllowsCluster(cluster) {
+		return forbidden(c, &authz.Denial{Reason: authz.ReasonClusterOutOfScope,
+			Message: fmt.Sprintf("%s may not access cluster %q", id.Principal(), cluster)})
+	}
+	return s.limit(c, "", cluster)
+}
+
+// allowRole checks that the caller's role grants action (no cluster).
+func allowRole(c echo.Context, a authz.Action) error {
+	if err := identity(c).Authorize(a, "", "", false); err != nil {
+		return forbidden(c, err)
+	}
+	return nil
+}
+
+// clusterLevel are the verbs that read no namespaced object and take no
+// namespace: they count as cluster-scoped requests.
+var clusterLevel = map[string]bool{
+	"version": true, "api-resources": true, "api-versions": true, "cluster-info": true, "explain": true,
+}
+
+// commandScope returns the namespace argv reads for the scope check: ""
+// when it reads cluster-scoped types (or is a cluster-level verb), the -n
+// value or "default" otherwise, and allNamespaces for -A. parsed is false
+// when argv does not parse; the policy check in the dispatcher then
+// refuses it, so only the role and the cluster are checked here.
+//
+// A command that mixes cluster-scoped and namespaced types (get ns,pods)
+// counts as cluster-scoped: kubectl ignores -n for the cluster-scoped
+// ones, so a namespace-limited key must not run it.
+func commandScope(ctx context.Context, argv []string) (ns string, allNamespaces, parsed bool) {
+	cmd, _, ok := policy.Parse(argv)
+	if !ok {
+		return "", false, false
+	}
+	if cmd.AllNamespaces {
+		return "", true, true
+	}
+	if len(cmd.Types) == 0 && clusterLevel[cmd.Verb] {
+		return "", false, true
+	}
+	for _, t := range cmd.Types {
+		res, err := policy.StaticResolver.ResolveType(ctx, t.Spelling)
+		if err != nil {
+			continue // unknown: namespaced, so namespace rules apply
+		}
+		for _, r := range res {
+			if !r.Namespaced {
+				return "", false, true
+			}
+		}
+	}
+	if cmd.Namespace != "" {
+		return cmd.Namespace, false, true
+	}
+	return "default", false, true
+}
+
+// allowExecute authorises running argv on cluster (role, cluster and
+// namespace scope) and takes a token of the cluster's bucket. A refusal is
+// a decision like any other: it is audited (command_denied) before the
+// client hears of it.
+func (s *Server) allowExecute(c echo.Context, cluster string, argv []string) error {
+	err := s.checkExecute(c, cluster, argv)
+	if err != nil {
+		s.auditRefusal(c, cluster, argv, err)
+	}
+	return err
+}
+
+func (s *Server) checkExecute(c echo.Context, cluster string, argv []string) error {
+	id := identity(c)
+	ns, all, parsed := commandScope(c.Request().Context(), argv)
+	if !parsed {
+		return s.allowCluster(c, authz.ActionExecute, cluster)
+	}
+	if err := id.Authorize(authz.ActionExecute, cluster, ns, all); err != nil {
+		return forbidden(c, err)
+	}
+	return s.limit(c, "", cluster)
+}
+
+// auditRefusal records a command the gateway refused (role, scope or rate
+// limit) as command_denied, with the reason and the caller.
+func (s *Server) auditRefusal(c echo.Context, cluster string, argv []string, err error) {
+	ctx := c.Request().Context()
+	id := identity(c)
+	e := contracts.AsError(err)
+	rec := audit.Record{
+		Event: audit.EventCommandDenied, Identity: id.Principal(), Role: string(id.Role), Cluster: cluster,
+		Argv: argv, Outcome: audit.OutcomeDenied, Reason: e.Reason, Gateway: s.cfg.Name,
+		CorrelationID: auditID(contracts.CorrelationIDFrom(ctx)), Message: e.Message,
+	}
+	if e.Reason == "" {
+		rec.Reason = string(e.Code)
+	}
+	if cmd, _, ok := policy.Parse(argv); ok {
+		rec.Namespace = cmd.Namespace
+	}
+	if contracts.ValidateID("cluster", cluster) != nil {
+		rec.Cluster = ""
+	}
+	s.writeAudit(ctx, rec.Clamp())
+}
+
+// principalOf converts an identity for the services behind the gateway.
+func principalOf(id authz.Identity) *contracts.Principal {
+	p := &contracts.Principal{Name: id.Name, Role: string(id.Role), Source: string(id.Source)}
+	for _, sc := range id.Scopes {
+		p.Scopes = append(p.Scopes, contracts.PrincipalScope{Clusters: sc.Clusters, Namespaces: sc.Namespaces})
+	}
+	return p
+}
