@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,44 @@ import (
 
 // ErrConfig reports a client configuration problem (no URL, no key).
 var ErrConfig = errors.New("client: configuration")
+
+// APIError is an error answer from the gateway: its status, the wire error
+// and, on 429 and 503, how long the gateway asked the client to wait.
+// errors.As finds the *contracts.Error inside it.
+type APIError struct {
+	// Status is the HTTP status code.
+	Status int
+	// RetryAfter is the Retry-After header as a duration; zero if absent
+	// or not a number of seconds.
+	RetryAfter time.Duration
+	// Err is the decoded error body; never nil.
+	Err *contracts.Error
+}
+
+// Error implements error.
+func (e *APIError) Error() string {
+	if e.RetryAfter > 0 {
+		return fmt.Sprintf("%s (retry after %s)", e.Err.Error(), e.RetryAfter)
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns the wire error.
+func (e *APIError) Unwrap() error { return e.Err }
+
+func newAPIError(resp *http.Response, e *contracts.Error) *APIError {
+	return &APIError{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After")), Err: e}
+}
+
+// retryAfter parses a Retry-After header given in seconds (the gateway
+// never sends the HTTP-date form); "" or garbage is 0.
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(min(n, 24*3600)) * time.Second
+}
 
 // Client calls one gateway with one API key.
 type Client struct {
@@ -81,7 +120,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, resul
 	if resp.StatusCode >= 300 {
 		var e contracts.Error
 		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
-			return resp.StatusCode, &e
+			return resp.StatusCode, newAPIError(resp, &e)
 		}
 		if resultOK && out != nil && json.Unmarshal(raw, out) == nil {
 			return resp.StatusCode, nil

@@ -1,5 +1,5 @@
 // Package command implements the kubently command: the client commands (exec,
-// clusters, session) and the all-in-one `kubently dev` runner.
+// clusters, session, audit) and the all-in-one `kubently dev` runner.
 //
 // Exit codes: 0 success; 1 the command ran and failed (kubectl's exit
 // code); 2 usage or configuration error; 3 denied by policy; 4 timeout;
@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
@@ -59,6 +60,12 @@ type Options struct {
 	env        Env
 	stdout     io.Writer
 	stderr     io.Writer
+	// now is the clock (--since 1h is relative to it); time.Now in NewRoot.
+	now func() time.Time
+	// loc is the zone times are printed in; time.Local in NewRoot.
+	loc *time.Location
+	// follow tunes `audit --follow` reconnects; zero: the client defaults.
+	follow client.FollowOptions
 }
 
 // fileConfig is ~/.kubently/config.
@@ -125,7 +132,11 @@ func (o *Options) readConfig() (fileConfig, error) {
 
 // NewRoot builds the kubently command tree.
 func NewRoot(version string, env Env, stdout, stderr io.Writer) *cobra.Command {
-	o := &Options{env: env, stdout: stdout, stderr: stderr}
+	return newRoot(&Options{env: env, stdout: stdout, stderr: stderr, now: time.Now, loc: time.Local}, version)
+}
+
+func newRoot(o *Options, version string) *cobra.Command {
+	stdout, stderr := o.stdout, o.stderr
 	root := &cobra.Command{
 		Use:   "kubently",
 		Short: "Debug many Kubernetes clusters from one place, read-only and safely",
@@ -147,13 +158,17 @@ api_url/api_key in ~/.kubently/config (YAML).`,
 	pf.StringVar(&o.APIURL, "api-url", "", "gateway URL (env KUBENTLY_API_URL)")
 	pf.StringVar(&o.APIKey, "api-key", "", "API key (env KUBENTLY_API_KEY)")
 	pf.StringVar(&o.ConfigPath, "config", "", "config file (default ~/.kubently/config)")
-	root.AddCommand(newExecCmd(o), newClustersCmd(o), newSessionCmd(o), newDevCmd(o, version), newVersionCmd(version))
+	root.AddCommand(newExecCmd(o), newClustersCmd(o), newSessionCmd(o), newAuditCmd(o), newDevCmd(o, version), newVersionCmd(version))
 	return root
 }
 
 // ExecuteContext runs the CLI with args and returns the process exit code.
 func ExecuteContext(ctx context.Context, version string, args []string, env Env, stdout, stderr io.Writer) int {
-	root := NewRoot(version, env, stdout, stderr)
+	return execute(ctx, NewRoot(version, env, stdout, stderr), args, stderr)
+}
+
+// execute runs root with args and maps its error to an exit code.
+func execute(ctx context.Context, root *cobra.Command, args []string, stderr io.Writer) int {
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -168,7 +183,12 @@ func ExecuteContext(ctx context.Context, version string, args []string, env Env,
 	}
 	var ce *contracts.Error
 	if errors.As(err, &ce) {
-		fmt.Fprintf(stderr, "kubently: %s\n", describeError(ce))
+		msg := describeError(ce)
+		var ae *client.APIError
+		if errors.As(err, &ae) && ae.RetryAfter > 0 {
+			msg += fmt.Sprintf(" (retry after %ds)", int(ae.RetryAfter/time.Second))
+		}
+		fmt.Fprintf(stderr, "kubently: %s\n", msg)
 		if ce.Code == contracts.CodeCommandDenied {
 			return ExitDenied
 		}

@@ -1,4 +1,4 @@
-// Command kubently is Kubently's CLI: exec, clusters, session and the
+// Command kubently is Kubently's CLI: exec, clusters, session, audit and the
 // all-in-one `kubently dev`.
 package main
 

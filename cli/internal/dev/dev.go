@@ -20,9 +20,12 @@ import (
 	"sync"
 	"time"
 
+	"kubently.io/libs/logging"
 	"kubently.io/libs/natsutil"
 	"kubently.io/libs/ops"
+	"kubently.io/libs/policy"
 	"kubently.io/libs/store/backend"
+	"kubently.io/libs/telemetry"
 	dispatchapp "kubently.io/services/dispatcher/app"
 	executorapp "kubently.io/services/executor/app"
 	gatewayapp "kubently.io/services/gateway/app"
@@ -48,6 +51,12 @@ type Config struct {
 	KubeconfigEnv string
 	// NoExecutor starts no executor even if a kubeconfig exists.
 	NoExecutor bool
+	// PolicyFile is the command policy file the dispatcher and executor
+	// enforce; empty means the built-in readOnly profile.
+	PolicyFile string
+	// Tracing exports OpenTelemetry traces of every service over OTLP
+	// when Tracing.Enabled is set.
+	Tracing telemetry.Config
 	// APIKey overrides the generated dev API key.
 	APIKey string
 	// Version is the build version.
@@ -98,6 +107,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("dev: data dir: %w", err)
 	}
+	// One tracer provider for every service of this process.
+	stopTracing, err := telemetry.Setup(logging.NewContext(ctx, cfg.Log), cfg.Tracing.For("kubently-dev", cfg.Version))
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	defer telemetry.Close(cfg.Log, stopTracing)
 	if cfg.LocalCluster {
 		root := cfg.RepoRoot
 		if root == "" {
@@ -120,7 +135,6 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Kubeconfig, cfg.KubeContext, cfg.KubeconfigEnv = kubeconfig, "", ""
 	}
 	var creds credentials
-	var err error
 	if creds.APIKey, err = loadOrCreate(filepath.Join(cfg.DataDir, "api-key")); err != nil {
 		return fmt.Errorf("dev: api key: %w", err)
 	}
@@ -154,7 +168,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer func() { _ = sess.Stop() }()
 	reg := ops.NewRegistry()
-	disp, err := dispatchapp.Start(ctx, dispatchapp.Deps{Conn: nc, Store: st, Log: log.With("service", "dispatcher"), Registerer: reg, Version: cfg.Version})
+	pol, err := policy.NewSource(policy.SourceConfig{Path: cfg.PolicyFile, Log: log.With("service", "dispatcher"), Registerer: reg})
+	if err != nil {
+		return err
+	}
+	go pol.Run(ctx)
+	disp, err := dispatchapp.Start(ctx, dispatchapp.Deps{Conn: nc, Store: st, Log: log.With("service", "dispatcher"), Registerer: reg, Version: cfg.Version, Policy: pol})
 	if err != nil {
 		return err
 	}
@@ -187,7 +206,7 @@ func Run(ctx context.Context, cfg Config) error {
 	execCfg := executorapp.Config{
 		APIURL: url, Cluster: cfg.ClusterID, Token: creds.Token, Kubeconfig: cfg.Kubeconfig,
 		KubeContext: cfg.KubeContext, Workers: 8, Queue: 64, MaxOutputBytes: 256 << 10, KubeQPS: 100, KubeBurst: 200,
-		ExecutorID: "dev-executor", Version: cfg.Version,
+		ExecutorID: "dev-executor", Version: cfg.Version, PolicyFile: cfg.PolicyFile,
 	}
 	execCfg.KubeconfigEnv = cfg.KubeconfigEnv
 	executorNote := ""
