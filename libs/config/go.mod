@@ -6,6 +6,8 @@ require github.com/google/go-cmp v0.7.0
 
 replace (
 	kubently.io/cli => ../../cli
+	kubently.io/libs/audit => ../audit
+	kubently.io/libs/authz => ../authz
 	kubently.io/libs/contracts => ../contracts
 	kubently.io/libs/deptest => ../deptest
 	kubently.io/libs/logging => ../logging
@@ -14,6 +16,7 @@ replace (
 	kubently.io/libs/policy => ../policy
 	kubently.io/libs/redistest => ../redistest
 	kubently.io/libs/store => ../store
+	kubently.io/libs/telemetry => ../telemetry
 	kubently.io/libs/testbed => ../testbed
 	kubently.io/services/dispatcher => ../../services/dispatcher
 	kubently.io/services/executor => ../../services/executor

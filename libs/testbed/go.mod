@@ -4,6 +4,8 @@ go 1.26
 
 replace (
 	kubently.io/cli => ../../cli
+	kubently.io/libs/audit => ../audit
+	kubently.io/libs/authz => ../authz
 	kubently.io/libs/config => ../config
 	kubently.io/libs/contracts => ../contracts
 	kubently.io/libs/deptest => ../deptest
@@ -13,6 +15,7 @@ replace (
 	kubently.io/libs/policy => ../policy
 	kubently.io/libs/redistest => ../redistest
 	kubently.io/libs/store => ../store
+	kubently.io/libs/telemetry => ../telemetry
 	kubently.io/services/dispatcher => ../../services/dispatcher
 	kubently.io/services/executor => ../../services/executor
 	kubently.io/services/gateway => ../../services/gateway
