@@ -32,11 +32,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
 	"kubently.io/libs/natsutil/natstest"
+	"kubently.io/libs/ops"
+	"kubently.io/libs/policy"
 	"kubently.io/libs/redistest"
 	"kubently.io/libs/store"
 	"kubently.io/libs/store/backend"
@@ -74,6 +77,16 @@ type Config struct {
 	Clusters []Cluster
 	// LogLevel is the services' log level; empty means "debug".
 	LogLevel string
+	// PolicyFile is the command policy file of the dispatcher and the
+	// executors; empty means the built-in readOnly profile.
+	PolicyFile string
+	// PolicyReload is how often they re-read it; zero means 5s.
+	PolicyReload time.Duration
+	// Gateway, when set, adjusts the gateway's config before it starts
+	// (keys file, OIDC, rate limits, ...).
+	Gateway func(*gatewayapp.Config)
+	// Executor, when set, adjusts each executor's config before it starts.
+	Executor func(*executorapp.Config)
 }
 
 // Stack is a running Kubently.
@@ -86,8 +99,58 @@ type Stack struct {
 	Store store.Store
 	// Logs holds every service's JSON log lines.
 	Logs *SyncBuffer
+	// NATSURL is the URL of the stack's NATS server (JetStream enabled).
+	NATSURL string
+	// Registries are the metrics registries of the central services, by
+	// service name: gateway, dispatcher, session.
+	Registries map[string]*prometheus.Registry
 
-	client *http.Client
+	client     *http.Client
+	dispatcher *dispatcherProc
+	ctx        context.Context
+}
+
+// dispatcherProc is the stack's dispatcher "process": its app and its own
+// NATS connection and store client.
+type dispatcherProc struct {
+	mu       sync.Mutex
+	app      *dispatchapp.App
+	nc       *nats.Conn
+	st       store.Store
+	redisURL string
+	start    func(*nats.Conn, store.Store) (*dispatchapp.App, error)
+}
+
+func (p *dispatcherProc) current() *dispatchapp.App {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.app
+}
+
+// RestartDispatcher stops the dispatcher as a process shutdown would
+// (requests in flight finish, its NATS connection and store client close)
+// and starts a new one on a new connection to the same NATS server and
+// store. Its metrics start again from zero on the same registry.
+func (s *Stack) RestartDispatcher(tb testing.TB) {
+	tb.Helper()
+	p := s.dispatcher
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.app.Stop(); err != nil {
+		tb.Logf("stop dispatcher: %v", err)
+	}
+	p.nc.Close()
+	_ = p.st.Close()
+	p.nc, p.st = connect(s.ctx, tb, s.NATSURL, p.redisURL)
+	app, err := p.start(p.nc, p.st)
+	if err != nil {
+		tb.Fatalf("restart dispatcher: %v", err)
+	}
+	p.app = app
+	// Make sure the server knows the new subscriptions before returning.
+	if err := p.nc.Flush(); err != nil {
+		tb.Fatalf("restart dispatcher: flush: %v", err)
+	}
 }
 
 // Start starts NATS, Redis (unless cfg.JetStream), the services and one
@@ -112,18 +175,28 @@ func Start(tb testing.TB, cfg Config) *Stack {
 	log := logging.New(logging.Config{Level: level, Format: "json", Output: logs})
 
 	ncS, stS := connect(ctx, tb, ns.ClientURL(), redisURL)
-	sess, err := sessionapp.Start(ctx, sessionapp.Deps{Conn: ncS, Store: stS, Log: log.With("service", "session")})
+	regs := map[string]*prometheus.Registry{"gateway": ops.NewRegistry(), "dispatcher": ops.NewRegistry(), "session": ops.NewRegistry()}
+	sess, err := sessionapp.Start(ctx, sessionapp.Deps{Conn: ncS, Store: stS, Log: log.With("service", "session"), Registerer: regs["session"]})
 	if err != nil {
 		tb.Fatalf("session: %v", err)
 	}
 	tb.Cleanup(func() { _ = sess.Stop() })
 
 	ncD, stD := connect(ctx, tb, ns.ClientURL(), redisURL)
-	disp, err := dispatchapp.Start(ctx, dispatchapp.Deps{Conn: ncD, Store: stD, Log: log.With("service", "dispatcher")})
+	pol, err := policy.NewSource(policy.SourceConfig{Path: cfg.PolicyFile, Interval: cfg.PolicyReload, Log: log.With("service", "dispatcher"), Registerer: regs["dispatcher"]})
+	if err != nil {
+		tb.Fatalf("dispatcher policy: %v", err)
+	}
+	go pol.Run(ctx)
+	startDispatcher := func(nc *nats.Conn, st store.Store) (*dispatchapp.App, error) {
+		return dispatchapp.Start(ctx, dispatchapp.Deps{Conn: nc, Store: st, Log: log.With("service", "dispatcher"), Policy: pol, Registerer: regs["dispatcher"]})
+	}
+	disp, err := startDispatcher(ncD, stD)
 	if err != nil {
 		tb.Fatalf("dispatcher: %v", err)
 	}
-	tb.Cleanup(func() { _ = disp.Stop() })
+	dispatcher := &dispatcherProc{app: disp, nc: ncD, st: stD, redisURL: redisURL, start: startDispatcher}
+	tb.Cleanup(func() { _ = dispatcher.current().Stop() })
 
 	tokens := map[string]string{}
 	for _, c := range cfg.Clusters {
@@ -141,7 +214,10 @@ func Start(tb testing.TB, cfg Config) *Stack {
 		Heartbeat:   500 * time.Millisecond,
 	}
 	gwCfg.NATSURL = ns.ClientURL()
-	gw, err := gatewayapp.Start(ctx, gwCfg, gatewayapp.Deps{Conn: ncG, Store: stG, Log: log.With("service", "gateway")})
+	if cfg.Gateway != nil {
+		cfg.Gateway(&gwCfg)
+	}
+	gw, err := gatewayapp.Start(ctx, gwCfg, gatewayapp.Deps{Conn: ncG, Store: stG, Log: log.With("service", "gateway"), Registry: regs["gateway"]})
 	if err != nil {
 		tb.Fatalf("gateway: %v", err)
 	}
@@ -164,7 +240,11 @@ func Start(tb testing.TB, cfg Config) *Stack {
 			maxOut = 256 << 10
 		}
 		ecfg := executorapp.Config{APIURL: url, Cluster: c.ID, Token: c.Token, Workers: 4, Queue: 16,
-			MaxOutputBytes: maxOut, ExecutorID: c.ID + "-exec", KubeQPS: 1000, KubeBurst: 1000}
+			MaxOutputBytes: maxOut, ExecutorID: c.ID + "-exec", KubeQPS: 1000, KubeBurst: 1000,
+			PolicyFile: cfg.PolicyFile, PolicyReload: cfg.PolicyReload}
+		if cfg.Executor != nil {
+			cfg.Executor(&ecfg)
+		}
 		wg.Go(func() {
 			if err := executorapp.RunWith(ctx, ecfg, c.REST, log.With("service", "executor", "cluster", c.ID)); err != nil {
 				tb.Errorf("executor %s: %v", c.ID, err)
@@ -178,7 +258,7 @@ func Start(tb testing.TB, cfg Config) *Stack {
 			tb.Logf("service logs:\n%s", Tail(logs.String(), 200))
 		}
 	})
-	s := &Stack{URL: url, Conn: ncG, Store: stG, Logs: logs, client: &http.Client{Timeout: 60 * time.Second}}
+	s := &Stack{URL: url, Conn: ncG, Store: stG, Logs: logs, NATSURL: ns.ClientURL(), Registries: regs, client: &http.Client{Timeout: 60 * time.Second}, dispatcher: dispatcher, ctx: ctx}
 	CheckFor(tb, 20*time.Second, 100*time.Millisecond, func() error {
 		for _, c := range online {
 			conns, err := stG.Connected(ctx, c)
