@@ -349,14 +349,6 @@ func (d *Dispatcher) run(ctx context.Context, c *call) (contracts.CommandResult,
 	if err != nil {
 		return d.deny(ctx, c, err)
 	}
-	// The dispatched record is stored before the command can run: no
-	// command runs unaudited. Without it, refuse.
-	if err := d.write(ctx, c, d.record(c, audit.EventCommandDispatched, "-dispatched")); err != nil {
-		d.m.outcomes.WithLabelValues(string(audit.OutcomeUnavailable), "audit_unavailable").Inc()
-		return contracts.CommandResult{}, contracts.Errorf(contracts.CodeUnavailable,
-			"audit log unavailable, so the command was not run (command %s): %v", c.cmdID, err)
-	}
-	c.log.Debug("command dispatched")
 	// Subscribe before enqueuing, so a fast result cannot be missed.
 	sub, err := d.cfg.Conn.SubscribeSync(resultSubj)
 	if err != nil {
@@ -364,10 +356,18 @@ func (d *Dispatcher) run(ctx context.Context, c *call) (contracts.CommandResult,
 		return d.unavailable(ctx, c, natsutil.MapError(err, resultSubj))
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := d.cfg.Conn.Flush(); err != nil {
-		d.m.natsErrors.WithLabelValues("flush").Inc()
-		return d.unavailable(ctx, c, natsutil.MapError(err, resultSubj))
+	// The dispatched record is stored before the command can run: no
+	// command runs unaudited. Without it, refuse. Its JetStream publish
+	// goes over the same connection as the SUB above and the server
+	// handles a connection's protocol in order, so once the publish is
+	// acknowledged the subscription is in place: no separate flush
+	// round trip is needed before enqueuing.
+	if err := d.write(ctx, c, d.record(c, audit.EventCommandDispatched, "-dispatched")); err != nil {
+		d.m.outcomes.WithLabelValues(string(audit.OutcomeUnavailable), "audit_unavailable").Inc()
+		return contracts.CommandResult{}, contracts.Errorf(contracts.CodeUnavailable,
+			"audit log unavailable, so the command was not run (command %s): %v", c.cmdID, err)
 	}
+	c.log.Debug("command dispatched")
 	// The command carries the trace to the gateway's delivery and the
 	// executor's run.
 	telemetry.InjectCommand(ctx, &command)
@@ -452,10 +452,24 @@ func (d *Dispatcher) await(ctx context.Context, c *call, sub *nats.Subscription,
 // its own code.
 func (d *Dispatcher) checkTarget(ctx context.Context, c *call) error {
 	in := c.in
+	// The registry and presence reads are independent: make them at once.
+	var (
+		conns   []contracts.ExecutorInfo
+		connErr error
+		wg      sync.WaitGroup
+	)
+	wg.Go(func() {
+		connErr = d.withStore(ctx, func(ctx context.Context) error {
+			var err error
+			conns, err = d.cfg.Store.Connected(ctx, in.Cluster)
+			return err
+		})
+	})
 	err := d.withStore(ctx, func(ctx context.Context) error {
 		_, err := d.cfg.Store.GetCluster(ctx, in.Cluster)
 		return err
 	})
+	wg.Wait()
 	if errors.Is(err, store.ErrNotFound) {
 		return contracts.Errorf(contracts.CodeUnknownCluster, "cluster %q is not registered", in.Cluster)
 	}
@@ -480,13 +494,7 @@ func (d *Dispatcher) checkTarget(ctx context.Context, c *call) error {
 			return contracts.Errorf(contracts.CodeSessionMismatch, "session %s belongs to cluster %q, not %q", sess.ID, sess.Cluster, in.Cluster)
 		}
 	}
-	var conns []contracts.ExecutorInfo
-	err = d.withStore(ctx, func(ctx context.Context) error {
-		var err error
-		conns, err = d.cfg.Store.Connected(ctx, in.Cluster)
-		return err
-	})
-	if err != nil {
+	if err := connErr; err != nil {
 		d.m.storeErrors.WithLabelValues("executor_presence").Inc()
 		return storeError("executor presence", err)
 	}

@@ -171,7 +171,6 @@ func New(cfg Config) (*Redactor, error) {
 	r.markers = [][]byte{
 		[]byte(`"env"`),
 		[]byte("last-applied-configuration"),
-		[]byte(`\u`), // an escape could spell any of the other markers
 	}
 	for k := range r.rules {
 		r.markers = append(r.markers, []byte(k.Kind)) // also matches <Kind>List
@@ -220,9 +219,8 @@ func (r *Redactor) JSON(body []byte, hint Kind) ([]byte, bool, error) {
 // annotation instead.
 func (r *Redactor) redact(body []byte, hint Kind, annotate bool) ([]byte, bool, error) {
 	if !r.mayNeedMasking(body, hint) {
-		if !json.Valid(body) {
-			return nil, false, fmt.Errorf("%w: invalid document", ErrMalformed)
-		}
+		// Nothing here could be masked, valid JSON or not: the client's
+		// decoder rejects a malformed body, so it needs no second parse.
 		return body, false, nil
 	}
 	doc, err := decode(body)
@@ -256,7 +254,43 @@ func (r *Redactor) mayNeedMasking(body []byte, hint Kind) bool {
 			return true
 		}
 	}
-	return false
+	return hasMarkerEscape(body)
+}
+
+// hasMarkerEscape reports whether body has a \u escape that could spell
+// part of a marker: an ASCII letter, digit, '-' or '"' (Secr\u0065t).
+// The API server escapes <, > and & as \u003c, \u003e and \u0026 in
+// ordinary documents (Table column descriptions), and those cannot, so
+// they keep the fast path.
+func hasMarkerEscape(body []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(body[i:], []byte(`\u`))
+		if j < 0 {
+			return false
+		}
+		i += j + 2
+		if i+4 > len(body) {
+			return true // truncated escape: let the decoder judge
+		}
+		var cp rune
+		for _, h := range body[i : i+4] {
+			var v byte
+			switch {
+			case h >= '0' && h <= '9':
+				v = h - '0'
+			case h >= 'a' && h <= 'f':
+				v = h - 'a' + 10
+			case h >= 'A' && h <= 'F':
+				v = h - 'A' + 10
+			default:
+				return true // malformed: let the decoder judge
+			}
+			cp = cp<<4 | rune(v)
+		}
+		if cp < 0x80 && (cp >= 'a' && cp <= 'z' || cp >= 'A' && cp <= 'Z' || cp >= '0' && cp <= '9' || cp == '-' || cp == '"') {
+			return true
+		}
+	}
 }
 
 func decode(body []byte) (any, error) {
