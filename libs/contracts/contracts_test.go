@@ -134,9 +134,15 @@ func TestSubjects(t *testing.T) {
 	if s, err := ResultSubject("prod", "abc123"); err != nil || s != "kubently.bridge.v1.result.prod.abc123" {
 		t.Errorf("ResultSubject = %q, %v", s, err)
 	}
+	if s, err := BridgeRevokeSubject("prod"); err != nil || s != "kubently.bridge.v1.revoke.prod" {
+		t.Errorf("BridgeRevokeSubject = %q, %v", s, err)
+	}
 	for _, bad := range []string{"a.b", "*", ">", "A"} {
 		if _, err := BridgeNotifySubject(bad); err == nil {
 			t.Errorf("BridgeNotifySubject(%q) accepted a subject-breaking id", bad)
+		}
+		if _, err := BridgeRevokeSubject(bad); err == nil {
+			t.Errorf("BridgeRevokeSubject(%q) accepted a subject-breaking id", bad)
 		}
 		if _, err := ResultSubject("prod", bad+"."); err == nil {
 			t.Errorf("ResultSubject accepted command id %q", bad+".")

@@ -26,6 +26,7 @@ const (
 	CodeResultClusterDenied ErrorCode = "result_cluster_mismatch"
 	CodeNotFound            ErrorCode = "not_found"
 	CodeUnknownCluster      ErrorCode = "unknown_cluster"
+	CodeClusterExists       ErrorCode = "cluster_exists"
 	CodeUnknownCommand      ErrorCode = "unknown_command"
 	CodeResultNotAwaited    ErrorCode = "result_not_awaited"
 	CodeSessionNotFound     ErrorCode = "session_not_found"
@@ -54,6 +55,7 @@ var codeStatus = map[ErrorCode]int{
 	CodeResultClusterDenied: http.StatusForbidden,
 	CodeNotFound:            http.StatusNotFound,
 	CodeUnknownCluster:      http.StatusNotFound,
+	CodeClusterExists:       http.StatusConflict,
 	CodeUnknownCommand:      http.StatusNotFound,
 	CodeResultNotAwaited:    http.StatusConflict,
 	CodeSessionNotFound:     http.StatusNotFound,

@@ -34,6 +34,17 @@ const (
 	// BridgeNotifyWildcard matches every cluster's notify subject.
 	BridgeNotifyWildcard = "kubently.bridge.v1.notify.*"
 
+	// BridgeRevokeSubjectT is the format twin of BridgeRevokeSubject: the
+	// gateway replica that rotated or revoked a cluster's executor token
+	// publishes on it (empty body; the subject names the cluster) after the
+	// registry changed, and every gateway replica closes the executor
+	// streams it holds for that cluster at once.
+	BridgeRevokeSubjectT = "kubently.bridge.v1.revoke.%s"
+	// BridgeRevokeWildcard matches every cluster's revoke subject; each
+	// gateway replica holds one subscription on it (no queue group: every
+	// replica must see every revocation).
+	BridgeRevokeWildcard = "kubently.bridge.v1.revoke.*"
+
 	// ResultSubjectT is the format twin of ResultSubject: the gateway
 	// publishes an executor's CommandResult on it; the dispatcher subscribes
 	// before it enqueues the command.
@@ -46,6 +57,14 @@ func BridgeNotifySubject(cluster string) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf(BridgeNotifySubjectT, cluster), nil
+}
+
+// BridgeRevokeSubject returns the revoke subject of a cluster.
+func BridgeRevokeSubject(cluster string) (string, error) {
+	if err := ValidateID("cluster", cluster); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(BridgeRevokeSubjectT, cluster), nil
 }
 
 // ResultSubject returns the subject a command's result is published on.

@@ -31,6 +31,9 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrExists: a record with that id already exists.
 	ErrExists = errors.New("store: already exists")
+	// ErrConflict: a compare-and-set found the record changed meanwhile;
+	// nothing was written.
+	ErrConflict = errors.New("store: conflict")
 	// ErrUnavailable: the backing server could not be reached.
 	ErrUnavailable = errors.New("store: unavailable")
 	// ErrInvalid: an argument was malformed (empty or bad id, non-positive
@@ -46,6 +49,10 @@ const SessionTombstone = 24 * time.Hour
 // OwnerGrace is the default time Bridge.Owner still knows a command after
 // its deadline, so that a result arriving just late is still attributed.
 const OwnerGrace = 60 * time.Second
+
+// Visibility is the default lease of a claimed command: how long it stays
+// invisible to other claimers while its executor has not acknowledged it.
+const Visibility = 10 * time.Second
 
 // Sessions stores debugging sessions with a TTL.
 type Sessions interface {
@@ -69,28 +76,40 @@ type Sessions interface {
 }
 
 // Bridge is the per-cluster queue of commands waiting for an executor.
+//
+// Delivery is at least once up to the executor's acknowledgement: Claim
+// leases a command to a consumer for the store's visibility timeout; Ack
+// removes it for good; a leased command not acknowledged in time can be
+// claimed again (by any consumer). No command is returned past its
+// deadline.
 type Bridge interface {
 	// Enqueue appends cmd to its cluster's queue and records which cluster
 	// it was issued to until its deadline (see Owner).
 	Enqueue(ctx context.Context, cmd contracts.Command) error
-	// Claim takes up to max commands from the cluster's queue for consumer
-	// (one executor stream), oldest first. A claimed command is no longer
-	// handed to anyone else. Commands past their deadline are dropped, never
-	// returned. An empty queue returns no commands and no error; it never
-	// blocks waiting for commands.
+	// Claim leases up to max commands from the cluster's queue to consumer
+	// (one executor stream), oldest first: commands never claimed, and
+	// commands whose lease ran out without an Ack. A leased command is not
+	// handed to anyone else until its lease runs out. Commands past their
+	// deadline are dropped, never returned. An empty queue returns no
+	// commands and no error; it never blocks waiting for commands.
 	Claim(ctx context.Context, cluster, consumer string, max int) ([]contracts.Command, error)
+	// Ack acknowledges commands of the cluster an executor received: they
+	// leave the queue and are never handed out again. Ids that are
+	// unknown, already acknowledged, dropped, or queued for another
+	// cluster are ignored. It returns how many commands it removed.
+	Ack(ctx context.Context, cluster string, commandIDs []string) (int, error)
 	// Owner returns the cluster a command was issued to. ErrNotFound if the
 	// id is unknown or its deadline passed more than a short grace ago.
 	Owner(ctx context.Context, commandID string) (string, error)
-	// Depth returns how many commands wait in the cluster's queue: those
-	// enqueued and not yet claimed (nor trimmed by the queue's length
-	// cap). A command being claimed right now may still be counted, and
-	// so may one whose deadline passed but that no Claim has dropped yet
-	// (redisstore drops them only when claiming; jsstore when their
-	// message TTL fires, rounded up to a whole second), so Depth is an
-	// upper bound of the commands an executor would get. An unknown or
-	// never-used cluster has depth 0. Depth is cheap (one round trip, O(1)
-	// on the server): fit for metrics after every claim.
+	// Depth returns how many commands of the cluster are not acknowledged
+	// yet: waiting, or leased and not acknowledged (nor trimmed by the
+	// queue's length cap). One whose deadline passed but that no Claim
+	// has dropped yet may still be counted (redisstore drops them only
+	// when claiming; jsstore when their message TTL fires, rounded up to a
+	// whole second), so Depth is an upper bound. An unknown or never-used
+	// cluster has depth 0. Depth is cheap (one round trip, O(1) on the
+	// server): fit for metrics after every claim and for admission
+	// control.
 	Depth(ctx context.Context, cluster string) (int, error)
 }
 

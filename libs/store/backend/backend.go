@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+
 	"kubently.io/libs/config"
 	"kubently.io/libs/natsutil"
 
@@ -26,12 +28,21 @@ type Config struct {
 	// Conn is the NATS connection the JetStream store uses; required when
 	// RedisURL is empty.
 	Conn *nats.Conn
+	// Visibility is how long a claimed command stays leased to its
+	// executor stream without an ack; zero means store.Visibility.
+	Visibility time.Duration
 }
+
+// Option adjusts the Config Dial opens its store with.
+type Option func(*Config)
+
+// WithVisibility sets Config.Visibility.
+func WithVisibility(d time.Duration) Option { return func(c *Config) { c.Visibility = d } }
 
 // Open returns the configured store. The caller closes it.
 func Open(ctx context.Context, cfg Config) (store.Store, error) {
 	if cfg.RedisURL != "" {
-		s, err := redisstore.New(ctx, redisstore.Config{URL: cfg.RedisURL})
+		s, err := redisstore.New(ctx, redisstore.Config{URL: cfg.RedisURL, Visibility: cfg.Visibility})
 		if err != nil {
 			return nil, fmt.Errorf("backend: redis store: %w", err)
 		}
@@ -40,7 +51,7 @@ func Open(ctx context.Context, cfg Config) (store.Store, error) {
 	if cfg.Conn == nil {
 		return nil, errors.New("backend: no Redis URL and no NATS connection")
 	}
-	s, err := jsstore.New(ctx, jsstore.Config{Conn: cfg.Conn})
+	s, err := jsstore.New(ctx, jsstore.Config{Conn: cfg.Conn, Visibility: cfg.Visibility})
 	if err != nil {
 		return nil, fmt.Errorf("backend: jetstream store: %w", err)
 	}
@@ -57,12 +68,16 @@ func Name(cfg Config) string {
 
 // Dial connects a service to NATS (retrying until ctx ends) and opens the
 // store p selects. The returned func closes the store and drains NATS.
-func Dial(ctx context.Context, p config.Platform, name string, log *slog.Logger) (*nats.Conn, store.Store, func(), error) {
+func Dial(ctx context.Context, p config.Platform, name string, log *slog.Logger, opts ...Option) (*nats.Conn, store.Store, func(), error) {
 	nc, err := natsutil.Connect(ctx, p.NATSURL, name, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	st, err := Open(ctx, Config{RedisURL: p.RedisURL, Conn: nc})
+	cfg := Config{RedisURL: p.RedisURL, Conn: nc}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	st, err := Open(ctx, cfg)
 	if err != nil {
 		nc.Close()
 		return nil, nil, nil, err

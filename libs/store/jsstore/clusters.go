@@ -91,3 +91,67 @@ func (s *Store) DeleteCluster(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// CreateCluster registers a cluster that is not registered yet (KV
+// Create, which fails if the key holds a value).
+func (s *Store) CreateCluster(ctx context.Context, c store.ClusterRecord) error {
+	if err := check.ClusterRecord(c); err != nil {
+		return err
+	}
+	if err := s.ready(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.clusters.Create(ctx, c.ID, b); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("%w: cluster %s", store.ErrExists, c.ID)
+		}
+		return fail("create cluster", err)
+	}
+	return nil
+}
+
+// SwapCluster replaces a cluster's record if its token hash is still
+// oldTokenHash: it reads the entry and updates it at that revision, so a
+// write in between makes the update fail.
+func (s *Store) SwapCluster(ctx context.Context, oldTokenHash string, c store.ClusterRecord) error {
+	if err := check.ClusterRecord(c); err != nil {
+		return err
+	}
+	if oldTokenHash != "" {
+		if err := check.TokenHash(oldTokenHash); err != nil {
+			return err
+		}
+	}
+	if err := s.ready(); err != nil {
+		return err
+	}
+	e, err := s.clusters.Get(ctx, c.ID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("%w: cluster %s", store.ErrNotFound, c.ID)
+	}
+	if err != nil {
+		return fail("swap cluster", err)
+	}
+	var cur store.ClusterRecord
+	if err := json.Unmarshal(e.Value(), &cur); err != nil {
+		return fmt.Errorf("jsstore: cluster %s: corrupt record: %w", c.ID, err)
+	}
+	if cur.TokenHash != oldTokenHash {
+		return fmt.Errorf("%w: cluster %s: token changed meanwhile", store.ErrConflict, c.ID)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.clusters.Update(ctx, c.ID, b, e.Revision()); err != nil {
+		if conflict(err) {
+			return fmt.Errorf("%w: cluster %s: token changed meanwhile", store.ErrConflict, c.ID)
+		}
+		return fail("swap cluster", err)
+	}
+	return nil
+}

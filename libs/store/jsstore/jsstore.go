@@ -30,9 +30,6 @@ const (
 const (
 	// markerTTL is how long the marker of an expired or purged key stays.
 	markerTTL = time.Second
-	// ackWait is how long a claimed command may go unacknowledged before
-	// it is delivered again.
-	ackWait = 30 * time.Second
 	// casAttempts bounds the optimistic retries of TouchSession and
 	// EndSession.
 	casAttempts = 64
@@ -67,6 +64,11 @@ type Config struct {
 	// MaxQueueLen caps each cluster's queue (the oldest commands are
 	// dropped first); zero means DefaultMaxQueueLen. Negative is rejected.
 	MaxQueueLen int64
+	// Visibility is how long a claimed command stays leased to its
+	// consumer without an Ack before Claim hands it out again (the
+	// cluster consumer's AckWait); zero means store.Visibility. Negative
+	// is rejected.
+	Visibility time.Duration
 }
 
 // Validate checks c without connecting.
@@ -84,22 +86,25 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: jsstore: negative owner grace %v", store.ErrInvalid, c.OwnerGrace)
 	case c.MaxQueueLen < 0:
 		return fmt.Errorf("%w: jsstore: negative max queue length %d", store.ErrInvalid, c.MaxQueueLen)
+	case c.Visibility < 0:
+		return fmt.Errorf("%w: jsstore: negative visibility timeout %v", store.ErrInvalid, c.Visibility)
 	}
 	return nil
 }
 
 // Store is a store.Store on JetStream.
 type Store struct {
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	grace    time.Duration
-	sessions jetstream.KeyValue
-	owners   jetstream.KeyValue
-	presence jetstream.KeyValue
-	clusters jetstream.KeyValue
-	bridge   string // stream name
-	stream   jetstream.Stream
-	subject  string // bridge subject prefix, without the trailing dot
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	grace      time.Duration
+	visibility time.Duration
+	sessions   jetstream.KeyValue
+	owners     jetstream.KeyValue
+	presence   jetstream.KeyValue
+	clusters   jetstream.KeyValue
+	bridge     string // stream name
+	stream     jetstream.Stream
+	subject    string // bridge subject prefix, without the trailing dot
 
 	mu        sync.Mutex
 	consumers map[string]jetstream.Consumer // by cluster
@@ -125,17 +130,21 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.MaxQueueLen == 0 {
 		cfg.MaxQueueLen = DefaultMaxQueueLen
 	}
+	if cfg.Visibility == 0 {
+		cfg.Visibility = store.Visibility
+	}
 	js, err := jetstream.New(cfg.Conn)
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: %w", err)
 	}
 	s := &Store{
-		nc:        cfg.Conn,
-		js:        js,
-		grace:     cfg.OwnerGrace,
-		bridge:    cfg.Prefix + "_BRIDGE",
-		subject:   strings.ToLower(cfg.Prefix) + ".bridgeq",
-		consumers: map[string]jetstream.Consumer{},
+		nc:         cfg.Conn,
+		js:         js,
+		grace:      cfg.OwnerGrace,
+		visibility: cfg.Visibility,
+		bridge:     cfg.Prefix + "_BRIDGE",
+		subject:    strings.ToLower(cfg.Prefix) + ".bridgeq",
+		consumers:  map[string]jetstream.Consumer{},
 	}
 	if err := s.ready(); err != nil {
 		return nil, err
@@ -470,6 +479,31 @@ func (s *Store) ListSessions(ctx context.Context, cluster string) ([]contracts.S
 type owner struct {
 	Cluster string    `json:"cluster_id"`
 	Until   time.Time `json:"until"`
+	// Lease is the ack subject of the command's latest delivery by Claim;
+	// empty before the first claim and after Ack.
+	Lease string `json:"lease,omitempty"`
+}
+
+// putOwner writes o under a command id until o.Until.
+func (s *Store) putOwner(ctx context.Context, id string, o owner) error {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return fmt.Errorf("encode owner: %w", err)
+	}
+	return s.put(ctx, s.owners, id, b, seconds(time.Until(o.Until)))
+}
+
+// getOwner reads a command's owner record.
+func (s *Store) getOwner(ctx context.Context, id string) (owner, error) {
+	var o owner
+	e, err := s.owners.Get(ctx, id)
+	if err != nil {
+		return o, err
+	}
+	if err := json.Unmarshal(e.Value(), &o); err != nil {
+		return o, fmt.Errorf("decode owner of %s: %w", id, err)
+	}
+	return o, nil
 }
 
 // Enqueue implements store.Bridge.
@@ -520,7 +554,7 @@ func (s *Store) consumer(ctx context.Context, cluster string) (jetstream.Consume
 		FilterSubject: s.subject + "." + cluster,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       ackWait,
+		AckWait:       s.visibility,
 	})
 	if err != nil {
 		return nil, err
@@ -632,8 +666,10 @@ func (s *Store) undelivered(ctx context.Context, cluster string) (bool, error) {
 	return queued > uint64(ci.NumAckPending), nil
 }
 
-// fetch takes up to want messages without waiting and acknowledges them.
-// n counts every message received, returned or dropped.
+// fetch takes up to want messages without waiting and leases them: each
+// stays unacknowledged (redelivered after the consumer's AckWait) and its
+// ack subject is recorded with its owner, so Ack, on any process, can
+// acknowledge it. n counts every message received, returned or dropped.
 func (s *Store) fetch(ctx context.Context, cluster string, want int) (n int, out []contracts.Command, err error) {
 	cons, err := s.consumer(ctx, cluster)
 	if err != nil {
@@ -643,14 +679,14 @@ func (s *Store) fetch(ctx context.Context, cluster string, want int) (n int, out
 	if err != nil {
 		return 0, nil, fmt.Errorf("fetch: %w", err)
 	}
-	var ackErr error
+	var leaseErr error
 	for {
 		var msg jetstream.Msg
 		var ok bool
 		select {
 		case msg, ok = <-batch.Messages():
 		case <-ctx.Done():
-			// Unacknowledged messages are delivered again after ackWait.
+			// Unreturned messages are delivered again after AckWait.
 			return n, out, ctx.Err()
 		}
 		if !ok {
@@ -662,9 +698,11 @@ func (s *Store) fetch(ctx context.Context, cluster string, want int) (n int, out
 			_ = msg.Ack() // dropped: remove it, no need to wait
 			continue
 		}
-		if err := msg.DoubleAck(ctx); err != nil {
-			// Not returned: it is delivered again after ackWait.
-			ackErr = fmt.Errorf("ack: %w", err)
+		if err := s.lease(ctx, cmd, msg.Reply()); err != nil {
+			// Not returned: an executor could not acknowledge it. Hand it
+			// out again at once.
+			_ = msg.Nak()
+			leaseErr = fmt.Errorf("lease: %w", err)
 			continue
 		}
 		out = append(out, cmd)
@@ -672,7 +710,53 @@ func (s *Store) fetch(ctx context.Context, cluster string, want int) (n int, out
 	if err := batch.Error(); err != nil {
 		return n, out, fmt.Errorf("fetch: %w", err)
 	}
-	return n, out, ackErr
+	return n, out, leaseErr
+}
+
+// lease records the ack subject of cmd's delivery with its owner.
+func (s *Store) lease(ctx context.Context, cmd contracts.Command, reply string) error {
+	if reply == "" {
+		return errors.New("message has no ack subject")
+	}
+	return s.putOwner(ctx, cmd.ID, owner{Cluster: cmd.Cluster, Until: cmd.Deadline.Add(s.grace).UTC(), Lease: reply})
+}
+
+// Ack implements store.Bridge: each command's latest delivery is
+// acknowledged (a double ack, confirmed by the server) through the ack
+// subject Claim recorded, and the record is cleared so a repeated Ack is
+// a no-op. A command not claimed yet is ignored.
+func (s *Store) Ack(ctx context.Context, cluster string, commandIDs []string) (int, error) {
+	if err := check.Cluster(cluster); err != nil {
+		return 0, err
+	}
+	if err := check.CommandIDs(commandIDs); err != nil {
+		return 0, err
+	}
+	if err := s.ready(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range commandIDs {
+		o, err := s.getOwner(ctx, id)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, fail("ack", err)
+		}
+		if o.Cluster != cluster || o.Lease == "" || !time.Now().Before(o.Until) {
+			continue
+		}
+		if _, err := s.nc.RequestWithContext(ctx, o.Lease, []byte("+ACK")); err != nil {
+			return n, fail("ack", err)
+		}
+		o.Lease = ""
+		if err := s.putOwner(ctx, id, o); err != nil {
+			return n, fail("ack", err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // Depth implements store.Bridge: the number of messages the bridge stream
@@ -706,16 +790,12 @@ func (s *Store) Owner(ctx context.Context, commandID string) (string, error) {
 	if err := s.ready(); err != nil {
 		return "", err
 	}
-	e, err := s.owners.Get(ctx, commandID)
+	o, err := s.getOwner(ctx, commandID)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return "", fmt.Errorf("%w: command %s", store.ErrNotFound, commandID)
 	}
 	if err != nil {
 		return "", fail("owner", err)
-	}
-	var o owner
-	if err := json.Unmarshal(e.Value(), &o); err != nil {
-		return "", fmt.Errorf("jsstore: decode owner of %s: %w", commandID, err)
 	}
 	// The key's TTL has whole-second resolution; the recorded time is exact.
 	if !time.Now().Before(o.Until) {

@@ -23,7 +23,7 @@ import (
 // newStore returns a store on a new connection to srv.
 func newStore(tb testing.TB, srv *server.Server) *jsstore.Store {
 	tb.Helper()
-	st, err := jsstore.New(tb.Context(), jsstore.Config{Conn: natstest.Connect(tb, srv), OwnerGrace: storetest.OwnerGrace})
+	st, err := jsstore.New(tb.Context(), jsstore.Config{Conn: natstest.Connect(tb, srv), OwnerGrace: storetest.OwnerGrace, Visibility: storetest.Visibility})
 	if err != nil {
 		tb.Fatalf("jsstore.New() = %v; want nil", err)
 	}

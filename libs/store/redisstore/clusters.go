@@ -84,3 +84,68 @@ func (s *Store) DeleteCluster(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// CreateCluster registers a cluster that is not registered yet (HSETNX).
+func (s *Store) CreateCluster(ctx context.Context, c store.ClusterRecord) error {
+	if err := check.ClusterRecord(c); err != nil {
+		return err
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	ok, err := s.rdb.HSetNX(ctx, s.clustersKey(), c.ID, b).Result()
+	if err != nil {
+		return fail("create cluster", err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: cluster %s", store.ErrExists, c.ID)
+	}
+	return nil
+}
+
+// swapClusterScript replaces one field of the registry hash if the
+// record's token_hash is still ARGV[2]: 1 swapped, 0 changed meanwhile,
+// -1 not registered, -2 corrupt record. Immutable once built.
+var swapClusterScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return -1 end
+local ok, rec = pcall(cjson.decode, cur)
+if not ok or type(rec) ~= 'table' then return -2 end
+local h = rec['token_hash']
+if type(h) ~= 'string' then h = '' end
+if h ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+`)
+
+// SwapCluster replaces a cluster's record if its token hash is still
+// oldTokenHash, atomically (one Lua script).
+func (s *Store) SwapCluster(ctx context.Context, oldTokenHash string, c store.ClusterRecord) error {
+	if err := check.ClusterRecord(c); err != nil {
+		return err
+	}
+	if oldTokenHash != "" {
+		if err := check.TokenHash(oldTokenHash); err != nil {
+			return err
+		}
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	n, err := swapClusterScript.Run(ctx, s.rdb, []string{s.clustersKey()}, c.ID, oldTokenHash, b).Int()
+	if err != nil {
+		return fail("swap cluster", err)
+	}
+	switch n {
+	case 1:
+		return nil
+	case 0:
+		return fmt.Errorf("%w: cluster %s: token changed meanwhile", store.ErrConflict, c.ID)
+	case -1:
+		return fmt.Errorf("%w: cluster %s", store.ErrNotFound, c.ID)
+	default:
+		return fmt.Errorf("redisstore: cluster %s: corrupt record", c.ID)
+	}
+}

@@ -20,8 +20,11 @@
 //	                        (after EndSession: state ended, PX SessionTombstone)
 //	p:sessions:{cluster}    ZSET id -> live key's expiry (unix ms); a superset
 //	                        of the cluster's active sessions, pruned on list
-//	p:bridge:{cluster}      STREAM of commands (field "c" = JSON), consumer
-//	                        group "executors", MAXLEN ~ Config.MaxQueueLen
+//	p:bridge:{cluster}      STREAM of commands (fields "c" = JSON, "i" = id,
+//	                        "d" = deadline unix ms), consumer group
+//	                        "executors", MAXLEN ~ Config.MaxQueueLen
+//	p:bridge:ids:{cluster}  HASH command id -> stream entry id, for Ack;
+//	                        PXAT the latest deadline+grace of its commands
 //	p:cmd:id                command owner: the cluster, PXAT deadline+grace
 //	p:presence:{cluster}    ZSET connID -> record expiry (unix ms)
 //	p:presence:info:{cluster} HASH connID -> ExecutorInfo JSON
@@ -31,8 +34,13 @@
 // touch and end are Lua scripts over the live key and the record, so a
 // touch racing an end or an expiry never brings a session back.
 //
-// Claim is one Lua script: XREADGROUP (non-blocking) then XACK and XDEL of
-// what it read, so delivery is at most once; expired commands are dropped.
+// Claim is one Lua script: XAUTOCLAIM of entries idle (leased and not
+// acknowledged) longer than Config.Visibility, then XREADGROUP
+// (non-blocking) of new ones; both leave the entry pending in the group,
+// leased to the consumer. Ack is a script that maps command ids to entry
+// ids and XACKs and XDELs them. Entries past their deadline are dropped
+// (XACK, XDEL) by the claim that meets them. Commands trimmed by MAXLEN
+// leave their id in the hash until it expires.
 //
 // # Concurrency
 //

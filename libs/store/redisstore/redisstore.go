@@ -50,6 +50,10 @@ type Config struct {
 	// commands are trimmed first); zero means DefaultMaxQueueLen. Negative
 	// is rejected.
 	MaxQueueLen int64
+	// Visibility is how long a claimed command stays leased to its
+	// consumer without an Ack before Claim hands it out again; zero means
+	// store.Visibility. Negative is rejected.
+	Visibility time.Duration
 }
 
 // Validate checks c without connecting. It does not require URL.
@@ -62,6 +66,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxQueueLen < 0 {
 		return fmt.Errorf("%w: redisstore: negative max queue length %d", store.ErrInvalid, c.MaxQueueLen)
+	}
+	if c.Visibility < 0 {
+		return fmt.Errorf("%w: redisstore: negative visibility timeout %v", store.ErrInvalid, c.Visibility)
 	}
 	if c.URL != "" {
 		if _, err := redis.ParseURL(c.URL); err != nil {
@@ -78,8 +85,9 @@ type Store struct {
 	prefix string
 	grace  time.Duration
 	maxLen int64
+	lease  time.Duration
 
-	createScript, casScript, claimScript, heartbeatScript, connectedScript *redis.Script
+	createScript, casScript, enqueueScript, claimScript, ackScript, heartbeatScript, connectedScript *redis.Script
 }
 
 var _ store.Store = (*Store)(nil)
@@ -124,10 +132,12 @@ func NewFromClient(ctx context.Context, rdb redis.UniversalClient, cfg Config) (
 
 func newStore(rdb redis.UniversalClient, owned bool, cfg Config) *Store {
 	s := &Store{
-		rdb: rdb, owned: owned, prefix: cfg.Prefix, grace: cfg.OwnerGrace, maxLen: cfg.MaxQueueLen,
+		rdb: rdb, owned: owned, prefix: cfg.Prefix, grace: cfg.OwnerGrace, maxLen: cfg.MaxQueueLen, lease: cfg.Visibility,
 		createScript:    redis.NewScript(createSrc),
 		casScript:       redis.NewScript(casSrc),
+		enqueueScript:   redis.NewScript(enqueueSrc),
 		claimScript:     redis.NewScript(claimSrc),
+		ackScript:       redis.NewScript(ackSrc),
 		heartbeatScript: redis.NewScript(heartbeatSrc),
 		connectedScript: redis.NewScript(connectedSrc),
 	}
@@ -139,6 +149,9 @@ func newStore(rdb redis.UniversalClient, owned bool, cfg Config) *Store {
 	}
 	if s.maxLen == 0 {
 		s.maxLen = DefaultMaxQueueLen
+	}
+	if s.lease == 0 {
+		s.lease = store.Visibility
 	}
 	return s
 }
@@ -165,6 +178,7 @@ func (s *Store) liveKey(id string) string       { return s.prefix + ":session:{"
 func (s *Store) recKey(id string) string        { return s.prefix + ":session:rec:{" + id + "}" }
 func (s *Store) indexKey(cluster string) string { return s.prefix + ":sessions:{" + cluster + "}" }
 func (s *Store) queueKey(cluster string) string { return s.prefix + ":bridge:{" + cluster + "}" }
+func (s *Store) entryKey(cluster string) string { return s.prefix + ":bridge:ids:{" + cluster + "}" }
 func (s *Store) ownerKey(id string) string      { return s.prefix + ":cmd:" + id }
 func (s *Store) presenceKey(cluster string) string {
 	return s.prefix + ":presence:{" + cluster + "}"
@@ -195,33 +209,77 @@ end
 redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5])
 return 1`
 
-	// KEYS stream; ARGV group, consumer, count. Returns {entries read,
-	// payload...}; what it read is acknowledged and deleted.
+	// KEYS stream, entry ids; ARGV max length, json, command id, deadline
+	// ms, entry ids expiry ms. Appends the command and records its entry
+	// id; the id hash lives as long as its latest command (and its grace).
+	enqueueSrc = `
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'c', ARGV[2], 'i', ARGV[3], 'd', ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[3], id)
+if redis.call('PTTL', KEYS[2]) == -1 then
+  redis.call('PEXPIREAT', KEYS[2], ARGV[5])
+else
+  redis.call('PEXPIREAT', KEYS[2], ARGV[5], 'GT')
+end
+return id`
+
+	// KEYS stream, entry ids; ARGV group, consumer, count, lease ms, now
+	// ms. Leases up to count entries to the consumer: first entries whose
+	// lease ran out (XAUTOCLAIM, oldest first), then new ones
+	// (XREADGROUP). Entries past their deadline (field d) are acknowledged
+	// and deleted instead. Returns {entries read, payload...}.
 	claimSrc = `
-local function read()
-  return redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
-end
-local r = read()
-if type(r) == 'table' and r.err then
-  if string.sub(r.err, 1, 7) ~= 'NOGROUP' then return redis.error_reply(r.err) end
-  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
-  r = read()
-  if type(r) == 'table' and r.err then return redis.error_reply(r.err) end
-end
+local want = tonumber(ARGV[3])
+local now = tonumber(ARGV[5])
 local out = {0}
-if not r then return out end
-for _, e in ipairs(r[1][2]) do
+local function take(e)
   out[1] = out[1] + 1
-  redis.call('XACK', KEYS[1], ARGV[1], e[1])
-  redis.call('XDEL', KEYS[1], e[1])
   local f = e[2]
-  if f then
-    for i = 1, #f, 2 do
-      if f[i] == 'c' then out[#out+1] = f[i+1] end
-    end
+  if not f then return end
+  local c, i, d
+  for k = 1, #f, 2 do
+    if f[k] == 'c' then c = f[k+1] elseif f[k] == 'i' then i = f[k+1] elseif f[k] == 'd' then d = tonumber(f[k+1]) end
+  end
+  if c == nil or (d ~= nil and d <= now) then
+    redis.call('XACK', KEYS[1], ARGV[1], e[1])
+    redis.call('XDEL', KEYS[1], e[1])
+    if i then redis.call('HDEL', KEYS[2], i) end
+    return
+  end
+  out[#out+1] = c
+end
+local cursor = '0-0'
+for _ = 1, 100 do
+  local ac = redis.pcall('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], cursor, 'COUNT', want - out[1])
+  if type(ac) == 'table' and ac.err then
+    if string.sub(ac.err, 1, 7) ~= 'NOGROUP' then return redis.error_reply(ac.err) end
+    redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+    break
+  end
+  for _, e in ipairs(ac[2]) do take(e) end
+  cursor = ac[1]
+  if cursor == '0-0' or out[1] >= want then break end
+end
+if out[1] < want then
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want - out[1], 'STREAMS', KEYS[1], '>')
+  if r then
+    for _, e in ipairs(r[1][2]) do take(e) end
   end
 end
 return out`
+
+	// KEYS stream, entry ids; ARGV group, command ids... Acknowledges and
+	// deletes the entries of the commands; returns how many it deleted.
+	ackSrc = `
+local n = 0
+for k = 2, #ARGV do
+  local eid = redis.call('HGET', KEYS[2], ARGV[k])
+  if eid then
+    redis.pcall('XACK', KEYS[1], ARGV[1], eid)
+    n = n + redis.call('XDEL', KEYS[1], eid)
+    redis.call('HDEL', KEYS[2], ARGV[k])
+  end
+end
+return n`
 
 	// KEYS zset, hash; ARGV connID, expiry ms, json.
 	heartbeatSrc = `
@@ -467,25 +525,24 @@ func (s *Store) Enqueue(ctx context.Context, cmd contracts.Command) error {
 	if err != nil {
 		return fmt.Errorf("redisstore: encode command: %w", err)
 	}
-	pipe := s.rdb.Pipeline()
+	until := cmd.Deadline.Add(s.grace)
 	// The owner first: a command an executor can claim must be
 	// attributable when its result comes back.
-	if until := cmd.Deadline.Add(s.grace); until.After(time.Now()) {
-		pipe.Do(ctx, "SET", s.ownerKey(cmd.ID), cmd.Cluster, "PXAT", until.UnixMilli())
+	if until.After(time.Now()) {
+		if err := s.rdb.Do(ctx, "SET", s.ownerKey(cmd.ID), cmd.Cluster, "PXAT", until.UnixMilli()).Err(); err != nil {
+			return fail("enqueue", err)
+		}
 	}
-	pipe.XAdd(ctx, &redis.XAddArgs{
-		Stream: s.queueKey(cmd.Cluster),
-		MaxLen: s.maxLen,
-		Approx: true,
-		Values: []any{"c", b},
-	})
-	if _, err := pipe.Exec(ctx); err != nil {
+	keys := []string{s.queueKey(cmd.Cluster), s.entryKey(cmd.Cluster)}
+	if err := s.enqueueScript.Run(ctx, s.rdb, keys, s.maxLen, b, cmd.ID, cmd.Deadline.UnixMilli(), until.UnixMilli()).Err(); err != nil {
 		return fail("enqueue", err)
 	}
 	return nil
 }
 
-// Claim implements store.Bridge.
+// Claim implements store.Bridge: one script per batch, reclaiming expired
+// leases (XAUTOCLAIM with the visibility timeout as min-idle) before
+// reading new entries (XREADGROUP).
 func (s *Store) Claim(ctx context.Context, cluster, consumer string, max int) ([]contracts.Command, error) {
 	if err := check.Cluster(cluster); err != nil {
 		return nil, err
@@ -496,35 +553,57 @@ func (s *Store) Claim(ctx context.Context, cluster, consumer string, max int) ([
 	if err := check.Max(max); err != nil {
 		return nil, err
 	}
+	keys := []string{s.queueKey(cluster), s.entryKey(cluster)}
 	out := make([]contracts.Command, 0, min(max, 64))
 	for len(out) < max {
 		want := max - len(out)
-		res, err := s.claimScript.Run(ctx, s.rdb, []string{s.queueKey(cluster)}, group, consumer, want).Slice()
+		now := time.Now()
+		res, err := s.claimScript.Run(ctx, s.rdb, keys, group, consumer, want, millis(s.lease), now.UnixMilli()).Slice()
 		if err != nil {
 			return out, fail("claim", err)
 		}
-		now := time.Now()
 		for _, v := range res[1:] {
-			// Already acknowledged and deleted: an undecodable or expired
-			// entry is dropped.
 			str, _ := v.(string)
 			var cmd contracts.Command
 			if err := json.Unmarshal([]byte(str), &cmd); err != nil || cmd.Expired(now) {
-				continue
+				continue // leased but not returned: dropped by the next claim
 			}
 			out = append(out, cmd)
 		}
 		if n, _ := res[0].(int64); int(n) < want {
-			break // the queue is empty
+			break // nothing more is claimable
 		}
 	}
 	return out, nil
 }
 
+// Ack implements store.Bridge.
+func (s *Store) Ack(ctx context.Context, cluster string, commandIDs []string) (int, error) {
+	if err := check.Cluster(cluster); err != nil {
+		return 0, err
+	}
+	if err := check.CommandIDs(commandIDs); err != nil {
+		return 0, err
+	}
+	if len(commandIDs) == 0 {
+		return 0, nil
+	}
+	args := make([]any, 0, len(commandIDs)+1)
+	args = append(args, group)
+	for _, id := range commandIDs {
+		args = append(args, id)
+	}
+	n, err := s.ackScript.Run(ctx, s.rdb, []string{s.queueKey(cluster), s.entryKey(cluster)}, args...).Int()
+	if err != nil {
+		return 0, fail("ack", err)
+	}
+	return n, nil
+}
+
 // Depth implements store.Bridge: the length of the cluster's stream (XLEN,
-// O(1)). Claim acknowledges and deletes every entry it reads in the same
-// script, so the stream holds exactly the commands not yet claimed,
-// including any past their deadline that Claim has not dropped yet.
+// O(1)). Ack and Claim's expiry check delete the entries they finish, so
+// the stream holds exactly the commands not acknowledged yet, leased or
+// not, including any past their deadline that Claim has not dropped yet.
 func (s *Store) Depth(ctx context.Context, cluster string) (int, error) {
 	if err := check.Cluster(cluster); err != nil {
 		return 0, err

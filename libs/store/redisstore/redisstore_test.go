@@ -19,7 +19,7 @@ import (
 // newStore returns a store on a new client of srv, closed at cleanup.
 func newStore(tb testing.TB, srv *redistest.Server) *redisstore.Store {
 	tb.Helper()
-	st, err := redisstore.New(tb.Context(), redisstore.Config{URL: srv.URL(), OwnerGrace: storetest.OwnerGrace})
+	st, err := redisstore.New(tb.Context(), redisstore.Config{URL: srv.URL(), OwnerGrace: storetest.OwnerGrace, Visibility: storetest.Visibility})
 	if err != nil {
 		tb.Fatalf("redisstore.New() = %v; want nil", err)
 	}

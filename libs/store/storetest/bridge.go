@@ -23,6 +23,144 @@ var bridgeTests = []test{
 	{"Owner", testOwner},
 	{"Depth", testDepth},
 	{"BadInput", testBridgeBadInput},
+	{"LeaseRedelivered", testLeaseRedelivered},
+	{"AckedNotRedelivered", testAckedNotRedelivered},
+	{"AckOtherCluster", testAckOtherCluster},
+	{"LeaseNotPastDeadline", testLeaseNotPastDeadline},
+}
+
+// ack acknowledges cmds and checks all were removed.
+func ack(t *testing.T, st store.Store, cluster string, cmds []contracts.Command) {
+	t.Helper()
+	got, err := st.Ack(ctx(t), cluster, ids(cmds, commandID))
+	if err != nil || got != len(cmds) {
+		t.Fatalf("Ack(%d) = %d, %v; want %d, nil", len(cmds), got, err, len(cmds))
+	}
+}
+
+// claimAck claims up to max commands and acknowledges them at once.
+func claimAck(t *testing.T, st store.Store, cluster string, max int) []contracts.Command {
+	t.Helper()
+	got := claim(t, st, cluster, max)
+	ack(t, st, cluster, got)
+	return got
+}
+
+// claimAs is Claim by a given consumer.
+func claimAs(t *testing.T, st store.Store, cluster, consumer string, max int) []contracts.Command {
+	t.Helper()
+	got, err := st.Claim(ctx(t), cluster, consumer, max)
+	if err != nil {
+		t.Fatalf("Claim(%s, %d) = %v; want nil", consumer, max, err)
+	}
+	return got
+}
+
+// testLeaseRedelivered: a claimed command is invisible to other consumers
+// for the visibility timeout, then handed to another consumer (on another
+// client) in its original order; once that one acknowledges it, it is gone.
+func testLeaseRedelivered(t *testing.T, newStore func(t *testing.T) store.Store) {
+	first, second := newStore(t), newStore(t)
+	cluster := newCluster()
+	cmds := enqueueN(t, first, cluster, 3, time.Minute)
+	leased := time.Now()
+	if diff := cmp.Diff(cmds, claimAs(t, first, cluster, "exec-1", 10)); diff != "" {
+		t.Fatalf("Claim() mismatch (-want +got):\n%s", diff)
+	}
+	if got := claimAs(t, second, cluster, "exec-2", 10); len(got) != 0 {
+		t.Errorf("Claim() by another consumer while leased = %v; want none", ids(got, commandID))
+	}
+	var got []contracts.Command
+	checkFor(t, Visibility+5*time.Second, 100*time.Millisecond, func() error {
+		got = append(got, claimAs(t, second, cluster, "exec-2", 10)...)
+		if len(got) < len(cmds) {
+			return fmt.Errorf("redelivered %d of %d", len(got), len(cmds))
+		}
+		return nil
+	})
+	if since := time.Since(leased); since < Visibility {
+		t.Errorf("redelivered after %v; want not before the visibility timeout %v", since, Visibility)
+	}
+	if diff := cmp.Diff(cmds, got); diff != "" {
+		t.Errorf("redelivered mismatch (-want +got):\n%s", diff)
+	}
+	ack(t, second, cluster, got)
+	waitUntil(t, time.Now().Add(Visibility+200*time.Millisecond))
+	if got := claimAs(t, first, cluster, "exec-1", 10); len(got) != 0 {
+		t.Errorf("Claim() after Ack = %v; want none", ids(got, commandID))
+	}
+}
+
+// testAckedNotRedelivered: an acknowledged command never comes back, a
+// repeated Ack is a no-op, and Depth counts only what is not acknowledged.
+func testAckedNotRedelivered(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st, other := newStore(t), newStore(t)
+	cluster := newCluster()
+	cmds := enqueueN(t, st, cluster, 4, time.Minute)
+	got := claim(t, st, cluster, 10)
+	if len(got) != len(cmds) {
+		t.Fatalf("Claim() = %d commands; want %d", len(got), len(cmds))
+	}
+	// Acknowledged through another client, as by another gateway replica.
+	ack(t, other, cluster, got[:3])
+	if n, err := st.Depth(ctx(t), cluster); n != 1 || err != nil {
+		t.Errorf("Depth() after acking 3 of 4 = %d, %v; want 1, nil", n, err)
+	}
+	if n, err := st.Ack(ctx(t), cluster, ids(got[:3], commandID)); n != 0 || err != nil {
+		t.Errorf("Ack() again = %d, %v; want 0, nil", n, err)
+	}
+	waitUntil(t, time.Now().Add(Visibility+200*time.Millisecond))
+	var again []contracts.Command
+	checkFor(t, 5*time.Second, 100*time.Millisecond, func() error {
+		again = append(again, claimAs(t, other, cluster, "exec-2", 10)...)
+		if len(again) == 0 {
+			return errors.New("the unacknowledged command was not redelivered")
+		}
+		return nil
+	})
+	if diff := cmp.Diff(cmds[3:], again); diff != "" {
+		t.Errorf("redelivered mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// testAckOtherCluster: Ack names the cluster, and acknowledges nothing of
+// another cluster's queue.
+func testAckOtherCluster(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st := newStore(t)
+	a, b := newCluster(), newCluster()
+	enqueueN(t, st, a, 1, time.Minute)
+	got := claim(t, st, a, 10)
+	if n, err := st.Ack(ctx(t), b, ids(got, commandID)); n != 0 || err != nil {
+		t.Errorf("Ack(other cluster) = %d, %v; want 0, nil", n, err)
+	}
+	if n, err := st.Ack(ctx(t), a, []string{contracts.NewID()}); n != 0 || err != nil {
+		t.Errorf("Ack(unknown id) = %d, %v; want 0, nil", n, err)
+	}
+	if n, err := st.Depth(ctx(t), a); n != 1 || err != nil {
+		t.Errorf("Depth() = %d, %v; want 1, nil", n, err)
+	}
+	ack(t, st, a, got)
+}
+
+// testLeaseNotPastDeadline: a leased command whose deadline passes before
+// its lease runs out is never handed out again.
+func testLeaseNotPastDeadline(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st := newStore(t)
+	cluster := newCluster()
+	cmd := newCommand(cluster, time.Now().Add(Visibility/2))
+	if err := st.Enqueue(ctx(t), cmd); err != nil {
+		t.Fatalf("Enqueue() = %v; want nil", err)
+	}
+	if got := claim(t, st, cluster, 10); len(got) != 1 {
+		t.Fatalf("Claim() = %v; want [%s]", ids(got, commandID), cmd.ID)
+	}
+	stop := time.Now().Add(Visibility + 2*time.Second)
+	for time.Now().Before(stop) {
+		if got := claimAs(t, st, cluster, "exec-2", 10); len(got) != 0 {
+			t.Fatalf("Claim() at %v past the deadline = %v; want none", time.Since(cmd.Deadline).Round(time.Millisecond), ids(got, commandID))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func claim(t *testing.T, st store.Store, cluster string, max int) []contracts.Command {
@@ -142,6 +280,9 @@ func testConcurrentClaimers(t *testing.T, newStore func(t *testing.T) store.Stor
 			deadline := time.Now().Add(20 * time.Second)
 			for time.Now().Before(deadline) {
 				got, err := st.Claim(c, cluster, consumer, 7)
+				if err == nil && len(got) > 0 {
+					_, err = st.Ack(c, cluster, ids(got, commandID))
+				}
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, fmt.Errorf("Claim(%s): %w", consumer, err))
@@ -262,8 +403,8 @@ func testOwner(t *testing.T, newStore func(t *testing.T) store.Store) {
 	})
 }
 
-// testDepth: Depth counts what is queued and not claimed, per cluster,
-// as every client sees it.
+// testDepth: Depth counts what is queued and not acknowledged, per
+// cluster, as every client sees it.
 func testDepth(t *testing.T, newStore func(t *testing.T) store.Store) {
 	st, other := newStore(t), newStore(t)
 	a, b := newCluster(), newCluster()
@@ -275,6 +416,7 @@ func testDepth(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 		return n
 	}
+	var leasedA []contracts.Command
 	steps := []struct {
 		name  string
 		do    func()
@@ -284,9 +426,10 @@ func testDepth(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{name: "empty", do: func() {}, wantA: 0, wantB: 0},
 		{name: "enqueued 5 on a", do: func() { enqueueN(t, st, a, 5, time.Minute) }, wantA: 5, wantB: 0},
 		{name: "enqueued 2 on b", do: func() { enqueueN(t, st, b, 2, time.Minute) }, wantA: 5, wantB: 2},
-		{name: "claimed 2 of a", do: func() { claim(t, st, a, 2) }, wantA: 3, wantB: 2},
-		{name: "claimed all of b", do: func() { claim(t, st, b, 10) }, wantA: 3, wantB: 0},
-		{name: "claimed the rest of a", do: func() { claim(t, st, a, 10) }, wantA: 0, wantB: 0},
+		{name: "claimed 2 of a", do: func() { leasedA = claim(t, st, a, 2) }, wantA: 5, wantB: 2},
+		{name: "acked 2 of a", do: func() { ack(t, st, a, leasedA) }, wantA: 3, wantB: 2},
+		{name: "claimed and acked all of b", do: func() { claimAck(t, st, b, 10) }, wantA: 3, wantB: 0},
+		{name: "claimed and acked the rest of a", do: func() { claimAck(t, st, a, 10) }, wantA: 0, wantB: 0},
 		{name: "expired command dropped by claim", do: func() {
 			if err := st.Enqueue(ctx(t), newCommand(a, time.Now().Add(-time.Second))); err != nil {
 				t.Fatalf("Enqueue() = %v; want nil", err)
@@ -333,6 +476,9 @@ func testBridgeBadInput(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"owner empty id", func() error { _, err := st.Owner(ctx(t), ""); return err }},
 		{"owner bad id", func() error { _, err := st.Owner(ctx(t), "a b"); return err }},
 		{"depth empty cluster", func() error { _, err := st.Depth(ctx(t), ""); return err }},
+		{"ack empty cluster", func() error { _, err := st.Ack(ctx(t), "", []string{good.ID}); return err }},
+		{"ack bad id", func() error { _, err := st.Ack(ctx(t), cluster, []string{"a b"}); return err }},
+		{"ack too many", func() error { _, err := st.Ack(ctx(t), cluster, make([]string, 1001)); return err }},
 		{"depth wildcard cluster", func() error { _, err := st.Depth(ctx(t), "*"); return err }},
 	}
 	for _, tt := range tests {

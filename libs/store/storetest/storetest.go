@@ -9,6 +9,7 @@
 //			st, err := redisstore.New(t.Context(), redisstore.Config{
 //				URL:        srv.URL(),
 //				OwnerGrace: storetest.OwnerGrace,
+//				Visibility: storetest.Visibility,
 //			})
 //			if err != nil {
 //				t.Fatal(err)
@@ -45,6 +46,11 @@ import (
 // OwnerGrace is the owner grace (Bridge.Owner) the stores under test must
 // be configured with, so the suite can watch it run out.
 const OwnerGrace = time.Second
+
+// Visibility is the visibility timeout (lease of a claimed command) the
+// stores under test must be configured with, so the suite can watch
+// leases run out.
+const Visibility = 2 * time.Second
 
 // Run runs the conformance suite against the stores newStore returns.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {

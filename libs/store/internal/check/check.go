@@ -5,6 +5,7 @@
 package check
 
 import (
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -41,6 +42,22 @@ func TTL(ttl time.Duration) error {
 func Max(n int) error {
 	if n < 1 {
 		return fmt.Errorf("%w: max %d: want >= 1", store.ErrInvalid, n)
+	}
+	return nil
+}
+
+// MaxAck is the most command ids one Ack takes.
+const MaxAck = 1000
+
+// CommandIDs checks the ids handed to Ack: at most MaxAck, each valid.
+func CommandIDs(ids []string) error {
+	if len(ids) > MaxAck {
+		return fmt.Errorf("%w: %d command ids: want at most %d", store.ErrInvalid, len(ids), MaxAck)
+	}
+	for _, id := range ids {
+		if err := CommandID(id); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -100,7 +117,21 @@ func ClusterRecord(c store.ClusterRecord) error {
 	if err := Cluster(c.ID); err != nil {
 		return err
 	}
-	if len(c.TokenHash) != 64 {
+	if c.Revoked() {
+		if c.TokenHash != "" {
+			return fmt.Errorf("%w: a revoked cluster keeps no token hash", store.ErrInvalid)
+		}
+		return nil
+	}
+	return TokenHash(c.TokenHash)
+}
+
+// TokenHash checks a token hash: 64 hex characters.
+func TokenHash(h string) error {
+	if len(h) != 64 {
+		return fmt.Errorf("%w: token hash must be 64 hex characters", store.ErrInvalid)
+	}
+	if _, err := hex.DecodeString(h); err != nil {
 		return fmt.Errorf("%w: token hash must be 64 hex characters", store.ErrInvalid)
 	}
 	return nil
