@@ -98,13 +98,19 @@ type Config struct {
 	AuditReplicas int `env:"KUBENTLY_AUDIT_REPLICAS" default:"1"`
 	// AgentTokens registers clusters and their executor tokens: a JSON
 	// object {"cluster": "token"} or cluster:token entries. Tokens are
-	// stored hashed; a cluster registered earlier stays registered.
+	// stored hashed. Only clusters absent from the registry are seeded:
+	// a cluster registered earlier keeps its registry token (rotated or
+	// revoked through the token API), whatever this value says.
 	AgentTokens string `env:"KUBENTLY_AGENT_TOKENS"`
 	// Name identifies this replica in presence records; empty means the
 	// host name.
 	Name string `env:"KUBENTLY_GATEWAY_NAME"`
 	// Heartbeat is the SSE heartbeat interval.
 	Heartbeat time.Duration `env:"KUBENTLY_SSE_HEARTBEAT" default:"5s"`
+	// BridgeVisibility is how long a command sent to an executor stays
+	// leased to it without an ack before another stream may send it again
+	// (the bridge's visibility timeout), 1s-5m.
+	BridgeVisibility time.Duration `env:"KUBENTLY_BRIDGE_VISIBILITY_TIMEOUT" default:"10s"`
 	// Version is the build version (set by ldflags, not env).
 	Version string
 }
@@ -124,6 +130,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := ParseAgentTokens(c.AgentTokens); err != nil {
 		errs = append(errs, fmt.Errorf("KUBENTLY_AGENT_TOKENS: %w", err))
+	}
+	if c.BridgeVisibility != 0 && (c.BridgeVisibility < time.Second || c.BridgeVisibility > 5*time.Minute) {
+		errs = append(errs, fmt.Errorf("KUBENTLY_BRIDGE_VISIBILITY_TIMEOUT %s out of range [1s, 5m]", c.BridgeVisibility))
 	}
 	if c.Heartbeat < 100*time.Millisecond || c.Heartbeat > time.Minute {
 		errs = append(errs, fmt.Errorf("KUBENTLY_SSE_HEARTBEAT %s out of range [100ms, 1m]", c.Heartbeat))
@@ -223,6 +232,7 @@ type Deps struct {
 type App struct {
 	srv   *httpapi.Server
 	sub   *nats.Subscription
+	rsub  *nats.Subscription
 	keys  *keyWatch
 	audit *audit.Writer
 	log   *slog.Logger
@@ -245,7 +255,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*App, error) {
 		deps.Registry = ops.NewRegistry()
 	}
 	tokens, _ := ParseAgentTokens(cfg.AgentTokens)
-	if err := seedClusters(ctx, deps.Store, tokens); err != nil {
+	if err := seedClusters(ctx, deps.Store, tokens, deps.Log); err != nil {
 		return nil, err
 	}
 	name := cfg.Name
@@ -310,28 +320,40 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: subscribe notifies: %w", err)
 	}
+	rlog := deps.Log
+	rsub, err := h.SubscribeRevocations(deps.Conn, func(cluster string, n int) {
+		rlog.Info("executor token revoked: streams closed", logging.KeyCluster, cluster, "streams", n)
+	})
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("gateway: subscribe revocations: %w", err)
+	}
 	nkeys := kw.count()
 	if nkeys == 0 && verifier == nil {
 		deps.Log.Warn("no API keys (KUBENTLY_API_KEYS, KUBENTLY_API_KEYS_FILE) and no OIDC issuer: every client request will be rejected")
 	}
 	deps.Log.Info("gateway ready", "clusters_seeded", sortedKeys(tokens), "api_keys", nkeys,
 		"key_file", cfg.APIKeysFile != "", "oidc", verifier != nil, "name", name)
-	return &App{srv: srv, sub: sub, keys: kw, audit: aw, log: deps.Log}, nil
+	return &App{srv: srv, sub: sub, rsub: rsub, keys: kw, audit: aw, log: deps.Log}, nil
 }
 
-func seedClusters(ctx context.Context, st store.Store, tokens map[string]string) error {
+// seedClusters registers the clusters of KUBENTLY_AGENT_TOKENS that the
+// registry does not know. A registered cluster is left alone, even if its
+// token differs: the registry is the source of truth once a cluster
+// exists, so that a replica restarting with the original environment does
+// not bring back a token rotated or revoked through the API.
+func seedClusters(ctx context.Context, st store.Store, tokens map[string]string, log *slog.Logger) error {
 	now := time.Now().UTC()
 	for _, id := range sortedKeys(tokens) {
 		rec := store.ClusterRecord{ID: id, TokenHash: auth.HashToken(tokens[id]), CreatedAt: now, UpdatedAt: now}
-		if old, err := st.GetCluster(ctx, id); err == nil {
-			if old.TokenHash == rec.TokenHash {
-				continue
+		err := st.CreateCluster(ctx, rec)
+		if errors.Is(err, store.ErrExists) {
+			if old, gerr := st.GetCluster(ctx, id); gerr == nil && old.TokenHash != rec.TokenHash {
+				log.Info("KUBENTLY_AGENT_TOKENS entry ignored: the cluster is registered with another token (rotated or revoked); the registry wins", logging.KeyCluster, id, "revoked", old.Revoked())
 			}
-			rec.CreatedAt = old.CreatedAt
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("gateway: read cluster %s: %w", id, err)
+			continue
 		}
-		if err := st.PutCluster(ctx, rec); err != nil {
+		if err != nil {
 			return fmt.Errorf("gateway: register cluster %s: %w", id, err)
 		}
 	}
@@ -354,7 +376,7 @@ const auditFlushEvery = time.Minute
 // Serve serves HTTP on ln until ctx ends. It also polls the key file and
 // flushes the audit writer's rate-limit summaries.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	defer func() { _ = a.sub.Unsubscribe() }()
+	defer func() { _ = a.sub.Unsubscribe(); _ = a.rsub.Unsubscribe() }()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { a.keys.run(ctx) })
@@ -393,7 +415,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	defer telemetry.Close(log, stopTracing)
-	nc, st, closeAll, err := backend.Dial(ctx, cfg.Platform, "kubently-gateway", log)
+	nc, st, closeAll, err := backend.Dial(ctx, cfg.Platform, "kubently-gateway", log, backend.WithVisibility(cfg.BridgeVisibility))
 	if err != nil {
 		return err
 	}

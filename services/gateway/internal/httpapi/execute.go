@@ -169,6 +169,9 @@ type clusterView struct {
 	Executors int                      `json:"executors"`
 	LastSeen  *time.Time               `json:"last_seen,omitempty"`
 	Streams   []contracts.ExecutorInfo `json:"streams"`
+	// RevokedAt is when the cluster's executor token was revoked; absent
+	// while it has one.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
 func (s *Server) clusterViews(ctx context.Context) ([]clusterView, error) {
@@ -184,7 +187,7 @@ func (s *Server) clusterViews(ctx context.Context) ([]clusterView, error) {
 		if err != nil {
 			return nil, contracts.Errorf(contracts.CodeUnavailable, "executor presence unavailable: %v", err)
 		}
-		v := clusterView{ID: r.ID, Connected: len(conns) > 0, Streams: conns}
+		v := clusterView{ID: r.ID, Connected: len(conns) > 0, Streams: conns, RevokedAt: r.RevokedAt}
 		if v.Streams == nil {
 			v.Streams = []contracts.ExecutorInfo{}
 		}

@@ -53,6 +53,7 @@ func (s *Server) executorAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			return writeError(c, contracts.Errorf(contracts.CodeUnauthorized, "invalid executor credentials"))
 		}
 		c.Set(ctxCluster, cluster)
+		c.Set(ctxTokenHash, rec.TokenHash)
 		return next(c)
 	}
 }
@@ -129,7 +130,15 @@ func (s *Server) stream(c echo.Context) error {
 	if last := c.Request().Header.Get(contracts.HeaderLastEventID); last != "" && len(last) <= 128 {
 		log.Info("executor reconnected", "last_event_id", last)
 	}
-	ctx := c.Request().Context()
+	// The stream ends when the request does, on shutdown, or when the
+	// cluster's token is revoked or rotated (the hub calls stop).
+	ctx, stop := context.WithCancel(c.Request().Context())
+	defer stop()
+	waker, unregister := s.cfg.Hub.Register(cluster, stop)
+	defer unregister()
+	if err := s.recheckExecutor(ctx, c); err != nil {
+		return writeError(c, err)
+	}
 	if err := s.heartbeat(ctx, info); err != nil {
 		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "cannot record executor presence: %v", err))
 	}
@@ -140,8 +149,6 @@ func (s *Server) stream(c echo.Context) error {
 			log.Warn("presence leave failed", logging.KeyErr, err)
 		}
 	}()
-	waker, unregister := s.cfg.Hub.Register(cluster)
-	defer unregister()
 	s.metrics.streams.Inc()
 	defer s.metrics.streams.Dec()
 	s.metrics.sse.WithLabelValues("executor").Inc()
@@ -207,8 +214,10 @@ func (s *Server) heartbeat(ctx context.Context, info contracts.ExecutorInfo) err
 	return s.cfg.Store.Heartbeat(ctx, info, s.cfg.PresenceTTL)
 }
 
-// deliver claims this cluster's queued commands and writes them to the
-// stream until the queue is empty. A store error is logged and retried on
+// deliver leases this cluster's queued commands (Claim) and writes them to
+// the stream until nothing is claimable. The executor acknowledges each
+// (POST /v1/executor/ack); one it does not acknowledge within the store's
+// visibility timeout is claimed again, by whichever stream claims next. A store error is logged and retried on
 // the next tick; only a write error (the stream is gone) is returned.
 func (s *Server) deliver(ctx context.Context, out *sse, cluster, connID string, log *slog.Logger) error {
 	for {
@@ -231,7 +240,9 @@ func (s *Server) deliver(ctx context.Context, out *sse, cluster, connID string, 
 			}
 			span.End()
 			if err != nil {
-				log.Warn("command lost: stream write failed", logging.KeyCommandID, cmd.ID, logging.KeyErr, err)
+				// Leased and not acknowledged: handed out again when its
+				// lease runs out, if its deadline has not passed.
+				log.Warn("stream write failed; command redelivered after the visibility timeout", logging.KeyCommandID, cmd.ID, logging.KeyErr, err)
 				return err
 			}
 			log.Info("command sent", logging.KeyCommandID, cmd.ID, logging.KeyCorrelationID, cmd.CorrelationID)
@@ -312,6 +323,9 @@ func (s *Server) results(c echo.Context) error {
 		logging.FromContext(ctx).Warn("result from wrong cluster rejected", logging.KeyCluster, cluster, logging.KeyCommandID, r.CommandID)
 		return writeError(c, contracts.Errorf(contracts.CodeResultClusterDenied, "command %s was not issued to this cluster", r.CommandID))
 	}
+	// A result acknowledges its command too (the executor may have died
+	// before its ack went out): it must not run again.
+	_, _ = s.ackIDs(ctx, cluster, []string{r.CommandID})
 	subj, err := contracts.ResultSubject(cluster, r.CommandID)
 	if err != nil {
 		return writeError(c, err)
@@ -334,4 +348,43 @@ func (s *Server) results(c echo.Context) error {
 	}
 	s.metrics.results.WithLabelValues("accepted").Inc()
 	return c.JSON(http.StatusOK, map[string]string{"status": "accepted", "command_id": r.CommandID})
+}
+
+// ack acknowledges commands an executor of the cluster received, so they
+// are not handed to another executor again. Ids of other clusters, unknown,
+// expired or already acknowledged are ignored (counted as noop).
+func (s *Server) ack(c echo.Context) error {
+	cluster := clusterOf(c)
+	var a contracts.ExecutorAck
+	if err := decodeBody(c, &a, false); err != nil {
+		return writeError(c, err)
+	}
+	if len(a.CommandIDs) == 0 || len(a.CommandIDs) > contracts.MaxAckIDs {
+		return writeError(c, contracts.Errorf(contracts.CodeBadRequest, "command_ids: want 1-%d ids, got %d", contracts.MaxAckIDs, len(a.CommandIDs)))
+	}
+	for _, id := range a.CommandIDs {
+		if err := contracts.ValidateCommandID(id); err != nil {
+			return writeError(c, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.StoreTimeout)
+	defer cancel()
+	n, err := s.ackIDs(ctx, cluster, a.CommandIDs)
+	if err != nil {
+		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "bridge unavailable: %v", err))
+	}
+	return c.JSON(http.StatusOK, contracts.ExecutorAckResponse{Status: "acked", Acked: n})
+}
+
+// ackIDs acknowledges ids in the cluster's queue and counts the outcome.
+func (s *Server) ackIDs(ctx context.Context, cluster string, ids []string) (int, error) {
+	n, err := s.cfg.Store.Ack(ctx, cluster, ids)
+	s.metrics.acks.WithLabelValues("acked").Add(float64(n))
+	if err != nil {
+		s.metrics.acks.WithLabelValues("error").Add(float64(len(ids) - n))
+		logging.FromContext(ctx).Warn("bridge ack failed", logging.KeyCluster, cluster, logging.KeyErr, err)
+		return n, err
+	}
+	s.metrics.acks.WithLabelValues("noop").Add(float64(len(ids) - n))
+	return n, nil
 }

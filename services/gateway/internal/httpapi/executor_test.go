@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -22,9 +23,10 @@ func (s oneAtATime) Claim(ctx context.Context, cluster, consumer string, _ int) 
 	return s.Store.Claim(ctx, cluster, consumer, 1)
 }
 
-// openStream opens an executor stream for cluster and returns the names
-// of its events as they arrive; the stream ends with the test.
-func openStream(t *testing.T, e *env, cluster string) <-chan string {
+// openStream opens an executor stream for cluster and returns its events
+// as they arrive ("name" or, for events with an id, "name id"); the
+// stream ends with the test or when stop is called.
+func openStream(t *testing.T, e *env, cluster string) (events <-chan string, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -41,26 +43,36 @@ func openStream(t *testing.T, e *env, cluster string) <-chan string {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET /v1/executor/stream = %d; want 200", res.StatusCode)
 	}
-	events := make(chan string, 64)
+	ch := make(chan string, 64)
 	go func() {
 		defer res.Body.Close()
-		defer close(events)
+		defer close(ch)
 		sc := bufio.NewScanner(res.Body)
+		var id string
 		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+				id = v
+			}
 			if name, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
-				events <- name
+				if id != "" {
+					name += " " + id
+				}
+				ch <- name
+				id = ""
 			}
 		}
 	}()
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
-		for range events {
+		for range ch {
 		}
-	})
-	return events
+	}
+	t.Cleanup(stop)
+	return ch, stop
 }
 
-func nextCommand(t *testing.T, events <-chan string) {
+// nextCommand waits for the next command event and returns its id.
+func nextCommand(t *testing.T, events <-chan string) string {
 	t.Helper()
 	timeout := time.After(5 * time.Second)
 	for {
@@ -69,11 +81,118 @@ func nextCommand(t *testing.T, events <-chan string) {
 			if !ok {
 				t.Fatal("stream ended; want a command event")
 			}
-			if name == "command" {
-				return
+			if id, ok := strings.CutPrefix(name, "command "); ok {
+				return id
 			}
 		case <-timeout:
 			t.Fatal("no command event within 5s")
+		}
+	}
+}
+
+// postAck posts an executor ack as cluster.
+func postAck(t *testing.T, e *env, cluster string, body any) resp {
+	t.Helper()
+	return e.do(t, http.MethodPost, "/v1/executor/ack", "", body,
+		"Authorization", "Bearer "+cluster+"-token-0123456789", contracts.HeaderClusterID, cluster, "Content-Type", "application/json")
+}
+
+func enqueue(t *testing.T, e *env, cluster string, timeout time.Duration) contracts.Command {
+	t.Helper()
+	cmd := contracts.Command{ID: contracts.NewID(), Cluster: cluster, Argv: []string{"get", "pods"}, Deadline: time.Now().Add(timeout)}
+	if err := e.st.Enqueue(t.Context(), cmd); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+func TestExecutorAck(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	cmd := enqueue(t, e, "dev-1", time.Minute)
+	events, _ := openStream(t, e, "dev-1")
+	if got := nextCommand(t, events); got != cmd.ID {
+		t.Fatalf("command event id = %q; want %q", got, cmd.ID)
+	}
+	ackOf := func(ids ...string) contracts.ExecutorAck { return contracts.ExecutorAck{CommandIDs: ids} }
+	tests := []struct {
+		name      string
+		cluster   string
+		body      any
+		wantCode  int
+		wantAcked int
+	}{
+		{name: "another cluster acks nothing", cluster: "prod-1", body: ackOf(cmd.ID), wantCode: 200, wantAcked: 0},
+		{name: "own cluster", cluster: "dev-1", body: ackOf(cmd.ID), wantCode: 200, wantAcked: 1},
+		{name: "again is a no-op", cluster: "dev-1", body: ackOf(cmd.ID), wantCode: 200, wantAcked: 0},
+		{name: "unknown id", cluster: "dev-1", body: ackOf(contracts.NewID()), wantCode: 200, wantAcked: 0},
+		{name: "no ids", cluster: "dev-1", body: ackOf(), wantCode: 400},
+		{name: "bad id", cluster: "dev-1", body: ackOf("a b"), wantCode: 400},
+		{name: "unknown field", cluster: "dev-1", body: `{"ids":["x"]}`, wantCode: 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := postAck(t, e, tt.cluster, tt.body)
+			if r.status != tt.wantCode {
+				t.Fatalf("POST /v1/executor/ack = %d %s; want %d", r.status, r.body, tt.wantCode)
+			}
+			if tt.wantCode != 200 {
+				return
+			}
+			var got contracts.ExecutorAckResponse
+			if err := json.Unmarshal(r.body, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != "acked" || got.Acked != tt.wantAcked {
+				t.Errorf("ack response = %+v; want status acked, acked %d", got, tt.wantAcked)
+			}
+		})
+	}
+	r := e.do(t, http.MethodPost, "/v1/executor/ack", "", ackOf(cmd.ID))
+	if r.status != http.StatusUnauthorized {
+		t.Errorf("POST /v1/executor/ack without credentials = %d; want 401", r.status)
+	}
+}
+
+// TestUnackedRedelivered: a command whose stream ends before the executor
+// acknowledged it goes to the next stream once its lease runs out; an
+// acknowledged one never does.
+func TestUnackedRedelivered(t *testing.T) {
+	const visibility = time.Second
+	e := newEnv(t, envOpts{visibility: visibility, poll: 100 * time.Millisecond})
+	lost := enqueue(t, e, "dev-1", time.Minute)
+	acked := enqueue(t, e, "dev-1", time.Minute)
+	events, stop := openStream(t, e, "dev-1")
+	got := []string{nextCommand(t, events), nextCommand(t, events)}
+	if got[0] != lost.ID || got[1] != acked.ID {
+		t.Fatalf("commands = %v; want [%s %s]", got, lost.ID, acked.ID)
+	}
+	if r := postAck(t, e, "dev-1", contracts.ExecutorAck{CommandIDs: []string{acked.ID}}); r.status != 200 {
+		t.Fatalf("POST /v1/executor/ack = %d %s; want 200", r.status, r.body)
+	}
+	start := time.Now()
+	stop() // the executor dies before acking lost
+	events, _ = openStream(t, e, "dev-1")
+	if id := nextCommand(t, events); id != lost.ID {
+		t.Fatalf("redelivered %s; want %s", id, lost.ID)
+	}
+	if since := time.Since(start); since > visibility+3*time.Second {
+		t.Errorf("redelivered after %v; want within the visibility timeout %v (+ polling)", since, visibility)
+	}
+	// A result acknowledges too: nothing comes back after it.
+	r := e.do(t, http.MethodPost, "/v1/executor/results", "", contracts.ExecutorResult{CommandID: lost.ID, Status: contracts.StatusSuccess},
+		"Authorization", "Bearer dev-1-token-0123456789", contracts.HeaderClusterID, "dev-1", "Content-Type", "application/json")
+	if r.status >= 500 {
+		t.Fatalf("POST /v1/executor/results = %d %s", r.status, r.body)
+	}
+	timeout := time.After(visibility + time.Second)
+	for {
+		select {
+		case name := <-events:
+			if strings.HasPrefix(name, "command") {
+				t.Fatalf("got %q after the result; want no more commands", name)
+			}
+		case <-timeout:
+			return
 		}
 	}
 }
@@ -98,12 +217,17 @@ func TestBridgeQueueDepthGauge(t *testing.T) {
 		})
 	}
 
-	events := openStream(t, e, cluster)
-	nextCommand(t, events) // the round on connect claims one of three
-	wantDepth(2)
-	for _, want := range []float64{1, 0} {
+	events, _ := openStream(t, e, cluster)
+	// The round on connect leases one of three; depth counts it until the
+	// executor acknowledges it.
+	id := nextCommand(t, events)
+	wantDepth(3)
+	for _, want := range []float64{2, 1} {
+		if r := postAck(t, e, cluster, contracts.ExecutorAck{CommandIDs: []string{id}}); r.status != 200 {
+			t.Fatalf("POST /v1/executor/ack = %d %s; want 200", r.status, r.body)
+		}
 		e.srv.cfg.Hub.Notify(cluster)
-		nextCommand(t, events)
+		id = nextCommand(t, events)
 		wantDepth(want)
 	}
 

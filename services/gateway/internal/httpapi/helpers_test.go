@@ -60,6 +60,9 @@ type envOpts struct {
 	wrapStore func(Store) Store
 	// poll is Config.Poll.
 	poll time.Duration
+	// visibility is the store's visibility timeout; zero means the
+	// default.
+	visibility time.Duration
 }
 
 func keyring(t testing.TB) *authz.Keyring {
@@ -111,7 +114,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := backend.Open(ctx, backend.Config{Conn: nc})
+	st, err := backend.Open(ctx, backend.Config{Conn: nc, Visibility: o.visibility})
 	if err != nil {
 		t.Fatal(err)
 	}

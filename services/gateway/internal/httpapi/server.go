@@ -32,10 +32,13 @@ import (
 type Store interface {
 	store.Presence
 	Claim(ctx context.Context, cluster, consumer string, max int) ([]contracts.Command, error)
+	Ack(ctx context.Context, cluster string, commandIDs []string) (int, error)
 	Owner(ctx context.Context, commandID string) (string, error)
 	Depth(ctx context.Context, cluster string) (int, error)
 	GetCluster(ctx context.Context, id string) (store.ClusterRecord, error)
 	ListClusters(ctx context.Context) ([]store.ClusterRecord, error)
+	CreateCluster(ctx context.Context, c store.ClusterRecord) error
+	SwapCluster(ctx context.Context, oldTokenHash string, c store.ClusterRecord) error
 	Ping(ctx context.Context) error
 }
 
@@ -110,6 +113,7 @@ type metrics struct {
 	auditErrors  *prometheus.CounterVec
 	natsErrors   *prometheus.CounterVec
 	queueDepth   *prometheus.GaugeVec
+	acks         *prometheus.CounterVec
 }
 
 // New builds the server and its routes.
@@ -187,9 +191,13 @@ func New(cfg Config) (*Server, error) {
 			Name: "kubently_bridge_queue_depth",
 			Help: "Commands waiting in a cluster's bridge queue (store.Bridge.Depth), read after each delivery round of a stream this replica holds for the cluster; absent while it holds none.",
 		}, []string{"cluster"}),
+		acks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_gateway_executor_acks_total",
+			Help: "Command ids in executor acks (POST /v1/executor/ack, and results, which ack too) by outcome: acked (removed from the queue now), noop (already acked, expired or unknown), error.",
+		}, []string{"outcome"}),
 	}
 	for _, c := range []prometheus.Collector{s.metrics.requests, s.metrics.streams, s.metrics.results,
-		s.metrics.authFailures, s.metrics.rateLimited, s.metrics.sse, s.metrics.executors, s.metrics.auditErrors, s.metrics.natsErrors, s.metrics.queueDepth} {
+		s.metrics.authFailures, s.metrics.rateLimited, s.metrics.sse, s.metrics.executors, s.metrics.auditErrors, s.metrics.natsErrors, s.metrics.queueDepth, s.metrics.acks} {
 		if err := cfg.Registry.Register(c); err != nil {
 			return nil, err
 		}
@@ -222,6 +230,9 @@ func (s *Server) routes() {
 	e.POST("/v1/sessions/:id/keepalive", s.keepaliveSession, client)
 	e.POST("/v1/execute", s.execute, client)
 	e.GET("/v1/clusters", s.clusters, client)
+	e.POST("/v1/clusters/:cluster/token", s.createToken, client)
+	e.POST("/v1/clusters/:cluster/token/rotate", s.rotateToken, client)
+	e.DELETE("/v1/clusters/:cluster/token", s.revokeToken, client)
 	e.GET("/v1/audit", s.auditQuery, client)
 	e.GET("/v1/audit/stream", s.auditStream, client)
 	e.GET("/v1/openapi.yaml", s.openapiYAML)
@@ -229,6 +240,7 @@ func (s *Server) routes() {
 
 	e.GET("/v1/executor/stream", s.stream, executor)
 	e.POST("/v1/executor/results", s.results, executor)
+	e.POST("/v1/executor/ack", s.ack, executor)
 
 	e.POST("/debug/session", s.debugCreateSession, client)
 	e.GET("/debug/session/:id", s.debugGetSession, client)
@@ -241,6 +253,8 @@ func (s *Server) routes() {
 const (
 	ctxIdentity = "kubently.identity"
 	ctxCluster  = "kubently.cluster"
+	// ctxTokenHash is the registry hash the executor's token matched.
+	ctxTokenHash = "kubently.token_hash"
 )
 
 // Log keys of the caller on every log line of a request.

@@ -1,14 +1,17 @@
 // Package hub wakes the executor streams a gateway replica holds when a
-// command is queued for their cluster. One NATS subscription per replica
-// (on the bridge notify wildcard) fans out to in-process channels, so ten
-// thousand streams cost ten thousand small channels, not ten thousand NATS
-// subscriptions or store pollers.
+// command is queued for their cluster, and closes them when the cluster's
+// token is revoked or rotated. One NATS subscription per replica on the
+// bridge notify wildcard, and one on the bridge revoke wildcard, fan out to
+// in-process channels and stop funcs, so ten thousand streams cost ten
+// thousand small channels, not ten thousand NATS subscriptions or store
+// pollers.
 //
 // # Concurrency
 //
 // A Hub is safe for concurrent use. Wake channels have a buffer of one and
 // are signalled without blocking: a burst of notifies collapses into one
-// wake-up, after which the stream drains its queue.
+// wake-up, after which the stream drains its queue. Stop funcs are called
+// with the hub's lock held and must not block (a context.CancelFunc).
 package hub
 
 import (
@@ -24,6 +27,7 @@ import (
 type Waker struct {
 	cluster string
 	c       chan struct{}
+	stop    func()
 }
 
 // C returns the channel that receives a value when the stream should read
@@ -40,8 +44,13 @@ type Hub struct {
 func New() *Hub { return &Hub{streams: map[string]map[*Waker]struct{}{}} }
 
 // Register adds a stream for cluster; call the returned func when it ends.
-func (h *Hub) Register(cluster string) (*Waker, func()) {
-	w := &Waker{cluster: cluster, c: make(chan struct{}, 1)}
+// stop ends the stream (its context's cancel func); Revoke calls it. Nil
+// means the stream cannot be closed by a revocation.
+func (h *Hub) Register(cluster string, stop func()) (*Waker, func()) {
+	if stop == nil {
+		stop = func() {}
+	}
+	w := &Waker{cluster: cluster, c: make(chan struct{}, 1), stop: stop}
 	h.mu.Lock()
 	set := h.streams[cluster]
 	if set == nil {
@@ -72,6 +81,18 @@ func (h *Hub) Notify(cluster string) {
 	}
 }
 
+// Revoke ends every local stream of cluster (their token was revoked or
+// rotated) and returns how many it ended. The streams unregister
+// themselves as they end.
+func (h *Hub) Revoke(cluster string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.streams[cluster] {
+		w.stop()
+	}
+	return len(h.streams[cluster])
+}
+
 // Streams returns how many streams the hub holds in all.
 func (h *Hub) Streams() int {
 	h.mu.Lock()
@@ -88,5 +109,19 @@ func (h *Hub) Subscribe(nc *nats.Conn) (*nats.Subscription, error) {
 	prefix := strings.TrimSuffix(contracts.BridgeNotifyWildcard, "*")
 	return nc.Subscribe(contracts.BridgeNotifyWildcard, func(m *nats.Msg) {
 		h.Notify(strings.TrimPrefix(m.Subject, prefix))
+	})
+}
+
+// SubscribeRevocations listens on the bridge revoke wildcard and ends the
+// local streams of the cluster each message names. onRevoke, if not nil,
+// is told the cluster and how many streams were ended (for logs).
+func (h *Hub) SubscribeRevocations(nc *nats.Conn, onRevoke func(cluster string, ended int)) (*nats.Subscription, error) {
+	prefix := strings.TrimSuffix(contracts.BridgeRevokeWildcard, "*")
+	return nc.Subscribe(contracts.BridgeRevokeWildcard, func(m *nats.Msg) {
+		cluster := strings.TrimPrefix(m.Subject, prefix)
+		n := h.Revoke(cluster)
+		if onRevoke != nil {
+			onRevoke(cluster, n)
+		}
 	})
 }

@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,8 +12,8 @@ import (
 
 func TestNotifyWakesOnlyThatCluster(t *testing.T) {
 	h := New()
-	a, doneA := h.Register("a")
-	b, doneB := h.Register("b")
+	a, doneA := h.Register("a", nil)
+	b, doneB := h.Register("b", nil)
 	defer doneB()
 	h.Notify("a")
 	h.Notify("a") // collapses into one wake-up
@@ -40,7 +42,7 @@ func TestSubscribe(t *testing.T) {
 	s := natstest.RunServer(t)
 	nc := natstest.Connect(t, s)
 	h := New()
-	w, done := h.Register("prod-1")
+	w, done := h.Register("prod-1", nil)
 	defer done()
 	if _, err := h.Subscribe(nc); err != nil {
 		t.Fatal(err)
@@ -56,5 +58,60 @@ func TestSubscribe(t *testing.T) {
 	case <-w.C():
 	case <-time.After(5 * time.Second):
 		t.Fatal("not woken by a NATS notify")
+	}
+}
+
+func TestRevokeEndsOnlyThatCluster(t *testing.T) {
+	h := New()
+	ctxA1, stopA1 := context.WithCancel(context.Background())
+	ctxA2, stopA2 := context.WithCancel(context.Background())
+	ctxB, stopB := context.WithCancel(context.Background())
+	defer stopB()
+	_, doneA1 := h.Register("a", stopA1)
+	defer doneA1()
+	_, doneA2 := h.Register("a", stopA2)
+	defer doneA2()
+	_, doneB := h.Register("b", stopB)
+	defer doneB()
+	if got := h.Revoke("a"); got != 2 {
+		t.Errorf("Revoke(a) = %d; want 2", got)
+	}
+	if ctxA1.Err() == nil || ctxA2.Err() == nil {
+		t.Error("a stream of a not stopped")
+	}
+	if ctxB.Err() != nil {
+		t.Error("stream of b stopped by a's revocation")
+	}
+	if got := h.Revoke("unknown"); got != 0 {
+		t.Errorf("Revoke(unknown) = %d; want 0", got)
+	}
+}
+
+func TestSubscribeRevocations(t *testing.T) {
+	s := natstest.RunServer(t)
+	nc := natstest.Connect(t, s)
+	h := New()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	_, done := h.Register("prod-1", stop)
+	defer done()
+	got := make(chan string, 1)
+	if _, err := h.SubscribeRevocations(nc, func(cluster string, n int) { got <- fmt.Sprintf("%s:%d", cluster, n) }); err != nil {
+		t.Fatal(err)
+	}
+	subj, err := contracts.BridgeRevokeSubject("prod-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish(subj, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("stream not stopped by a NATS revocation")
+	}
+	if g := <-got; g != "prod-1:1" {
+		t.Errorf("onRevoke got %q; want prod-1:1", g)
 	}
 }
