@@ -3,6 +3,14 @@
 // exponential backoff; dropping a stream that misses heartbeats; stopping
 // for good on 401) and posts results back with retries.
 //
+// Every command event is acknowledged (POST /v1/executor/ack, batched)
+// right after onCommand returns, that is once the command is queued and
+// before it runs: the gateway sends an unacknowledged command to another
+// executor after its visibility timeout. Acks are retried briefly; one
+// that is lost only risks a redelivery, which the worker deduplicates on
+// this executor. A reconnecting stream sends the last event id seen
+// (Last-Event-ID).
+//
 // Trace context arrives inside each command (contracts.Command.TraceParent,
 // decoded with the rest of the event) and is picked up by the worker that
 // runs it. PostResult runs under an "executor.post_result" span and sends
@@ -63,6 +71,15 @@ var (
 	ErrStale = errors.New("link: stream stale (missed heartbeats)")
 )
 
+// Ack batching: at most ackBatch ids per POST; at most ackQueue ids wait
+// (beyond that an id is dropped and the command may be redelivered); an
+// ack is retried until ackGiveUp after it was first tried.
+const (
+	ackBatch  = 64
+	ackQueue  = 1024
+	ackGiveUp = 5 * time.Second
+)
+
 // maxEventBytes bounds one SSE line, so a broken gateway cannot make the
 // executor buffer without limit.
 const maxEventBytes = 4 << 20
@@ -105,6 +122,8 @@ type Client struct {
 	base      *url.URL
 	lastEvent atomic.Value // string
 	connected atomic.Bool
+	// acks holds the ids of received commands waiting to be acknowledged.
+	acks chan string
 
 	// upGauge is 1 while a stream is open; reconnects counts the
 	// attempts to open one again.
@@ -139,7 +158,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ResultTimeout <= 0 {
 		cfg.ResultTimeout = 10 * time.Second
 	}
-	c := &Client{cfg: cfg, base: u,
+	c := &Client{cfg: cfg, base: u, acks: make(chan string, ackQueue),
 		upGauge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kubently_executor_connected",
 			Help: "1 while the executor's SSE stream from the gateway is open, else 0.",
@@ -190,6 +209,16 @@ func (c *Client) authorize(r *http.Request) {
 // Run holds the stream until ctx ends or the token is rejected, calling
 // onCommand for every command event.
 func (c *Client) Run(ctx context.Context, onCommand func(contracts.Command)) error {
+	actx, stopAcks := context.WithCancel(ctx)
+	acksDone := make(chan struct{})
+	go func() {
+		defer close(acksDone)
+		c.ackLoop(actx)
+	}()
+	defer func() {
+		stopAcks()
+		<-acksDone
+	}()
 	attempt := 0
 	for ctx.Err() == nil {
 		start := time.Now()
@@ -322,6 +351,7 @@ func (c *Client) stream(ctx context.Context, onCommand func(contracts.Command)) 
 				c.cfg.Log.Warn("malformed command event ignored", "event_id", ev.id)
 			} else {
 				onCommand(cmd)
+				c.queueAck(cmd.ID)
 			}
 		}
 		ev = event{}
@@ -375,6 +405,66 @@ func readSnippet(r io.Reader) string {
 	return strings.TrimSpace(string(b))
 }
 
+// queueAck schedules an ack of a received command without blocking.
+func (c *Client) queueAck(id string) {
+	select {
+	case c.acks <- id:
+	default:
+		c.cfg.Log.Warn("ack queue full; command may be redelivered", logging.KeyCommandID, id)
+	}
+}
+
+// ackLoop posts the queued acks in batches until ctx ends.
+func (c *Client) ackLoop(ctx context.Context) {
+	for {
+		var ids []string
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-c.acks:
+			ids = append(ids, id)
+		}
+	more:
+		for len(ids) < ackBatch {
+			select {
+			case id := <-c.acks:
+				ids = append(ids, id)
+			default:
+				break more
+			}
+		}
+		c.postAck(ctx, ids)
+	}
+}
+
+// postAck posts one ack, retrying transient failures until ackGiveUp.
+func (c *Client) postAck(ctx context.Context, ids []string) {
+	body, err := json.Marshal(contracts.ExecutorAck{CommandIDs: ids})
+	if err != nil {
+		return
+	}
+	giveUp := time.Now().Add(ackGiveUp)
+	for attempt := 0; ; attempt++ {
+		err := c.post(ctx, "/v1/executor/ack", body)
+		if err == nil {
+			c.cfg.Log.Debug("commands acknowledged", "count", len(ids))
+			return
+		}
+		delay := Backoff(attempt, 50*time.Millisecond, time.Second)
+		if errors.Is(err, ErrRejected) || errors.Is(err, ErrUnauthorized) || time.Now().Add(delay).After(giveUp) {
+			c.cfg.Log.Warn("ack not delivered; commands may be redelivered", "count", len(ids), logging.KeyErr, err)
+			return
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // PostResult posts a result, retrying transient failures (network errors,
 // 429 and 5xx) with backoff until it is accepted or giveUp passes. A result
 // the gateway refuses for good returns ErrRejected; a 401 ErrUnauthorized.
@@ -420,9 +510,14 @@ func (c *Client) PostResult(ctx context.Context, res contracts.ExecutorResult, g
 }
 
 func (c *Client) postOnce(ctx context.Context, body []byte) error {
+	return c.post(ctx, "/v1/executor/results", body)
+}
+
+// post sends one executor POST (results or ack) and maps its answer.
+func (c *Client) post(ctx context.Context, path string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ResultTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath("/v1/executor/results").String(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath(path).String(), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

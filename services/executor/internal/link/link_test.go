@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -70,13 +71,31 @@ func TestBackoffIsCappedAndJittered(t *testing.T) {
 	}
 }
 
-// sseServer serves one scripted stream per connection.
+// sseServer serves one scripted stream per connection and accepts acks.
 func sseServer(t *testing.T, script func(w http.ResponseWriter, r *http.Request, conn int)) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	return sseServerAcks(t, script, nil)
+}
+
+// sseServerAcks is sseServer that sends the ids of every ack to acks.
+func sseServerAcks(t *testing.T, script func(w http.ResponseWriter, r *http.Request, conn int), acks chan<- []string) (*httptest.Server, *atomic.Int32) {
 	t.Helper()
 	var conns atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+token || r.Header.Get(contracts.HeaderClusterID) != "c1" {
 			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path == "/v1/executor/ack" {
+			var a contracts.ExecutorAck
+			if err := json.NewDecoder(r.Body).Decode(&a); err != nil || r.Method != http.MethodPost {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			if acks != nil {
+				acks <- a.CommandIDs
+			}
+			_, _ = fmt.Fprint(w, `{"status":"acked","acked":1}`)
 			return
 		}
 		n := int(conns.Add(1))
@@ -128,6 +147,55 @@ func TestStreamDeliversCommandsAndResendsLastEventID(t *testing.T) {
 	defer mu.Unlock()
 	if lastIDs[0] != "" || lastIDs[1] != "cmd1" {
 		t.Errorf("Last-Event-ID per connection = %q; want [\"\" \"cmd1\" ...]", lastIDs)
+	}
+}
+
+// TestAcksEveryCommandAfterHandingItOver: each command event is
+// acknowledged once onCommand returned (it is queued), including a
+// redelivered duplicate; a malformed one is not.
+func TestAcksEveryCommandAfterHandingItOver(t *testing.T) {
+	acks := make(chan []string, 16)
+	var handed sync.Map
+	srv, _ := sseServerAcks(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n > 1 {
+			<-r.Context().Done()
+			return
+		}
+		write(w, "event: connected\ndata: {}\n\n")
+		for _, id := range []string{"a1", "a2", "a1"} {
+			write(w, fmt.Sprintf("id: %s\nevent: command\ndata: {\"id\":%q,\"cluster_id\":\"c1\",\"argv\":[\"get\",\"pods\"]}\n\n", id, id))
+		}
+		write(w, "event: command\ndata: not json\n\n")
+		time.Sleep(time.Second)
+	}, acks)
+	c := newClient(t, srv.URL, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Run(ctx, func(cmd contracts.Command) { handed.Store(cmd.ID, true) })
+	}()
+	var got []string
+	timeout := time.After(5 * time.Second)
+	for len(got) < 3 {
+		select {
+		case ids := <-acks:
+			for _, id := range ids {
+				if _, ok := handed.Load(id); !ok {
+					t.Errorf("ack of %s before onCommand got it", id)
+				}
+			}
+			got = append(got, ids...)
+		case <-timeout:
+			t.Fatalf("acked %v; want a1, a2, a1", got)
+		}
+	}
+	if strings.Join(got, ",") != "a1,a2,a1" {
+		t.Errorf("acked %v; want [a1 a2 a1]", got)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run() = %v; want %v", err, context.Canceled)
 	}
 }
 
