@@ -33,6 +33,10 @@ type Config struct {
 	telemetry.Config
 	// MaxInFlight bounds concurrent execute requests per replica.
 	MaxInFlight int `env:"KUBENTLY_DISPATCH_MAX_IN_FLIGHT" default:"1024"`
+	// BridgeMaxQueue refuses commands (503 unavailable) for a cluster
+	// whose bridge queue holds this many commands not yet acknowledged by
+	// an executor (1-100000).
+	BridgeMaxQueue int `env:"KUBENTLY_BRIDGE_MAX_QUEUE" default:"1000"`
 	// PolicyFile is the command policy file (profiles per cluster, see
 	// docs/policy.md); empty means the built-in readOnly profile. A file
 	// that cannot be loaded denies every command until it can.
@@ -54,6 +58,9 @@ type Config struct {
 func (c Config) Validate() error {
 	if err := c.Config.Validate(); err != nil {
 		return err
+	}
+	if c.BridgeMaxQueue < 0 || c.BridgeMaxQueue > 100000 {
+		return fmt.Errorf("KUBENTLY_BRIDGE_MAX_QUEUE %d out of range [1, 100000] (0: 1000)", c.BridgeMaxQueue)
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 100000 {
 		return fmt.Errorf("KUBENTLY_DISPATCH_MAX_IN_FLIGHT %d out of range [1, 100000]", c.MaxInFlight)
@@ -92,6 +99,8 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// MaxInFlight bounds concurrent execute requests; zero means 1024.
 	MaxInFlight int
+	// MaxQueue is dispatch.Config.MaxQueue; zero means 1000.
+	MaxQueue int
 	// Version is reported in $SRV.INFO.
 	Version string
 	// Policy is the command policy source; nil means the built-in
@@ -137,7 +146,7 @@ func Start(ctx context.Context, deps Deps) (*App, error) {
 	}
 	d, err := dispatch.New(ctx, dispatch.Config{
 		Conn: deps.Conn, Store: deps.Store, Log: deps.Log, Registerer: deps.Registerer, Audit: w,
-		MaxInFlight: deps.MaxInFlight, Version: deps.Version, Policy: pol,
+		MaxInFlight: deps.MaxInFlight, MaxQueue: deps.MaxQueue, Version: deps.Version, Policy: pol,
 	})
 	if err != nil {
 		return nil, err
@@ -179,7 +188,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	go pol.Run(ctx)
 	host, _ := os.Hostname()
-	a, err := Start(ctx, Deps{Conn: nc, Store: st, Log: log, Registerer: reg, MaxInFlight: cfg.MaxInFlight, Version: cfg.Version, Policy: pol,
+	a, err := Start(ctx, Deps{Conn: nc, Store: st, Log: log, Registerer: reg, MaxInFlight: cfg.MaxInFlight, MaxQueue: cfg.BridgeMaxQueue, Version: cfg.Version, Policy: pol,
 		AuditMaxAge: cfg.AuditMaxAge, AuditReplicas: cfg.AuditReplicas, Replica: host})
 	if err != nil {
 		return err

@@ -94,6 +94,11 @@ type Config struct {
 	Version string
 	// MaxInFlight bounds concurrent execute requests; zero means 1024.
 	MaxInFlight int
+	// MaxQueue refuses a command (503 unavailable) while its cluster's
+	// bridge queue holds this many commands not acknowledged by an
+	// executor (store.Bridge.Depth); zero means 1000. Concurrent requests
+	// may overshoot it by up to MaxInFlight.
+	MaxQueue int
 	// StoreTimeout bounds each store or session call; zero means 5s.
 	StoreTimeout time.Duration
 	// AuditTimeout bounds each audit write, retries included; zero means
@@ -125,6 +130,9 @@ func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 1024
+	}
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = 1000
 	}
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 5 * time.Second
@@ -500,6 +508,19 @@ func (d *Dispatcher) checkTarget(ctx context.Context, c *call) error {
 	}
 	if len(conns) == 0 {
 		return contracts.Errorf(contracts.CodeExecutorUnavailable, "no executor is connected for cluster %q", in.Cluster)
+	}
+	var depth int
+	if err := d.withStore(ctx, func(ctx context.Context) error {
+		var err error
+		depth, err = d.cfg.Store.Depth(ctx, in.Cluster)
+		return err
+	}); err != nil {
+		d.m.storeErrors.WithLabelValues("bridge_depth").Inc()
+		return storeError("bridge queue", err)
+	}
+	if depth >= d.cfg.MaxQueue {
+		d.m.queueFull.Inc()
+		return contracts.Errorf(contracts.CodeUnavailable, "queue for cluster %s is full (%d commands waiting)", in.Cluster, depth)
 	}
 	return nil
 }

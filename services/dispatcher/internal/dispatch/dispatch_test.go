@@ -17,6 +17,7 @@ import (
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/natsutil/natstest"
 	"kubently.io/libs/policy"
+	"kubently.io/libs/store"
 )
 
 // TestRecheck sends requests straight to NATS, bypassing any gateway: the
@@ -371,5 +372,47 @@ func TestStopUnregisters(t *testing.T) {
 	res, rerr, _ := e.exec(t, request(operator, online, "get", "pods"))
 	if rerr != nil || res.Status != contracts.StatusSuccess {
 		t.Fatalf("got %s %s; want success", res.Status, fmtErr(rerr))
+	}
+}
+
+// TestQueueFull: a cluster whose queue holds MaxQueue commands not yet
+// acknowledged refuses more with 503 unavailable, before anything is
+// dispatched, and the refusal is audited and counted.
+func TestQueueFull(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxQueue = 2 })
+	ctx := testCtx(t)
+	const busy = "busy-1"
+	if err := e.st.PutCluster(ctx, store.ClusterRecord{ID: busy, TokenHash: strings.Repeat("0", 64), CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Heartbeat(ctx, contracts.ExecutorInfo{Cluster: busy, ConnID: "conn-b", ExecutorID: "exec-b", Gateway: "gw",
+		ConnectedAt: time.Now(), LastSeen: time.Now()}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := e.st.Enqueue(ctx, contracts.Command{ID: contracts.NewID(), Cluster: busy, Argv: []string{"get", "pods"}, Deadline: time.Now().Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err, corr := e.exec(t, request(operator, busy, "get", "pods"))
+	want := "queue for cluster busy-1 is full (2 commands waiting)"
+	if err == nil || err.Code != contracts.CodeUnavailable || !strings.Contains(err.Message, want) {
+		t.Fatalf("got %s; want %s %q", fmtErr(err), contracts.CodeUnavailable, want)
+	}
+	recs := byCorr(e.records(t, audit.Filter{}), corr)
+	for _, r := range recs {
+		if r.Event == audit.EventCommandDispatched {
+			t.Errorf("a refused command has a dispatched record: %+v", r)
+		}
+	}
+	if got := final(t, recs, corr); got.Outcome != audit.OutcomeUnavailable {
+		t.Errorf("final record outcome = %s; want %s", got.Outcome, audit.OutcomeUnavailable)
+	}
+	if got := testutil.ToFloat64(e.d.m.queueFull); got != 1 {
+		t.Errorf("kubently_dispatcher_queue_full_total = %v; want 1", got)
+	}
+	// The online cluster, whose executor acknowledges, is not affected.
+	if _, err, _ := e.exec(t, request(operator, online, "get", "pods")); err != nil {
+		t.Errorf("online cluster: got %s; want success", fmtErr(err))
 	}
 }

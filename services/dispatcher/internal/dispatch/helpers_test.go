@@ -148,6 +148,8 @@ func (e *env) executor(ctx context.Context) {
 			e.mu.Lock()
 			run := e.run
 			e.mu.Unlock()
+			// Received: acknowledged before it runs, as the executor does.
+			_, _ = e.st.Ack(ctx, online, []string{cmd.ID})
 			res, ok := run(cmd)
 			if !ok {
 				continue

@@ -19,6 +19,7 @@ type metrics struct {
 	decisions   *prometheus.CounterVec
 	natsErrors  *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
+	queueFull   prometheus.Counter
 	auditErrors *prometheus.CounterVec
 }
 
@@ -45,6 +46,10 @@ func newMetrics() *metrics {
 			Name: "kubently_dispatcher_nats_errors_total",
 			Help: "Failed NATS operations by operation (session_request, subscribe, flush, notify, result_wait, reply).",
 		}, []string{"op"}),
+		queueFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kubently_dispatcher_queue_full_total",
+			Help: "Commands refused because their cluster's bridge queue held KUBENTLY_BRIDGE_MAX_QUEUE commands not acknowledged by an executor.",
+		}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_dispatcher_store_errors_total",
 			Help: "Failed store calls by operation (cluster_registry, executor_presence, enqueue).",
@@ -57,7 +62,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.commands, m.latency, m.outcomes, m.decisions, m.natsErrors, m.storeErrors, m.auditErrors}
+	return []prometheus.Collector{m.commands, m.latency, m.outcomes, m.decisions, m.natsErrors, m.storeErrors, m.auditErrors, m.queueFull}
 }
 
 // register registers every collector on r, undoing a partial registration
