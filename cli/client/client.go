@@ -175,6 +175,9 @@ type ClusterInfo struct {
 	Executors int                      `json:"executors"`
 	LastSeen  *time.Time               `json:"last_seen,omitempty"`
 	Streams   []contracts.ExecutorInfo `json:"streams"`
+	// RevokedAt is when the cluster's executor token was revoked; nil
+	// while it has one.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
 // Clusters lists the registered clusters.
@@ -219,4 +222,40 @@ func (c *Client) ListSessions(ctx context.Context, cluster string) ([]contracts.
 	var out contracts.SessionList
 	_, err := c.do(ctx, http.MethodGet, "/v1/sessions?cluster_id="+url.QueryEscape(cluster), nil, &out, false)
 	return out.Sessions, err
+}
+
+// ClusterToken is the answer of CreateToken and RotateToken: the executor
+// token, which the gateway shows only this once.
+type ClusterToken struct {
+	Cluster string `json:"cluster_id"`
+	Token   string `json:"token"`
+}
+
+// Revocation is the answer of RevokeToken.
+type Revocation struct {
+	Cluster   string    `json:"cluster_id"`
+	RevokedAt time.Time `json:"revoked_at"`
+}
+
+// CreateToken registers a new cluster with a fresh executor token (admin).
+func (c *Client) CreateToken(ctx context.Context, cluster string) (ClusterToken, error) {
+	var t ClusterToken
+	_, err := c.do(ctx, http.MethodPost, "/v1/clusters/"+url.PathEscape(cluster)+"/token", nil, &t, false)
+	return t, err
+}
+
+// RotateToken gives a cluster a new executor token; the old one stops
+// working at once (admin).
+func (c *Client) RotateToken(ctx context.Context, cluster string) (ClusterToken, error) {
+	var t ClusterToken
+	_, err := c.do(ctx, http.MethodPost, "/v1/clusters/"+url.PathEscape(cluster)+"/token/rotate", nil, &t, false)
+	return t, err
+}
+
+// RevokeToken revokes a cluster's executor token; the cluster stays
+// registered with no working token (admin).
+func (c *Client) RevokeToken(ctx context.Context, cluster string) (Revocation, error) {
+	var r Revocation
+	_, err := c.do(ctx, http.MethodDelete, "/v1/clusters/"+url.PathEscape(cluster)+"/token", nil, &r, false)
+	return r, err
 }

@@ -40,7 +40,11 @@ func newClustersCmd(o *Options) *cobra.Command {
 				if cl.LastSeen != nil {
 					seen = time.Since(*cl.LastSeen).Round(time.Second).String() + " ago"
 				}
-				fmt.Fprintf(tw, "%s\t%t\t%d\t%s\n", cl.ID, cl.Connected, cl.Executors, seen)
+				connected := fmt.Sprint(cl.Connected)
+				if cl.RevokedAt != nil {
+					connected = "revoked"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", cl.ID, connected, cl.Executors, seen)
 			}
 			return tw.Flush()
 		},
