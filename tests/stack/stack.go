@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -66,6 +67,9 @@ type Cluster struct {
 	REST *rest.Config
 	// MaxOutputBytes caps each result's output; zero means 256 KiB.
 	MaxOutputBytes int
+	// Executors is how many executors serve the cluster (HA); zero means
+	// one. Their ids are <ID>-exec, <ID>-exec-2, ...
+	Executors int
 }
 
 // Config configures Start.
@@ -87,6 +91,9 @@ type Config struct {
 	Gateway func(*gatewayapp.Config)
 	// Executor, when set, adjusts each executor's config before it starts.
 	Executor func(*executorapp.Config)
+	// Dispatcher, when set, adjusts the dispatcher's dependencies (queue
+	// limit, ...) before it starts.
+	Dispatcher func(*dispatchapp.Deps)
 }
 
 // Stack is a running Kubently.
@@ -108,6 +115,10 @@ type Stack struct {
 	client     *http.Client
 	dispatcher *dispatcherProc
 	ctx        context.Context
+	// gwCfg, log and redisURL start more gateway replicas (StartGateway).
+	gwCfg    gatewayapp.Config
+	log      *slog.Logger
+	redisURL string
 }
 
 // dispatcherProc is the stack's dispatcher "process": its app and its own
@@ -189,7 +200,11 @@ func Start(tb testing.TB, cfg Config) *Stack {
 	}
 	go pol.Run(ctx)
 	startDispatcher := func(nc *nats.Conn, st store.Store) (*dispatchapp.App, error) {
-		return dispatchapp.Start(ctx, dispatchapp.Deps{Conn: nc, Store: st, Log: log.With("service", "dispatcher"), Policy: pol, Registerer: regs["dispatcher"]})
+		deps := dispatchapp.Deps{Conn: nc, Store: st, Log: log.With("service", "dispatcher"), Policy: pol, Registerer: regs["dispatcher"]}
+		if cfg.Dispatcher != nil {
+			cfg.Dispatcher(&deps)
+		}
+		return dispatchapp.Start(ctx, deps)
 	}
 	disp, err := startDispatcher(ncD, stD)
 	if err != nil {
@@ -239,17 +254,23 @@ func Start(tb testing.TB, cfg Config) *Stack {
 		if maxOut == 0 {
 			maxOut = 256 << 10
 		}
-		ecfg := executorapp.Config{APIURL: url, Cluster: c.ID, Token: c.Token, Workers: 4, Queue: 16,
-			MaxOutputBytes: maxOut, ExecutorID: c.ID + "-exec", KubeQPS: 1000, KubeBurst: 1000,
-			PolicyFile: cfg.PolicyFile, PolicyReload: cfg.PolicyReload}
-		if cfg.Executor != nil {
-			cfg.Executor(&ecfg)
-		}
-		wg.Go(func() {
-			if err := executorapp.RunWith(ctx, ecfg, c.REST, log.With("service", "executor", "cluster", c.ID)); err != nil {
-				tb.Errorf("executor %s: %v", c.ID, err)
+		for i := range max(c.Executors, 1) {
+			id := c.ID + "-exec"
+			if i > 0 {
+				id = fmt.Sprintf("%s-exec-%d", c.ID, i+1)
 			}
-		})
+			ecfg := executorapp.Config{APIURL: url, Cluster: c.ID, Token: c.Token, Workers: 4, Queue: 16,
+				MaxOutputBytes: maxOut, ExecutorID: id, KubeQPS: 1000, KubeBurst: 1000,
+				PolicyFile: cfg.PolicyFile, PolicyReload: cfg.PolicyReload}
+			if cfg.Executor != nil {
+				cfg.Executor(&ecfg)
+			}
+			wg.Go(func() {
+				if err := executorapp.RunWith(ctx, ecfg, c.REST, log.With("service", "executor", "cluster", c.ID, "executor", id)); err != nil {
+					tb.Errorf("executor %s: %v", id, err)
+				}
+			})
+		}
 	}
 	tb.Cleanup(func() {
 		cancel()
@@ -258,7 +279,8 @@ func Start(tb testing.TB, cfg Config) *Stack {
 			tb.Logf("service logs:\n%s", Tail(logs.String(), 200))
 		}
 	})
-	s := &Stack{URL: url, Conn: ncG, Store: stG, Logs: logs, NATSURL: ns.ClientURL(), Registries: regs, client: &http.Client{Timeout: 60 * time.Second}, dispatcher: dispatcher, ctx: ctx}
+	s := &Stack{URL: url, Conn: ncG, Store: stG, Logs: logs, NATSURL: ns.ClientURL(), Registries: regs, client: &http.Client{Timeout: 60 * time.Second}, dispatcher: dispatcher, ctx: ctx,
+		gwCfg: gwCfg, log: log, redisURL: redisURL}
 	CheckFor(tb, 20*time.Second, 100*time.Millisecond, func() error {
 		for _, c := range online {
 			conns, err := stG.Connected(ctx, c)
@@ -272,6 +294,37 @@ func Start(tb testing.TB, cfg Config) *Stack {
 		return nil
 	})
 	return s
+}
+
+// StartGateway starts another gateway replica called name, with the first
+// one's config, on its own connection to the stack's NATS server and store,
+// and returns its base URL. It stops in t.Cleanup.
+func (s *Stack) StartGateway(tb testing.TB, name string) string {
+	tb.Helper()
+	nc, st := connect(s.ctx, tb, s.NATSURL, s.redisURL)
+	cfg := s.gwCfg
+	cfg.Name = name
+	ctx, cancel := context.WithCancel(s.ctx)
+	gw, err := gatewayapp.Start(ctx, cfg, gatewayapp.Deps{Conn: nc, Store: st, Log: s.log.With("service", "gateway", "replica", name)})
+	if err != nil {
+		cancel()
+		tb.Fatalf("gateway %s: %v", name, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = gw.Serve(ctx, ln)
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return "http://" + ln.Addr().String()
 }
 
 // connect opens a NATS connection and a store client for one "process".

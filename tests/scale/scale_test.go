@@ -1,0 +1,471 @@
+package scale
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/logging"
+	"kubently.io/libs/natsutil/natstest"
+	"kubently.io/libs/redistest"
+	"kubently.io/libs/store"
+	"kubently.io/libs/store/backend"
+	gatewayapp "kubently.io/services/gateway/app"
+	"kubently.io/tests/stack"
+)
+
+// TestMain turns the test binary into the load client when it is started
+// as one (see startClient).
+func TestMain(m *testing.M) {
+	if os.Getenv(envClient) == "1" {
+		os.Exit(runClient())
+	}
+	os.Exit(m.Run())
+}
+
+const (
+	// envStreams sets how many streams (one per cluster) the benchmark
+	// opens; default defaultStreams.
+	envStreams     = "KUBENTLY_SCALE_STREAMS"
+	defaultStreams = 10000
+	// baseStreams is the baseline the latency is compared against.
+	baseStreams = 10
+	// commands is how many commands each phase delivers.
+	commands = 1000
+	// heartbeat is the gateway's SSE heartbeat (its default).
+	heartbeat = 5 * time.Second
+	// idleWindow is how long the steady-state CPU and Redis load are
+	// measured with all streams connected and no commands: two
+	// heartbeats and five safety polls.
+	idleWindow = 10 * time.Second
+	// fdMargin is what this process needs besides the streams' sockets
+	// (NATS, Redis pool, listener, files).
+	fdMargin = 512
+	// gatewayRedisName is the client name of the gateway's Redis pool.
+	gatewayRedisName = "kubently-gateway"
+)
+
+// BenchmarkStreams holds N executor streams (one per cluster) on one
+// gateway replica and reports what each costs and how quickly commands
+// still reach random streams, against a baseline of 10 streams measured
+// in the same run. Run it once: -benchtime 1x.
+func BenchmarkStreams(b *testing.B) {
+	if testing.Short() {
+		b.Skip("scale benchmark: skipped with -short")
+	}
+	n := defaultStreams
+	if v := os.Getenv(envStreams); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < baseStreams {
+			b.Fatalf("%s=%q: want an integer ≥ %d", envStreams, v, baseStreams)
+		}
+	}
+	checkLimits(b, n)
+	e := startGateway(b, n)
+	rng := rand.New(rand.NewPCG(1, uint64(n)))
+
+	base := e.phase(b, baseStreams, rng)
+	big := e.phase(b, n, rng)
+
+	b.ReportMetric(float64(big.held), "streams")
+	b.ReportMetric(big.connect.Seconds(), "connect-s")
+	b.ReportMetric(float64(big.goroutines)/float64(n), "goroutines/stream")
+	b.ReportMetric(float64(big.heap)/float64(n), "heap-B/stream")
+	b.ReportMetric(float64(big.stack)/float64(n), "stack-B/stream")
+	b.ReportMetric(float64(big.redisBefore), "redis-conns-before")
+	b.ReportMetric(float64(big.redisAfter), "redis-conns-after")
+	b.ReportMetric(float64(big.redisMax), "redis-conns-max")
+	b.ReportMetric(ms(big.p50), "p50-ms")
+	b.ReportMetric(ms(big.p99), "p99-ms")
+	b.ReportMetric(ms(base.p50), "base-p50-ms")
+	b.ReportMetric(ms(base.p99), "base-p99-ms")
+	b.ReportMetric(ms(big.p50)/ms(base.p50), "p50-ratio")
+	b.ReportMetric(ms(big.p99)/ms(base.p99), "p99-ratio")
+	b.ReportMetric(big.gwCPU*100, "idle-gw-cpu-%")
+	b.ReportMetric(big.redisCPU*100, "idle-redis-cpu-%")
+	b.ReportMetric(big.redisOps, "idle-redis-cmds/s")
+	b.ReportMetric(base.redisOps, "base-idle-redis-cmds/s")
+	b.ReportMetric(float64(big.dropped), "dropped")
+	b.ReportMetric(float64(big.warnings), "gw-warnings-held")
+
+	b.Logf("baseline %d streams: %s", baseStreams, base)
+	b.Logf("%d streams: %s", n, big)
+	if w := e.warnings.count(); w > 0 {
+		b.Logf("gateway warnings: %d in all, %d while the %d streams were held; last ones:\n%s", w, big.warnings, n, e.warnings.tail())
+	}
+	if big.dropped > 0 || base.dropped > 0 {
+		b.Errorf("streams ended while held: %d (baseline %d)", big.dropped, base.dropped)
+	}
+}
+
+// checkLimits fails the benchmark when this process cannot hold n sockets
+// (the Go runtime has already raised the soft fd limit to the hard one) or
+// the kernel lacks the ephemeral ports for n client connections.
+func checkLimits(tb testing.TB, n int) {
+	tb.Helper()
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		tb.Fatalf("read fd limit: %v", err)
+	}
+	if need := uint64(n + fdMargin); rl.Cur < need {
+		tb.Fatalf("fd limit too low: RLIMIT_NOFILE is %d (hard %d) but %d streams need at least %d descriptors "+
+			"in the gateway process (and as many in the load client): raise it (ulimit -n %d) or lower %s",
+			rl.Cur, rl.Max, n, need, need, envStreams)
+	}
+	if raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		f := strings.Fields(string(raw))
+		if len(f) == 2 {
+			lo, _ := strconv.Atoi(f[0])
+			hi, _ := strconv.Atoi(f[1])
+			if hi-lo+1 < n+fdMargin {
+				tb.Fatalf("ephemeral port range %d-%d too small for %d streams: widen net.ipv4.ip_local_port_range or lower %s",
+					lo, hi, n, envStreams)
+			}
+		}
+	}
+}
+
+// env is a gateway with NATS and Redis, and the dispatcher's side of the
+// bridge (its own store client and NATS connection).
+type env struct {
+	addr      string
+	redisAddr string
+	reg       *prometheus.Registry
+	disp      store.Bridge
+	dispNC    *nats.Conn
+	warnings  *lineLog
+}
+
+// startGateway starts NATS, redis-server and a gateway with clusters
+// c00000.. registered, listening on loopback.
+func startGateway(tb testing.TB, clusters int) *env {
+	tb.Helper()
+	ns := natstest.RunServer(tb)
+	rs := redistest.Start(tb)
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	open := func(name string) store.Store {
+		st, err := backend.Open(ctx, backend.Config{RedisURL: rs.URL() + "?client_name=" + name})
+		if err != nil {
+			tb.Fatalf("open store: %v", err)
+		}
+		tb.Cleanup(func() { _ = st.Close() })
+		return st
+	}
+	gwNC, dispNC := natstest.Connect(tb, ns), natstest.Connect(tb, ns)
+	gwStore, dispStore := open(gatewayRedisName), open("scale-dispatcher")
+
+	tokens := make(map[string]string, clusters)
+	for i := range clusters {
+		tokens[clusterID(i)] = tokenOf(clusterID(i))
+	}
+	raw, err := json.Marshal(tokens)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	warnings := &lineLog{}
+	reg := prometheus.NewRegistry()
+	cfg := gatewayapp.Config{
+		APIKeys:     []string{"scale:scale-key-0123456789abcdef"},
+		AgentTokens: string(raw),
+		Name:        "gw-scale",
+		Heartbeat:   heartbeat,
+	}
+	cfg.NATSURL = ns.ClientURL()
+	cfg.RedisURL = rs.URL()
+	start := time.Now()
+	gw, err := gatewayapp.Start(ctx, cfg, gatewayapp.Deps{Conn: gwNC, Store: gwStore, Registry: reg,
+		Log: logging.New(logging.Config{Level: "warn", Format: "json", Output: warnings})})
+	if err != nil {
+		tb.Fatalf("gateway: %v", err)
+	}
+	tb.Logf("gateway started with %d clusters registered in %s", clusters, time.Since(start).Round(time.Millisecond))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := gw.Serve(ctx, ln); err != nil {
+			tb.Errorf("gateway serve: %v", err)
+		}
+	})
+	tb.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	return &env{addr: ln.Addr().String(), redisAddr: rs.Addr(), reg: reg, disp: dispStore, dispNC: dispNC, warnings: warnings}
+}
+
+// result is what one phase measured.
+type result struct {
+	held                   int           // streams the gateway reported holding
+	connect                time.Duration // client's first dial to its last connected event
+	goroutines             int           // gateway process goroutines added by the streams
+	heap, stack            int64         // HeapInuse and StackInuse added by the streams
+	redisBefore            int           // gateway Redis connections before the streams
+	redisAfter             int           // ... with all streams held, after the idle window
+	redisMax               int           // ... most seen while connecting and delivering
+	p50, p90, p99, pmax    time.Duration // enqueue → client receive
+	gwCPU, redisCPU        float64       // CPU seconds per second in the idle window
+	redisOps               float64       // Redis commands per second in the idle window
+	dropped                int64         // streams that ended while held
+	warnings               int           // gateway warnings while the streams were held
+	goroutinesLeft, closed int           // after the client left: goroutines above before, streams held
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("held=%d connect=%s goroutines=+%d heap=+%dKiB stack=+%dKiB redis conns %d→%d (max %d) "+
+		"latency p50=%s p90=%s p99=%s max=%s; warnings=%d; idle: gateway cpu=%.1f%% redis cpu=%.1f%% redis cmds/s=%.0f; after close: streams=%d goroutines left=%+d",
+		r.held, r.connect.Round(time.Millisecond), r.goroutines, r.heap>>10, r.stack>>10, r.redisBefore, r.redisAfter, r.redisMax,
+		r.p50.Round(10*time.Microsecond), r.p90.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond),
+		r.pmax.Round(10*time.Microsecond), r.warnings, r.gwCPU*100, r.redisCPU*100, r.redisOps, r.closed, r.goroutinesLeft)
+}
+
+// phase connects count streams (clusters c00000..), measures them at rest,
+// delivers commands to random ones, and closes them again.
+func (e *env) phase(tb testing.TB, count int, rng *rand.Rand) result {
+	tb.Helper()
+	var r result
+	g0, mem0 := settle()
+	w0 := e.warnings.count()
+	r.redisBefore = e.redisConns(tb)
+
+	sampleCtx, stopSampling := context.WithCancel(context.Background())
+	var maxConns int
+	var sampler sync.WaitGroup
+	sampler.Go(func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if c, err := redisClients(e.redisAddr, gatewayRedisName); err == nil {
+				maxConns = max(maxConns, c)
+			}
+			select {
+			case <-sampleCtx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+
+	cl := startClient(tb, e.addr, 0, count)
+	r.connect = cl.awaitReady(tb, 5*time.Minute)
+	stack.CheckFor(tb, time.Minute, 100*time.Millisecond, func() error {
+		if got := e.streams(); got != count {
+			return fmt.Errorf("gateway holds %d streams; want %d", got, count)
+		}
+		return nil
+	})
+	r.held = e.streams()
+
+	// Steady state: everything connected, nothing to deliver.
+	ru0, rs0 := cpuTime(), e.redisStats(tb)
+	t0 := time.Now()
+	time.Sleep(idleWindow)
+	ru1, rs1 := cpuTime(), e.redisStats(tb)
+	win := time.Since(t0).Seconds()
+	r.gwCPU = (ru1 - ru0).Seconds() / win
+	r.redisCPU = (rs1.cpu - rs0.cpu).Seconds() / win
+	r.redisOps = float64(rs1.commands-rs0.commands) / win
+	r.redisAfter = e.redisConns(tb)
+	g1, mem1 := settle()
+	r.goroutines = g1 - g0
+	r.heap = int64(mem1.HeapInuse) - int64(mem0.HeapInuse)
+	r.stack = int64(mem1.StackInuse) - int64(mem0.StackInuse)
+
+	lat := e.deliver(tb, cl, count, rng)
+	stopSampling()
+	sampler.Wait()
+	r.redisMax = max(maxConns, r.redisAfter)
+	slices.Sort(lat)
+	r.p50, r.p90, r.p99, r.pmax = percentile(lat, 0.50), percentile(lat, 0.90), percentile(lat, 0.99), percentile(lat, 1)
+
+	r.dropped = cl.dropped.Load()
+	r.warnings = e.warnings.count() - w0
+	cl.stop(tb)
+	stack.CheckFor(tb, time.Minute, 100*time.Millisecond, func() error {
+		if got := e.streams(); got != 0 {
+			return fmt.Errorf("gateway still holds %d streams after the client left", got)
+		}
+		return nil
+	})
+	r.closed = e.streams()
+	// The gauge drops before each stream's deferred presence Leave has
+	// run; give those (and net/http's connection goroutines) time to end.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		g2, _ := settle()
+		r.goroutinesLeft = g2 - g0
+		if r.goroutinesLeft <= 5 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return r
+}
+
+// deliver enqueues commands for random clusters of [0, count) exactly as
+// the dispatcher does (store enqueue, then a notify on the cluster's
+// bridge subject), one at a time, and returns each enqueue → receive time.
+func (e *env) deliver(tb testing.TB, cl *client, count int, rng *rand.Rand) []time.Duration {
+	tb.Helper()
+	out := make([]time.Duration, 0, commands)
+	for range commands {
+		cluster := clusterID(rng.IntN(count))
+		now := time.Now()
+		cmd := contracts.Command{ID: contracts.NewID(), Cluster: cluster, Argv: []string{"get", "pods"},
+			Deadline: now.Add(time.Minute).UTC(), IssuedAt: now.UTC()}
+		subj, err := contracts.BridgeNotifySubject(cluster)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = e.disp.Enqueue(ctx, cmd)
+		cancel()
+		if err != nil {
+			tb.Fatalf("enqueue: %v", err)
+		}
+		if err := e.dispNC.Publish(subj, []byte(cmd.ID)); err != nil {
+			tb.Fatalf("notify: %v", err)
+		}
+		timeout := time.After(10 * time.Second)
+	wait:
+		for {
+			select {
+			case ev := <-cl.commands:
+				if ev.ID != cmd.ID {
+					tb.Logf("unexpected command %s on %s", ev.ID, ev.Cluster)
+					continue
+				}
+				if ev.Cluster != cluster {
+					tb.Fatalf("command for %s arrived on the stream of %s", cluster, ev.Cluster)
+				}
+				out = append(out, time.Unix(0, ev.At).Sub(now))
+				// Ack as an executor does on receipt, after the clock
+				// stopped, so the lease ends and nothing is redelivered.
+				actx, acancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err := e.disp.Ack(actx, cluster, []string{cmd.ID})
+				acancel()
+				if err != nil {
+					tb.Fatalf("ack: %v", err)
+				}
+				break wait
+			case <-timeout:
+				tb.Fatalf("command %s for %s not received within 10s (of %d streams)", cmd.ID, cluster, count)
+			}
+		}
+	}
+	return out
+}
+
+// streams is the gateway's own count of executor streams it holds.
+func (e *env) streams() int {
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		return -1
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "kubently_gateway_executor_streams" {
+			for _, m := range mf.GetMetric() {
+				return int(m.GetGauge().GetValue())
+			}
+		}
+	}
+	return 0
+}
+
+func (e *env) redisConns(tb testing.TB) int {
+	tb.Helper()
+	n, err := redisClients(e.redisAddr, gatewayRedisName)
+	if err != nil {
+		tb.Fatalf("redis CLIENT LIST: %v", err)
+	}
+	return n
+}
+
+func (e *env) redisStats(tb testing.TB) redisStats {
+	tb.Helper()
+	st, err := readRedisStats(e.redisAddr)
+	if err != nil {
+		tb.Fatalf("redis INFO: %v", err)
+	}
+	return st
+}
+
+// settle collects garbage and returns the goroutine count and memory
+// statistics of this process.
+func settle() (int, runtime.MemStats) {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return runtime.NumGoroutine(), m
+}
+
+// cpuTime is this process's user + system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// percentile is the nearest-rank percentile of sorted d.
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	i := int(float64(len(d))*p+0.999999) - 1
+	return d[min(max(i, 0), len(d)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// lineLog counts the gateway's log lines (warnings and errors: the
+// benchmark logs at warn) and keeps the last few.
+type lineLog struct {
+	mu    sync.Mutex
+	n     int
+	lines [][]byte
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n += bytes.Count(p, []byte("\n"))
+	l.lines = append(l.lines, bytes.Clone(p))
+	if len(l.lines) > 10 {
+		l.lines = l.lines[len(l.lines)-10:]
+	}
+	return len(p), nil
+}
+
+func (l *lineLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n
+}
+
+func (l *lineLog) tail() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(bytes.Join(l.lines, nil))
+}
