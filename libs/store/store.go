@@ -50,6 +50,10 @@ const SessionTombstone = 24 * time.Hour
 // its deadline, so that a result arriving just late is still attributed.
 const OwnerGrace = 60 * time.Second
 
+// SeenRetention is how long Presence.LastSeen remembers a cluster's last
+// stream after it ended.
+const SeenRetention = 24 * time.Hour
+
 // Visibility is the default lease of a claimed command: how long it stays
 // invisible to other claimers while its executor has not acknowledged it.
 const Visibility = 10 * time.Second
@@ -101,6 +105,13 @@ type Bridge interface {
 	// Owner returns the cluster a command was issued to. ErrNotFound if the
 	// id is unknown or its deadline passed more than a short grace ago.
 	Owner(ctx context.Context, commandID string) (string, error)
+	// MarkAnswered records, in one atomic step, that executorID posted the
+	// command's result. The first call for a command returns first=true
+	// and prevExecutor=executorID; every later call returns first=false
+	// and the executor the first call recorded, whoever calls. The record
+	// lives exactly as long as Owner knows the command (its deadline plus
+	// the owner grace). ErrNotFound if Owner does not know the command.
+	MarkAnswered(ctx context.Context, commandID, executorID string) (first bool, prevExecutor string, err error)
 	// Depth returns how many commands of the cluster are not acknowledged
 	// yet: waiting, or leased and not acknowledged (nor trimmed by the
 	// queue's length cap). One whose deadline passed but that no Claim
@@ -124,6 +135,13 @@ type Presence interface {
 	Leave(ctx context.Context, cluster, connID string) error
 	// Connected returns the live streams of a cluster (none: empty slice).
 	Connected(ctx context.Context, cluster string) ([]contracts.ExecutorInfo, error)
+	// LastSeen returns when a stream of the cluster was last known to be
+	// open: the latest Heartbeat or Leave of any of its streams, through
+	// any gateway replica, stamped with the writer's clock. It outlives
+	// the presence records (SeenRetention), so that a caller can tell "the
+	// executor dropped a moment ago" from "no executor for a long time".
+	// ErrNotFound if the cluster had no stream within SeenRetention.
+	LastSeen(ctx context.Context, cluster string) (time.Time, error)
 }
 
 // Store is everything a Kubently deployment keeps outside its processes.

@@ -22,7 +22,11 @@
 //	                                    EndSession: state ended, TTL
 //	                                    SessionTombstone)
 //	KV P_OWNERS    <command id>         {cluster, until}, TTL until deadline+grace
+//	               ans.<command id>     {executor_id, until}: who answered
+//	                                    first (KV Create), same TTL
 //	KV P_PRESENCE  <cluster>.<connID>   {info, expires_at}, TTL ttl
+//	               _seen.<cluster>      {seen}: last Heartbeat or Leave of
+//	                                    any stream, TTL store.SeenRetention
 //	stream P_BRIDGE  work-queue, subjects p.bridgeq.<cluster>; one durable
 //	                 pull consumer per cluster (named after it); each
 //	                 command carries a TTL until its deadline

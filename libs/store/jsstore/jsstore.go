@@ -804,7 +804,95 @@ func (s *Store) Owner(ctx context.Context, commandID string) (string, error) {
 	return o.Cluster, nil
 }
 
+// answer is the value of an answers key (ans.<command id>).
+type answer struct {
+	Executor string    `json:"executor_id"`
+	Until    time.Time `json:"until"`
+}
+
+// MarkAnswered implements store.Bridge: a KV Create (atomic
+// create-if-absent) of ans.<command id> that lives as long as the owner.
+func (s *Store) MarkAnswered(ctx context.Context, commandID, executorID string) (bool, string, error) {
+	if err := check.CommandID(commandID); err != nil {
+		return false, "", err
+	}
+	if err := check.ExecutorID(executorID); err != nil {
+		return false, "", err
+	}
+	if err := s.ready(); err != nil {
+		return false, "", err
+	}
+	o, err := s.getOwner(ctx, commandID)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || (err == nil && !time.Now().Before(o.Until)) {
+		return false, "", fmt.Errorf("%w: command %s", store.ErrNotFound, commandID)
+	}
+	if err != nil {
+		return false, "", fail("mark answered", err)
+	}
+	b, err := json.Marshal(answer{Executor: executorID, Until: o.Until})
+	if err != nil {
+		return false, "", fmt.Errorf("jsstore: encode answer: %w", err)
+	}
+	key := "ans." + commandID
+	_, err = s.owners.Create(ctx, key, b, jetstream.KeyTTL(seconds(time.Until(o.Until))))
+	if err == nil {
+		return true, executorID, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return false, "", fail("mark answered", err)
+	}
+	e, err := s.owners.Get(ctx, key)
+	if err != nil {
+		return false, "", fail("mark answered", err)
+	}
+	var a answer
+	if err := json.Unmarshal(e.Value(), &a); err != nil {
+		return false, "", fmt.Errorf("jsstore: decode answer of %s: %w", commandID, err)
+	}
+	return false, a.Executor, nil
+}
+
 // Presence.
+
+// seenKey is the presence key of a cluster's last-seen record; no
+// cluster id starts with "_", so it never matches "<cluster>.*".
+func seenKey(cluster string) string { return "_seen." + cluster }
+
+// seen is the value of a last-seen key.
+type seen struct {
+	Seen time.Time `json:"seen"`
+}
+
+// touchSeen writes the cluster's last-seen record (last writer wins).
+func (s *Store) touchSeen(ctx context.Context, cluster string, at time.Time) error {
+	b, err := json.Marshal(seen{Seen: at.UTC()})
+	if err != nil {
+		return fmt.Errorf("encode last seen: %w", err)
+	}
+	return s.put(ctx, s.presence, seenKey(cluster), b, store.SeenRetention)
+}
+
+// LastSeen implements store.Presence.
+func (s *Store) LastSeen(ctx context.Context, cluster string) (time.Time, error) {
+	if err := check.Cluster(cluster); err != nil {
+		return time.Time{}, err
+	}
+	if err := s.ready(); err != nil {
+		return time.Time{}, err
+	}
+	e, err := s.presence.Get(ctx, seenKey(cluster))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return time.Time{}, fmt.Errorf("%w: no stream of cluster %s seen", store.ErrNotFound, cluster)
+	}
+	if err != nil {
+		return time.Time{}, fail("last seen", err)
+	}
+	var v seen
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		return time.Time{}, fmt.Errorf("jsstore: decode last seen of %s: %w", cluster, err)
+	}
+	return v.Seen, nil
+}
 
 // presence is the value of a presence key.
 type presence struct {
@@ -820,11 +908,15 @@ func (s *Store) Heartbeat(ctx context.Context, info contracts.ExecutorInfo, ttl 
 	if err := s.ready(); err != nil {
 		return err
 	}
-	b, err := json.Marshal(presence{Info: info, ExpiresAt: time.Now().Add(ttl).UTC()})
+	now := time.Now()
+	b, err := json.Marshal(presence{Info: info, ExpiresAt: now.Add(ttl).UTC()})
 	if err != nil {
 		return fmt.Errorf("jsstore: encode executor info: %w", err)
 	}
 	if err := s.put(ctx, s.presence, info.Cluster+"."+info.ConnID, b, seconds(ttl)); err != nil {
+		return fail("heartbeat", err)
+	}
+	if err := s.touchSeen(ctx, info.Cluster, now); err != nil {
 		return fail("heartbeat", err)
 	}
 	return nil
@@ -842,6 +934,9 @@ func (s *Store) Leave(ctx context.Context, cluster, connID string) error {
 		return err
 	}
 	if err := s.presence.Purge(ctx, cluster+"."+connID, jetstream.PurgeTTL(markerTTL)); err != nil {
+		return fail("leave", err)
+	}
+	if err := s.touchSeen(ctx, cluster, time.Now()); err != nil {
 		return fail("leave", err)
 	}
 	return nil

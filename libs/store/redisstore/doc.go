@@ -26,8 +26,13 @@
 //	p:bridge:ids:{cluster}  HASH command id -> stream entry id, for Ack;
 //	                        PXAT the latest deadline+grace of its commands
 //	p:cmd:id                command owner: the cluster, PXAT deadline+grace
+//	{p:cmd:id}:answered     executor id of the command's first result (SET
+//	                        NX), with the owner key's remaining TTL; its
+//	                        hash tag is the owner key, so both share a slot
 //	p:presence:{cluster}    ZSET connID -> record expiry (unix ms)
 //	p:presence:info:{cluster} HASH connID -> ExecutorInfo JSON
+//	p:presence:seen:{cluster} last Heartbeat or Leave of any stream (unix
+//	                        ms; only ever raised), PX store.SeenRetention
 //
 // A session's state is computed on read: live key present means active; a
 // record in state ended means ended; a record alone means expired. Create,

@@ -87,7 +87,7 @@ type Store struct {
 	maxLen int64
 	lease  time.Duration
 
-	createScript, casScript, enqueueScript, claimScript, ackScript, heartbeatScript, connectedScript *redis.Script
+	createScript, casScript, enqueueScript, claimScript, ackScript, heartbeatScript, leaveScript, connectedScript, answerScript *redis.Script
 }
 
 var _ store.Store = (*Store)(nil)
@@ -139,6 +139,8 @@ func newStore(rdb redis.UniversalClient, owned bool, cfg Config) *Store {
 		claimScript:     redis.NewScript(claimSrc),
 		ackScript:       redis.NewScript(ackSrc),
 		heartbeatScript: redis.NewScript(heartbeatSrc),
+		leaveScript:     redis.NewScript(leaveSrc),
+		answerScript:    redis.NewScript(answerSrc),
 		connectedScript: redis.NewScript(connectedSrc),
 	}
 	if s.prefix == "" {
@@ -180,6 +182,13 @@ func (s *Store) indexKey(cluster string) string { return s.prefix + ":sessions:{
 func (s *Store) queueKey(cluster string) string { return s.prefix + ":bridge:{" + cluster + "}" }
 func (s *Store) entryKey(cluster string) string { return s.prefix + ":bridge:ids:{" + cluster + "}" }
 func (s *Store) ownerKey(id string) string      { return s.prefix + ":cmd:" + id }
+
+// answerKey is in the owner key's slot: its hash tag is the whole owner
+// key, which has no braces of its own.
+func (s *Store) answerKey(id string) string { return "{" + s.ownerKey(id) + "}:answered" }
+func (s *Store) seenKey(cluster string) string {
+	return s.prefix + ":presence:seen:{" + cluster + "}"
+}
 func (s *Store) presenceKey(cluster string) string {
 	return s.prefix + ":presence:{" + cluster + "}"
 }
@@ -281,14 +290,39 @@ for k = 2, #ARGV do
 end
 return n`
 
-	// KEYS zset, hash; ARGV connID, expiry ms, json.
+	// KEYS owner, answered; ARGV executor id. Records the executor as the
+	// command's answerer unless one is recorded, for as long as the owner
+	// key lives. Returns {1, id} first, {0, earlier id} after, nil if the
+	// owner is gone.
+	answerSrc = `
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return false end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ttl) then return {1, ARGV[1]} end
+return {0, redis.call('GET', KEYS[2])}`
+
+	// seenLua raises the last-seen key (KEYS[3]) to ARGV[4] ms (never
+	// lowers it) and keeps it ARGV[5] ms.
+	seenLua = `
+local seen = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
+redis.call('SET', KEYS[3], tostring(math.max(seen, tonumber(ARGV[4]))), 'PX', ARGV[5])
+`
+
+	// KEYS zset, hash, seen; ARGV connID, expiry ms, json, now ms,
+	// retention ms.
 	heartbeatSrc = `
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 local at = string.format('%.0f', tonumber(top[2]))
 redis.call('PEXPIREAT', KEYS[1], at)
-redis.call('PEXPIREAT', KEYS[2], at)
+redis.call('PEXPIREAT', KEYS[2], at)` + seenLua + `
+return 1`
+
+	// KEYS zset, hash, seen; ARGV connID, unused, unused, now ms,
+	// retention ms.
+	leaveSrc = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])` + seenLua + `
 return 1`
 
 	// KEYS zset, hash; ARGV now ms. Prunes expired members, returns the
@@ -630,6 +664,27 @@ func (s *Store) Owner(ctx context.Context, commandID string) (string, error) {
 	return cluster, nil
 }
 
+// MarkAnswered implements store.Bridge: one script that sets the answered
+// key (SET NX) with the owner key's remaining TTL.
+func (s *Store) MarkAnswered(ctx context.Context, commandID, executorID string) (bool, string, error) {
+	if err := check.CommandID(commandID); err != nil {
+		return false, "", err
+	}
+	if err := check.ExecutorID(executorID); err != nil {
+		return false, "", err
+	}
+	res, err := s.answerScript.Run(ctx, s.rdb, []string{s.ownerKey(commandID), s.answerKey(commandID)}, executorID).Slice()
+	if errors.Is(err, redis.Nil) {
+		return false, "", fmt.Errorf("%w: command %s", store.ErrNotFound, commandID)
+	}
+	if err != nil {
+		return false, "", fail("mark answered", err)
+	}
+	first, _ := res[0].(int64)
+	prev, _ := res[1].(string)
+	return first == 1, prev, nil
+}
+
 // Presence.
 
 // Heartbeat implements store.Presence.
@@ -641,9 +696,10 @@ func (s *Store) Heartbeat(ctx context.Context, info contracts.ExecutorInfo, ttl 
 	if err != nil {
 		return fmt.Errorf("redisstore: encode executor info: %w", err)
 	}
-	expiry := time.Now().Add(ttl).UnixMilli()
-	keys := []string{s.presenceKey(info.Cluster), s.presenceInfoKey(info.Cluster)}
-	if err := s.heartbeatScript.Run(ctx, s.rdb, keys, info.ConnID, expiry, b).Err(); err != nil {
+	now := time.Now()
+	keys := []string{s.presenceKey(info.Cluster), s.presenceInfoKey(info.Cluster), s.seenKey(info.Cluster)}
+	if err := s.heartbeatScript.Run(ctx, s.rdb, keys, info.ConnID, now.Add(ttl).UnixMilli(), b,
+		now.UnixMilli(), store.SeenRetention.Milliseconds()).Err(); err != nil {
 		return fail("heartbeat", err)
 	}
 	return nil
@@ -657,13 +713,28 @@ func (s *Store) Leave(ctx context.Context, cluster, connID string) error {
 	if err := check.Token("connection id", connID); err != nil {
 		return err
 	}
-	pipe := s.rdb.TxPipeline()
-	pipe.ZRem(ctx, s.presenceKey(cluster), connID)
-	pipe.HDel(ctx, s.presenceInfoKey(cluster), connID)
-	if _, err := pipe.Exec(ctx); err != nil {
+	keys := []string{s.presenceKey(cluster), s.presenceInfoKey(cluster), s.seenKey(cluster)}
+	if err := s.leaveScript.Run(ctx, s.rdb, keys, connID, 0, "",
+		time.Now().UnixMilli(), store.SeenRetention.Milliseconds()).Err(); err != nil {
 		return fail("leave", err)
 	}
 	return nil
+}
+
+// LastSeen implements store.Presence: one GET of the cluster's last-seen
+// key, which Heartbeat and Leave raise (never lower) in their scripts.
+func (s *Store) LastSeen(ctx context.Context, cluster string) (time.Time, error) {
+	if err := check.Cluster(cluster); err != nil {
+		return time.Time{}, err
+	}
+	ms, err := s.rdb.Get(ctx, s.seenKey(cluster)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, fmt.Errorf("%w: no stream of cluster %s seen", store.ErrNotFound, cluster)
+	}
+	if err != nil {
+		return time.Time{}, fail("last seen", err)
+	}
+	return time.UnixMilli(ms).UTC(), nil
 }
 
 // Connected implements store.Presence.

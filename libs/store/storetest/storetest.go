@@ -62,6 +62,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Sessions", sessionTests},
 		{"Bridge", bridgeTests},
 		{"Presence", presenceTests},
+		{"Answers", answerTests},
+		{"LastSeen", lastSeenTests},
 		{"Clusters", clusterTests},
 		{"Store", storeTests},
 	}

@@ -7,6 +7,7 @@ package check
 import (
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"time"
 
 	"kubently.io/libs/contracts"
@@ -26,6 +27,18 @@ func CommandID(id string) error { return wrap(contracts.ValidateCommandID(id)) }
 func Token(what, id string) error {
 	if err := contracts.ValidateCommandID(id); err != nil {
 		return fmt.Errorf("%w: invalid %s %q: want 1-64 characters of [A-Za-z0-9_-]", store.ErrInvalid, what, id)
+	}
+	return nil
+}
+
+// executorIDRE is the shape of an executor id (X-Executor-ID).
+var executorIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// ExecutorID checks an executor id handed to MarkAnswered: 1-128
+// characters of [A-Za-z0-9._-].
+func ExecutorID(id string) error {
+	if !executorIDRE.MatchString(id) {
+		return fmt.Errorf("%w: invalid executor id %q: want 1-128 characters of [A-Za-z0-9._-]", store.ErrInvalid, id)
 	}
 	return nil
 }
