@@ -113,10 +113,7 @@ func (s *Server) stream(c echo.Context) error {
 	if !ok {
 		return writeError(c, contracts.Errorf(contracts.CodeInternal, "streaming unsupported"))
 	}
-	executorID := c.Request().Header.Get(contracts.HeaderExecutorID)
-	if !executorIDRE.MatchString(executorID) {
-		executorID = "unnamed"
-	}
+	executorID := executorIDOf(c)
 	version := c.Request().Header.Get(contracts.HeaderExecutorVersion)
 	if len(version) > 64 {
 		version = version[:64]
@@ -290,14 +287,49 @@ func (s *Server) releaseCluster(cluster string) {
 	}
 }
 
+// executorIDOf returns the request's X-Executor-ID, or "unnamed" if it is
+// missing or malformed.
+func executorIDOf(c echo.Context) string {
+	if id := c.Request().Header.Get(contracts.HeaderExecutorID); executorIDRE.MatchString(id) {
+		return id
+	}
+	return "unnamed"
+}
+
+// Reasons refining result_not_awaited.
+const (
+	reasonLate            = "late"
+	reasonAnsweredByOther = "answered_by_other"
+)
+
 // results accepts an executor's result for a command issued to its own
-// cluster and hands it to the waiting dispatcher.
+// cluster and hands it to the waiting dispatcher. It is idempotent: the
+// store records which executor answered each command first
+// (MarkAnswered), so a repeated post is told apart from a late one.
+//
+//   - unknown command (or past its deadline plus the owner grace): 404
+//     unknown_command;
+//   - command of another cluster: 403 result_cluster_denied;
+//   - the dispatcher is waiting: 200 accepted;
+//   - nobody waits, first answer: 409 result_not_awaited (reason late);
+//   - nobody waits, the same executor answered before: 200 duplicate;
+//   - nobody waits, another executor answered before: 409
+//     result_not_awaited (reason answered_by_other).
+//
+// A repeated answer is still offered to the dispatcher: if an earlier
+// post never reached it (NATS timed out, the gateway died after marking),
+// the retry delivers the result instead of being swallowed.
 func (s *Server) results(c echo.Context) error {
 	cluster := clusterOf(c)
 	var r contracts.ExecutorResult
 	if err := decodeBody(c, &r, false); err != nil {
 		s.metrics.results.WithLabelValues("bad_request").Inc()
 		return writeError(c, err)
+	}
+	// Who answers: X-Executor-ID, else the body's executor_id.
+	executorID := executorIDOf(c)
+	if executorID == "unnamed" && executorIDRE.MatchString(r.ExecutorID) {
+		executorID = r.ExecutorID
 	}
 	if err := contracts.ValidateCommandID(r.CommandID); err != nil {
 		s.metrics.results.WithLabelValues("bad_request").Inc()
@@ -311,43 +343,85 @@ func (s *Server) results(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.StoreTimeout)
 	defer cancel()
+	log := logging.FromContext(ctx).With(logging.KeyCluster, cluster, logging.KeyCommandID, r.CommandID, logging.KeyExecutorID, executorID)
+	unknown := func() error {
+		s.metrics.results.WithLabelValues("unknown").Inc()
+		return writeError(c, contracts.Errorf(contracts.CodeUnknownCommand, "command %s is unknown or expired", r.CommandID))
+	}
+	// The cluster binding first: nothing about another cluster's command
+	// is revealed or recorded.
 	owner, err := s.cfg.Store.Owner(ctx, r.CommandID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		s.metrics.results.WithLabelValues("unknown").Inc()
-		return writeError(c, contracts.Errorf(contracts.CodeUnknownCommand, "command %s is unknown or expired", r.CommandID))
+		return unknown()
 	case err != nil:
 		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "bridge unavailable: %v", err))
 	case owner != cluster:
 		s.metrics.results.WithLabelValues("cluster_mismatch").Inc()
-		logging.FromContext(ctx).Warn("result from wrong cluster rejected", logging.KeyCluster, cluster, logging.KeyCommandID, r.CommandID)
+		log.Warn("result from wrong cluster rejected")
 		return writeError(c, contracts.Errorf(contracts.CodeResultClusterDenied, "command %s was not issued to this cluster", r.CommandID))
+	}
+	first, prev, err := s.cfg.Store.MarkAnswered(ctx, r.CommandID, executorID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return unknown() // expired between the two reads
+	case err != nil:
+		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "bridge unavailable: %v", err))
 	}
 	// A result acknowledges its command too (the executor may have died
 	// before its ack went out): it must not run again.
 	_, _ = s.ackIDs(ctx, cluster, []string{r.CommandID})
-	subj, err := contracts.ResultSubject(cluster, r.CommandID)
+	awaited, err := s.forwardResult(ctx, cluster, r)
 	if err != nil {
 		return writeError(c, err)
 	}
+	switch {
+	case awaited:
+		if !first {
+			log.Info("repeated result delivered: the earlier post had not reached the dispatcher", "first_executor_id", prev)
+		}
+		s.metrics.results.WithLabelValues("accepted").Inc()
+		return c.JSON(http.StatusOK, map[string]string{"status": "accepted", "command_id": r.CommandID})
+	case first:
+		s.metrics.results.WithLabelValues("late").Inc()
+		log.Info("late result rejected: nobody is waiting for it")
+		return writeError(c, &contracts.Error{Code: contracts.CodeResultNotAwaited, Reason: reasonLate,
+			Message: fmt.Sprintf("nobody is waiting for command %s any more (its deadline passed)", r.CommandID)})
+	case prev == executorID:
+		s.metrics.results.WithLabelValues("duplicate").Inc()
+		log.Debug("duplicate result")
+		return c.JSON(http.StatusOK, map[string]string{"status": "duplicate", "command_id": r.CommandID})
+	default:
+		s.metrics.results.WithLabelValues("duplicate_other").Inc()
+		log.Warn("result rejected: the command was answered by another executor", "first_executor_id", prev)
+		return writeError(c, &contracts.Error{Code: contracts.CodeResultNotAwaited, Reason: reasonAnsweredByOther,
+			Message: fmt.Sprintf("command %s was already answered by executor %s", r.CommandID, prev)})
+	}
+}
+
+// forwardResult hands r to the dispatcher waiting for it; awaited is
+// false when nobody subscribes to its result subject (no responders).
+func (s *Server) forwardResult(ctx context.Context, cluster string, r contracts.ExecutorResult) (awaited bool, err error) {
+	subj, err := contracts.ResultSubject(cluster, r.CommandID)
+	if err != nil {
+		return false, err
+	}
 	body, err := json.Marshal(r)
 	if err != nil {
-		return writeError(c, err)
+		return false, err
 	}
 	msg := nats.NewMsg(subj)
 	msg.Data = body
 	natsutil.InjectTrace(ctx, msg)
 	if _, err := s.cfg.Conn.RequestMsgWithContext(ctx, msg); err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
-			s.metrics.results.WithLabelValues("not_awaited").Inc()
-			return writeError(c, contracts.Errorf(contracts.CodeResultNotAwaited, "nobody is waiting for command %s any more (timed out or already answered)", r.CommandID))
+			return false, nil
 		}
 		err = natsutil.MapError(err, subj)
 		s.countNATSError(subj, err)
-		return writeError(c, err)
+		return false, err
 	}
-	s.metrics.results.WithLabelValues("accepted").Inc()
-	return c.JSON(http.StatusOK, map[string]string{"status": "accepted", "command_id": r.CommandID})
+	return true, nil
 }
 
 // ack acknowledges commands an executor of the cluster received, so they

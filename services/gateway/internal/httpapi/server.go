@@ -34,6 +34,7 @@ type Store interface {
 	Claim(ctx context.Context, cluster, consumer string, max int) ([]contracts.Command, error)
 	Ack(ctx context.Context, cluster string, commandIDs []string) (int, error)
 	Owner(ctx context.Context, commandID string) (string, error)
+	MarkAnswered(ctx context.Context, commandID, executorID string) (first bool, prevExecutor string, err error)
 	Depth(ctx context.Context, cluster string) (int, error)
 	GetCluster(ctx context.Context, id string) (store.ClusterRecord, error)
 	ListClusters(ctx context.Context) ([]store.ClusterRecord, error)
@@ -161,7 +162,7 @@ func New(cfg Config) (*Server, error) {
 		}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_gateway_executor_results_total",
-			Help: "Executor result posts by outcome.",
+			Help: "Executor result posts by outcome: accepted (handed to the waiting dispatcher), duplicate (the same executor's result again, nobody waiting), duplicate_other (another executor answered first), late (first answer, nobody waiting any more), unknown (unknown or long expired command), cluster_mismatch, bad_request.",
 		}, []string{"outcome"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_gateway_auth_failures_total",
