@@ -173,7 +173,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	go pol.Run(ctx)
-	disp, err := dispatchapp.Start(ctx, dispatchapp.Deps{Conn: nc, Store: st, Log: log.With("service", "dispatcher"), Registerer: reg, Version: cfg.Version, Policy: pol})
+	disp, err := dispatchapp.Start(ctx, dispatchapp.Deps{Conn: nc, Store: st, Log: log.With("service", "dispatcher"), Registerer: reg, Version: cfg.Version, Policy: pol, BridgeGrace: 10 * time.Second})
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,11 @@ type Config struct {
 	// whose bridge queue holds this many commands not yet acknowledged by
 	// an executor (1-100000).
 	BridgeMaxQueue int `env:"KUBENTLY_BRIDGE_MAX_QUEUE" default:"1000"`
+	// BridgeGrace: a command for a cluster with no executor connected is
+	// still queued (not refused with 503 executor_unavailable) while the
+	// cluster's last executor stream ended less than this ago; 0 disables
+	// the window (0-1h).
+	BridgeGrace time.Duration `env:"KUBENTLY_BRIDGE_GRACE" default:"10s"`
 	// PolicyFile is the command policy file (profiles per cluster, see
 	// docs/policy.md); empty means the built-in readOnly profile. A file
 	// that cannot be loaded denies every command until it can.
@@ -61,6 +66,9 @@ func (c Config) Validate() error {
 	}
 	if c.BridgeMaxQueue < 0 || c.BridgeMaxQueue > 100000 {
 		return fmt.Errorf("KUBENTLY_BRIDGE_MAX_QUEUE %d out of range [1, 100000] (0: 1000)", c.BridgeMaxQueue)
+	}
+	if c.BridgeGrace < 0 || c.BridgeGrace > time.Hour {
+		return fmt.Errorf("KUBENTLY_BRIDGE_GRACE %v out of range [0, 1h]", c.BridgeGrace)
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 100000 {
 		return fmt.Errorf("KUBENTLY_DISPATCH_MAX_IN_FLIGHT %d out of range [1, 100000]", c.MaxInFlight)
@@ -101,6 +109,9 @@ type Deps struct {
 	MaxInFlight int
 	// MaxQueue is dispatch.Config.MaxQueue; zero means 1000.
 	MaxQueue int
+	// BridgeGrace is dispatch.Config.BridgeGrace; zero disables the
+	// reconnect grace (Run passes KUBENTLY_BRIDGE_GRACE, default 10s).
+	BridgeGrace time.Duration
 	// Version is reported in $SRV.INFO.
 	Version string
 	// Policy is the command policy source; nil means the built-in
@@ -146,7 +157,7 @@ func Start(ctx context.Context, deps Deps) (*App, error) {
 	}
 	d, err := dispatch.New(ctx, dispatch.Config{
 		Conn: deps.Conn, Store: deps.Store, Log: deps.Log, Registerer: deps.Registerer, Audit: w,
-		MaxInFlight: deps.MaxInFlight, MaxQueue: deps.MaxQueue, Version: deps.Version, Policy: pol,
+		MaxInFlight: deps.MaxInFlight, MaxQueue: deps.MaxQueue, BridgeGrace: deps.BridgeGrace, Version: deps.Version, Policy: pol,
 	})
 	if err != nil {
 		return nil, err
@@ -188,7 +199,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	go pol.Run(ctx)
 	host, _ := os.Hostname()
-	a, err := Start(ctx, Deps{Conn: nc, Store: st, Log: log, Registerer: reg, MaxInFlight: cfg.MaxInFlight, MaxQueue: cfg.BridgeMaxQueue, Version: cfg.Version, Policy: pol,
+	a, err := Start(ctx, Deps{Conn: nc, Store: st, Log: log, Registerer: reg, MaxInFlight: cfg.MaxInFlight, MaxQueue: cfg.BridgeMaxQueue, BridgeGrace: cfg.BridgeGrace, Version: cfg.Version, Policy: pol,
 		AuditMaxAge: cfg.AuditMaxAge, AuditReplicas: cfg.AuditReplicas, Replica: host})
 	if err != nil {
 		return err

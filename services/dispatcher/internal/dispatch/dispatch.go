@@ -61,6 +61,7 @@ const keyIdentity = "identity"
 type Store interface {
 	store.Bridge
 	Connected(ctx context.Context, cluster string) ([]contracts.ExecutorInfo, error)
+	LastSeen(ctx context.Context, cluster string) (time.Time, error)
 	GetCluster(ctx context.Context, id string) (store.ClusterRecord, error)
 }
 
@@ -99,6 +100,14 @@ type Config struct {
 	// executor (store.Bridge.Depth); zero means 1000. Concurrent requests
 	// may overshoot it by up to MaxInFlight.
 	MaxQueue int
+	// BridgeGrace is how long after a cluster's last executor stream
+	// ended (store.Presence.LastSeen) a command for it is still queued
+	// rather than refused: the executor is probably reconnecting, and the
+	// bridge queue delivers the command when it is back (or the command
+	// times out at its deadline). Past it, or for a cluster never seen, a
+	// command with no executor connected is refused at once (503
+	// executor_unavailable). Zero (or negative) disables the window.
+	BridgeGrace time.Duration
 	// StoreTimeout bounds each store or session call; zero means 5s.
 	StoreTimeout time.Duration
 	// AuditTimeout bounds each audit write, retries included; zero means
@@ -439,6 +448,11 @@ func (d *Dispatcher) await(ctx context.Context, c *call, sub *nats.Subscription,
 			_ = msg.Respond([]byte(`{"accepted":false}`))
 			continue
 		}
+		// Stop listening before answering: once the gateway has our
+		// reply, any repeat of this result finds no responders (the
+		// server handles our UNSUB before our reply) and is told
+		// "duplicate" at once instead of waiting on a dead subscription.
+		_ = sub.Unsubscribe()
 		_ = msg.Respond([]byte(`{"accepted":true}`))
 		base.Status = r.Status
 		base.Output = r.Output
@@ -456,8 +470,9 @@ func (d *Dispatcher) await(ctx context.Context, c *call, sub *nats.Subscription,
 
 // checkTarget verifies the cluster is registered, the session (if any) is
 // live, usable by the caller (its owner or an admin) and on this cluster,
-// and an executor is connected — in that order, each failing fast with
-// its own code.
+// its token is not revoked, an executor is connected (or one dropped less
+// than Config.BridgeGrace ago) and its queue has room — in that order,
+// each failing fast with its own code.
 func (d *Dispatcher) checkTarget(ctx context.Context, c *call) error {
 	in := c.in
 	// The registry and presence reads are independent: make them at once.
@@ -473,8 +488,10 @@ func (d *Dispatcher) checkTarget(ctx context.Context, c *call) error {
 			return err
 		})
 	})
+	var rec store.ClusterRecord
 	err := d.withStore(ctx, func(ctx context.Context) error {
-		_, err := d.cfg.Store.GetCluster(ctx, in.Cluster)
+		var err error
+		rec, err = d.cfg.Store.GetCluster(ctx, in.Cluster)
 		return err
 	})
 	wg.Wait()
@@ -506,8 +523,14 @@ func (d *Dispatcher) checkTarget(ctx context.Context, c *call) error {
 		d.m.storeErrors.WithLabelValues("executor_presence").Inc()
 		return storeError("executor presence", err)
 	}
+	if rec.Revoked() {
+		// No executor can connect with a revoked token: never wait.
+		return contracts.Errorf(contracts.CodeExecutorUnavailable, "the executor token of cluster %q is revoked", in.Cluster)
+	}
 	if len(conns) == 0 {
-		return contracts.Errorf(contracts.CodeExecutorUnavailable, "no executor is connected for cluster %q", in.Cluster)
+		if err := d.checkGrace(ctx, c); err != nil {
+			return err
+		}
 	}
 	var depth int
 	if err := d.withStore(ctx, func(ctx context.Context) error {
@@ -522,6 +545,38 @@ func (d *Dispatcher) checkTarget(ctx context.Context, c *call) error {
 		d.m.queueFull.Inc()
 		return contracts.Errorf(contracts.CodeUnavailable, "queue for cluster %s is full (%d commands waiting)", in.Cluster, depth)
 	}
+	return nil
+}
+
+// checkGrace decides for a cluster with no executor connected: within
+// Config.BridgeGrace of its last stream ending the command is queued
+// (nil), otherwise it is refused with executor_unavailable.
+func (d *Dispatcher) checkGrace(ctx context.Context, c *call) error {
+	cluster := c.in.Cluster
+	if d.cfg.BridgeGrace <= 0 {
+		return contracts.Errorf(contracts.CodeExecutorUnavailable, "no executor is connected for cluster %q", cluster)
+	}
+	var seen time.Time
+	err := d.withStore(ctx, func(ctx context.Context) error {
+		var err error
+		seen, err = d.cfg.Store.LastSeen(ctx, cluster)
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return contracts.Errorf(contracts.CodeExecutorUnavailable, "no executor is connected for cluster %q", cluster)
+	case err != nil:
+		d.m.storeErrors.WithLabelValues("executor_presence").Inc()
+		return storeError("executor presence", err)
+	}
+	gone := d.cfg.Now().Sub(seen)
+	if gone >= d.cfg.BridgeGrace {
+		return contracts.Errorf(contracts.CodeExecutorUnavailable, "no executor is connected for cluster %q (last seen %s ago)",
+			cluster, gone.Round(time.Second))
+	}
+	d.m.graceQueued.Inc()
+	c.log.Info("no executor connected; queued within the reconnect grace", "last_seen_ago_ms", gone.Milliseconds(),
+		"grace_ms", d.cfg.BridgeGrace.Milliseconds())
 	return nil
 }
 

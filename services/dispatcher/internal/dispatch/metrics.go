@@ -20,6 +20,7 @@ type metrics struct {
 	natsErrors  *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
 	queueFull   prometheus.Counter
+	graceQueued prometheus.Counter
 	auditErrors *prometheus.CounterVec
 }
 
@@ -50,6 +51,10 @@ func newMetrics() *metrics {
 			Name: "kubently_dispatcher_queue_full_total",
 			Help: "Commands refused because their cluster's bridge queue held KUBENTLY_BRIDGE_MAX_QUEUE commands not acknowledged by an executor.",
 		}),
+		graceQueued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kubently_dispatcher_grace_queued_total",
+			Help: "Commands queued although no executor was connected, because their cluster's last stream ended less than KUBENTLY_BRIDGE_GRACE ago.",
+		}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_dispatcher_store_errors_total",
 			Help: "Failed store calls by operation (cluster_registry, executor_presence, enqueue).",
@@ -62,7 +67,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.commands, m.latency, m.outcomes, m.decisions, m.natsErrors, m.storeErrors, m.auditErrors, m.queueFull}
+	return []prometheus.Collector{m.commands, m.latency, m.outcomes, m.decisions, m.natsErrors, m.storeErrors, m.auditErrors, m.queueFull, m.graceQueued}
 }
 
 // register registers every collector on r, undoing a partial registration
