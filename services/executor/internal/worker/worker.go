@@ -203,7 +203,7 @@ func (p *Pool) execute(ctx context.Context, cmd contracts.Command) {
 	ctx, span := otel.Tracer(telemetry.ScopeName).Start(telemetry.ContextFromCommand(ctx, cmd), telemetry.SpanExecutorRun,
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(telemetry.CommandAttributes(cmd)...))
 	defer span.End()
-	log := p.cfg.Log.With(logging.KeyCommandID, cmd.ID, logging.KeyCorrelationID, cmd.CorrelationID, logging.KeyCluster, cmd.Cluster)
+	log := p.cfg.Log.With(logging.KeyCommandID, cmd.ID, logging.KeyCorrelationID, cmd.CorrelationID, logging.KeyCluster, cmd.Cluster, "identity", cmd.Caller)
 	start := p.cfg.Now()
 	if cmd.Expired(start) {
 		p.m.expired.Inc()
