@@ -188,6 +188,10 @@ type ExecutorResult struct {
 	// Continue resumes a list cut at the byte cap: pass it to the same
 	// get as --continue=<token> to read the next page.
 	Continue string `json:"continue,omitempty"`
+	// Deadline is the command's deadline as the executor received it. The
+	// gateway uses it to tell a late result (refused for good) from one
+	// whose dispatcher is momentarily unreachable (503, retried).
+	Deadline time.Time `json:"deadline,omitzero"`
 }
 
 // CommandResult is the dispatcher's answer to an ExecuteRequest and the

@@ -279,6 +279,7 @@ func (p *Pool) safeRun(ctx context.Context, argv []string) (out Outcome) {
 
 func (p *Pool) post(ctx context.Context, cmd contracts.Command, res contracts.ExecutorResult) {
 	res.ExecutorID = p.cfg.ExecutorID
+	res.Deadline = cmd.Deadline
 	if err := p.cfg.Post(ctx, res, cmd.Deadline.Add(p.cfg.ResultGrace)); err != nil {
 		p.m.postErrors.Inc()
 		p.cfg.Log.Warn("result not delivered", logging.KeyCommandID, cmd.ID, logging.KeyErr, err)

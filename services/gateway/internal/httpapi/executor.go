@@ -361,13 +361,6 @@ func (s *Server) results(c echo.Context) error {
 		log.Warn("result from wrong cluster rejected")
 		return writeError(c, contracts.Errorf(contracts.CodeResultClusterDenied, "command %s was not issued to this cluster", r.CommandID))
 	}
-	first, prev, err := s.cfg.Store.MarkAnswered(ctx, r.CommandID, executorID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return unknown() // expired between the two reads
-	case err != nil:
-		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "bridge unavailable: %v", err))
-	}
 	// A result acknowledges its command too (the executor may have died
 	// before its ack went out): it must not run again.
 	_, _ = s.ackIDs(ctx, cluster, []string{r.CommandID})
@@ -375,14 +368,35 @@ func (s *Server) results(c echo.Context) error {
 	if err != nil {
 		return writeError(c, err)
 	}
-	switch {
-	case awaited:
-		if !first {
+	if awaited {
+		// Record who answered, so a repeat is told apart from a late or a
+		// foreign result. The dispatcher has the result either way.
+		if first, prev, err := s.cfg.Store.MarkAnswered(ctx, r.CommandID, executorID); err == nil && !first && prev != executorID && prev != answerPending {
 			log.Info("repeated result delivered: the earlier post had not reached the dispatcher", "first_executor_id", prev)
 		}
 		s.metrics.results.WithLabelValues("accepted").Inc()
 		return c.JSON(http.StatusOK, map[string]string{"status": "accepted", "command_id": r.CommandID})
-	case first:
+	}
+	// Nobody took it. The answer record says whether anyone delivered a
+	// result before; answerPending marks "tried, never delivered".
+	first, prev, err := s.cfg.Store.MarkAnswered(ctx, r.CommandID, answerPending)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return unknown() // expired between the two reads
+	case err != nil:
+		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "bridge unavailable: %v", err))
+	}
+	undelivered := first || prev == answerPending
+	switch {
+	case undelivered && !r.Deadline.IsZero() && time.Now().Before(r.Deadline):
+		// The command is still within its deadline, so its dispatcher is
+		// waiting but momentarily out of reach (a NATS restart). The
+		// executor retries; a post that finds it again is accepted.
+		s.metrics.results.WithLabelValues("dispatcher_unreachable").Inc()
+		log.Warn("result not handed over: the waiting dispatcher is unreachable; the executor will retry")
+		return writeError(c, contracts.Errorf(contracts.CodeUnavailable,
+			"the dispatcher waiting for command %s is unreachable; retry", r.CommandID))
+	case undelivered:
 		s.metrics.results.WithLabelValues("late").Inc()
 		log.Info("late result rejected: nobody is waiting for it")
 		return writeError(c, &contracts.Error{Code: contracts.CodeResultNotAwaited, Reason: reasonLate,
@@ -398,6 +412,11 @@ func (s *Server) results(c echo.Context) error {
 			Message: fmt.Sprintf("command %s was already answered by executor %s", r.CommandID, prev)})
 	}
 }
+
+// answerPending is the answer record of a command whose result reached
+// the gateway but not the dispatcher (executor ids never take this form:
+// it is not a host-name-based id).
+const answerPending = "_undelivered"
 
 // forwardResult hands r to the dispatcher waiting for it; awaited is
 // false when nobody subscribes to its result subject (no responders).

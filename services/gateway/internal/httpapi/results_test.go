@@ -148,3 +148,48 @@ func TestRepeatedResultDelivered(t *testing.T) {
 		t.Errorf("POST /v1/executor/results (again) = %d %s; want 200 duplicate", r.status, r.body)
 	}
 }
+
+// A result for a command still within its deadline whose dispatcher is out
+// of reach (nobody answers on the result subject, as during a NATS
+// restart) is refused with a retryable 503, and delivered by the retry
+// once the dispatcher listens again.
+func TestResultWhileDispatcherUnreachable(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	cmd := enqueue(t, e, "dev-1", time.Minute)
+	post := func() resp {
+		hdr := []string{"Authorization", "Bearer dev-1-token-0123456789", contracts.HeaderClusterID, "dev-1", "Content-Type", "application/json", contracts.HeaderExecutorID, "exec-a"}
+		return e.do(t, http.MethodPost, "/v1/executor/results", "", contracts.ExecutorResult{
+			CommandID: cmd.ID, Status: contracts.StatusSuccess, Output: "ok", Deadline: cmd.Deadline}, hdr...)
+	}
+	for i := range 2 { // a second miss stays retryable
+		if r := post(); r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "unreachable") {
+			t.Fatalf("post %d with nobody waiting, deadline ahead: got %d %s; want 503 unreachable", i, r.status, r.body)
+		}
+	}
+	got := awaitResult(t, e, cmd)
+	if r := post(); r.status != http.StatusOK || !strings.Contains(string(r.body), `"accepted"`) {
+		t.Fatalf("retry once the dispatcher listens: got %d %s; want 200 accepted", r.status, r.body)
+	}
+	select {
+	case res := <-got:
+		if res.CommandID != cmd.ID {
+			t.Errorf("dispatcher got %+v", res)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the dispatcher got no result")
+	}
+	// A repeat after delivery never reaches the dispatcher twice. (After
+	// an undelivered attempt the answer record cannot tell a lost 200
+	// from a lost result, so within the deadline it stays retryable.)
+	if r := post(); strings.Contains(string(r.body), `"accepted"`) {
+		t.Errorf("after delivery: got %d %s; want it not accepted again", r.status, r.body)
+	}
+	select {
+	case res := <-got:
+		t.Errorf("the dispatcher got the result twice: %+v", res)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if got := testutil.ToFloat64(e.srv.metrics.results.WithLabelValues("dispatcher_unreachable")); got < 2 {
+		t.Errorf("dispatcher_unreachable count %v; want at least 2", got)
+	}
+}
