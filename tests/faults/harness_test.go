@@ -1,0 +1,938 @@
+package faults
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/redistest"
+	"kubently.io/libs/testbed"
+	"kubently.io/tests/stack"
+)
+
+const (
+	// adminKey is an admin API key: it may execute and manage tokens.
+	adminKey  = "ops-admin-key-0123456789abcdef"
+	haToken   = "ha-1-token-0123456789abcdef"
+	soloToken = "solo-1-token-0123456789abcdef"
+
+	clusterHA   = "ha-1"
+	clusterSolo = "solo-1"
+
+	// visibility is the gateways' bridge visibility timeout: an unacked
+	// command is redelivered after it. Short, so redelivery shows up in a
+	// scenario's few seconds; far above the ack round trip on loopback.
+	visibility = 3 * time.Second
+	// heartbeat is the gateways' SSE heartbeat (presence TTL is 3x).
+	heartbeat = time.Second
+	// cmdTimeout is each command's timeout_seconds.
+	cmdTimeout = 30 * time.Second
+	// requestMargin is the gateway's wait for the dispatcher beyond a
+	// command's timeout (httpapi Config.RequestMargin, 5s): the longest a
+	// request may take by design is cmdTimeout + requestMargin.
+	requestMargin = 5 * time.Second
+	// hangSlack is how long past its timeout a request may take before the
+	// client calls it a hang.
+	hangSlack = 10 * time.Second
+)
+
+// binDir holds the binaries TestMain builds: the four services and
+// nats-server.
+var binDir string
+
+func TestMain(m *testing.M) {
+	if os.Getenv("KUBENTLY_TEST_KUBECONFIG") == "" && !hasDefaultTestbed() {
+		fmt.Println("faults: no kube-apiserver testbed; skipping (set KUBENTLY_TEST_KUBECONFIG)")
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "kubently-faults-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := 1
+	if err := buildAll(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		binDir = dir
+		code = m.Run()
+	}
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func hasDefaultTestbed() bool {
+	_, err := os.Stat("/tmp/kubently-testbed/kubeconfig")
+	return err == nil
+}
+
+// buildAll compiles the service binaries and nats-server into dir.
+func buildAll(dir string) error {
+	for _, pkg := range []string{
+		"kubently.io/services/gateway/cmd/gateway",
+		"kubently.io/services/session/cmd/session",
+		"kubently.io/services/dispatcher/cmd/dispatcher",
+		"kubently.io/services/executor/cmd/executor",
+		"github.com/nats-io/nats-server/v2",
+	} {
+		out := dir + "/"
+		if strings.HasPrefix(pkg, "github.com/nats-io") {
+			out = filepath.Join(dir, "nats-server")
+		}
+		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+		}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+
+// proc is one running binary whose combined output is captured.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *stack.SyncBuffer
+	done chan struct{} // closed when the process has exited
+	err  error         // Wait's error, valid after done
+}
+
+func startProc(t testing.TB, name, bin string, args, env []string) *proc {
+	t.Helper()
+	p := &proc{name: name, out: &stack.SyncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(filepath.Join(binDir, bin), args...)
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBENTLY_LOG_FORMAT=json"}, env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(t)
+		if dir := os.Getenv("FAULTS_LOG_DIR"); dir != "" {
+			// Keep every process's output (for CI artifacts, or to study
+			// a passing run).
+			f := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"."+name+".log")
+			if err := os.WriteFile(f, []byte(p.out.String()), 0o644); err != nil {
+				t.Logf("keep %s output: %v", name, err)
+			}
+		}
+		if t.Failed() {
+			t.Logf("--- %s output (tail):\n%s", name, stack.Tail(p.out.String(), 40))
+		}
+	})
+	return p
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM and waits up to 15s (then SIGKILL and an error).
+func (p *proc) stop(t testing.TB) {
+	if p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("%s did not stop within 15s of SIGTERM", p.name)
+	}
+}
+
+// kill sends SIGKILL and waits for the exit.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// logLines returns the process's JSON log records whose msg is msg.
+func (p *proc) logLines(msg string) []map[string]any {
+	var recs []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(p.out.String()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	needle := `"msg":"` + msg + `"`
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.Contains(line, []byte(needle)) {
+			continue
+		}
+		var rec map[string]any
+		if json.Unmarshal(line, &rec) == nil {
+			recs = append(recs, rec)
+		}
+	}
+	return recs
+}
+
+func (p *proc) count(msg string) int { return len(p.logLines(msg)) }
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func freeAddr(t testing.TB) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+}
+
+// ---------------------------------------------------------------------------
+// nats-server
+
+// natsServer is a real nats-server process with JetStream, restartable on
+// the same port and store directory.
+type natsServer struct {
+	t     testing.TB
+	name  string
+	port  int
+	store string
+	extra []string // cluster arguments; nil for a single node
+	// monitor is the monitoring base URL (cluster nodes only).
+	monitor string
+	p       *proc
+}
+
+func startNATS(t testing.TB) *natsServer {
+	t.Helper()
+	n := &natsServer{t: t, name: "nats-server", port: freePort(t), store: t.TempDir()}
+	n.start()
+	return n
+}
+
+// startNATSCluster starts three nats-server nodes routed into one
+// JetStream cluster and waits until each reports JetStream healthy.
+func startNATSCluster(t testing.TB) []*natsServer {
+	t.Helper()
+	routes := make([]string, 3)
+	cports := make([]int, 3)
+	for i := range cports {
+		cports[i] = freePort(t)
+		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", cports[i])
+	}
+	nodes := make([]*natsServer, 3)
+	for i := range nodes {
+		mon := freePort(t)
+		nodes[i] = &natsServer{t: t, name: fmt.Sprintf("nats-%d", i), port: freePort(t), store: t.TempDir(), extra: []string{
+			"-n", fmt.Sprintf("nats-%d", i), "-m", strconv.Itoa(mon),
+			"--cluster_name", "kubently-faults", "--cluster", routes[i], "--routes", strings.Join(routes, ","),
+		}}
+		nodes[i].monitor = fmt.Sprintf("http://127.0.0.1:%d", mon)
+		nodes[i].start()
+	}
+	for _, n := range nodes {
+		checkFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+			resp, err := http.Get(n.monitor + "/healthz")
+			if err != nil {
+				return err
+			}
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s /healthz: %d %s", n.name, resp.StatusCode, b)
+			}
+			return nil
+		})
+	}
+	return nodes
+}
+
+// connections returns the node's client connection count (/varz).
+func (n *natsServer) connections() int {
+	resp, err := http.Get(n.monitor + "/varz")
+	if err != nil {
+		return -1
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var v struct {
+		Connections int `json:"connections"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&v) != nil {
+		return -1
+	}
+	return v.Connections
+}
+
+func (n *natsServer) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
+
+func (n *natsServer) start() {
+	n.t.Helper()
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		n.p = startProc(n.t, n.name, "nats-server",
+			append([]string{"-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-js", "-sd", n.store}, n.extra...), nil)
+		if err = waitTCP(n.p, fmt.Sprintf("127.0.0.1:%d", n.port), 10*time.Second); err == nil {
+			return
+		}
+		n.p.kill()
+	}
+	n.t.Fatalf("nats-server on port %d: %v", n.port, err)
+}
+
+// Restart stops the server (SIGTERM: a clean shutdown) and starts it on
+// the same port and JetStream directory after down.
+func (n *natsServer) Restart(down time.Duration) {
+	n.t.Helper()
+	n.p.stop(n.t)
+	time.Sleep(down)
+	n.start()
+}
+
+// waitTCP waits until addr accepts connections or p exits.
+func waitTCP(p *proc, addr string, total time.Duration) error {
+	deadline := time.Now().Add(total)
+	for {
+		if p.exited() {
+			return fmt.Errorf("%s exited: %s", p.name, stack.Tail(p.out.String(), 10))
+		}
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// TCP proxy
+
+// proxy is a round-robin TCP proxy to live backends. A backend that
+// refuses the dial is skipped. Drop closes every proxied connection at
+// once (both directions), which an HTTP peer sees as a reset/EOF.
+type proxy struct {
+	ln net.Listener
+
+	mu       sync.Mutex
+	backends []string
+	next     int
+	conns    map[net.Conn]struct{}
+}
+
+func startProxy(t testing.TB, backends ...string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, backends: backends, conns: map[net.Conn]struct{}{}}
+	go p.serve()
+	t.Cleanup(func() { _ = ln.Close(); p.Drop() })
+	return p
+}
+
+func (p *proxy) URL() string { return "http://" + p.ln.Addr().String() }
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		go p.handle(c)
+	}
+}
+
+func (p *proxy) handle(c net.Conn) {
+	p.mu.Lock()
+	n := len(p.backends)
+	start := p.next
+	p.next++
+	backends := append([]string(nil), p.backends...)
+	p.mu.Unlock()
+	var up net.Conn
+	for i := range n {
+		var err error
+		if up, err = net.DialTimeout("tcp", backends[(start+i)%n], time.Second); err == nil {
+			break
+		}
+	}
+	if up == nil {
+		_ = c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+	p.mu.Unlock()
+	var once sync.Once
+	closeBoth := func() {
+		once.Do(func() {
+			_ = c.Close()
+			_ = up.Close()
+			p.mu.Lock()
+			delete(p.conns, c)
+			delete(p.conns, up)
+			p.mu.Unlock()
+		})
+	}
+	go func() { _, _ = io.Copy(up, c); closeBoth() }()
+	_, _ = io.Copy(c, up)
+	closeBoth()
+}
+
+// Drop closes every open proxied connection and returns how many client
+// connections it cut.
+func (p *proxy) Drop() int {
+	p.mu.Lock()
+	conns := make([]net.Conn, 0, len(p.conns))
+	for c := range p.conns {
+		conns = append(conns, c)
+	}
+	p.mu.Unlock()
+	for _, c := range conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // RST, not FIN: a hard cut
+		}
+		_ = c.Close()
+	}
+	return len(conns) / 2
+}
+
+// ---------------------------------------------------------------------------
+// The stack
+
+// Harness is one Kubently deployment of real processes: nats-server,
+// redis-server, session, dispatcher, two gateways (gw-a, gw-b) behind
+// two proxies (one for executors, one for clients, so either side can be
+// cut alone), two executors for ha-1 and one for solo-1.
+type Harness struct {
+	t          testing.TB
+	kubeconfig string
+	NATS       *natsServer   // the single node; nil with a cluster
+	NATSNodes  []*natsServer // the cluster's nodes; nil with a single node
+	natsURL    string
+	replicas   int           // audit stream replicas
+	visibility time.Duration // the gateways' visibility timeout
+	Redis      *redistest.Server
+	Session    *proc
+	Dispatcher *proc
+	DispOps    string // dispatcher's ops address (/readyz)
+	SessOps    string // session's ops address (/readyz)
+	Gateways   map[string]*proc
+	GWAddr     map[string]string
+	ExecProxy  *proxy
+	Client     *proxy
+	Executors  map[string]*proc // by executor id
+
+	mu       sync.Mutex
+	answered map[string]bool // command ids any client got an answer for
+}
+
+// executorsOf lists the executor ids started for cluster.
+func (h *Harness) executorsOf(cluster string) []string {
+	var ids []string
+	for id := range h.Executors {
+		if strings.HasPrefix(id, cluster+"-") {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// options select a harness variant; the zero value is the default.
+type options struct {
+	// natsCluster runs a 3-node JetStream cluster (audit replicas 3)
+	// instead of one nats-server.
+	natsCluster bool
+	// visibility overrides the gateways' visibility timeout; zero means
+	// the visibility constant.
+	visibility time.Duration
+}
+
+func newHarness(t testing.TB) *Harness {
+	t.Helper()
+	return newHarnessWith(t, options{})
+}
+
+func newHarnessWith(t testing.TB, opt options) *Harness {
+	t.Helper()
+	h := &Harness{
+		t: t, kubeconfig: testbed.Kubeconfig(t),
+		Gateways: map[string]*proc{}, GWAddr: map[string]string{}, Executors: map[string]*proc{},
+		answered: map[string]bool{}, visibility: cmp.Or(opt.visibility, visibility),
+	}
+	if opt.natsCluster {
+		h.NATSNodes = startNATSCluster(t)
+		var urls []string
+		for _, n := range h.NATSNodes {
+			urls = append(urls, n.URL())
+		}
+		h.natsURL, h.replicas = strings.Join(urls, ","), 3
+	} else {
+		h.NATS = startNATS(t)
+		h.natsURL, h.replicas = h.NATS.URL(), 1
+	}
+	// Append-only, so the registry (executor tokens) survives a restart,
+	// as a production Redis with persistence would.
+	h.Redis = redistest.StartWith(t, redistest.Config{AppendOnly: true})
+	h.DispOps, h.SessOps = freeAddr(t), freeAddr(t)
+	h.Session = startProc(t, "session", "session", nil, append(h.platform(), "KUBENTLY_OPS_ADDR="+h.SessOps))
+	h.Dispatcher = startProc(t, "dispatcher", "dispatcher", nil, append(h.platform(), "KUBENTLY_OPS_ADDR="+h.DispOps))
+	for _, name := range []string{"gw-a", "gw-b"} {
+		h.startGateway(name)
+	}
+	h.ExecProxy = startProxy(t, h.GWAddr["gw-a"], h.GWAddr["gw-b"])
+	h.Client = startProxy(t, h.GWAddr["gw-a"], h.GWAddr["gw-b"])
+	// Every service has finished starting before any fault.
+	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error { return h.ready(h.DispOps) })
+	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error { return h.ready(h.SessOps) })
+	// Started one by one through the round-robin proxy: ha-1-a on one
+	// gateway, ha-1-b on the other, solo-1-a on the first again.
+	h.startExecutor(clusterHA, "ha-1-a", haToken)
+	h.startExecutor(clusterHA, "ha-1-b", haToken)
+	h.startExecutor(clusterSolo, "solo-1-a", soloToken)
+	// Both clusters answer before any fault.
+	for _, cl := range []string{clusterHA, clusterSolo} {
+		checkFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+			o := h.execute(context.Background(), cl)
+			if o.kind != outOK {
+				return fmt.Errorf("%s: %s", cl, o)
+			}
+			return nil
+		})
+	}
+	return h
+}
+
+func (h *Harness) platform() []string {
+	return []string{"KUBENTLY_NATS_URL=" + h.natsURL, "KUBENTLY_REDIS_URL=" + h.Redis.URL(), "KUBENTLY_LOG_LEVEL=info",
+		"KUBENTLY_AUDIT_REPLICAS=" + strconv.Itoa(h.replicas)}
+}
+
+func (h *Harness) startGateway(name string) {
+	h.t.Helper()
+	addr := freeAddr(h.t)
+	h.GWAddr[name] = addr
+	h.Gateways[name] = startProc(h.t, name, "gateway", nil, append(h.platform(),
+		"KUBENTLY_GATEWAY_ADDR="+addr,
+		"KUBENTLY_GATEWAY_NAME="+name,
+		"KUBENTLY_API_KEYS=ops:admin:"+adminKey,
+		"KUBENTLY_AGENT_TOKENS="+clusterHA+":"+haToken+","+clusterSolo+":"+soloToken,
+		"KUBENTLY_SSE_HEARTBEAT="+heartbeat.String(),
+		"KUBENTLY_BRIDGE_VISIBILITY_TIMEOUT="+h.visibility.String(),
+		"KUBENTLY_RATE_LIMIT_PER_IDENTITY=0",
+		"KUBENTLY_RATE_LIMIT_PER_CLUSTER=0",
+	))
+	checkFor(h.t, 20*time.Second, 100*time.Millisecond, func() error { return h.ready(addr) })
+}
+
+func (h *Harness) ready(addr string) error {
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s/readyz: %d", addr, resp.StatusCode)
+	}
+	return nil
+}
+
+// startExecutor starts an executor through the executor proxy and waits
+// until it holds a stream.
+func (h *Harness) startExecutor(cluster, id, token string) *proc {
+	h.t.Helper()
+	p := startProc(h.t, id, "executor", nil, []string{
+		"KUBENTLY_API_URL=" + h.ExecProxy.URL(), "CLUSTER_ID=" + cluster, "KUBENTLY_TOKEN=" + token,
+		"KUBENTLY_KUBECONFIG=" + h.kubeconfig, "KUBENTLY_EXECUTOR_ID=" + id, "KUBENTLY_LOG_LEVEL=info",
+	})
+	h.Executors[id] = p
+	checkFor(h.t, 20*time.Second, 50*time.Millisecond, func() error {
+		if p.count("connected to gateway") == 0 {
+			return fmt.Errorf("%s not connected", id)
+		}
+		return nil
+	})
+	return p
+}
+
+// streamsOn counts the executor streams gateway gw has open for the
+// executor id (from its "executor stream open/closed" logs).
+func (h *Harness) streamsOn(gw, id string) int {
+	n := 0
+	for _, msg := range []string{"executor stream open", "executor stream closed"} {
+		for _, r := range h.Gateways[gw].logLines(msg) {
+			if r["executor_id"] == id {
+				if msg == "executor stream open" {
+					n++
+				} else {
+					n--
+				}
+			}
+		}
+	}
+	return n
+}
+
+// connects returns how many times each executor connected.
+func (h *Harness) connects() map[string]int {
+	m := map[string]int{}
+	for id, p := range h.Executors {
+		m[id] = p.count("connected to gateway")
+	}
+	return m
+}
+
+// waitReconnected waits until every live executor of ids connected again
+// after before (a connects() snapshot).
+func (h *Harness) waitReconnected(ids []string, before map[string]int, total time.Duration) {
+	h.t.Helper()
+	checkFor(h.t, total, 100*time.Millisecond, func() error {
+		for _, id := range ids {
+			p := h.Executors[id]
+			if p.exited() {
+				continue
+			}
+			if p.count("connected to gateway") <= before[id] {
+				return fmt.Errorf("%s has not reconnected", id)
+			}
+		}
+		return nil
+	})
+}
+
+// executedBy returns, per command id, the executors of cluster that
+// logged "command executed" for it (one entry per execution).
+func (h *Harness) executedBy(cluster string) map[string][]string {
+	m := map[string][]string{}
+	for _, id := range h.executorsOf(cluster) {
+		for _, r := range h.Executors[id].logLines("command executed") {
+			if cid, _ := r["command_id"].(string); cid != "" {
+				m[cid] = append(m[cid], id)
+			}
+		}
+	}
+	return m
+}
+
+// executed returns, per command id, how many times any executor of
+// cluster logged "command executed".
+func (h *Harness) executed(cluster string) map[string]int {
+	m := map[string]int{}
+	for _, id := range h.executorsOf(cluster) {
+		for _, r := range h.Executors[id].logLines("command executed") {
+			if cid, _ := r["command_id"].(string); cid != "" {
+				m[cid]++
+			}
+		}
+	}
+	return m
+}
+
+// ---------------------------------------------------------------------------
+// Client
+
+type outcomeKind string
+
+const (
+	outOK        outcomeKind = "ok"
+	outRefused   outcomeKind = "refused"     // 503 executor_unavailable
+	outTimeout   outcomeKind = "timeout"     // 504, or a result with status timeout
+	outUnavail   outcomeKind = "unavailable" // 503 unavailable, 500 internal
+	outTransport outcomeKind = "transport"   // connection error to the gateway
+	outHang      outcomeKind = "hang"        // no answer within timeout + slack
+	outOther     outcomeKind = "other"
+)
+
+type outcome struct {
+	kind      outcomeKind
+	code      int
+	errCode   string
+	commandID string
+	msg       string
+	start     time.Time
+	took      time.Duration
+}
+
+func (o outcome) String() string {
+	return fmt.Sprintf("%s (http %d %s %s) after %v", o.kind, o.code, o.errCode, o.msg, o.took.Round(time.Millisecond))
+}
+
+var httpClient = &http.Client{
+	Timeout:   cmdTimeout + hangSlack,
+	Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second},
+}
+
+// execute runs `get ns -o name` on cluster through the client proxy.
+func (h *Harness) execute(ctx context.Context, cluster string) outcome {
+	o := h.executeAt(ctx, h.Client.URL(), cluster)
+	if o.commandID != "" {
+		h.mu.Lock()
+		h.answered[o.commandID] = true
+		h.mu.Unlock()
+	}
+	return o
+}
+
+func (h *Harness) executeAt(ctx context.Context, base, cluster string) outcome {
+	body, _ := json.Marshal(map[string]any{
+		"cluster_id": cluster, "argv": []string{"get", "ns", "-o", "name"}, "timeout_seconds": int(cmdTimeout / time.Second),
+	})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/execute", bytes.NewReader(body))
+	req.Header.Set(contracts.HeaderAPIKey, adminKey)
+	req.Header.Set("Content-Type", "application/json")
+	o := outcome{start: time.Now()}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		o.took = time.Since(o.start)
+		o.msg = err.Error()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			o.kind = outHang
+		} else {
+			o.kind = outTransport
+		}
+		return o
+	}
+	raw, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	o.took, o.code = time.Since(o.start), resp.StatusCode
+	if err != nil {
+		o.kind, o.msg = outTransport, err.Error()
+		return o
+	}
+	if resp.StatusCode == http.StatusOK {
+		var res contracts.CommandResult
+		if err := json.Unmarshal(raw, &res); err != nil {
+			o.kind, o.msg = outOther, "bad result: "+err.Error()
+			return o
+		}
+		o.commandID = res.CommandID
+		switch {
+		case res.Status == contracts.StatusSuccess && strings.Contains(res.Output, "namespace/"):
+			o.kind = outOK
+		case res.Status == contracts.StatusTimeout:
+			o.kind, o.msg = outTimeout, res.Error
+		default:
+			o.kind, o.msg = outOther, fmt.Sprintf("status %s: %s", res.Status, res.Error)
+		}
+		return o
+	}
+	var e contracts.Error
+	_ = json.Unmarshal(raw, &e)
+	var res contracts.CommandResult // a 504 carries the command's id
+	if json.Unmarshal(raw, &res) == nil && res.CommandID != "" {
+		o.commandID = res.CommandID
+		if e.Message == "" {
+			e.Message = res.Error
+		}
+	}
+	o.errCode, o.msg = string(e.Code), e.Message
+	if o.msg == "" {
+		o.msg = string(raw)
+	}
+	switch {
+	case e.Code == contracts.CodeExecutorUnavailable:
+		o.kind = outRefused
+	case e.Code == contracts.CodeTimeout || resp.StatusCode == http.StatusGatewayTimeout:
+		o.kind = outTimeout
+	case e.Code == contracts.CodeUnavailable || e.Code == contracts.CodeInternal ||
+		resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusInternalServerError ||
+		resp.StatusCode == http.StatusBadGateway:
+		o.kind = outUnavail
+	default:
+		o.kind = outOther
+	}
+	return o
+}
+
+// load sends commands to a cluster from workers goroutines, each pausing
+// gap between requests, until stop is called; stop waits for the
+// in-flight requests (each bounded by the client timeout).
+type load struct {
+	cluster string
+	sent    atomic.Int64
+	mu      sync.Mutex
+	results []outcome
+	stopCh  chan struct{}
+	wg      sync.WaitGroup
+}
+
+func (h *Harness) startLoad(cluster string, workers int, gap time.Duration) *load {
+	l := &load{cluster: cluster, stopCh: make(chan struct{})}
+	for range workers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.stopCh:
+					return
+				default:
+				}
+				l.sent.Add(1)
+				o := h.execute(context.Background(), cluster)
+				l.mu.Lock()
+				l.results = append(l.results, o)
+				l.mu.Unlock()
+				select {
+				case <-l.stopCh:
+					return
+				case <-time.After(gap):
+				}
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) stop() []outcome {
+	close(l.stopCh)
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]outcome(nil), l.results...)
+}
+
+// window is a span of time during which a fault is in effect: refusals
+// inside it are expected.
+type window struct{ from, to time.Time }
+
+func (w window) contains(o outcome) bool {
+	end := o.start.Add(o.took)
+	return !end.Before(w.from) && !o.start.After(w.to)
+}
+
+// tally summarises one scenario.
+type tally struct {
+	sent, executed, ok, duplicates int
+	refused, refusedOutside        int
+	// diedWith counts timeouts of commands sent before the fault that no
+	// surviving executor ran: acked by the killed executor (acks are sent
+	// on receipt) and lost with it.
+	diedWith int
+	// dropped counts timeouts of commands a surviving executor ran: the
+	// result existed but never reached its caller.
+	dropped                         int
+	timeout, unavailable, transport int
+	hang, other                     int
+	// unanswered counts commands an executor ran whose caller never
+	// learnt the command's id (its request failed before the result).
+	unanswered int
+	maxTook    time.Duration
+	problems   []string // first few unexpected outcomes
+}
+
+func (h *Harness) tally(results []outcome, sent int, fault window, killed string, earlier map[string]int) tally {
+	tl := tally{sent: sent}
+	exec := h.executed(clusterHA)
+	for id := range earlier {
+		if exec[id] == earlier[id] {
+			delete(exec, id) // ran before the scenario, and only then
+		}
+	}
+	by := h.executedBy(clusterHA)
+	h.mu.Lock()
+	for id := range exec {
+		if !h.answered[id] {
+			tl.unanswered++
+		}
+	}
+	h.mu.Unlock()
+	for _, n := range exec {
+		tl.executed++
+		if n > 1 {
+			tl.duplicates++
+		}
+	}
+	for id, n := range exec {
+		if n > 1 && len(tl.problems) < 5 {
+			tl.problems = append(tl.problems, fmt.Sprintf("command %s executed %d times", id, n))
+		}
+	}
+	for _, o := range results {
+		tl.maxTook = max(tl.maxTook, o.took)
+		switch o.kind {
+		case outOK:
+			tl.ok++
+			continue
+		case outRefused:
+			tl.refused++
+			if !fault.contains(o) {
+				tl.refusedOutside++
+			} else {
+				continue
+			}
+		case outTimeout:
+			survivor := false
+			for _, e := range by[o.commandID] {
+				survivor = survivor || e != killed
+			}
+			switch {
+			case killed != "" && o.start.Before(fault.from) && !survivor:
+				tl.diedWith++
+			case survivor:
+				tl.dropped++
+			default:
+				tl.timeout++
+			}
+			o.msg = fmt.Sprintf("command %s executed by %v", o.commandID, by[o.commandID])
+		case outUnavail:
+			tl.unavailable++
+		case outTransport:
+			tl.transport++
+		case outHang:
+			tl.hang++
+		default:
+			tl.other++
+		}
+		if len(tl.problems) < 8 {
+			tl.problems = append(tl.problems, fmt.Sprintf("%s at +%v", o, o.start.Sub(fault.from).Round(time.Millisecond)))
+		}
+	}
+	return tl
+}
+
+func (tl tally) log(t testing.TB, scenario string, took time.Duration) {
+	t.Helper()
+	t.Logf("\n%-20s %5s %8s %5s %4s %5s %9s %7s %7s %7s %7s %9s %4s %5s %10s %8s %7s\n%-20s %5d %8d %5d %4d %5d %9d %7d %7d %7d %7d %9d %4d %5d %10d %8v %7v",
+		"scenario", "sent", "executed", "ok", "dup", "lost", "died_with", "dropped", "refused", "timeout", "unavail", "transport", "hang", "other", "unanswered", "max_req", "took",
+		scenario, tl.sent, tl.executed, tl.ok, tl.duplicates, tl.lost(), tl.diedWith, tl.dropped, tl.refused, tl.timeout, tl.unavailable, tl.transport, tl.hang, tl.other, tl.unanswered,
+		tl.maxTook.Round(time.Millisecond), took.Round(time.Second))
+	for _, p := range tl.problems {
+		t.Logf("  %s: %s", scenario, p)
+	}
+}
+
+// checkFor polls f every `every` until it returns nil, failing the test
+// with f's last error after total.
+func checkFor(t testing.TB, total, every time.Duration, f func() error) {
+	t.Helper()
+	stack.CheckFor(t, total, every, f)
+}
