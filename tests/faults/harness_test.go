@@ -99,7 +99,7 @@ func buildAll(dir string) error {
 			out = filepath.Join(dir, "nats-server")
 		}
 		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+			return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 		}
 	}
 	return nil
