@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"strings"
 )
 
@@ -453,4 +454,41 @@ func checkNamespace(ns string) error {
 		}
 	}
 	return nil
+}
+
+// ScopeNamespace returns the namespace c acts on, for a caller's scope
+// check, and whether it spans all namespaces (-A). It is "" — a
+// cluster-level request, which a caller limited to some namespaces may
+// not make — for the verbs that read no resource types (version,
+// api-resources, api-versions, explain, cluster-info; auth can-i asks
+// about its -n namespace) or when any type it reads resolves
+// to a cluster-scoped resource (kubectl ignores -n for those, so get
+// ns,pods -n x reads every namespace's name). Otherwise it is -n, or
+// "default". Types res cannot resolve count as namespaced; nil res means
+// StaticResolver.
+func (c *Command) ScopeNamespace(ctx context.Context, res Resolver) (ns string, allNamespaces bool) {
+	if c.AllNamespaces {
+		return "", true
+	}
+	if len(c.Types) == 0 && c.Verb != "auth" {
+		return "", false // version, api-resources, explain, cluster-info
+	}
+	if res == nil {
+		res = StaticResolver
+	}
+	for _, t := range c.Types {
+		rs, err := res.ResolveType(ctx, t.Spelling)
+		if err != nil {
+			continue
+		}
+		for _, r := range rs {
+			if !r.Namespaced {
+				return "", false
+			}
+		}
+	}
+	if c.Namespace != "" {
+		return c.Namespace, false
+	}
+	return defaultNamespace, false
 }

@@ -337,7 +337,7 @@ func (d *Dispatcher) run(ctx context.Context, c *call) (contracts.CommandResult,
 	if !ok {
 		return d.denyPolicy(ctx, c, dec)
 	}
-	ns, all := scopeTarget(ctx, cmd)
+	ns, all := cmd.ScopeNamespace(ctx, policy.StaticResolver)
 	c.ns = ns
 	if err := id.Authorize(authz.ActionExecute, in.Cluster, ns, all); err != nil {
 		return d.denyAuthz(ctx, c, err)

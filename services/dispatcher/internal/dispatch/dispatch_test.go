@@ -1,7 +1,6 @@
 package dispatch
 
 import (
-	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -104,39 +103,6 @@ func (e *env) queued(tb testing.TB, cluster string) int {
 		tb.Fatal(err)
 	}
 	return len(cmds)
-}
-
-func TestScopeTarget(t *testing.T) {
-	tests := []struct {
-		argv []string
-		ns   string
-		all  bool
-	}{
-		{[]string{"get", "pods"}, "default", false},
-		{[]string{"get", "pods", "-n", "shop"}, "shop", false},
-		{[]string{"get", "pods", "-A"}, "", true},
-		{[]string{"get", "nodes"}, "", false},
-		{[]string{"get", "nodes", "-n", "shop"}, "", false},
-		{[]string{"get", "nodes,pods", "-n", "shop"}, "shop", false},
-		{[]string{"get", "widgets.example.com", "-n", "shop"}, "shop", false}, // unknown: namespaced
-		{[]string{"describe", "node/x"}, "", false},
-		{[]string{"logs", "web-1", "-n", "shop"}, "shop", false},
-		{[]string{"events"}, "default", false},
-		{[]string{"version"}, "", false},
-		{[]string{"api-resources"}, "", false},
-	}
-	for _, tt := range tests {
-		t.Run(strings.Join(tt.argv, " "), func(t *testing.T) {
-			cmd, d, ok := policy.Parse(tt.argv)
-			if !ok {
-				t.Fatalf("Parse: %+v", d)
-			}
-			ns, all := scopeTarget(context.Background(), cmd)
-			if ns != tt.ns || all != tt.all {
-				t.Errorf("got %q, %v; want %q, %v", ns, all, tt.ns, tt.all)
-			}
-		})
-	}
 }
 
 // TestAuditOutcomes runs one command per outcome and checks its records.

@@ -72,47 +72,18 @@ func allowRole(c echo.Context, a authz.Action) error {
 	return nil
 }
 
-// clusterLevel are the verbs that read no namespaced object and take no
-// namespace: they count as cluster-scoped requests.
-var clusterLevel = map[string]bool{
-	"version": true, "api-resources": true, "api-versions": true, "cluster-info": true, "explain": true,
-}
-
-// commandScope returns the namespace argv reads for the scope check: ""
-// when it reads cluster-scoped types (or is a cluster-level verb), the -n
-// value or "default" otherwise, and allNamespaces for -A. parsed is false
-// when argv does not parse; the policy check in the dispatcher then
-// refuses it, so only the role and the cluster are checked here.
-//
-// A command that mixes cluster-scoped and namespaced types (get ns,pods)
-// counts as cluster-scoped: kubectl ignores -n for the cluster-scoped
-// ones, so a namespace-limited key must not run it.
+// commandScope returns the namespace argv reads for the scope check and
+// whether it spans all namespaces (policy.Command.ScopeNamespace, the rule
+// the dispatcher applies too). parsed is false when argv does not parse;
+// the policy check in the dispatcher then refuses it, so only the role and
+// the cluster are checked here.
 func commandScope(ctx context.Context, argv []string) (ns string, allNamespaces, parsed bool) {
 	cmd, _, ok := policy.Parse(argv)
 	if !ok {
 		return "", false, false
 	}
-	if cmd.AllNamespaces {
-		return "", true, true
-	}
-	if len(cmd.Types) == 0 && clusterLevel[cmd.Verb] {
-		return "", false, true
-	}
-	for _, t := range cmd.Types {
-		res, err := policy.StaticResolver.ResolveType(ctx, t.Spelling)
-		if err != nil {
-			continue // unknown: namespaced, so namespace rules apply
-		}
-		for _, r := range res {
-			if !r.Namespaced {
-				return "", false, true
-			}
-		}
-	}
-	if cmd.Namespace != "" {
-		return cmd.Namespace, false, true
-	}
-	return "default", false, true
+	ns, all := cmd.ScopeNamespace(ctx, policy.StaticResolver)
+	return ns, all, true
 }
 
 // allowExecute authorises running argv on cluster (role, cluster and
