@@ -181,7 +181,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	gwCfg := gatewayapp.Config{
 		Addr:        cfg.Addr,
-		APIKeys:     []string{"dev:" + creds.APIKey},
+		APIKeys:     []string{"dev:admin:" + creds.APIKey}, // the one local user administers too
 		AgentTokens: cfg.ClusterID + ":" + creds.Token,
 		Name:        "dev",
 		Heartbeat:   5 * time.Second,
