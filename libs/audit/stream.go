@@ -201,3 +201,27 @@ func transient(err error) bool {
 		errors.Is(err, nats.ErrDisconnected) ||
 		errors.Is(err, nats.ErrConnectionReconnecting)
 }
+
+// EnsureWait is Ensure, retried every half second while the server is
+// unavailable (a NATS cluster still electing its JetStream leader when the
+// services start with it), for at most wait. A configuration the server
+// refuses is not retried.
+func EnsureWait(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := Ensure(ctx, js, cfg)
+		if err == nil || !errors.Is(err, ErrUnavailable) || time.Now().Add(ensureRetry).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(ensureRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// ensureRetry is how long EnsureWait waits between attempts.
+const ensureRetry = 500 * time.Millisecond

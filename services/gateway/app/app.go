@@ -267,7 +267,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: jetstream: %w", err)
 	}
-	if err := audit.Ensure(ctx, js, audit.StreamConfig{MaxAge: cfg.AuditMaxAge, Replicas: cfg.AuditReplicas}); err != nil {
+	if err := audit.EnsureWait(ctx, js, audit.StreamConfig{MaxAge: cfg.AuditMaxAge, Replicas: cfg.AuditReplicas}, time.Minute); err != nil {
 		return nil, fmt.Errorf("gateway: audit stream: %w", err)
 	}
 	aw, err := audit.NewWriter(audit.WriterConfig{JS: js, Source: "gateway", Replica: name})

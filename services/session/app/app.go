@@ -96,7 +96,7 @@ func Start(ctx context.Context, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: jetstream: %w", err)
 	}
-	if err := audit.Ensure(ctx, js, audit.StreamConfig{MaxAge: deps.AuditMaxAge, Replicas: deps.AuditReplicas}); err != nil {
+	if err := audit.EnsureWait(ctx, js, audit.StreamConfig{MaxAge: deps.AuditMaxAge, Replicas: deps.AuditReplicas}, time.Minute); err != nil {
 		return nil, fmt.Errorf("session: audit stream: %w", err)
 	}
 	w, err := audit.NewWriter(audit.WriterConfig{JS: js, Source: "session", Replica: deps.Replica})
