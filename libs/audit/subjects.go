@@ -1,20 +1,24 @@
 package audit
 
-import "fmt"
+import (
+	"fmt"
 
-// Subjects and names of the audit log. They are kept in this one file so
-// that they can move to libs/contracts unchanged.
+	"kubently.io/libs/contracts"
+)
+
+// Names of the audit log, defined with the other subjects in
+// libs/contracts.
 const (
 	// StreamName is the JetStream stream that holds the audit log.
-	StreamName = "KUBENTLY_AUDIT"
+	StreamName = contracts.AuditStreamName
 	// SubjectPrefix starts every audit subject.
-	SubjectPrefix = "kubently.audit.v1"
+	SubjectPrefix = contracts.AuditSubjectPrefix
 	// SubjectT is the format twin of Subject:
 	// kubently.audit.v1.<event>.<cluster or NoCluster>.
-	SubjectT = SubjectPrefix + ".%s.%s"
+	SubjectT = contracts.AuditSubjectT
 	// SubjectWildcard matches every audit subject; it is the stream's only
 	// subject.
-	SubjectWildcard = SubjectPrefix + ".>"
+	SubjectWildcard = contracts.AuditSubjectWildcard
 	// NoCluster is the cluster token of records that name no cluster
 	// (token and key events, denied authentication). It is not a valid
 	// cluster id, so it cannot collide with one.

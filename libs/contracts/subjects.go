@@ -45,6 +45,17 @@ const (
 	// replica must see every revocation).
 	BridgeRevokeWildcard = "kubently.bridge.v1.revoke.*"
 
+	// AuditStreamName is the JetStream stream that holds the audit log.
+	AuditStreamName = "KUBENTLY_AUDIT"
+	// AuditSubjectPrefix starts every audit subject.
+	AuditSubjectPrefix = "kubently.audit.v1"
+	// AuditSubjectT is the format twin of audit.Subject:
+	// kubently.audit.v1.<event>.<cluster or _>.
+	AuditSubjectT = AuditSubjectPrefix + ".%s.%s"
+	// AuditSubjectWildcard matches every audit subject; it is the audit
+	// stream's only subject.
+	AuditSubjectWildcard = AuditSubjectPrefix + ".>"
+
 	// ResultSubjectT is the format twin of ResultSubject: the gateway
 	// publishes an executor's CommandResult on it; the dispatcher subscribes
 	// before it enqueues the command.
