@@ -364,8 +364,11 @@ func TestFollow(t *testing.T) {
 	ctx, cancel := context.WithCancel(testCtx(t))
 	got := make(chan audit.Record, 10)
 	done := make(chan error, 1)
+	// Since pins the start: the goroutine may subscribe after the writes
+	// below have begun.
+	since := time.Now()
 	go func() {
-		done <- r.Follow(ctx, audit.Filter{Cluster: "prod", Outcome: audit.OutcomeDenied}, func(rec audit.Record) error {
+		done <- r.Follow(ctx, audit.Filter{Cluster: "prod", Outcome: audit.OutcomeDenied, Since: since}, func(rec audit.Record) error {
 			got <- rec
 			return nil
 		})
