@@ -88,7 +88,9 @@ type Sessions interface {
 // deadline.
 type Bridge interface {
 	// Enqueue appends cmd to its cluster's queue and records which cluster
-	// it was issued to until its deadline (see Owner).
+	// it was issued to until its deadline (see Owner). Enqueueing a command
+	// again (a retry) is allowed; an id that was fenced (see Fence) or
+	// issued to another cluster is ErrConflict and nothing is queued.
 	Enqueue(ctx context.Context, cmd contracts.Command) error
 	// Claim leases up to max commands from the cluster's queue to consumer
 	// (one executor stream), oldest first: commands never claimed, and
@@ -112,6 +114,15 @@ type Bridge interface {
 	// lives exactly as long as Owner knows the command (its deadline plus
 	// the owner grace). ErrNotFound if Owner does not know the command.
 	MarkAnswered(ctx context.Context, commandID, executorID string) (first bool, prevExecutor string, err error)
+	// Fence settles whether a command id was ever enqueued, for a caller
+	// that lost track of its request (a message bus reconnect). If no
+	// Enqueue of the id happened yet, it records a fence until `until`, so
+	// that none ever will (Enqueue then fails with ErrConflict), and
+	// returns Queued=false: the command did not and will not run. Otherwise
+	// it changes nothing and returns Queued=true and the executor
+	// MarkAnswered recorded, if any. Fencing a fenced id again is
+	// Queued=false. Owner and MarkAnswered treat a fenced id as unknown.
+	Fence(ctx context.Context, commandID string, until time.Time) (CommandState, error)
 	// Depth returns how many commands of the cluster are not acknowledged
 	// yet: waiting, or leased and not acknowledged (nor trimmed by the
 	// queue's length cap). One whose deadline passed but that no Claim
@@ -122,6 +133,15 @@ type Bridge interface {
 	// server): fit for metrics after every claim and for admission
 	// control.
 	Depth(ctx context.Context, cluster string) (int, error)
+}
+
+// CommandState is what Bridge.Fence found about a command id.
+type CommandState struct {
+	// Queued: a dispatcher enqueued the command before the fence.
+	Queued bool
+	// AnsweredBy is the executor whose result MarkAnswered recorded (as
+	// given to it, markers included); empty if none yet.
+	AnsweredBy string
 }
 
 // Presence records which executor streams are connected right now. Each

@@ -482,6 +482,47 @@ type owner struct {
 	// Lease is the ack subject of the command's latest delivery by Claim;
 	// empty before the first claim and after Ack.
 	Lease string `json:"lease,omitempty"`
+	// Fenced marks an id Fence claimed before any Enqueue (no cluster).
+	Fenced bool `json:"fenced,omitempty"`
+}
+
+// createOwner records o for id unless a live record exists, which it
+// returns instead (created false).
+func (s *Store) createOwner(ctx context.Context, id string, o owner) (cur owner, created bool, err error) {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return owner{}, false, fmt.Errorf("encode owner: %w", err)
+	}
+	ttl := seconds(time.Until(o.Until))
+	for range 3 {
+		_, err := s.owners.Create(ctx, id, b, jetstream.KeyTTL(ttl))
+		if err == nil {
+			return o, true, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return owner{}, false, err
+		}
+		e, err := s.owners.Get(ctx, id)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // it expired meanwhile
+		}
+		if err != nil {
+			return owner{}, false, err
+		}
+		if err := json.Unmarshal(e.Value(), &cur); err != nil {
+			return owner{}, false, fmt.Errorf("decode owner of %s: %w", id, err)
+		}
+		if time.Now().Before(cur.Until) {
+			return cur, false, nil
+		}
+		// Past its exact time, not yet past its whole-second TTL.
+		if err := s.cas(ctx, s.owners, id, b, e.Revision(), ttl); err == nil {
+			return o, true, nil
+		} else if !conflict(err) {
+			return owner{}, false, err
+		}
+	}
+	return owner{}, false, fmt.Errorf("owner of %s kept changing", id)
 }
 
 // putOwner writes o under a command id until o.Until.
@@ -522,12 +563,12 @@ func (s *Store) Enqueue(ctx context.Context, cmd contracts.Command) error {
 	// The owner first: a command an executor can claim must be
 	// attributable when its result comes back.
 	if until := cmd.Deadline.Add(s.grace); until.After(now) {
-		ob, err := json.Marshal(owner{Cluster: cmd.Cluster, Until: until.UTC()})
+		cur, created, err := s.createOwner(ctx, cmd.ID, owner{Cluster: cmd.Cluster, Until: until.UTC()})
 		if err != nil {
-			return fmt.Errorf("jsstore: encode owner: %w", err)
-		}
-		if err := s.put(ctx, s.owners, cmd.ID, ob, seconds(until.Sub(now))); err != nil {
 			return fail("enqueue", err)
+		}
+		if !created && (cur.Fenced || cur.Cluster != cmd.Cluster) {
+			return fmt.Errorf("%w: command id %s is fenced or was issued to another cluster", store.ErrConflict, cmd.ID)
 		}
 	}
 	msg := &nats.Msg{Subject: s.subject + "." + cmd.Cluster, Data: b}
@@ -798,7 +839,7 @@ func (s *Store) Owner(ctx context.Context, commandID string) (string, error) {
 		return "", fail("owner", err)
 	}
 	// The key's TTL has whole-second resolution; the recorded time is exact.
-	if !time.Now().Before(o.Until) {
+	if !time.Now().Before(o.Until) || o.Fenced {
 		return "", fmt.Errorf("%w: command %s", store.ErrNotFound, commandID)
 	}
 	return o.Cluster, nil
@@ -823,7 +864,7 @@ func (s *Store) MarkAnswered(ctx context.Context, commandID, executorID string) 
 		return false, "", err
 	}
 	o, err := s.getOwner(ctx, commandID)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || (err == nil && !time.Now().Before(o.Until)) {
+	if errors.Is(err, jetstream.ErrKeyNotFound) || (err == nil && (!time.Now().Before(o.Until) || o.Fenced)) {
 		return false, "", fmt.Errorf("%w: command %s", store.ErrNotFound, commandID)
 	}
 	if err != nil {
@@ -850,6 +891,41 @@ func (s *Store) MarkAnswered(ctx context.Context, commandID, executorID string) 
 		return false, "", fmt.Errorf("jsstore: decode answer of %s: %w", commandID, err)
 	}
 	return false, a.Executor, nil
+}
+
+// Fence implements store.Bridge: a create-if-absent of the owner record
+// with the fence flag; an existing record is reported with the answer.
+func (s *Store) Fence(ctx context.Context, commandID string, until time.Time) (store.CommandState, error) {
+	if err := check.CommandID(commandID); err != nil {
+		return store.CommandState{}, err
+	}
+	if !until.After(time.Now()) {
+		return store.CommandState{}, fmt.Errorf("%w: fence until %s is not in the future", store.ErrInvalid, until.Format(time.RFC3339))
+	}
+	if err := s.ready(); err != nil {
+		return store.CommandState{}, err
+	}
+	cur, created, err := s.createOwner(ctx, commandID, owner{Fenced: true, Until: until.UTC()})
+	if err != nil {
+		return store.CommandState{}, fail("fence", err)
+	}
+	if created || cur.Fenced {
+		return store.CommandState{}, nil
+	}
+	st := store.CommandState{Queued: true}
+	e, err := s.owners.Get(ctx, "ans."+commandID)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return st, nil
+	case err != nil:
+		return store.CommandState{}, fail("fence", err)
+	}
+	var a answer
+	if err := json.Unmarshal(e.Value(), &a); err != nil {
+		return store.CommandState{}, fmt.Errorf("jsstore: decode answer of %s: %w", commandID, err)
+	}
+	st.AnsweredBy = a.Executor
+	return st, nil
 }
 
 // Presence.

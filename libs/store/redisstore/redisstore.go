@@ -87,7 +87,7 @@ type Store struct {
 	maxLen int64
 	lease  time.Duration
 
-	createScript, casScript, enqueueScript, claimScript, ackScript, heartbeatScript, leaveScript, connectedScript, answerScript *redis.Script
+	createScript, casScript, enqueueScript, claimScript, ackScript, heartbeatScript, leaveScript, connectedScript, answerScript, ownerScript, fenceScript *redis.Script
 }
 
 var _ store.Store = (*Store)(nil)
@@ -141,6 +141,8 @@ func newStore(rdb redis.UniversalClient, owned bool, cfg Config) *Store {
 		heartbeatScript: redis.NewScript(heartbeatSrc),
 		leaveScript:     redis.NewScript(leaveSrc),
 		answerScript:    redis.NewScript(answerSrc),
+		ownerScript:     redis.NewScript(ownerSrc),
+		fenceScript:     redis.NewScript(fenceSrc),
 		connectedScript: redis.NewScript(connectedSrc),
 	}
 	if s.prefix == "" {
@@ -296,9 +298,25 @@ return n`
 	// owner is gone.
 	answerSrc = `
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl <= 0 then return false end
+if ttl <= 0 or redis.call('GET', KEYS[1]) == ARGV[2] then return false end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ttl) then return {1, ARGV[1]} end
 return {0, redis.call('GET', KEYS[2])}`
+
+	// KEYS owner; ARGV cluster, until ms, fence marker. Records the owner
+	// unless the id is fenced or another cluster's: 1 recorded (or already
+	// this cluster's), 0 conflict.
+	ownerSrc = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PXAT', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0`
+
+	// KEYS owner, answered; ARGV fence marker, until ms. Fences an id no
+	// Enqueue recorded: {0, ''}; for a recorded one, {1, answering
+	// executor or ''}.
+	fenceSrc = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PXAT', ARGV[2]) then return {0, ''} end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return {0, ''} end
+return {1, redis.call('GET', KEYS[2]) or ''}`
 
 	// seenLua raises the last-seen key (KEYS[3]) to ARGV[4] ms (never
 	// lowers it) and keeps it ARGV[5] ms.
@@ -563,8 +581,12 @@ func (s *Store) Enqueue(ctx context.Context, cmd contracts.Command) error {
 	// The owner first: a command an executor can claim must be
 	// attributable when its result comes back.
 	if until.After(time.Now()) {
-		if err := s.rdb.Do(ctx, "SET", s.ownerKey(cmd.ID), cmd.Cluster, "PXAT", until.UnixMilli()).Err(); err != nil {
+		ok, err := s.ownerScript.Run(ctx, s.rdb, []string{s.ownerKey(cmd.ID)}, cmd.Cluster, until.UnixMilli(), fenced).Int()
+		if err != nil {
 			return fail("enqueue", err)
+		}
+		if ok != 1 {
+			return fmt.Errorf("%w: command id %s is fenced or was issued to another cluster", store.ErrConflict, cmd.ID)
 		}
 	}
 	keys := []string{s.queueKey(cmd.Cluster), s.entryKey(cmd.Cluster)}
@@ -655,7 +677,7 @@ func (s *Store) Owner(ctx context.Context, commandID string) (string, error) {
 		return "", err
 	}
 	cluster, err := s.rdb.Get(ctx, s.ownerKey(commandID)).Result()
-	if errors.Is(err, redis.Nil) {
+	if errors.Is(err, redis.Nil) || cluster == fenced {
 		return "", fmt.Errorf("%w: command %s", store.ErrNotFound, commandID)
 	}
 	if err != nil {
@@ -673,7 +695,7 @@ func (s *Store) MarkAnswered(ctx context.Context, commandID, executorID string) 
 	if err := check.ExecutorID(executorID); err != nil {
 		return false, "", err
 	}
-	res, err := s.answerScript.Run(ctx, s.rdb, []string{s.ownerKey(commandID), s.answerKey(commandID)}, executorID).Slice()
+	res, err := s.answerScript.Run(ctx, s.rdb, []string{s.ownerKey(commandID), s.answerKey(commandID)}, executorID, fenced).Slice()
 	if errors.Is(err, redis.Nil) {
 		return false, "", fmt.Errorf("%w: command %s", store.ErrNotFound, commandID)
 	}
@@ -683,6 +705,27 @@ func (s *Store) MarkAnswered(ctx context.Context, commandID, executorID string) 
 	first, _ := res[0].(int64)
 	prev, _ := res[1].(string)
 	return first == 1, prev, nil
+}
+
+// fenced is the owner key's value for a fenced id; no cluster id can be it.
+const fenced = "!fenced"
+
+// Fence implements store.Bridge: one script that sets the owner key to the
+// fence marker unless an Enqueue recorded it.
+func (s *Store) Fence(ctx context.Context, commandID string, until time.Time) (store.CommandState, error) {
+	if err := check.CommandID(commandID); err != nil {
+		return store.CommandState{}, err
+	}
+	if !until.After(time.Now()) {
+		return store.CommandState{}, fmt.Errorf("%w: fence until %s is not in the future", store.ErrInvalid, until.Format(time.RFC3339))
+	}
+	res, err := s.fenceScript.Run(ctx, s.rdb, []string{s.ownerKey(commandID), s.answerKey(commandID)}, fenced, until.UnixMilli()).Slice()
+	if err != nil {
+		return store.CommandState{}, fail("fence", err)
+	}
+	queued, _ := res[0].(int64)
+	by, _ := res[1].(string)
+	return store.CommandState{Queued: queued == 1, AnsweredBy: by}, nil
 }
 
 // Presence.

@@ -63,6 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Bridge", bridgeTests},
 		{"Presence", presenceTests},
 		{"Answers", answerTests},
+		{"Fence", fenceTests},
 		{"LastSeen", lastSeenTests},
 		{"Clusters", clusterTests},
 		{"Store", storeTests},
