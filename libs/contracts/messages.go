@@ -19,6 +19,7 @@ const (
 	TypeListSessions   = "io.kubently.session.v1.list_request"
 	TypeHeartbeatEvent = "io.kubently.stream.v1.heartbeat"
 	TypeConnectedEvent = "io.kubently.stream.v1.connected"
+	TypeBusReconnected = "io.kubently.bus.v1.reconnected"
 )
 
 // Response is the envelope of every NATS reply: exactly one of Error and
@@ -132,6 +133,21 @@ type ExecuteRequest struct {
 	Principal *Principal `json:"principal,omitempty"`
 	// Gateway is the gateway replica that took the request (for audit).
 	Gateway string `json:"gateway,omitempty"`
+	// CommandID is the id the command gets, chosen by the gateway so it
+	// can settle the request's fate after a bus reconnect (store Fence);
+	// empty: the dispatcher picks one.
+	CommandID string `json:"command_id,omitempty"`
+}
+
+// BusReconnected is the body of BusReconnectedSubject.
+type BusReconnected struct {
+	Type string `json:"type"`
+	// Service and Instance name the publisher (e.g. dispatcher, its
+	// replica name).
+	Service  string `json:"service"`
+	Instance string `json:"instance,omitempty"`
+	// DisconnectedAt is when its connection dropped, by its clock.
+	DisconnectedAt time.Time `json:"disconnected_at"`
 }
 
 // Command is what travels through the bridge queue to an executor.

@@ -56,6 +56,12 @@ const (
 	// stream's only subject.
 	AuditSubjectWildcard = AuditSubjectPrefix + ".>"
 
+	// BusReconnectedSubject is where a dispatcher announces that its NATS
+	// connection dropped and came back (BusReconnected). Replies and
+	// requests in flight across the gap may be lost, so every gateway
+	// replica then settles its requests in flight (docs/delivery.md).
+	BusReconnectedSubject = "kubently.bus.v1.reconnected"
+
 	// ResultSubjectT is the format twin of ResultSubject: the gateway
 	// publishes an executor's CommandResult on it; the dispatcher subscribes
 	// before it enqueues the command.

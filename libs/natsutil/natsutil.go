@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -125,4 +126,40 @@ func redact(url string) string {
 		}
 	}
 	return url
+}
+
+// OnReconnect calls f (on the connection's callback goroutine, so f must
+// not block) each time nc reconnects after a disconnect, with the time the
+// connection dropped. It chains onto the handlers nc already has, so call
+// it at start-up, before traffic, as often as needed.
+func OnReconnect(nc *nats.Conn, f func(disconnectedAt time.Time)) {
+	var (
+		mu   sync.Mutex
+		lost time.Time
+	)
+	prevDisc := nc.DisconnectErrHandler()
+	nc.SetDisconnectErrHandler(func(c *nats.Conn, err error) {
+		mu.Lock()
+		if lost.IsZero() {
+			lost = time.Now()
+		}
+		mu.Unlock()
+		if prevDisc != nil {
+			prevDisc(c, err)
+		}
+	})
+	prevRe := nc.ReconnectHandler()
+	nc.SetReconnectHandler(func(c *nats.Conn) {
+		if prevRe != nil {
+			prevRe(c)
+		}
+		mu.Lock()
+		at := lost
+		lost = time.Time{}
+		mu.Unlock()
+		if at.IsZero() {
+			at = time.Now()
+		}
+		f(at)
+	})
 }

@@ -20,6 +20,16 @@
 // stored once. A request without a valid principal is refused with 401
 // and recorded, best effort, as auth_denied. Output is never recorded.
 //
+// # Bus reconnects
+//
+// The gateway names each command (ExecuteRequest.CommandID), so that after
+// a NATS reconnect it can settle a request whose reply never came: it
+// fences the id in the store (store.Bridge.Fence), and a request that
+// arrives after that is refused (reason fenced) instead of running with
+// nobody waiting. When its own connection drops and comes back the
+// dispatcher publishes contracts.BusReconnected, so every gateway settles
+// the requests it has in flight.
+//
 // # Concurrency
 //
 // A Dispatcher is safe for concurrent use. Each execute request runs in its
@@ -35,6 +45,7 @@ import (
 	"log/slog"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -127,6 +138,7 @@ type Dispatcher struct {
 	svc      micro.Service
 	m        *metrics
 	inflight sync.WaitGroup
+	stopped  atomic.Bool
 }
 
 // New registers the dispatcher's endpoints on cfg.Conn.
@@ -175,13 +187,37 @@ func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
 		return nil, fmt.Errorf("dispatch: add endpoint: %w", err)
 	}
 	d.svc = svc
+	natsutil.OnReconnect(cfg.Conn, d.announceReconnect)
 	return d, nil
+}
+
+// announceReconnect tells every gateway replica that this dispatcher's
+// connection dropped at `at` and is back: requests to it and replies from
+// it may have been lost in the gap, and the gateways settle theirs
+// (contracts.BusReconnectedSubject). It runs on the connection's callback
+// goroutine and only publishes.
+func (d *Dispatcher) announceReconnect(at time.Time) {
+	if d.stopped.Load() {
+		return
+	}
+	d.cfg.Log.Info("nats reconnected: asking gateways to settle requests in flight", "disconnected_at", at)
+	b, err := json.Marshal(contracts.BusReconnected{
+		Type: contracts.TypeBusReconnected, Service: "dispatcher", Instance: d.svc.Info().ID, DisconnectedAt: at.UTC(),
+	})
+	if err == nil {
+		err = d.cfg.Conn.Publish(contracts.BusReconnectedSubject, b)
+	}
+	if err != nil {
+		d.m.natsErrors.WithLabelValues("announce").Inc()
+		d.cfg.Log.Warn("reconnect announcement failed", logging.KeyErr, err)
+	}
 }
 
 // Stop deregisters the endpoints, waits up to Config.StopTimeout for
 // requests in flight to finish (their audit records are written on a
 // context that shutdown does not cancel) and unregisters the metrics.
 func (d *Dispatcher) Stop() error {
+	d.stopped.Store(true)
 	err := d.svc.Stop()
 	done := make(chan struct{})
 	go func() {
@@ -196,6 +232,10 @@ func (d *Dispatcher) Stop() error {
 	d.m.unregister(d.cfg.Registerer)
 	return err
 }
+
+// ReasonFenced is the reason of a command refused because its id was
+// fenced (store.Bridge.Fence) before it could be queued.
+const ReasonFenced = "fenced"
 
 // call is one execute request on its way through the dispatcher.
 type call struct {
@@ -253,7 +293,10 @@ func (d *Dispatcher) serveExecute(ctx context.Context, req micro.Request) {
 // newCall starts a call: a fresh command id, the correlation id, and a
 // logger carrying correlation_id, command_id, cluster and identity.
 func (d *Dispatcher) newCall(ctx context.Context, in contracts.ExecuteRequest, start time.Time) *call {
-	c := &call{in: in, start: start, cmdID: contracts.NewID(), cluster: unknownCluster}
+	c := &call{in: in, start: start, cmdID: in.CommandID, cluster: unknownCluster}
+	if contracts.ValidateCommandID(c.cmdID) != nil {
+		c.cmdID = contracts.NewID() // run refuses a bad one; its records need an id
+	}
 	c.corr = contracts.CorrelationIDFrom(ctx)
 	if c.corr == "" {
 		c.corr = in.CorrelationID
@@ -319,6 +362,11 @@ func (d *Dispatcher) run(ctx context.Context, c *call) (contracts.CommandResult,
 	}
 	if err := contracts.ValidateArgv(in.Argv); err != nil {
 		return d.deny(ctx, c, err)
+	}
+	if in.CommandID != "" {
+		if err := contracts.ValidateCommandID(in.CommandID); err != nil {
+			return d.deny(ctx, c, err)
+		}
 	}
 	timeout, err := contracts.ValidateTimeout(in.TimeoutSeconds)
 	if err != nil {
@@ -389,6 +437,13 @@ func (d *Dispatcher) run(ctx context.Context, c *call) (contracts.CommandResult,
 	// executor's run.
 	telemetry.InjectCommand(ctx, &command)
 	if err := d.withStore(ctx, func(ctx context.Context) error { return d.cfg.Store.Enqueue(ctx, command) }); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			// The gateway gave up on this request (it was lost in a bus
+			// reconnect, so it fenced the id) or the id is taken: it
+			// must not run, and nobody waits for it.
+			return d.unavailable(ctx, c, &contracts.Error{Code: contracts.CodeUnavailable, Reason: ReasonFenced,
+				Message: fmt.Sprintf("command %s was not queued: its id was abandoned by the gateway or is already in use", c.cmdID)})
+		}
 		d.m.storeErrors.WithLabelValues("enqueue").Inc()
 		return d.unavailable(ctx, c, storeError("bridge queue", err))
 	}
