@@ -100,9 +100,19 @@ func (s *Server) dispatch(ctx context.Context, req contracts.ExecuteRequest) (co
 		return contracts.CommandResult{}, err
 	}
 	req.CorrelationID = contracts.CorrelationIDFrom(ctx)
+	// The gateway names the command, so the settler can tell what became
+	// of it if a NATS disruption swallows the request or the reply.
+	req.CommandID = contracts.NewID()
+	wait := timeout + s.cfg.RequestMargin
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer s.settler.track(req.CommandID, time.Now().Add(wait), cancel)()
 	var res contracts.CommandResult
-	err = s.rpc(ctx, timeout+s.cfg.RequestMargin, contracts.DispatchExecuteSubject, contracts.TypeExecuteRequest, req, contracts.TypeCommandResult, &res)
-	return res, err
+	err = s.rpc(ctx, wait, contracts.DispatchExecuteSubject, contracts.TypeExecuteRequest, req, contracts.TypeCommandResult, &res)
+	if err != nil {
+		return res, settledError(ctx, err)
+	}
+	return res, nil
 }
 
 // run authorises argv on cluster for the caller and dispatches it.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,9 @@ type env struct {
 	reg  *prometheus.Registry
 	logs *syncBuffer
 
+	dispatcher nats.MsgHandler
+	ns         *server.Server
+
 	mu       sync.Mutex
 	executes []contracts.ExecuteRequest
 	sessions []contracts.SessionRequest
@@ -63,6 +67,9 @@ type envOpts struct {
 	// visibility is the store's visibility timeout; zero means the
 	// default.
 	visibility time.Duration
+	// dispatcher, if set, answers the dispatcher's execute subject
+	// instead of the fake that says success at once.
+	dispatcher nats.MsgHandler
 }
 
 func keyring(t testing.TB) *authz.Keyring {
@@ -133,7 +140,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	e := &env{nc: nc, js: js, st: st, reg: prometheus.NewRegistry(), logs: logs}
+	e := &env{nc: nc, js: js, st: st, reg: prometheus.NewRegistry(), logs: logs, dispatcher: o.dispatcher, ns: ns}
 	var serverStore Store = st
 	if o.wrapStore != nil {
 		serverStore = o.wrapStore(st)
@@ -201,6 +208,9 @@ func (e *env) fakeServices(t *testing.T) {
 			e.mu.Unlock()
 			reply(m, contracts.TypeSession, sess(req.ID, req.Caller))
 		}
+	}
+	if e.dispatcher != nil {
+		subs[contracts.DispatchExecuteSubject] = e.dispatcher
 	}
 	for subj, h := range subs {
 		sub, err := e.nc.Subscribe(subj, h)

@@ -35,6 +35,7 @@ type Store interface {
 	Ack(ctx context.Context, cluster string, commandIDs []string) (int, error)
 	Owner(ctx context.Context, commandID string) (string, error)
 	MarkAnswered(ctx context.Context, commandID, executorID string) (first bool, prevExecutor string, err error)
+	Fencer
 	Depth(ctx context.Context, cluster string) (int, error)
 	GetCluster(ctx context.Context, id string) (store.ClusterRecord, error)
 	ListClusters(ctx context.Context) ([]store.ClusterRecord, error)
@@ -101,6 +102,8 @@ type Server struct {
 	// depth series rather than leave a stale value behind.
 	streamsMu sync.Mutex
 	streamsOf map[string]int
+	// settler settles execute requests in flight across NATS disruptions.
+	settler *settler
 }
 
 type metrics struct {
@@ -202,6 +205,13 @@ func New(cfg Config) (*Server, error) {
 		if err := cfg.Registry.Register(c); err != nil {
 			return nil, err
 		}
+	}
+	s.settler = newSettler(cfg.Store, cfg.StoreTimeout, cfg.Log)
+	if err := cfg.Registry.Register(s.settler.settled); err != nil {
+		return nil, err
+	}
+	if err := s.watchBus(s.closing); err != nil {
+		return nil, err
 	}
 	s.routes()
 	return s, nil

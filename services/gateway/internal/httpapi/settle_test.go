@@ -1,0 +1,220 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/store"
+)
+
+// swallow is a dispatcher that takes execute requests and, depending on
+// act, queues them, marks them answered, replies later, or does nothing —
+// the shapes a NATS disruption leaves behind.
+type swallow struct {
+	mu   sync.Mutex
+	reqs []contracts.ExecuteRequest
+	act  func(m *nats.Msg, req contracts.ExecuteRequest)
+}
+
+func (d *swallow) handle(m *nats.Msg) {
+	var req contracts.ExecuteRequest
+	_ = json.Unmarshal(m.Data, &req)
+	d.mu.Lock()
+	d.reqs = append(d.reqs, req)
+	act := d.act
+	d.mu.Unlock()
+	if act != nil {
+		go act(m, req)
+	}
+}
+
+func (d *swallow) last(t *testing.T) contracts.ExecuteRequest {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.reqs) == 0 {
+		t.Fatal("no execute request reached the dispatcher")
+	}
+	return d.reqs[len(d.reqs)-1]
+}
+
+type outcome struct {
+	r    resp
+	took time.Duration
+}
+
+// executeAsync sends one 30 s command and returns its outcome later.
+func (e *env) executeAsync(t *testing.T) <-chan outcome {
+	t.Helper()
+	ch := make(chan outcome, 1)
+	start := time.Now()
+	go func() {
+		r := e.do(t, http.MethodPost, "/v1/execute", operatorKey, map[string]any{
+			"cluster_id": "dev-1", "argv": []string{"get", "pods"}, "timeout_seconds": 30})
+		ch <- outcome{r, time.Since(start)}
+	}()
+	return ch
+}
+
+// announce publishes a dispatcher's reconnect announcement.
+func (e *env) announce(t *testing.T) {
+	t.Helper()
+	b, _ := json.Marshal(contracts.BusReconnected{Type: contracts.TypeBusReconnected, Service: "dispatcher", Instance: "d-1", DisconnectedAt: time.Now()})
+	if err := e.nc.Publish(contracts.BusReconnectedSubject, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitOutcome(t *testing.T, ch <-chan outcome, within time.Duration) outcome {
+	t.Helper()
+	select {
+	case o := <-ch:
+		return o
+	case <-time.After(within):
+		t.Fatalf("request still waiting after %v", within)
+		return outcome{}
+	}
+}
+
+// waitRequest waits until the dispatcher has the request.
+func (d *swallow) wait(t *testing.T) contracts.ExecuteRequest {
+	t.Helper()
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if len(d.reqs) == 0 {
+			return errors.New("no request yet")
+		}
+		return nil
+	})
+	return d.last(t)
+}
+
+// TestSettleNotDispatched: a request that no dispatcher queued (lost in
+// the gap) fails soon after a disruption — a dispatcher's announcement or
+// the gateway's own reconnect — with 503 not_dispatched, and its id is
+// fenced so that the lost request can never run later.
+func TestSettleNotDispatched(t *testing.T) {
+	for name, disrupt := range map[string]func(e *env, t *testing.T){
+		"dispatcher announced": func(e *env, t *testing.T) { e.announce(t) },
+		"gateway reconnected": func(e *env, t *testing.T) {
+			// The server drops the gateway's connection, as a dying
+			// node would; the client reconnects with the request still
+			// pending (ForceReconnect would fail it at once instead).
+			id, err := e.nc.GetClientID()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.ns.DisconnectClientByID(id); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := &swallow{}
+			e := newEnv(t, envOpts{dispatcher: d.handle})
+			ch := e.executeAsync(t)
+			req := d.wait(t)
+			if err := contracts.ValidateCommandID(req.CommandID); err != nil {
+				t.Fatalf("the gateway sent no valid command id: %v", err)
+			}
+			disrupt(e, t)
+			o := waitOutcome(t, ch, 10*time.Second)
+			if o.r.status != http.StatusServiceUnavailable {
+				t.Fatalf("got %d %s; want 503", o.r.status, o.r.body)
+			}
+			if ae := o.r.apiError(t); ae.Code != contracts.CodeUnavailable || ae.Reason != ReasonNotDispatched {
+				t.Errorf("error %s/%s %s; want unavailable/%s", ae.Code, ae.Reason, ae.Message, ReasonNotDispatched)
+			}
+			if o.took > 5*time.Second {
+				t.Errorf("failed after %v; want within a few seconds of the disruption", o.took)
+			}
+			// The lost request, delivered late, cannot be queued.
+			cmd := contracts.Command{ID: req.CommandID, Cluster: "dev-1", Argv: req.Argv, Deadline: time.Now().Add(time.Minute), IssuedAt: time.Now()}
+			if err := e.st.Enqueue(t.Context(), cmd); !errors.Is(err, store.ErrConflict) {
+				t.Errorf("Enqueue of the settled command = %v; want ErrConflict (fenced)", err)
+			}
+			if got := testutil.ToFloat64(e.srv.settler.settled.WithLabelValues(ReasonNotDispatched)); got != 1 {
+				t.Errorf("settled{not_dispatched} = %v; want 1", got)
+			}
+		})
+	}
+}
+
+// TestSettleResultLost: a command that ran and whose result reached the
+// dispatcher, but whose reply never comes, fails with result_lost, naming
+// the executor and the command, a few seconds after the disruption.
+func TestSettleResultLost(t *testing.T) {
+	d := &swallow{}
+	e := newEnv(t, envOpts{dispatcher: d.handle})
+	d.act = func(_ *nats.Msg, req contracts.ExecuteRequest) {
+		cmd := contracts.Command{ID: req.CommandID, Cluster: req.Cluster, Argv: req.Argv, Deadline: time.Now().Add(30 * time.Second), IssuedAt: time.Now()}
+		if err := e.st.Enqueue(t.Context(), cmd); err != nil {
+			t.Error(err)
+		}
+		if _, _, err := e.st.MarkAnswered(t.Context(), cmd.ID, "exec-7"); err != nil {
+			t.Error(err)
+		}
+	}
+	ch := e.executeAsync(t)
+	req := d.wait(t)
+	time.Sleep(100 * time.Millisecond) // let act finish; time-based on purpose
+	e.announce(t)
+	o := waitOutcome(t, ch, 15*time.Second)
+	ae := o.r.apiError(t)
+	if o.r.status != http.StatusServiceUnavailable || ae.Reason != ReasonResultLost {
+		t.Fatalf("got %d %s; want 503 %s", o.r.status, o.r.body, ReasonResultLost)
+	}
+	for _, want := range []string{req.CommandID, "exec-7", "audit"} {
+		if !strings.Contains(ae.Message, want) {
+			t.Errorf("message %q does not name %q", ae.Message, want)
+		}
+	}
+	if o.took < settleFirst+settleEvery || o.took > 10*time.Second {
+		t.Errorf("failed after %v; want between %v and 10s", o.took, settleFirst+settleEvery)
+	}
+}
+
+// TestSettleKeepsWaiting: a queued command whose reply comes after the
+// disruption is not failed: the reply arrives and the caller gets it.
+// A malformed announcement is ignored.
+func TestSettleKeepsWaiting(t *testing.T) {
+	d := &swallow{}
+	e := newEnv(t, envOpts{dispatcher: d.handle})
+	d.act = func(m *nats.Msg, req contracts.ExecuteRequest) {
+		cmd := contracts.Command{ID: req.CommandID, Cluster: req.Cluster, Argv: req.Argv, Deadline: time.Now().Add(30 * time.Second), IssuedAt: time.Now()}
+		if err := e.st.Enqueue(t.Context(), cmd); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(settleFirst + 2*settleEvery) // past two checks
+		r, _ := contracts.NewResponse(contracts.TypeCommandResult, contracts.CommandResult{CommandID: req.CommandID, Cluster: req.Cluster, Status: contracts.StatusSuccess, Output: "late but fine"})
+		b, _ := json.Marshal(r)
+		_ = m.Respond(b)
+	}
+	ch := e.executeAsync(t)
+	d.wait(t)
+	if err := e.nc.Publish(contracts.BusReconnectedSubject, []byte(`{"type":"nonsense"`)); err != nil {
+		t.Fatal(err)
+	}
+	e.announce(t)
+	o := waitOutcome(t, ch, 15*time.Second)
+	if o.r.status != http.StatusOK || !strings.Contains(string(o.r.body), "late but fine") {
+		t.Fatalf("got %d %s; want the late reply", o.r.status, o.r.body)
+	}
+	if !strings.Contains(e.logs.String(), "malformed bus reconnect announcement ignored") {
+		t.Errorf("the malformed announcement was not logged")
+	}
+	if got := testutil.ToFloat64(e.srv.settler.settled.WithLabelValues(ReasonNotDispatched)) +
+		testutil.ToFloat64(e.srv.settler.settled.WithLabelValues(ReasonResultLost)); got != 0 {
+		t.Errorf("settled as failed: %v; want 0", got)
+	}
+}
