@@ -334,14 +334,17 @@ func waitTCP(p *proc, addr string, total time.Duration) error {
 
 // proxy is a round-robin TCP proxy to live backends. A backend that
 // refuses the dial is skipped. Drop closes every proxied connection at
-// once (both directions), which an HTTP peer sees as a reset/EOF.
+// once (both directions), which an HTTP peer sees as a reset/EOF. Freeze
+// turns every proxied connection into a black hole instead: open, but
+// passing nothing more in either direction (not even a close), as a
+// middlebox that lost its state or a vanished host would.
 type proxy struct {
 	ln net.Listener
 
 	mu       sync.Mutex
 	backends []string
 	next     int
-	conns    map[net.Conn]struct{}
+	pipes    map[*pipe]struct{}
 }
 
 func startProxy(t testing.TB, backends ...string) *proxy {
@@ -350,7 +353,7 @@ func startProxy(t testing.TB, backends ...string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, backends: backends, conns: map[net.Conn]struct{}{}}
+	p := &proxy{ln: ln, backends: backends, pipes: map[*pipe]struct{}{}}
 	go p.serve()
 	t.Cleanup(func() { _ = ln.Close(); p.Drop() })
 	return p
@@ -365,6 +368,41 @@ func (p *proxy) serve() {
 			return
 		}
 		go p.handle(c)
+	}
+}
+
+// pipe is one proxied connection: the client's side and the backend's.
+type pipe struct {
+	client, backend net.Conn
+	// frozen is closed by Freeze: nothing read after it is passed on.
+	frozen     chan struct{}
+	freezeOnce sync.Once
+	// done is closed when both sides are closed.
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// copy passes src's bytes to dst until src ends or the pipe freezes;
+// frozen, it holds what it read and waits for the pipe to be closed,
+// passing on neither data nor src's end.
+func (pp *pipe) copy(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		select {
+		case <-pp.frozen:
+			<-pp.done
+			return
+		default:
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 
@@ -386,41 +424,61 @@ func (p *proxy) handle(c net.Conn) {
 		_ = c.Close()
 		return
 	}
+	pp := &pipe{client: c, backend: up, frozen: make(chan struct{}), done: make(chan struct{})}
 	p.mu.Lock()
-	p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+	p.pipes[pp] = struct{}{}
 	p.mu.Unlock()
-	var once sync.Once
-	closeBoth := func() {
-		once.Do(func() {
+	go func() { pp.copy(up, c); p.closePipe(pp, false) }()
+	pp.copy(c, up)
+	p.closePipe(pp, false)
+}
+
+// closePipe closes both sides of pp (with an RST if hard) and forgets it.
+func (p *proxy) closePipe(pp *pipe, hard bool) {
+	pp.closeOnce.Do(func() {
+		for _, c := range []net.Conn{pp.client, pp.backend} {
+			if tc, ok := c.(*net.TCPConn); ok && hard {
+				_ = tc.SetLinger(0) // RST, not FIN: a hard cut
+			}
 			_ = c.Close()
-			_ = up.Close()
-			p.mu.Lock()
-			delete(p.conns, c)
-			delete(p.conns, up)
-			p.mu.Unlock()
-		})
+		}
+		close(pp.done)
+		p.mu.Lock()
+		delete(p.pipes, pp)
+		p.mu.Unlock()
+	})
+}
+
+func (p *proxy) snapshot() []*pipe {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pipes := make([]*pipe, 0, len(p.pipes))
+	for pp := range p.pipes {
+		pipes = append(pipes, pp)
 	}
-	go func() { _, _ = io.Copy(up, c); closeBoth() }()
-	_, _ = io.Copy(c, up)
-	closeBoth()
+	return pipes
 }
 
 // Drop closes every open proxied connection and returns how many client
 // connections it cut.
 func (p *proxy) Drop() int {
-	p.mu.Lock()
-	conns := make([]net.Conn, 0, len(p.conns))
-	for c := range p.conns {
-		conns = append(conns, c)
+	pipes := p.snapshot()
+	for _, pp := range pipes {
+		p.closePipe(pp, true)
 	}
-	p.mu.Unlock()
-	for _, c := range conns {
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0) // RST, not FIN: a hard cut
-		}
-		_ = c.Close()
+	return len(pipes)
+}
+
+// Freeze black-holes every open proxied connection, in both directions,
+// and returns how many client connections it froze. They stay open until
+// Drop (the test's cleanup); connections made after Freeze are proxied as
+// usual.
+func (p *proxy) Freeze() int {
+	pipes := p.snapshot()
+	for _, pp := range pipes {
+		pp.freezeOnce.Do(func() { close(pp.frozen) })
 	}
-	return len(conns) / 2
+	return len(pipes)
 }
 
 // ---------------------------------------------------------------------------

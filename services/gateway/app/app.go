@@ -35,6 +35,7 @@ import (
 	"kubently.io/services/gateway/internal/auth"
 	"kubently.io/services/gateway/internal/httpapi"
 	"kubently.io/services/gateway/internal/hub"
+	"kubently.io/services/gateway/internal/liveness"
 )
 
 // Config is the gateway's configuration. Zero values of the fields with
@@ -107,6 +108,11 @@ type Config struct {
 	Name string `env:"KUBENTLY_GATEWAY_NAME"`
 	// Heartbeat is the SSE heartbeat interval.
 	Heartbeat time.Duration `env:"KUBENTLY_SSE_HEARTBEAT" default:"5s"`
+	// ExecutorContactTimeout closes the stream of an executor that posts
+	// heartbeats once none arrived for this long, and bounds each write to
+	// a stream; zero means 3 × Heartbeat. At least 2 × Heartbeat, at most
+	// 10m.
+	ExecutorContactTimeout time.Duration `env:"KUBENTLY_EXECUTOR_CONTACT_TIMEOUT"`
 	// BridgeVisibility is how long a command sent to an executor stays
 	// leased to it without an ack before another stream may send it again
 	// (the bridge's visibility timeout), 1s-5m.
@@ -136,6 +142,9 @@ func (c Config) Validate() error {
 	}
 	if c.Heartbeat < 100*time.Millisecond || c.Heartbeat > time.Minute {
 		errs = append(errs, fmt.Errorf("KUBENTLY_SSE_HEARTBEAT %s out of range [100ms, 1m]", c.Heartbeat))
+	}
+	if t := c.ExecutorContactTimeout; t != 0 && (t < 2*c.Heartbeat || t > 10*time.Minute) {
+		errs = append(errs, fmt.Errorf("KUBENTLY_EXECUTOR_CONTACT_TIMEOUT %s out of range [%s (2 × KUBENTLY_SSE_HEARTBEAT), 10m]", t, 2*c.Heartbeat))
 	}
 	if c.APIKeysReload != 0 && (c.APIKeysReload < 100*time.Millisecond || c.APIKeysReload > time.Hour) {
 		errs = append(errs, fmt.Errorf("KUBENTLY_API_KEYS_RELOAD_INTERVAL %s out of range [100ms, 1h]", c.APIKeysReload))
@@ -233,6 +242,7 @@ type App struct {
 	srv   *httpapi.Server
 	sub   *nats.Subscription
 	rsub  *nats.Subscription
+	csub  *nats.Subscription
 	keys  *keyWatch
 	audit *audit.Writer
 	log   *slog.Logger
@@ -261,6 +271,9 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*App, error) {
 	name := cfg.Name
 	if name == "" {
 		name, _ = os.Hostname()
+	}
+	if err := contracts.ValidateGatewayName(name); err != nil {
+		return nil, fmt.Errorf("gateway: KUBENTLY_GATEWAY_NAME (default: the host name) must name a NATS subject: %w", err)
 	}
 
 	js, err := jetstream.New(deps.Conn)
@@ -308,9 +321,11 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*App, error) {
 	}
 
 	h := hub.New()
+	contacts := liveness.New()
 	srv, err := httpapi.New(httpapi.Config{
 		Conn: deps.Conn, Store: deps.Store, Auth: authn, Limiter: limiter, Audit: aw, AuditReader: ar,
 		Hub: h, Log: deps.Log, Registry: deps.Registry, Name: name, Heartbeat: cfg.Heartbeat,
+		Contacts: contacts, ContactTimeout: cfg.ExecutorContactTimeout,
 	})
 	if err != nil {
 		return nil, err
@@ -328,13 +343,18 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*App, error) {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("gateway: subscribe revocations: %w", err)
 	}
+	csub, err := contacts.Subscribe(deps.Conn, name, srv.CountRelayedContact)
+	if err != nil {
+		_, _ = sub.Unsubscribe(), rsub.Unsubscribe()
+		return nil, fmt.Errorf("gateway: subscribe executor contacts: %w", err)
+	}
 	nkeys := kw.count()
 	if nkeys == 0 && verifier == nil {
 		deps.Log.Warn("no API keys (KUBENTLY_API_KEYS, KUBENTLY_API_KEYS_FILE) and no OIDC issuer: every client request will be rejected")
 	}
 	deps.Log.Info("gateway ready", "clusters_seeded", sortedKeys(tokens), "api_keys", nkeys,
 		"key_file", cfg.APIKeysFile != "", "oidc", verifier != nil, "name", name)
-	return &App{srv: srv, sub: sub, rsub: rsub, keys: kw, audit: aw, log: deps.Log}, nil
+	return &App{srv: srv, sub: sub, rsub: rsub, csub: csub, keys: kw, audit: aw, log: deps.Log}, nil
 }
 
 // seedClusters registers the clusters of KUBENTLY_AGENT_TOKENS that the
@@ -376,7 +396,7 @@ const auditFlushEvery = time.Minute
 // Serve serves HTTP on ln until ctx ends. It also polls the key file and
 // flushes the audit writer's rate-limit summaries.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	defer func() { _ = a.sub.Unsubscribe(); _ = a.rsub.Unsubscribe() }()
+	defer func() { _ = a.sub.Unsubscribe(); _ = a.rsub.Unsubscribe(); _ = a.csub.Unsubscribe() }()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { a.keys.run(ctx) })

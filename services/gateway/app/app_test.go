@@ -40,6 +40,9 @@ func TestValidate(t *testing.T) {
 		{"replicas", func(c *Config) { c.AuditReplicas = 7 }, false},
 		{"max age", func(c *Config) { c.AuditMaxAge = time.Minute }, false},
 		{"reload", func(c *Config) { c.APIKeysReload = time.Millisecond }, false},
+		{"contact timeout 2 heartbeats", func(c *Config) { c.ExecutorContactTimeout = 2 * time.Second }, true},
+		{"contact timeout below 2 heartbeats", func(c *Config) { c.ExecutorContactTimeout = 1500 * time.Millisecond }, false},
+		{"contact timeout above 10m", func(c *Config) { c.ExecutorContactTimeout = 11 * time.Minute }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

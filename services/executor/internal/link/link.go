@@ -11,6 +11,17 @@
 // this executor. A reconnecting stream sends the last event id seen
 // (Last-Event-ID).
 //
+// Dead links are noticed in both directions. The executor drops a stream
+// that received nothing for 3 heartbeat intervals (ErrStale). It also
+// announces heartbeats (contracts.HeaderExecutorHeartbeats); a gateway
+// that supports them answers with contact_interval_ms in the `connected`
+// event, and the executor then posts POST /v1/executor/heartbeat at that
+// interval (and names the stream's conn id on its acks and results), so
+// the gateway can close a stream whose executor is gone. A heartbeat
+// answered 404 unknown_stream ends the stream (ErrStreamUnknown): the
+// gateway no longer holds it. A post that times out, and a stale stream,
+// close the client's idle connections, which may be black-holed too.
+//
 // Trace context arrives inside each command (contracts.Command.TraceParent,
 // decoded with the rest of the event) and is picked up by the worker that
 // runs it. PostResult runs under an "executor.post_result" span and sends
@@ -69,6 +80,9 @@ var (
 	ErrRejected = errors.New("link: result rejected")
 	// ErrStale: the stream missed its heartbeats and was dropped.
 	ErrStale = errors.New("link: stream stale (missed heartbeats)")
+	// ErrStreamUnknown: the gateway answered a heartbeat saying no replica
+	// holds the stream any more, so it was dropped.
+	ErrStreamUnknown = errors.New("link: the gateway no longer holds the stream")
 )
 
 // Ack batching: at most ackBatch ids per POST; at most ackQueue ids wait
@@ -78,6 +92,11 @@ const (
 	ackBatch  = 64
 	ackQueue  = 1024
 	ackGiveUp = 5 * time.Second
+	// ackFirstTimeout bounds an ack's first attempt; each retry doubles it
+	// (up to ResultTimeout). Short, so that an ack stuck on a black-holed
+	// connection is retried on a fresh one well within the gateway's
+	// visibility timeout; growing, so that a slow link still gets through.
+	ackFirstTimeout = time.Second
 )
 
 // maxEventBytes bounds one SSE line, so a broken gateway cannot make the
@@ -122,6 +141,9 @@ type Client struct {
 	base      *url.URL
 	lastEvent atomic.Value // string
 	connected atomic.Bool
+	// connID is the conn_id of the current stream ("" between streams),
+	// sent as X-Executor-Conn-ID on acks and results.
+	connID atomic.Value // string
 	// acks holds the ids of received commands waiting to be acknowledged.
 	acks chan string
 
@@ -169,6 +191,7 @@ func New(cfg Config) (*Client, error) {
 		}),
 	}
 	c.lastEvent.Store("")
+	c.connID.Store("")
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(c.upGauge); err != nil {
 			return nil, fmt.Errorf("link: register metrics: %w", err)
@@ -203,6 +226,9 @@ func (c *Client) authorize(r *http.Request) {
 	}
 	if c.cfg.Version != "" {
 		r.Header.Set(contracts.HeaderExecutorVersion, c.cfg.Version)
+	}
+	if id, _ := c.connID.Load().(string); id != "" {
+		r.Header.Set(contracts.HeaderExecutorConnID, id)
 	}
 }
 
@@ -269,8 +295,10 @@ func (c *Client) stream(ctx context.Context, onCommand func(contracts.Command)) 
 	if err != nil {
 		return err
 	}
+	c.connID.Store("")
 	c.authorize(req)
 	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set(contracts.HeaderExecutorHeartbeats, "1")
 	if last, _ := c.lastEvent.Load().(string); last != "" {
 		req.Header.Set(contracts.HeaderLastEventID, last)
 	}
@@ -312,13 +340,22 @@ func (c *Client) stream(ctx context.Context, onCommand func(contracts.Command)) 
 
 	c.setConnected(true)
 	defer c.setConnected(false)
+	defer c.connID.Store("")
+	beating := false
 	r := bufio.NewReaderSize(resp.Body, 64<<10)
 	var ev event
 	for {
 		line, err := readLine(r)
 		if err != nil {
-			if cause := context.Cause(sctx); errors.Is(cause, ErrStale) {
+			cause := context.Cause(sctx)
+			if errors.Is(cause, ErrStale) {
+				// Whatever black-holed the stream may hold the idle
+				// connections of acks and results too.
+				c.cfg.HTTP.CloseIdleConnections()
 				return ErrStale
+			}
+			if errors.Is(cause, ErrStreamUnknown) {
+				return ErrStreamUnknown
 			}
 			return fmt.Errorf("read: %w", err)
 		}
@@ -336,14 +373,29 @@ func (c *Client) stream(ctx context.Context, onCommand func(contracts.Command)) 
 			var hb struct {
 				IntervalMS  int64 `json:"interval_ms"`
 				HeartbeatMS int64 `json:"heartbeat_interval_ms"`
+				// connected only:
+				ConnID            string `json:"conn_id"`
+				Gateway           string `json:"gateway"`
+				ContactIntervalMS int64  `json:"contact_interval_ms"`
 			}
-			if json.Unmarshal([]byte(ev.data), &hb) == nil && c.cfg.StaleAfter <= 0 {
+			ok := json.Unmarshal([]byte(ev.data), &hb) == nil
+			if ok && c.cfg.StaleAfter <= 0 {
 				if ms := max(hb.IntervalMS, hb.HeartbeatMS); ms > 0 {
 					staleNanos.Store(int64(3 * time.Duration(ms) * time.Millisecond))
 				}
 			}
 			if ev.name == "connected" {
-				c.cfg.Log.Info("connected to gateway", logging.KeyCluster, c.cfg.Cluster)
+				c.cfg.Log.Info("connected to gateway", logging.KeyCluster, c.cfg.Cluster, "conn_id", hb.ConnID, "gateway", hb.Gateway)
+				if ok && contracts.ValidateConnID(hb.ConnID) == nil {
+					c.connID.Store(hb.ConnID)
+					// A gateway that asks for heartbeats gets them, one
+					// goroutine per stream, ending with it.
+					if hb.ContactIntervalMS > 0 && !beating {
+						beating = true
+						interval := max(time.Duration(hb.ContactIntervalMS)*time.Millisecond, 100*time.Millisecond)
+						go c.heartbeatLoop(sctx, cancel, interval, contracts.ExecutorHeartbeat{ConnID: hb.ConnID, Gateway: hb.Gateway})
+					}
+				}
 			}
 		case "command":
 			var cmd contracts.Command
@@ -444,8 +496,12 @@ func (c *Client) postAck(ctx context.Context, ids []string) {
 		return
 	}
 	giveUp := time.Now().Add(ackGiveUp)
+	timeout := ackFirstTimeout
 	for attempt := 0; ; attempt++ {
-		err := c.post(ctx, "/v1/executor/ack", body)
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		err := c.post(actx, "/v1/executor/ack", body)
+		cancel()
+		timeout = min(2*timeout, c.cfg.ResultTimeout)
 		if err == nil {
 			c.cfg.Log.Debug("commands acknowledged", "count", len(ids))
 			return
@@ -515,16 +571,7 @@ func (c *Client) postOnce(ctx context.Context, body []byte) error {
 
 // post sends one executor POST (results or ack) and maps its answer.
 func (c *Client) post(ctx context.Context, path string, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.ResultTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath(path).String(), bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	c.authorize(req)
-	req.Header.Set("Content-Type", "application/json")
-	telemetry.InjectHTTP(ctx, req.Header)
-	resp, err := c.cfg.HTTP.Do(req)
+	resp, err := c.send(ctx, path, body)
 	if err != nil {
 		return err
 	}
@@ -541,3 +588,108 @@ func (c *Client) post(ctx context.Context, path string, body []byte) error {
 		return fmt.Errorf("%w: gateway answered %s: %s", ErrRejected, resp.Status, readSnippet(resp.Body))
 	}
 }
+
+// send sends one executor POST within ResultTimeout (or ctx's earlier
+// deadline). A POST that times out closes the client's idle connections:
+// the path may black-hole them, and the retry should dial a fresh one.
+func (c *Client) send(ctx context.Context, path string, body []byte) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.ResultTimeout)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath(path).String(), bytes.NewReader(body))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c.authorize(req)
+	req.Header.Set("Content-Type", "application/json")
+	telemetry.InjectHTTP(ctx, req.Header)
+	resp, err := c.cfg.HTTP.Do(req)
+	if err != nil {
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			c.cfg.HTTP.CloseIdleConnections()
+		}
+		return nil, err
+	}
+	resp.Body = cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose releases a request's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// heartbeatLoop posts hb every interval until ctx (the stream's) ends. A
+// 404 unknown_stream ends the stream through endStream; other failures
+// are logged and the next beat tries again (the gateway tolerates missed
+// beats up to its contact timeout).
+func (c *Client) heartbeatLoop(ctx context.Context, endStream context.CancelCauseFunc, interval time.Duration, hb contracts.ExecutorHeartbeat) {
+	body, err := json.Marshal(hb)
+	if err != nil {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// One beat may take up to an interval: a beat stuck on a dead
+		// connection does not delay the next.
+		bctx, cancel := context.WithTimeout(ctx, interval)
+		err := c.postHeartbeat(bctx, body)
+		cancel()
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrStreamUnknown):
+			c.cfg.Log.Warn("gateway no longer holds the stream; reconnecting", "conn_id", hb.ConnID, "gateway", hb.Gateway)
+			endStream(err)
+			return
+		case ctx.Err() != nil:
+			return
+		default:
+			c.cfg.Log.Warn("heartbeat failed", "conn_id", hb.ConnID, logging.KeyErr, err)
+		}
+	}
+}
+
+// postHeartbeat posts one heartbeat: nil when counted, ErrStreamUnknown
+// on 404 unknown_stream, ErrUnauthorized on 401, else an error.
+func (c *Client) postHeartbeat(ctx context.Context, body []byte) error {
+	resp, err := c.send(ctx, "/v1/executor/heartbeat", body)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	case http.StatusUnauthorized:
+		return ErrUnauthorized
+	case http.StatusNotFound:
+		var e contracts.Error
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		if json.Unmarshal(b, &e) == nil && e.Reason == reasonUnknownStream {
+			return ErrStreamUnknown
+		}
+		// A 404 without the reason (a gateway without the route, in a
+		// rolling upgrade) says nothing about the stream.
+		return fmt.Errorf("gateway answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	default:
+		return fmt.Errorf("gateway answered %s: %s", resp.Status, readSnippet(resp.Body))
+	}
+}
+
+// reasonUnknownStream is the reason of the gateway's 404 to a heartbeat
+// for a stream no replica holds.
+const reasonUnknownStream = "unknown_stream"

@@ -39,23 +39,40 @@ func (s *Server) executorAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if cluster == "" || !ok || token == "" {
 			return writeError(c, contracts.Errorf(contracts.CodeUnauthorized, "executor requests need Authorization: Bearer <token> and %s", contracts.HeaderClusterID))
 		}
-		if err := contracts.ValidateID("cluster", cluster); err != nil {
-			return writeError(c, contracts.Errorf(contracts.CodeUnauthorized, "invalid executor credentials"))
-		}
-		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.StoreTimeout)
-		rec, err := s.cfg.Store.GetCluster(ctx, cluster)
-		cancel()
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "cluster registry unavailable"))
-		}
-		if err != nil || !auth.TokenMatches(token, rec.TokenHash) {
-			logging.FromContext(c.Request().Context()).Warn("executor authentication failed", logging.KeyCluster, cluster)
-			return writeError(c, contracts.Errorf(contracts.CodeUnauthorized, "invalid executor credentials"))
+		rec, err := s.verifyExecutor(c.Request().Context(), cluster, token)
+		if err != nil {
+			return writeError(c, err)
 		}
 		c.Set(ctxCluster, cluster)
 		c.Set(ctxTokenHash, rec.TokenHash)
+		// Any request naming the executor's current stream is contact
+		// (counted only if this replica holds the stream: acks and
+		// results are not relayed, heartbeats are).
+		if connID := c.Request().Header.Get(contracts.HeaderExecutorConnID); connID != "" {
+			s.cfg.Contacts.Touch(cluster, connID, rec.TokenHash)
+		}
 		return next(c)
 	}
+}
+
+// verifyExecutor checks an executor's cluster id and token against the
+// cluster registry: 401 unauthorized (the same for an unknown cluster and
+// a wrong token) or 503 unavailable.
+func (s *Server) verifyExecutor(ctx context.Context, cluster, token string) (store.ClusterRecord, error) {
+	if err := contracts.ValidateID("cluster", cluster); err != nil {
+		return store.ClusterRecord{}, contracts.Errorf(contracts.CodeUnauthorized, "invalid executor credentials")
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+	rec, err := s.cfg.Store.GetCluster(cctx, cluster)
+	cancel()
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.ClusterRecord{}, contracts.Errorf(contracts.CodeUnavailable, "cluster registry unavailable")
+	}
+	if err != nil || !auth.TokenMatches(token, rec.TokenHash) {
+		logging.FromContext(ctx).Warn("executor authentication failed", logging.KeyCluster, cluster)
+		return store.ClusterRecord{}, contracts.Errorf(contracts.CodeUnauthorized, "invalid executor credentials")
+	}
+	return rec, nil
 }
 
 func clusterOf(c echo.Context) string {
@@ -63,16 +80,25 @@ func clusterOf(c echo.Context) string {
 	return id
 }
 
-// sse writes Server-Sent Events and flushes after each.
+// sse writes Server-Sent Events and flushes after each. Each write must
+// complete within writeTimeout: a peer that stopped reading (a black-holed
+// connection whose socket buffers filled) fails the write instead of
+// blocking the stream loop for good.
 type sse struct {
-	w http.ResponseWriter
-	f http.Flusher
+	w            http.ResponseWriter
+	f            http.Flusher
+	rc           *http.ResponseController
+	writeTimeout time.Duration
 }
 
 func (e *sse) event(id, name string, data any) error {
 	b, err := json.Marshal(data)
 	if err != nil {
 		return err
+	}
+	if e.rc != nil {
+		// Unsupported (a test recorder) only means no bound.
+		_ = e.rc.SetWriteDeadline(time.Now().Add(e.writeTimeout))
 	}
 	var sb strings.Builder
 	if id != "" {
@@ -103,10 +129,20 @@ type connectedEvent struct {
 	Gateway         string `json:"gateway"`
 	ProtocolVersion int    `json:"protocol_version"`
 	IntervalMS      int64  `json:"heartbeat_interval_ms"`
+	// ContactIntervalMS and ContactTimeoutMS are set only for an executor
+	// that announced heartbeats (contracts.HeaderExecutorHeartbeats): post
+	// one every ContactIntervalMS; the stream is closed after
+	// ContactTimeoutMS without any.
+	ContactIntervalMS int64 `json:"contact_interval_ms,omitempty"`
+	ContactTimeoutMS  int64 `json:"contact_timeout_ms,omitempty"`
 }
 
 // stream holds one executor's SSE connection: it records presence, sends
 // heartbeats, and sends queued commands when woken (or on the poll tick).
+// A stream whose executor announced heartbeats is closed when none (nor
+// any other post naming its conn_id) arrived for ContactTimeout: checked
+// on each heartbeat tick, so it ends within ContactTimeout + Heartbeat of
+// the last contact.
 func (s *Server) stream(c echo.Context) error {
 	cluster := clusterOf(c)
 	f, ok := c.Response().Writer.(http.Flusher)
@@ -123,6 +159,7 @@ func (s *Server) stream(c echo.Context) error {
 		Cluster: cluster, ConnID: contracts.NewID(), ExecutorID: executorID, Version: version,
 		Gateway: s.cfg.Name, ConnectedAt: now, LastSeen: now,
 	}
+	enforce := c.Request().Header.Get(contracts.HeaderExecutorHeartbeats) == "1"
 	log := logging.FromContext(c.Request().Context()).With(logging.KeyCluster, cluster, logging.KeyExecutorID, executorID, "conn_id", info.ConnID)
 	if last := c.Request().Header.Get(contracts.HeaderLastEventID); last != "" && len(last) <= 128 {
 		log.Info("executor reconnected", "last_event_id", last)
@@ -133,6 +170,9 @@ func (s *Server) stream(c echo.Context) error {
 	defer stop()
 	waker, unregister := s.cfg.Hub.Register(cluster, stop)
 	defer unregister()
+	tokenHash, _ := c.Get(ctxTokenHash).(string)
+	contact, forget := s.cfg.Contacts.Add(cluster, info.ConnID, tokenHash)
+	defer forget()
 	if err := s.recheckExecutor(ctx, c); err != nil {
 		return writeError(c, err)
 	}
@@ -161,14 +201,19 @@ func (s *Server) stream(c echo.Context) error {
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no")
 	c.Response().WriteHeader(http.StatusOK)
-	out := &sse{w: c.Response(), f: f}
-	if err := out.event("", "connected", connectedEvent{
+	rc := http.NewResponseController(c.Response())
+	out := &sse{w: c.Response(), f: f, rc: rc, writeTimeout: s.cfg.ContactTimeout}
+	hello := connectedEvent{
 		Type: contracts.TypeConnectedEvent, Cluster: cluster, ConnID: info.ConnID, Gateway: s.cfg.Name,
 		ProtocolVersion: contracts.ProtocolVersion, IntervalMS: s.cfg.Heartbeat.Milliseconds(),
-	}); err != nil {
+	}
+	if enforce {
+		hello.ContactIntervalMS, hello.ContactTimeoutMS = s.cfg.Heartbeat.Milliseconds(), s.cfg.ContactTimeout.Milliseconds()
+	}
+	if err := out.event("", "connected", hello); err != nil {
 		return nil
 	}
-	log.Info("executor stream open")
+	log.Info("executor stream open", "heartbeats", enforce)
 	defer log.Info("executor stream closed")
 
 	beat := time.NewTicker(s.cfg.Heartbeat)
@@ -186,6 +231,18 @@ func (s *Server) stream(c echo.Context) error {
 		case <-s.closing:
 			return nil
 		case <-beat.C:
+			if silent := time.Since(contact.LastContact()); enforce && silent > s.cfg.ContactTimeout {
+				// Half-open: the executor is gone or the path black-holes
+				// the connection. Presence is removed on the way out;
+				// commands sent and not acked are redelivered after the
+				// visibility timeout. The expired write deadline makes
+				// the server drop the connection rather than finish the
+				// response into a dead socket.
+				s.metrics.contactTimeouts.Inc()
+				log.Warn("executor stream closed: no contact from the executor", "silent_for", silent.Round(time.Millisecond), "contact_timeout", s.cfg.ContactTimeout)
+				_ = rc.SetWriteDeadline(time.Now())
+				return nil
+			}
 			info.LastSeen = time.Now().UTC()
 			if err := s.heartbeat(ctx, info); err != nil {
 				log.Warn("presence heartbeat failed", logging.KeyErr, err)

@@ -26,6 +26,7 @@ import (
 	"kubently.io/libs/telemetry"
 	"kubently.io/services/gateway/internal/auth"
 	"kubently.io/services/gateway/internal/hub"
+	"kubently.io/services/gateway/internal/liveness"
 )
 
 // Store is what the gateway needs of the state store.
@@ -67,14 +68,25 @@ type Config struct {
 	AuditTimeout time.Duration
 	// Hub wakes local executor streams; required.
 	Hub *hub.Hub
+	// Contacts records executor contact (heartbeats, acks, results) per
+	// stream this replica holds; nil means a registry only this server
+	// uses, which contacts posted to other replicas cannot reach (the app
+	// subscribes the one it passes here, see liveness.Registry.Subscribe).
+	Contacts *liveness.Registry
 	// Log is the logger; required.
 	Log *slog.Logger
 	// Registry receives and serves metrics; nil means a new registry.
 	Registry *prometheus.Registry
 	// Name identifies this gateway replica (in presence records).
 	Name string
-	// Heartbeat is the SSE heartbeat interval; zero means 5s.
+	// Heartbeat is the SSE heartbeat interval; zero means 5s. Executors
+	// that post heartbeats are asked to post them at this interval too.
 	Heartbeat time.Duration
+	// ContactTimeout closes a stream whose executor announced heartbeats
+	// (contracts.HeaderExecutorHeartbeats) and was not heard from for this
+	// long; it also bounds each write to any stream. Zero means 3 ×
+	// Heartbeat.
+	ContactTimeout time.Duration
 	// PresenceTTL is how long a presence record lives without a refresh;
 	// zero means 3 × Heartbeat.
 	PresenceTTL time.Duration
@@ -118,6 +130,10 @@ type metrics struct {
 	natsErrors   *prometheus.CounterVec
 	queueDepth   *prometheus.GaugeVec
 	acks         *prometheus.CounterVec
+	// contactTimeouts counts streams closed for want of executor contact;
+	// heartbeats counts POST /v1/executor/heartbeat by outcome.
+	contactTimeouts prometheus.Counter
+	heartbeats      *prometheus.CounterVec
 }
 
 // New builds the server and its routes.
@@ -142,6 +158,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.PresenceTTL <= 0 {
 		cfg.PresenceTTL = 3 * cfg.Heartbeat
+	}
+	if cfg.ContactTimeout <= 0 {
+		cfg.ContactTimeout = 3 * cfg.Heartbeat
+	}
+	if cfg.Contacts == nil {
+		cfg.Contacts = liveness.New()
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 2 * time.Second
@@ -199,9 +221,18 @@ func New(cfg Config) (*Server, error) {
 			Name: "kubently_gateway_executor_acks_total",
 			Help: "Command ids in executor acks (POST /v1/executor/ack, and results, which ack too) by outcome: acked (removed from the queue now), noop (already acked, expired or unknown), error.",
 		}, []string{"outcome"}),
+		contactTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kubently_gateway_executor_contact_timeouts_total",
+			Help: "Executor streams this replica closed because their executor, which announced heartbeats, was not heard from within the contact timeout (a half-open connection).",
+		}),
+		heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_gateway_executor_heartbeats_total",
+			Help: "Executor heartbeats (POST /v1/executor/heartbeat) by outcome: local (this replica holds the stream), forwarded (passed to the holder over NATS), relayed (received over NATS for a stream held here), unknown_stream, unauthorized, bad_request, unavailable.",
+		}, []string{"outcome"}),
 	}
 	for _, c := range []prometheus.Collector{s.metrics.requests, s.metrics.streams, s.metrics.results,
-		s.metrics.authFailures, s.metrics.rateLimited, s.metrics.sse, s.metrics.executors, s.metrics.auditErrors, s.metrics.natsErrors, s.metrics.queueDepth, s.metrics.acks} {
+		s.metrics.authFailures, s.metrics.rateLimited, s.metrics.sse, s.metrics.executors, s.metrics.auditErrors, s.metrics.natsErrors, s.metrics.queueDepth, s.metrics.acks,
+		s.metrics.contactTimeouts, s.metrics.heartbeats} {
 		if err := cfg.Registry.Register(c); err != nil {
 			return nil, err
 		}
@@ -252,6 +283,9 @@ func (s *Server) routes() {
 	e.GET("/v1/executor/stream", s.stream, executor)
 	e.POST("/v1/executor/results", s.results, executor)
 	e.POST("/v1/executor/ack", s.ack, executor)
+	// Heartbeats authenticate without the registry while the stream is
+	// known (see executorHeartbeat): they are frequent.
+	e.POST("/v1/executor/heartbeat", s.executorHeartbeat)
 
 	e.POST("/debug/session", s.debugCreateSession, client)
 	e.GET("/debug/session/:id", s.debugGetSession, client)
@@ -277,9 +311,10 @@ const (
 var correlationRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // untraced are the routes without a per-request span: long-lived streams
-// (a span would last the connection) and the ops routes.
+// (a span would last the connection), executor heartbeats (one per stream
+// every few seconds) and the ops routes.
 var untraced = map[string]bool{
-	"/v1/executor/stream": true, "/v1/audit/stream": true,
+	"/v1/executor/stream": true, "/v1/audit/stream": true, "/v1/executor/heartbeat": true,
 	"/healthz": true, "/readyz": true, "/metrics": true,
 }
 
