@@ -9,12 +9,13 @@
 // `apt-get install redis-server`). Each server listens on a free loopback
 // port, keeps its files in a test temp dir, and is stopped at cleanup. By
 // default it persists nothing (`--save "" --appendonly no`); set
-// Config.AppendOnly to keep data across Restart.
+// Config.AppendOnly to keep data across Restart, whether the server was
+// stopped (Stop, SIGTERM) or crashed (Kill, SIGKILL).
 //
 // # Concurrency
 //
-// A Server's methods are safe for concurrent use, but Stop and Restart are
-// meant to be called from the test goroutine.
+// A Server's methods are safe for concurrent use, but Stop, Kill and
+// Restart are meant to be called from the test goroutine.
 package redistest
 
 import (
@@ -114,6 +115,21 @@ func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stopLocked()
+}
+
+// Kill ends the server with SIGKILL, as a crash would: nothing is flushed
+// on the way out, so only what Redis had already written survives (with
+// Config.AppendOnly, every acknowledged write: the file is fsynced on
+// each one). Killing a stopped server does nothing.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	s.cmd, s.done = nil, nil
 }
 
 // Restart stops the server if it runs and starts it again on the same port

@@ -51,10 +51,14 @@ func TestRestart(t *testing.T) {
 	tests := []struct {
 		name       string
 		appendOnly bool
+		down       func(*Server) // nil: Restart stops the server itself
 		want       string
 	}{
 		{name: "no persistence", appendOnly: false, want: "$-1\r\n"},
 		{name: "append only", appendOnly: true, want: "v\r\n"},
+		{name: "no persistence, killed", appendOnly: false, down: (*Server).Kill, want: "$-1\r\n"},
+		{name: "append only, killed", appendOnly: true, down: (*Server).Kill, want: "v\r\n"},
+		{name: "append only, stopped", appendOnly: true, down: (*Server).Stop, want: "v\r\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +66,12 @@ func TestRestart(t *testing.T) {
 			addr := s.Addr()
 			if got, want := do(t, addr, "SET k v"), "+OK\r\n"; got != want {
 				t.Fatalf("SET = %q; want %q", got, want)
+			}
+			if tt.down != nil {
+				tt.down(s)
+				if err := ping(addr); err == nil {
+					t.Fatalf("ping while down: got nil error; want one")
+				}
 			}
 			s.Restart(t)
 			if got := s.Addr(); got != addr {
@@ -71,5 +81,15 @@ func TestRestart(t *testing.T) {
 				t.Errorf("GET after Restart = %q; want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestKillStopped(t *testing.T) {
+	s := Start(t)
+	s.Kill()
+	s.Kill() // idempotent
+	s.Stop() // and Stop after Kill does nothing
+	if err := ping(s.Addr()); err == nil {
+		t.Errorf("ping after Kill: got nil error; want one")
 	}
 }

@@ -30,6 +30,12 @@
 //     leases are redelivered to the other; no loss, no duplicate.
 //   - TestStreamsCut: reset every executor TCP connection at the proxy;
 //     executors reconnect; no loss, no duplicate.
+//   - TestStreamsFrozen (halfopen_test.go): black-hole every executor TCP
+//     connection at the proxy (open, passing nothing either way, not even
+//     a close); executors drop their silent streams and reconnect, the
+//     gateways close the frozen streams for want of executor heartbeats
+//     within seconds (presence lists exactly the live streams); no loss,
+//     no duplicate.
 //   - TestGatewayKilled: SIGKILL the replica holding streams; executors
 //     reconnect to the survivor, leases on the dead replica are
 //     redelivered; no loss. Client requests that ran through the dead
@@ -47,6 +53,18 @@
 //     replica not holding its stream; the executor's stream closes and it
 //     exits non-zero naming the 401; solo-1 then fails fast with
 //     executor_unavailable; ha-1 does not notice.
+//   - TestRedisRestartKeepsState (persist_test.go): with sessions created
+//     and solo-1's only executor killed, queue commands for solo-1 within
+//     the reconnect grace (callers waiting), then stop (SIGTERM) or kill
+//     (SIGKILL) redis-server and restart it; sessions read back unchanged
+//     with their keys' expiry, the queue is intact, each long-deadline
+//     command runs exactly once when an executor returns and its caller
+//     gets the result, commands whose deadline passed never run; the
+//     dispatcher's /readyz goes false and back to true.
+//   - TestDevRestartKeepsState (devrestart_test.go): the same with the
+//     `kubently dev` binary (embedded JetStream store) stopped or killed
+//     and restarted on the same data dir; the callers go with the process,
+//     the commands stay queued and each still runs exactly once.
 //
 // Known outcomes worth reading in the tables (see each test's comments):
 // a command the killed executor had acked (acks go out on receipt) but not
