@@ -173,7 +173,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	go pol.Run(ctx)
-	disp, err := dispatchapp.Start(ctx, dispatchapp.Deps{Conn: nc, Store: st, Log: log.With("service", "dispatcher"), Registerer: reg, Version: cfg.Version, Policy: pol, BridgeGrace: 10 * time.Second})
+	disp, err := dispatchapp.Start(ctx, dispatchapp.Deps{Conn: nc, Store: st, Log: log.With("service", "dispatcher"), Registerer: reg, Version: cfg.Version, Policy: pol, BridgeGrace: 10 * time.Second,
+		// A short drain: Ctrl-C should not hang for long.
+		DrainTimeout: 2 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -278,7 +280,16 @@ The cluster keeps running after kubently dev stops; hack/testbed/testbed.sh down
 	case runErr = <-errc:
 	}
 	cancel()
+	// The dispatcher drains its commands in flight while the gateway
+	// finishes their responses: stopped one after the other, the gateway
+	// would wait out its own shutdown first.
+	drained := make(chan struct{})
+	go func() {
+		_ = disp.Stop()
+		close(drained)
+	}()
 	wg.Wait()
+	<-drained
 	return runErr
 }
 

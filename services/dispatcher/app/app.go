@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -55,6 +56,11 @@ type Config struct {
 	// AuditReplicas is the audit stream's replication factor (default 1;
 	// 1-5, more than 1 needs a NATS cluster; 3 in production).
 	AuditReplicas int `env:"KUBENTLY_AUDIT_REPLICAS" default:"1"`
+	// DrainTimeout is how long a stopping dispatcher keeps waiting for
+	// the results of commands in flight before it answers them
+	// unavailable/dispatcher_stopped (1s-5m; keep it below the pod's
+	// termination grace period).
+	DrainTimeout time.Duration `env:"KUBENTLY_DISPATCH_DRAIN_TIMEOUT" default:"10s"`
 	// Version is the build version (set by ldflags, not env).
 	Version string
 }
@@ -72,6 +78,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 100000 {
 		return fmt.Errorf("KUBENTLY_DISPATCH_MAX_IN_FLIGHT %d out of range [1, 100000]", c.MaxInFlight)
+	}
+	if c.DrainTimeout < time.Second || c.DrainTimeout > 5*time.Minute {
+		return fmt.Errorf("KUBENTLY_DISPATCH_DRAIN_TIMEOUT %v out of range [1s, 5m]", c.DrainTimeout)
 	}
 	if c.PolicyReload != 0 && (c.PolicyReload < time.Second || c.PolicyReload > time.Hour) {
 		return fmt.Errorf("KUBENTLY_POLICY_RELOAD_INTERVAL %v out of range [1s, 1h]", c.PolicyReload)
@@ -125,6 +134,8 @@ type Deps struct {
 	// Replica names this replica on its audit records (the pod name);
 	// empty means none.
 	Replica string
+	// DrainTimeout is dispatch.Config.StopTimeout; zero means 10s.
+	DrainTimeout time.Duration
 }
 
 // App is a running dispatcher.
@@ -132,6 +143,9 @@ type App struct {
 	d   *dispatch.Dispatcher
 	w   *audit.Writer
 	log *slog.Logger
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // Start ensures the audit stream and registers the dispatcher on
@@ -158,6 +172,7 @@ func Start(ctx context.Context, deps Deps) (*App, error) {
 	d, err := dispatch.New(ctx, dispatch.Config{
 		Conn: deps.Conn, Store: deps.Store, Log: deps.Log, Registerer: deps.Registerer, Audit: w,
 		MaxInFlight: deps.MaxInFlight, MaxQueue: deps.MaxQueue, BridgeGrace: deps.BridgeGrace, Version: deps.Version, Policy: pol,
+		StopTimeout: deps.DrainTimeout,
 	})
 	if err != nil {
 		return nil, err
@@ -165,16 +180,19 @@ func Start(ctx context.Context, deps Deps) (*App, error) {
 	return &App{d: d, w: w, log: deps.Log}, nil
 }
 
-// Stop deregisters the dispatcher, lets requests in flight finish and
-// flushes the audit writer.
+// Stop deregisters the dispatcher, drains requests in flight (see
+// dispatch.Dispatcher.Stop) and flushes the audit writer. Calls after the
+// first wait for it and return its error.
 func (a *App) Stop() error {
-	err := a.d.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if ferr := a.w.Flush(ctx); ferr != nil {
-		a.log.Error("audit flush failed", "err", ferr)
-	}
-	return err
+	a.stopOnce.Do(func() {
+		a.stopErr = a.d.Stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if ferr := a.w.Flush(ctx); ferr != nil {
+			a.log.Error("audit flush failed", "err", ferr)
+		}
+	})
+	return a.stopErr
 }
 
 // Run connects to NATS and the store, serves until ctx ends, then drains.
@@ -200,7 +218,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go pol.Run(ctx)
 	host, _ := os.Hostname()
 	a, err := Start(ctx, Deps{Conn: nc, Store: st, Log: log, Registerer: reg, MaxInFlight: cfg.MaxInFlight, MaxQueue: cfg.BridgeMaxQueue, BridgeGrace: cfg.BridgeGrace, Version: cfg.Version, Policy: pol,
-		AuditMaxAge: cfg.AuditMaxAge, AuditReplicas: cfg.AuditReplicas, Replica: host})
+		AuditMaxAge: cfg.AuditMaxAge, AuditReplicas: cfg.AuditReplicas, Replica: host, DrainTimeout: cfg.DrainTimeout})
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 func TestConfigValidate(t *testing.T) {
 	valid := func() Config {
 		return Config{Platform: config.Platform{NATSURL: "nats://127.0.0.1:4222", LogLevel: "info"},
-			MaxInFlight: 1024, PolicyReload: 5 * time.Second, AuditMaxAge: 2160 * time.Hour, AuditReplicas: 1}
+			MaxInFlight: 1024, PolicyReload: 5 * time.Second, AuditMaxAge: 2160 * time.Hour, AuditReplicas: 1, DrainTimeout: 10 * time.Second}
 	}
 	tests := []struct {
 		name string
@@ -23,6 +23,8 @@ func TestConfigValidate(t *testing.T) {
 		{"short max age", func(c *Config) { c.AuditMaxAge = time.Minute }, "KUBENTLY_AUDIT_MAX_AGE"},
 		{"no replicas", func(c *Config) { c.AuditReplicas = 0 }, "KUBENTLY_AUDIT_REPLICAS"},
 		{"too many replicas", func(c *Config) { c.AuditReplicas = 6 }, "KUBENTLY_AUDIT_REPLICAS"},
+		{"no drain", func(c *Config) { c.DrainTimeout = 0 }, "KUBENTLY_DISPATCH_DRAIN_TIMEOUT"},
+		{"endless drain", func(c *Config) { c.DrainTimeout = time.Hour }, "KUBENTLY_DISPATCH_DRAIN_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -139,6 +139,10 @@ type Dispatcher struct {
 	m        *metrics
 	inflight sync.WaitGroup
 	stopped  atomic.Bool
+	// quitting ends the requests still in flight when Stop gave up
+	// waiting for them; quit cancels it.
+	quitting context.Context
+	quit     context.CancelFunc
 }
 
 // New registers the dispatcher's endpoints on cfg.Conn.
@@ -168,6 +172,7 @@ func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
 		cfg.Now = time.Now
 	}
 	d := &Dispatcher{cfg: cfg, m: newMetrics()}
+	d.quitting, d.quit = context.WithCancel(context.Background())
 	if err := d.m.register(cfg.Registerer); err != nil {
 		return nil, err
 	}
@@ -213,9 +218,13 @@ func (d *Dispatcher) announceReconnect(at time.Time) {
 	}
 }
 
-// Stop deregisters the endpoints, waits up to Config.StopTimeout for
-// requests in flight to finish (their audit records are written on a
-// context that shutdown does not cancel) and unregisters the metrics.
+// Stop deregisters the endpoints, so no new request arrives, and drains:
+// requests in flight keep waiting for their results (the service's context
+// ending does not end them) for up to Config.StopTimeout. Those still
+// waiting then are answered 503 unavailable, reason dispatcher_stopped,
+// naming their command (it stays queued and may still run), and audited;
+// Stop waits up to Config.AuditTimeout more for that. Then it unregisters
+// the metrics.
 func (d *Dispatcher) Stop() error {
 	d.stopped.Store(true)
 	err := d.svc.Stop()
@@ -227,10 +236,34 @@ func (d *Dispatcher) Stop() error {
 	select {
 	case <-done:
 	case <-time.After(d.cfg.StopTimeout):
-		d.cfg.Log.Warn("dispatcher stopped with requests in flight", "timeout", d.cfg.StopTimeout)
+		d.cfg.Log.Warn("dispatcher stopping with requests in flight: answering them", "timeout", d.cfg.StopTimeout)
+		d.quit()
+		select {
+		case <-done:
+		case <-time.After(d.cfg.AuditTimeout):
+			d.cfg.Log.Warn("dispatcher stopped with requests in flight", "timeout", d.cfg.StopTimeout+d.cfg.AuditTimeout)
+		}
 	}
+	d.quit()
 	d.m.unregister(d.cfg.Registerer)
 	return err
+}
+
+// ReasonDispatcherStopped is the reason of a request answered because the
+// dispatcher stopped before its command's result came.
+const ReasonDispatcherStopped = "dispatcher_stopped"
+
+// detach returns a context with ctx's values that ends only when Stop
+// gives up on requests in flight, not when the service's context does, so
+// a rolling restart drains rather than fails the commands it is waiting
+// on. Each wait inside still has its own deadline.
+func (d *Dispatcher) detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(d.quitting, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // ReasonFenced is the reason of a command refused because its id was
@@ -254,7 +287,8 @@ func (d *Dispatcher) serveExecute(ctx context.Context, req micro.Request) {
 	d.inflight.Add(1)
 	defer d.inflight.Done()
 	start := d.cfg.Now()
-	ctx = natsutil.RequestContext(ctx, req)
+	ctx, cancel := d.detach(natsutil.RequestContext(ctx, req))
+	defer cancel()
 	var in contracts.ExecuteRequest
 	derr := natsutil.DecodeRequest(req, &in)
 	c := d.newCall(ctx, in, start)
@@ -456,7 +490,9 @@ func (d *Dispatcher) run(ctx context.Context, c *call) (contracts.CommandResult,
 
 	res, err := d.await(ctx, c, sub, resultSubj, deadline, timeout)
 	if err != nil {
-		d.m.natsErrors.WithLabelValues("result_wait").Inc()
+		if contracts.AsError(err).Reason != ReasonDispatcherStopped {
+			d.m.natsErrors.WithLabelValues("result_wait").Inc()
+		}
 		return d.unavailable(ctx, c, err)
 	}
 	rec := d.record(c, audit.EventCommandExecuted, "-executed")
@@ -488,6 +524,11 @@ func (d *Dispatcher) await(ctx context.Context, c *call, sub *nats.Subscription,
 	for {
 		msg, err := sub.NextMsgWithContext(wctx)
 		if err != nil {
+			if d.quitting.Err() != nil {
+				return contracts.CommandResult{}, &contracts.Error{Code: contracts.CodeUnavailable, Reason: ReasonDispatcherStopped, Message: fmt.Sprintf(
+					"the dispatcher stopped before command %s's result came; the command stays queued and may still run once, but its result cannot reach this request (kubently audit --command-id %s)",
+					c.cmdID, c.cmdID)}
+			}
 			if wctx.Err() != nil && ctx.Err() == nil {
 				base.Status = contracts.StatusTimeout
 				base.Error = fmt.Sprintf("no result from cluster %s within %s", c.in.Cluster, timeout)

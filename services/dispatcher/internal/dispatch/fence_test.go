@@ -3,6 +3,8 @@ package dispatch
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,3 +134,84 @@ func TestAnnounceReconnect(t *testing.T) {
 type nopAuditor struct{}
 
 func (nopAuditor) Write(context.Context, audit.Record) error { return nil }
+
+// TestStopDrains: stopping the dispatcher (a rolling restart) lets a
+// command in flight finish and answers it; one whose result does not come
+// within StopTimeout is answered unavailable/dispatcher_stopped, naming
+// its command, and audited — not cut off the moment the service's context
+// ends.
+func TestStopDrains(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.StopTimeout = 1500 * time.Millisecond })
+	release := make(chan struct{})
+	e.setRun(func(c contracts.Command) (contracts.ExecutorResult, bool) {
+		if c.Argv[len(c.Argv)-1] == "never" {
+			return contracts.ExecutorResult{}, false
+		}
+		<-release
+		return contracts.ExecutorResult{CommandID: c.ID, Status: contracts.StatusSuccess, Output: "drained"}, true
+	})
+	type reply struct {
+		res  contracts.CommandResult
+		err  *contracts.Error
+		corr string
+	}
+	send := func(name string) <-chan reply {
+		ch := make(chan reply, 1)
+		go func() {
+			res, err, corr := e.exec(t, request(operator, online, "get", "pods", "-n", "shop", name))
+			ch <- reply{res, err, corr}
+		}()
+		return ch
+	}
+	slow, never := send("slow"), send("never")
+	checkFor(t, 5*time.Second, func() error {
+		if n := len(e.records(t, audit.Filter{Event: audit.EventCommandDispatched})); n < 2 {
+			return fmt.Errorf("%d dispatched records; want 2", n)
+		}
+		return nil
+	})
+	stopped := make(chan error, 1)
+	start := time.Now()
+	go func() { stopped <- e.d.Stop() }()
+	time.Sleep(300 * time.Millisecond) // Stop has begun; time-based on purpose
+	close(release)
+
+	r := <-slow
+	if r.err != nil || r.res.Status != contracts.StatusSuccess || r.res.Output != "drained" {
+		t.Errorf("command in flight during Stop: %+v, %s; want its result", r.res, fmtErr(r.err))
+	}
+	r = <-never
+	if r.err == nil || r.err.Code != contracts.CodeUnavailable || r.err.Reason != ReasonDispatcherStopped || !strings.Contains(r.err.Message, "may still run") {
+		t.Fatalf("command without a result during Stop: %s; want unavailable/%s", fmtErr(r.err), ReasonDispatcherStopped)
+	}
+	if took := time.Since(start); took < 1500*time.Millisecond || took > 6*time.Second {
+		t.Errorf("answered %v after Stop began; want after the 1.5s StopTimeout, promptly", took)
+	}
+	rec := final(t, e.records(t, audit.Filter{}), r.corr)
+	if rec.Outcome != audit.OutcomeUnavailable || rec.Reason != ReasonDispatcherStopped || !strings.Contains(r.err.Message, rec.CommandID) {
+		t.Errorf("final record %s/%s for %s; want unavailable/%s and the message naming it", rec.Outcome, rec.Reason, rec.CommandID, ReasonDispatcherStopped)
+	}
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Stop = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop did not return")
+	}
+}
+
+// checkFor calls f until it returns nil, failing the test with its last
+// error after total.
+func checkFor(t *testing.T, total time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("not within %v: %v", total, err)
+}
