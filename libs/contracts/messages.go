@@ -20,6 +20,9 @@ const (
 	TypeHeartbeatEvent = "io.kubently.stream.v1.heartbeat"
 	TypeConnectedEvent = "io.kubently.stream.v1.connected"
 	TypeBusReconnected = "io.kubently.bus.v1.reconnected"
+	// TypeReplayPending answers a replay request for a command whose
+	// dispatcher is still working on it (its reply is not out yet).
+	TypeReplayPending = "io.kubently.dispatch.v1.replay_pending"
 )
 
 // Response is the envelope of every NATS reply: exactly one of Error and
@@ -137,6 +140,11 @@ type ExecuteRequest struct {
 	// can settle the request's fate after a bus reconnect (store Fence);
 	// empty: the dispatcher picks one.
 	CommandID string `json:"command_id,omitempty"`
+}
+
+// ReplayRequest is the body of DispatchReplaySubject.
+type ReplayRequest struct {
+	CommandID string `json:"command_id"`
 }
 
 // BusReconnected is the body of BusReconnectedSubject.

@@ -26,6 +26,11 @@ const (
 	DispatchSubjectPrefix = "kubently.dispatch.v1"
 	// DispatchExecuteSubject runs one command (ExecuteRequest → CommandResult).
 	DispatchExecuteSubject = DispatchSubjectPrefix + ".execute"
+	// DispatchReplaySubject asks every dispatcher replica (no queue group)
+	// for the reply it recently sent for a command (ReplayRequest → the
+	// same Response envelope); only the replica that has it answers. The
+	// gateway asks when a reply was lost in a NATS disruption.
+	DispatchReplaySubject = DispatchSubjectPrefix + ".replay"
 
 	// BridgeNotifySubjectT is the format twin of BridgeNotifySubject: the
 	// dispatcher publishes on it after enqueuing a command so that the

@@ -143,6 +143,11 @@ type Dispatcher struct {
 	// waiting for them; quit cancels it.
 	quitting context.Context
 	quit     context.CancelFunc
+	// replies keeps recent replies for gateways that lost theirs.
+	replies  *replayCache
+	replySub *nats.Subscription
+	// working holds the command ids of requests not answered yet.
+	working sync.Map
 }
 
 // New registers the dispatcher's endpoints on cfg.Conn.
@@ -173,6 +178,7 @@ func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{cfg: cfg, m: newMetrics()}
 	d.quitting, d.quit = context.WithCancel(context.Background())
+	d.replies = newReplayCache(defaultReplayTTL, defaultReplayBytes, cfg.Now)
 	if err := d.m.register(cfg.Registerer); err != nil {
 		return nil, err
 	}
@@ -192,6 +198,11 @@ func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
 		return nil, fmt.Errorf("dispatch: add endpoint: %w", err)
 	}
 	d.svc = svc
+	if d.replySub, err = cfg.Conn.Subscribe(contracts.DispatchReplaySubject, d.serveReplay); err != nil {
+		_ = svc.Stop()
+		d.m.unregister(cfg.Registerer)
+		return nil, fmt.Errorf("dispatch: subscribe %s: %w", contracts.DispatchReplaySubject, err)
+	}
 	natsutil.OnReconnect(cfg.Conn, d.announceReconnect)
 	return d, nil
 }
@@ -245,6 +256,8 @@ func (d *Dispatcher) Stop() error {
 		}
 	}
 	d.quit()
+	// Replies stay replayable through the drain; not after.
+	_ = d.replySub.Unsubscribe()
 	d.m.unregister(d.cfg.Registerer)
 	return err
 }
@@ -272,15 +285,17 @@ const ReasonFenced = "fenced"
 
 // call is one execute request on its way through the dispatcher.
 type call struct {
-	in      contracts.ExecuteRequest
-	start   time.Time
-	cmdID   string
-	corr    string
-	id      authz.Identity // the request's principal, once validated
-	ns      string         // the namespace the scope check used
-	verb    string
-	cluster string // metrics label: the cluster once known registered
-	log     *slog.Logger
+	in    contracts.ExecuteRequest
+	start time.Time
+	cmdID string
+	corr  string
+	id    authz.Identity // the request's principal, once validated
+	ns    string         // the namespace the scope check used
+	// deadline is the command's deadline once it is queued; zero before.
+	deadline time.Time
+	verb     string
+	cluster  string // metrics label: the cluster once known registered
+	log      *slog.Logger
 }
 
 func (d *Dispatcher) serveExecute(ctx context.Context, req micro.Request) {
@@ -292,6 +307,8 @@ func (d *Dispatcher) serveExecute(ctx context.Context, req micro.Request) {
 	var in contracts.ExecuteRequest
 	derr := natsutil.DecodeRequest(req, &in)
 	c := d.newCall(ctx, in, start)
+	d.working.Store(c.cmdID, struct{}{})
+	defer d.working.Delete(c.cmdID)
 	var res contracts.CommandResult
 	err := derr
 	if err == nil {
@@ -308,6 +325,9 @@ func (d *Dispatcher) serveExecute(ctx context.Context, req micro.Request) {
 		}
 		c.log.Log(ctx, level, "command rejected", "code", e.Code, "reason", e.Reason, "message", e.Message,
 			logging.KeyDuration, elapsed.Milliseconds())
+		if b, merr := json.Marshal(contracts.Response{Error: e}); merr == nil {
+			d.replies.put(c.cmdID, b)
+		}
 		if rerr := natsutil.ReplyError(req, e); rerr != nil {
 			d.m.natsErrors.WithLabelValues("reply").Inc()
 			c.log.Error("reply failed", logging.KeyErr, rerr)
@@ -318,7 +338,18 @@ func (d *Dispatcher) serveExecute(ctx context.Context, req micro.Request) {
 	d.m.latency.WithLabelValues(c.verb, string(res.Status), c.cluster).Observe(elapsed.Seconds())
 	c.log.Info("command finished", logging.KeyStatus, res.Status, "exit_code", res.ExitCode,
 		"bytes", len(res.Output), "truncated", res.Truncated, logging.KeyDuration, elapsed.Milliseconds())
-	if rerr := natsutil.Reply(req, contracts.TypeCommandResult, res); rerr != nil {
+	resp, rerr := contracts.NewResponse(contracts.TypeCommandResult, res)
+	var b []byte
+	if rerr == nil {
+		b, rerr = json.Marshal(resp)
+	}
+	if rerr != nil {
+		rerr = natsutil.ReplyError(req, rerr)
+	} else {
+		d.replies.put(c.cmdID, b)
+		rerr = req.Respond(b)
+	}
+	if rerr != nil {
 		d.m.natsErrors.WithLabelValues("reply").Inc()
 		c.log.Error("reply failed", logging.KeyErr, rerr)
 	}
@@ -434,6 +465,7 @@ func (d *Dispatcher) run(ctx context.Context, c *call) (contracts.CommandResult,
 	}
 
 	deadline := d.cfg.Now().Add(timeout)
+	c.deadline = deadline
 	command := contracts.Command{
 		ID:            c.cmdID,
 		Cluster:       in.Cluster,
@@ -794,14 +826,35 @@ var auditID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // final writes a command's final record and counts its outcome.
 func (d *Dispatcher) final(ctx context.Context, c *call, rec audit.Record) error {
 	d.m.outcomes.WithLabelValues(string(rec.Outcome), rec.Reason).Inc()
-	return d.write(ctx, c, rec)
+	return d.writeWithin(ctx, c, rec, d.finalTimeout(c))
+}
+
+// finalWriteSlack is how long past its command's deadline a final record
+// may still be written; the gateway waits its RequestMargin (5s) longer.
+const finalWriteSlack = 2 * time.Second
+
+// finalTimeout bounds the write of a command's final record: AuditTimeout,
+// or longer when its caller waits longer anyway. A command that ran must
+// not lose its result to a short audit outage (a JetStream leader
+// election takes seconds): the caller would get "result withheld" for
+// work that was done.
+func (d *Dispatcher) finalTimeout(c *call) time.Duration {
+	if c.deadline.IsZero() {
+		return d.cfg.AuditTimeout
+	}
+	return max(d.cfg.AuditTimeout, c.deadline.Add(finalWriteSlack).Sub(d.cfg.Now()))
 }
 
 // write stores rec, waiting for the acknowledgement, on a context that
 // the request's (or the service's) end does not cancel: a record due is
 // written even while the dispatcher shuts down.
 func (d *Dispatcher) write(ctx context.Context, c *call, rec audit.Record) error {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.AuditTimeout)
+	return d.writeWithin(ctx, c, rec, d.cfg.AuditTimeout)
+}
+
+// writeWithin is write with its own bound.
+func (d *Dispatcher) writeWithin(ctx context.Context, c *call, rec audit.Record, timeout time.Duration) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	if err := d.cfg.Audit.Write(wctx, rec.Clamp()); err != nil {
 		d.m.auditErrors.WithLabelValues(string(rec.Event)).Inc()

@@ -215,3 +215,55 @@ func checkFor(t *testing.T, total time.Duration, f func() error) {
 	}
 	t.Fatalf("not within %v: %v", total, err)
 }
+
+// slowAuditor holds every command_executed write until `until` (an audit
+// outage such as a JetStream leader election), then stores it.
+type slowAuditor struct {
+	Auditor
+	until time.Time
+}
+
+func (a slowAuditor) Write(ctx context.Context, rec audit.Record) error {
+	if rec.Event == audit.EventCommandExecuted {
+		select {
+		case <-time.After(time.Until(a.until)):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return a.Auditor.Write(ctx, rec)
+}
+
+// TestFinalRecordOutlivesShortOutage: a command that ran keeps its result
+// through an audit outage longer than AuditTimeout but within its own
+// deadline — the final record is written late, not given up on — and an
+// outage past the deadline still withholds it.
+func TestFinalRecordOutlivesShortOutage(t *testing.T) {
+	var slow *slowAuditor
+	e := newEnv(t, func(c *Config) {
+		slow = &slowAuditor{Auditor: c.Audit}
+		c.Audit = slow
+		c.AuditTimeout = 300 * time.Millisecond
+	})
+	slow.until = time.Now().Add(1500 * time.Millisecond)
+	in := request(operator, online, "get", "pods", "-n", "shop")
+	in.TimeoutSeconds = 5
+	res, cerr, corr := e.exec(t, in)
+	if cerr != nil || res.Status != contracts.StatusSuccess {
+		t.Fatalf("got %+v, %s; want the result once the audit log is back", res, fmtErr(cerr))
+	}
+	if rec := final(t, e.records(t, audit.Filter{}), corr); rec.Outcome != audit.OutcomeSuccess {
+		t.Errorf("final record %s; want success", rec.Outcome)
+	}
+
+	slow.until = time.Now().Add(time.Hour)
+	in.TimeoutSeconds = 1
+	start := time.Now()
+	_, cerr, _ = e.exec(t, in)
+	if cerr == nil || cerr.Code != contracts.CodeUnavailable || !strings.Contains(cerr.Message, "withheld") {
+		t.Fatalf("got %s; want unavailable: result withheld", fmtErr(cerr))
+	}
+	if took := time.Since(start); took > 1*time.Second+finalWriteSlack+2*time.Second {
+		t.Errorf("withheld after %v; want by the deadline plus %v", took, finalWriteSlack)
+	}
+}

@@ -22,6 +22,7 @@ type metrics struct {
 	queueFull   prometheus.Counter
 	graceQueued prometheus.Counter
 	auditErrors *prometheus.CounterVec
+	replays     prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -45,7 +46,7 @@ func newMetrics() *metrics {
 		}, []string{"check", "reason"}),
 		natsErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_dispatcher_nats_errors_total",
-			Help: "Failed NATS operations by operation (session_request, subscribe, flush, notify, result_wait, reply).",
+			Help: "Failed NATS operations by operation (session_request, subscribe, flush, notify, result_wait, reply, announce, replay).",
 		}, []string{"op"}),
 		queueFull: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kubently_dispatcher_queue_full_total",
@@ -59,6 +60,10 @@ func newMetrics() *metrics {
 			Name: "kubently_dispatcher_store_errors_total",
 			Help: "Failed store calls by operation (cluster_registry, executor_presence, enqueue).",
 		}, []string{"op"}),
+		replays: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kubently_dispatcher_replies_replayed_total",
+			Help: "Replies sent again because a gateway asked for one lost in a NATS disruption (kubently.dispatch.v1.replay).",
+		}),
 		auditErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_dispatcher_audit_write_errors_total",
 			Help: "Audit records that could not be stored, by event. A failed command_dispatched write stops the command.",
@@ -67,7 +72,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.commands, m.latency, m.outcomes, m.decisions, m.natsErrors, m.storeErrors, m.auditErrors, m.queueFull, m.graceQueued}
+	return []prometheus.Collector{m.commands, m.latency, m.outcomes, m.decisions, m.natsErrors, m.storeErrors, m.auditErrors, m.queueFull, m.graceQueued, m.replays}
 }
 
 // register registers every collector on r, undoing a partial registration

@@ -110,7 +110,7 @@ func (s *Server) dispatch(ctx context.Context, req contracts.ExecuteRequest) (co
 	var res contracts.CommandResult
 	err = s.rpc(ctx, wait, contracts.DispatchExecuteSubject, contracts.TypeExecuteRequest, req, contracts.TypeCommandResult, &res)
 	if err != nil {
-		return res, settledError(ctx, err)
+		return settledError(ctx, err)
 	}
 	return res, nil
 }

@@ -42,6 +42,9 @@ const (
 	// fenceSlack is how long a fence outlives the request's own wait, so
 	// a request delivered very late still finds it.
 	fenceSlack = time.Minute
+	// replayWait bounds the wait for a dispatcher to send a lost reply
+	// again; only the replica that has it answers.
+	replayWait = time.Second
 )
 
 // Fencer settles a command id's fate; store.Bridge.Fence implements it.
@@ -62,7 +65,9 @@ type Fencer interface {
 // running keeps waiting, as its reply will come over the restored
 // connection.
 type settler struct {
-	fence   Fencer
+	fence Fencer
+	// replay asks the dispatchers for a command's reply again; nil: none.
+	replay  func(commandID string) ([]byte, error)
 	timeout time.Duration // per store call
 	log     *slog.Logger
 	settled *prometheus.CounterVec
@@ -94,7 +99,7 @@ func newSettler(f Fencer, timeout time.Duration, log *slog.Logger) *settler {
 		calls: map[string]*waiting{},
 		settled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_gateway_requests_settled_total",
-			Help: "Execute requests in flight across a NATS disruption, by how they were settled: not_dispatched (lost before queueing; fenced and failed at once), result_lost (ran; the reply was lost; failed at once), waited (queued; kept waiting for the reply), unsettled (the store could not be read; kept waiting).",
+			Help: "Execute requests in flight across a NATS disruption, by how they were settled: not_dispatched (lost before queueing; fenced and failed at once), replayed (the reply was lost and the dispatcher sent it again), result_lost (ran; the reply was lost and no dispatcher had it; failed at once), waited (queued; kept waiting for the reply), unsettled (the store could not be read; kept waiting).",
 		}, []string{"outcome"}),
 	}
 }
@@ -203,14 +208,22 @@ func (st *settler) check(w *waiting) {
 	cancel()
 	now := time.Now()
 	log := st.log.With(logging.KeyCommandID, w.id)
+	answered := state.AnsweredBy != "" && state.AnsweredBy != answerPending
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	if st.calls[w.id] != w {
+		st.mu.Unlock()
 		return // answered meanwhile
 	}
 	w.checksLeft--
 	w.nextCheck = now.Add(settleEvery)
-	answered := state.AnsweredBy != "" && state.AnsweredBy != answerPending
+	if err == nil && answered && !w.answeredAt.IsZero() && now.Sub(w.answeredAt) >= settleEvery {
+		// The reply is lost: ask the dispatchers for it again.
+		w.checksLeft = 0
+		st.mu.Unlock()
+		st.recover(w, state.AnsweredBy, log)
+		return
+	}
+	defer st.mu.Unlock()
 	switch {
 	case err != nil:
 		log.Warn("cannot settle an execute request: store unavailable; it keeps waiting", logging.KeyErr, err)
@@ -223,13 +236,6 @@ func (st *settler) check(w *waiting) {
 		log.Warn("execute request lost in a nats reconnect before it was queued: fenced and failed")
 		w.cancel(&contracts.Error{Code: contracts.CodeUnavailable, Reason: ReasonNotDispatched, Message: fmt.Sprintf(
 			"the request for command %s was lost when a NATS connection dropped; it did not run and will not run; retry it", w.id)})
-	case answered && !w.answeredAt.IsZero() && now.Sub(w.answeredAt) >= settleEvery:
-		w.checksLeft = 0
-		st.settled.WithLabelValues(ReasonResultLost).Inc()
-		log.Warn("execute reply lost in a nats reconnect after the command ran: failed", logging.KeyExecutorID, state.AnsweredBy)
-		w.cancel(&contracts.Error{Code: contracts.CodeUnavailable, Reason: ReasonResultLost, Message: fmt.Sprintf(
-			"command %s ran on executor %s, but its result was lost when a NATS connection dropped; its outcome is in the audit log (kubently audit --command-id %s)",
-			w.id, state.AnsweredBy, w.id)})
 	case answered:
 		if w.answeredAt.IsZero() {
 			w.answeredAt, w.answeredBy = now, state.AnsweredBy
@@ -244,10 +250,70 @@ func (st *settler) check(w *waiting) {
 	}
 }
 
+// recover asks the dispatcher replicas to send a lost reply again
+// (contracts.DispatchReplaySubject) and ends the wait with it; if none has
+// it (that dispatcher is gone too), the request fails with result_lost.
+func (st *settler) recover(w *waiting, executor string, log *slog.Logger) {
+	if st.replay != nil {
+		if reply, err := st.replay(w.id); err == nil {
+			var env contracts.Response
+			var res contracts.CommandResult
+			perr := json.Unmarshal(reply, &env)
+			switch {
+			case perr == nil && env.Type == contracts.TypeReplayPending:
+				// Not lost: its dispatcher is still on it (a slow audit
+				// write, say). Keep waiting, and ask again later.
+				log.Info("execute reply not out yet: the dispatcher is still working on it")
+				st.mu.Lock()
+				w.checksLeft, w.nextCheck = 1, time.Now().Add(settleEvery)
+				st.mu.Unlock()
+				return
+			case perr == nil && env.Error != nil:
+				// The dispatcher's answer was an error: that is the answer.
+				st.settled.WithLabelValues("replayed").Inc()
+				log.Info("execute reply lost in a nats reconnect: replayed by the dispatcher", logging.KeyErr, env.Error)
+				w.cancel(&replayed{err: env.Error})
+				return
+			case contracts.Decode(reply, contracts.TypeCommandResult, &res) == nil && res.CommandID == w.id:
+				st.settled.WithLabelValues("replayed").Inc()
+				log.Info("execute reply lost in a nats reconnect: replayed by the dispatcher")
+				w.cancel(&replayed{res: res})
+				return
+			default:
+				log.Warn("replayed reply unusable: not a command result for this command")
+			}
+		}
+	}
+	st.settled.WithLabelValues(ReasonResultLost).Inc()
+	log.Warn("execute reply lost in a nats reconnect after the command ran, and no dispatcher has it: failed", logging.KeyExecutorID, executor)
+	w.cancel(&contracts.Error{Code: contracts.CodeUnavailable, Reason: ReasonResultLost, Message: fmt.Sprintf(
+		"command %s ran on executor %s, but its result was lost when a NATS connection dropped; its outcome is in the audit log (kubently audit --command-id %s)",
+		w.id, executor, w.id)})
+}
+
+// replayed is the cause a recovered request's wait ends with.
+type replayed struct {
+	res contracts.CommandResult
+	err *contracts.Error
+}
+
+func (r *replayed) Error() string { return "reply replayed" }
+
 // watchBus starts settling after this server's own NATS reconnects and
 // after dispatchers announce theirs; it stops when done closes.
 func (s *Server) watchBus(done <-chan struct{}) error {
 	st := s.settler
+	st.replay = func(id string) ([]byte, error) {
+		b, err := json.Marshal(contracts.ReplayRequest{CommandID: id})
+		if err != nil {
+			return nil, err
+		}
+		m, err := s.cfg.Conn.Request(contracts.DispatchReplaySubject, b, replayWait)
+		if err != nil {
+			return nil, err
+		}
+		return m.Data, nil
+	}
 	natsutil.OnReconnect(s.cfg.Conn, func(at time.Time) {
 		select {
 		case <-done:
@@ -275,12 +341,19 @@ func (s *Server) watchBus(done <-chan struct{}) error {
 }
 
 // settledError returns the settler's verdict on a request whose wait
-// ended with err, or err.
-func settledError(ctx context.Context, err error) error {
+// ended with err — a replayed reply, or a settled failure — or err.
+func settledError(ctx context.Context, err error) (contracts.CommandResult, error) {
+	var r *replayed
+	if errors.As(context.Cause(ctx), &r) {
+		if r.err != nil {
+			return contracts.CommandResult{}, r.err
+		}
+		return r.res, nil
+	}
 	var ce *contracts.Error
 	if cause := context.Cause(ctx); cause != nil && errors.As(cause, &ce) &&
 		(ce.Reason == ReasonNotDispatched || ce.Reason == ReasonResultLost) {
-		return ce
+		return contracts.CommandResult{}, ce
 	}
-	return err
+	return contracts.CommandResult{}, err
 }

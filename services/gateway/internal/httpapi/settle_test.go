@@ -218,3 +218,121 @@ func TestSettleKeepsWaiting(t *testing.T) {
 		t.Errorf("settled as failed: %v; want 0", got)
 	}
 }
+
+// TestSettleReplayed: a command that ran and whose reply was lost is
+// recovered when a dispatcher still has the reply: the caller gets the
+// result (or the dispatcher's error answer), not result_lost.
+func TestSettleReplayed(t *testing.T) {
+	for name, reply := range map[string]func(id string) (any, int){
+		"result": func(id string) (any, int) {
+			return contracts.CommandResult{CommandID: id, Cluster: "dev-1", Status: contracts.StatusSuccess, Output: "replayed output"}, http.StatusOK
+		},
+		"error answer": func(string) (any, int) {
+			return &contracts.Error{Code: contracts.CodeUnavailable, Reason: "audit_unavailable", Message: "result withheld"}, http.StatusServiceUnavailable
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := &swallow{}
+			e := newEnv(t, envOpts{dispatcher: d.handle})
+			d.act = func(_ *nats.Msg, req contracts.ExecuteRequest) {
+				cmd := contracts.Command{ID: req.CommandID, Cluster: req.Cluster, Argv: req.Argv, Deadline: time.Now().Add(30 * time.Second), IssuedAt: time.Now()}
+				if err := e.st.Enqueue(t.Context(), cmd); err != nil {
+					t.Error(err)
+				}
+				if _, _, err := e.st.MarkAnswered(t.Context(), cmd.ID, "exec-7"); err != nil {
+					t.Error(err)
+				}
+			}
+			// The dispatcher that kept the reply answers the replay; a
+			// second replica that lacks it stays silent.
+			var asked []string
+			var mu sync.Mutex
+			sub, err := e.nc.Subscribe(contracts.DispatchReplaySubject, func(m *nats.Msg) {
+				var rr contracts.ReplayRequest
+				_ = json.Unmarshal(m.Data, &rr)
+				mu.Lock()
+				asked = append(asked, rr.CommandID)
+				mu.Unlock()
+				v, _ := reply(rr.CommandID)
+				var env contracts.Response
+				if ce, ok := v.(*contracts.Error); ok {
+					env = contracts.Response{Error: ce}
+				} else {
+					env, _ = contracts.NewResponse(contracts.TypeCommandResult, v)
+				}
+				b, _ := json.Marshal(env)
+				_ = m.Respond(b)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = sub.Unsubscribe() }()
+			silent, err := e.nc.Subscribe(contracts.DispatchReplaySubject, func(*nats.Msg) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = silent.Unsubscribe() }()
+
+			ch := e.executeAsync(t)
+			req := d.wait(t)
+			time.Sleep(100 * time.Millisecond) // let act finish; time-based on purpose
+			e.announce(t)
+			o := waitOutcome(t, ch, 15*time.Second)
+			_, wantStatus := reply(req.CommandID)
+			if o.r.status != wantStatus {
+				t.Fatalf("got %d %s; want %d", o.r.status, o.r.body, wantStatus)
+			}
+			want := "replayed output"
+			if wantStatus != http.StatusOK {
+				want = "result withheld"
+			}
+			if !strings.Contains(string(o.r.body), want) {
+				t.Errorf("body %s; want %q", o.r.body, want)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(asked) != 1 || asked[0] != req.CommandID {
+				t.Errorf("replay asked for %v; want once for %s", asked, req.CommandID)
+			}
+			if got := testutil.ToFloat64(e.srv.settler.settled.WithLabelValues("replayed")); got != 1 {
+				t.Errorf("settled{replayed} = %v; want 1", got)
+			}
+		})
+	}
+}
+
+// TestSettlePending: a command answered by its executor whose dispatcher
+// is still busy (a slow audit write) is not declared lost: the replay
+// says pending, and the caller gets the reply when it comes.
+func TestSettlePending(t *testing.T) {
+	d := &swallow{}
+	e := newEnv(t, envOpts{dispatcher: d.handle})
+	d.act = func(m *nats.Msg, req contracts.ExecuteRequest) {
+		cmd := contracts.Command{ID: req.CommandID, Cluster: req.Cluster, Argv: req.Argv, Deadline: time.Now().Add(30 * time.Second), IssuedAt: time.Now()}
+		if err := e.st.Enqueue(t.Context(), cmd); err != nil {
+			t.Error(err)
+		}
+		if _, _, err := e.st.MarkAnswered(t.Context(), cmd.ID, "exec-7"); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(settleFirst + 3*settleEvery) // past the point a lost reply is replayed
+		r, _ := contracts.NewResponse(contracts.TypeCommandResult, contracts.CommandResult{CommandID: req.CommandID, Cluster: req.Cluster, Status: contracts.StatusSuccess, Output: "slow but fine"})
+		b, _ := json.Marshal(r)
+		_ = m.Respond(b)
+	}
+	sub, err := e.nc.Subscribe(contracts.DispatchReplaySubject, func(m *nats.Msg) {
+		_ = m.Respond([]byte(`{"type":"` + contracts.TypeReplayPending + `"}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	ch := e.executeAsync(t)
+	d.wait(t)
+	time.Sleep(100 * time.Millisecond) // let act mark it answered; time-based on purpose
+	e.announce(t)
+	o := waitOutcome(t, ch, 20*time.Second)
+	if o.r.status != http.StatusOK || !strings.Contains(string(o.r.body), "slow but fine") {
+		t.Fatalf("got %d %s; want the slow reply", o.r.status, o.r.body)
+	}
+}
