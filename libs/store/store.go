@@ -133,6 +133,30 @@ type Bridge interface {
 	// server): fit for metrics after every claim and for admission
 	// control.
 	Depth(ctx context.Context, cluster string) (int, error)
+	// Queues reports, in one call for many clusters, the queues of those
+	// of clusters that are not empty: their Depth and whether they hold a
+	// command a Claim would lease now. A gateway replica asks about every
+	// cluster it holds streams of once per poll interval; an empty queue
+	// costs little. Clusters whose queue is empty (or unknown, or never
+	// used) are left out; the rest keep the order of clusters. An invalid
+	// cluster id is ErrInvalid and nothing is read.
+	Queues(ctx context.Context, clusters []string) ([]QueueState, error)
+}
+
+// QueueState is what Bridge.Queues reports of one cluster's queue.
+type QueueState struct {
+	// Cluster is the cluster id.
+	Cluster string
+	// Depth is the queue's depth, as Bridge.Depth counts it: at least 1.
+	Depth int
+	// Claimable: the queue holds a command a Claim would lease now, one
+	// never leased or one whose lease ran out without an Ack. It is never
+	// false when there is one. It may be true when there is none, which
+	// costs the caller one Claim that returns nothing: redisstore says
+	// true then only while the queue holds commands past their deadline
+	// that no Claim has dropped yet; jsstore says true for every queue
+	// that is not empty, so also when all its commands are leased.
+	Claimable bool
 }
 
 // CommandState is what Bridge.Fence found about a command id.

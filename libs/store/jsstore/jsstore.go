@@ -823,6 +823,39 @@ func (s *Store) Depth(ctx context.Context, cluster string) (int, error) {
 	return int(si.State.Subjects[subj]), nil
 }
 
+// Queues implements store.Bridge with one stream info request filtered
+// to every cluster's subject (paged by the server for many subjects), so
+// its cost follows the clusters whose queue holds commands, not
+// len(clusters). Depth is as Depth counts it. Every queue that is not
+// empty is Claimable: the consumer does not tell a lease that ran out
+// from one that runs, so a queue whose commands are all leased is too
+// (its Claim returns nothing until a lease runs out or the executor
+// acks).
+func (s *Store) Queues(ctx context.Context, clusters []string) ([]store.QueueState, error) {
+	for _, c := range clusters {
+		if err := check.Cluster(c); err != nil {
+			return nil, err
+		}
+	}
+	if len(clusters) == 0 {
+		return nil, nil
+	}
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
+	si, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(s.subject+".>"))
+	if err != nil {
+		return nil, fail("queues", err)
+	}
+	var out []store.QueueState
+	for _, c := range clusters {
+		if n := si.State.Subjects[s.subject+"."+c]; n > 0 {
+			out = append(out, store.QueueState{Cluster: c, Depth: int(n), Claimable: true})
+		}
+	}
+	return out, nil
+}
+
 // Owner implements store.Bridge.
 func (s *Store) Owner(ctx context.Context, commandID string) (string, error) {
 	if err := check.CommandID(commandID); err != nil {

@@ -87,7 +87,7 @@ type Store struct {
 	maxLen int64
 	lease  time.Duration
 
-	createScript, casScript, enqueueScript, claimScript, ackScript, heartbeatScript, leaveScript, connectedScript, answerScript, ownerScript, fenceScript *redis.Script
+	createScript, casScript, enqueueScript, claimScript, ackScript, heartbeatScript, leaveScript, connectedScript, answerScript, ownerScript, fenceScript, claimableScript *redis.Script
 }
 
 var _ store.Store = (*Store)(nil)
@@ -144,6 +144,7 @@ func newStore(rdb redis.UniversalClient, owned bool, cfg Config) *Store {
 		ownerScript:     redis.NewScript(ownerSrc),
 		fenceScript:     redis.NewScript(fenceSrc),
 		connectedScript: redis.NewScript(connectedSrc),
+		claimableScript: redis.NewScript(claimableSrc),
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
@@ -277,6 +278,29 @@ if out[1] < want then
   end
 end
 return out`
+
+	// KEYS stream; ARGV group, lease ms. 1 if Claim would lease an entry
+	// now: one the group never delivered (its id is above the group's
+	// last-delivered-id, or there is no group yet), or a pending one idle
+	// for at least the lease; else 0. Reads only.
+	claimableSrc = `
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #top == 0 then return 0 end
+local last
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, ld
+  for k = 1, #g, 2 do
+    if g[k] == 'name' then name = g[k+1] elseif g[k] == 'last-delivered-id' then ld = g[k+1] end
+  end
+  if name == ARGV[1] then last = ld end
+end
+if last == nil then return 1 end
+local tm, ts = string.match(top[1][1], '^(%d+)-(%d+)$')
+local lm, ls = string.match(last, '^(%d+)-(%d+)$')
+tm, ts, lm, ls = tonumber(tm), tonumber(ts), tonumber(lm), tonumber(ls)
+if tm > lm or (tm == lm and ts > ls) then return 1 end
+if #redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[2], '-', '+', 1) > 0 then return 1 end
+return 0`
 
 	// KEYS stream, entry ids; ARGV group, command ids... Acknowledges and
 	// deletes the entries of the commands; returns how many it deleted.
@@ -669,6 +693,72 @@ func (s *Store) Depth(ctx context.Context, cluster string) (int, error) {
 		return 0, fail("depth", err)
 	}
 	return int(n), nil
+}
+
+// queuesBatch bounds the commands Queues sends in one pipeline.
+const queuesBatch = 1000
+
+// Queues implements store.Bridge in two pipelined passes: XLEN (O(1), the
+// Depth) of every cluster's stream, then, only for the streams that hold
+// entries, a read-only script that tells entries Claim would lease now
+// from entries leased and still within their lease. An idle replica thus
+// costs Redis one XLEN per cluster per call, in len(clusters)/1000 round
+// trips. Entries past their deadline that no Claim has dropped yet count
+// as claimable (the next Claim drops them).
+func (s *Store) Queues(ctx context.Context, clusters []string) ([]store.QueueState, error) {
+	for _, c := range clusters {
+		if err := check.Cluster(c); err != nil {
+			return nil, err
+		}
+	}
+	var out []store.QueueState
+	for chunk := range slices.Chunk(clusters, queuesBatch) {
+		pipe := s.rdb.Pipeline()
+		lens := make([]*redis.IntCmd, len(chunk))
+		for i, c := range chunk {
+			lens[i] = pipe.XLen(ctx, s.queueKey(c))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fail("queues", err)
+		}
+		for i, c := range chunk {
+			if n := lens[i].Val(); n > 0 {
+				out = append(out, store.QueueState{Cluster: c, Depth: int(n)})
+			}
+		}
+	}
+	for chunk := range slices.Chunk(out, queuesBatch) {
+		err := s.claimable(ctx, chunk)
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// First use on this server, or its script cache was flushed.
+			if err = s.claimableScript.Load(ctx, s.rdb).Err(); err == nil {
+				err = s.claimable(ctx, chunk)
+			}
+		}
+		if err != nil {
+			return nil, fail("queues", err)
+		}
+	}
+	return out, nil
+}
+
+// claimable runs claimableSrc (by its SHA) for each queue in one
+// pipeline and sets its Claimable.
+func (s *Store) claimable(ctx context.Context, queues []store.QueueState) error {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(queues))
+	for i, q := range queues {
+		cmds[i] = s.claimableScript.EvalSha(ctx, pipe, []string{s.queueKey(q.Cluster)}, group, millis(s.lease))
+	}
+	_, _ = pipe.Exec(ctx) // each command carries its own error
+	for i, cmd := range cmds {
+		n, err := cmd.Int()
+		if err != nil {
+			return err
+		}
+		queues[i].Claimable = n == 1
+	}
+	return nil
 }
 
 // Owner implements store.Bridge.

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -188,5 +189,65 @@ func BenchmarkSessionGet(b *testing.B) {
 		if _, err := st.GetSession(ctx, "bench"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestQueuesPrecise: redisstore tells commands Claim would hand out from
+// commands leased and still within their lease, across more clusters
+// than one pipeline batch, and reloads its script after SCRIPT FLUSH.
+func TestQueuesPrecise(t *testing.T) {
+	srv := redistest.Start(t)
+	st := newStore(t, srv)
+	ctx := t.Context()
+	clusters := make([]string, 2500)
+	for i := range clusters {
+		clusters[i] = fmt.Sprintf("c%04d", i)
+	}
+	enqueue := func(cluster string) {
+		t.Helper()
+		cmd := contracts.Command{ID: contracts.NewID(), Cluster: cluster, Argv: []string{"get", "pods"}, Deadline: time.Now().Add(time.Minute)}
+		if err := st.Enqueue(ctx, cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queues := func() []store.QueueState {
+		t.Helper()
+		got, err := st.Queues(ctx, clusters)
+		if err != nil {
+			t.Fatalf("Queues() = %v; want nil", err)
+		}
+		return got
+	}
+	busy, leased := clusters[1700], clusters[1200]
+	enqueue(busy)
+	enqueue(leased)
+	want := []store.QueueState{{Cluster: leased, Depth: 1, Claimable: true}, {Cluster: busy, Depth: 1, Claimable: true}}
+	if diff := cmp.Diff(want, queues()); diff != "" {
+		t.Fatalf("Queues() with two queues mismatch (-want +got):\n%s", diff)
+	}
+	// Claiming on a cluster that never had a command creates its stream
+	// and group, empty: still not listed.
+	if _, err := st.Claim(ctx, leased, "exec-1", 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Claim(ctx, clusters[0], "exec-1", 10); err != nil {
+		t.Fatal(err)
+	}
+	want[0].Claimable = false
+	if diff := cmp.Diff(want, queues()); diff != "" {
+		t.Errorf("Queues() with one queue leased mismatch (-want +got):\n%s", diff)
+	}
+	enqueue(leased)
+	want[0] = store.QueueState{Cluster: leased, Depth: 2, Claimable: true}
+	if diff := cmp.Diff(want, queues()); diff != "" {
+		t.Errorf("Queues() after a new command behind a lease mismatch (-want +got):\n%s", diff)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, queues()); diff != "" {
+		t.Errorf("Queues() after SCRIPT FLUSH mismatch (-want +got):\n%s", diff)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/store"
@@ -27,6 +28,8 @@ var bridgeTests = []test{
 	{"AckedNotRedelivered", testAckedNotRedelivered},
 	{"AckOtherCluster", testAckOtherCluster},
 	{"LeaseNotPastDeadline", testLeaseNotPastDeadline},
+	{"Queues", testQueues},
+	{"QueuesLeaseRanOut", testQueuesLeaseRanOut},
 }
 
 // ack acknowledges cmds and checks all were removed.
@@ -480,6 +483,8 @@ func testBridgeBadInput(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ack bad id", func() error { _, err := st.Ack(ctx(t), cluster, []string{"a b"}); return err }},
 		{"ack too many", func() error { _, err := st.Ack(ctx(t), cluster, make([]string, 1001)); return err }},
 		{"depth wildcard cluster", func() error { _, err := st.Depth(ctx(t), "*"); return err }},
+		{"queues wildcard cluster", func() error { _, err := st.Queues(ctx(t), []string{cluster, "*"}); return err }},
+		{"queues empty cluster", func() error { _, err := st.Queues(ctx(t), []string{""}); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -491,5 +496,99 @@ func testBridgeBadInput(t *testing.T, newStore func(t *testing.T) store.Store) {
 	// Nothing was queued.
 	if got := claim(t, st, cluster, 10); len(got) != 0 {
 		t.Errorf("Claim() after bad input = %v; want none", ids(got, commandID))
+	}
+}
+
+// queues is Queues(clusters) on st, failing the test on an error.
+func queues(t *testing.T, st store.Store, clusters ...string) []store.QueueState {
+	t.Helper()
+	got, err := st.Queues(ctx(t), clusters)
+	if err != nil {
+		t.Fatalf("Queues(%d clusters) = %v; want nil", len(clusters), err)
+	}
+	return got
+}
+
+// testQueues: Queues reports, in the order asked, the depth of every
+// queue that is not empty and whether Claim would hand out a command, as
+// every client sees it; never a queue that is empty, unknown or fully
+// acknowledged. (Whether a queue whose commands are all leased is
+// claimable is up to the store.)
+func testQueues(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st, other := newStore(t), newStore(t)
+	a, b, unused := newCluster(), newCluster(), newCluster()
+	q := func(cluster string, depth int) store.QueueState {
+		return store.QueueState{Cluster: cluster, Depth: depth, Claimable: true}
+	}
+	var leasedA []contracts.Command
+	steps := []struct {
+		name string
+		do   func()
+		want []store.QueueState
+	}{
+		{name: "nothing queued", do: func() {}, want: nil},
+		{name: "enqueued 2 on a", do: func() { enqueueN(t, st, a, 2, time.Minute) }, want: []store.QueueState{q(a, 2)}},
+		{name: "enqueued 1 on b", do: func() { enqueueN(t, st, b, 1, time.Minute) }, want: []store.QueueState{q(a, 2), q(b, 1)}},
+		{name: "claimed 1 of a", do: func() { leasedA = claim(t, st, a, 1) }, want: []store.QueueState{q(a, 2), q(b, 1)}},
+		{name: "acked it", do: func() { ack(t, other, a, leasedA) }, want: []store.QueueState{q(a, 1), q(b, 1)}},
+		{name: "claimed and acked the rest of a", do: func() { claimAck(t, st, a, 10) }, want: []store.QueueState{q(b, 1)}},
+		{name: "claimed and acked all of b", do: func() { claimAck(t, st, b, 10) }, want: nil},
+	}
+	for _, step := range steps {
+		step.do()
+		for _, c := range []store.Store{st, other} {
+			if diff := cmp.Diff(step.want, queues(t, c, a, unused, b), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("after %s: Queues(a, unused, b) mismatch (-want +got):\n%s", step.name, diff)
+			}
+		}
+	}
+	enqueueN(t, st, a, 1, time.Minute)
+	enqueueN(t, st, b, 1, time.Minute)
+	if diff := cmp.Diff([]store.QueueState{q(b, 1), q(a, 1)}, queues(t, st, b, a)); diff != "" {
+		t.Errorf("Queues(b, a) mismatch (-want +got):\n%s", diff)
+	}
+	// A leased command still counts in the depth; b stays claimable,
+	// whatever the store says of a.
+	claim(t, st, a, 10)
+	got := queues(t, other, a, b)
+	if len(got) != 2 || got[0].Cluster != a || got[0].Depth != 1 || got[1] != q(b, 1) {
+		t.Errorf("Queues(a, b) with a leased and b queued = %+v; want a with depth 1, then %+v", got, q(b, 1))
+	}
+	if got := queues(t, st); len(got) != 0 {
+		t.Errorf("Queues() = %v; want none", got)
+	}
+}
+
+// testQueuesLeaseRanOut: a leased command whose lease ran out without an
+// Ack makes its queue claimable again, for every client.
+func testQueuesLeaseRanOut(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st, other := newStore(t), newStore(t)
+	cluster := newCluster()
+	cmds := enqueueN(t, st, cluster, 1, time.Minute)
+	if got := claim(t, st, cluster, 10); len(got) != 1 {
+		t.Fatalf("Claim() = %d commands; want 1", len(got))
+	}
+	waitUntil(t, time.Now().Add(Visibility))
+	want := []store.QueueState{{Cluster: cluster, Depth: 1, Claimable: true}}
+	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		if diff := cmp.Diff(want, queues(t, other, cluster)); diff != "" {
+			return fmt.Errorf("Queues() after the lease ran out mismatch (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+	var got []contracts.Command
+	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		got = append(got, claimAs(t, other, cluster, "exec-2", 10)...)
+		if len(got) == 0 {
+			return errors.New("not redelivered")
+		}
+		return nil
+	})
+	if diff := cmp.Diff(cmds, got); diff != "" {
+		t.Errorf("redelivered mismatch (-want +got):\n%s", diff)
+	}
+	ack(t, other, cluster, got)
+	if got := queues(t, st, cluster); len(got) != 0 {
+		t.Errorf("Queues() after Ack = %+v; want none", got)
 	}
 }
