@@ -2,6 +2,7 @@ package scale
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,9 @@ const (
 	envAddr   = "KUBENTLY_SCALE_ADDR"
 	envFirst  = "KUBENTLY_SCALE_FIRST"
 	envCount  = "KUBENTLY_SCALE_COUNT"
+	// envBeats "1" makes the client announce heartbeats on its streams
+	// and post them at the interval the gateway asks for, as executors do.
+	envBeats = "KUBENTLY_SCALE_HEARTBEATS"
 )
 
 // Events the client reports on stdout, one JSON object a line.
@@ -37,6 +41,7 @@ const (
 	evFail     = "fail"     // a stream could not connect; the client gives up
 	evCommand  = "cmd"      // a command event arrived on stream Cluster at At
 	evDrop     = "drop"     // a connected stream ended before the client stopped
+	evBeats    = "beats"    // on exit: N heartbeats accepted, Err the first failure (MS: failures)
 )
 
 // event is one line of the client's report.
@@ -79,6 +84,23 @@ func runClient() int {
 	}()
 	rep := newReporter(os.Stdout)
 	defer rep.close()
+	var beats *beater
+	if os.Getenv(envBeats) == "1" {
+		beats = newBeater(addr)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			beats.run(ctx)
+		}()
+		defer func() {
+			<-done
+			ev := event{Ev: evBeats, N: int(beats.sent.Load()), MS: float64(beats.failed.Load())}
+			if e, ok := beats.firstErr.Load().(string); ok {
+				ev.Err = e
+			}
+			rep.send(ev)
+		}()
+	}
 
 	var connected atomic.Int64
 	var failed sync.Once
@@ -97,7 +119,7 @@ func runClient() int {
 				}
 			}
 			defer release()
-			err := openStream(ctx, addr, cluster, func() {
+			err := openStream(ctx, addr, cluster, beats, func() {
 				release()
 				switch n := connected.Add(1); {
 				case n == int64(count):
@@ -129,7 +151,9 @@ func (e connectError) Error() string { return "connect: " + e.err.Error() }
 
 // openStream holds one executor stream until it ends or ctx is done,
 // calling onConnected on its connected event and reporting command events.
-func openStream(ctx context.Context, addr, cluster string, onConnected func(), rep *reporter) error {
+// With beats, it announces heartbeats and has beats post them while the
+// stream lasts.
+func openStream(ctx context.Context, addr, cluster string, beats *beater, onConnected func(), rep *reporter) error {
 	var conn net.Conn
 	var err error
 	for attempt := 0; ; attempt++ {
@@ -150,7 +174,11 @@ func openStream(ctx context.Context, addr, cluster string, onConnected func(), r
 		"Authorization: Bearer " + tokenOf(cluster) + "\r\n" +
 		contracts.HeaderClusterID + ": " + cluster + "\r\n" +
 		contracts.HeaderExecutorID + ": scale-" + cluster + "\r\n" +
-		"Accept: text/event-stream\r\n\r\n"
+		"Accept: text/event-stream\r\n"
+	if beats != nil {
+		req += contracts.HeaderExecutorHeartbeats + ": 1\r\n"
+	}
+	req += "\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {
 		return connectError{err}
 	}
@@ -164,7 +192,7 @@ func openStream(ctx context.Context, addr, cluster string, onConnected func(), r
 		return connectError{fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))}
 	}
 	br := bufio.NewReaderSize(resp.Body, 2048)
-	var id, name string
+	var id, name, data string
 	isConnected := false
 	for {
 		line, err := br.ReadString('\n')
@@ -181,18 +209,150 @@ func openStream(ctx context.Context, addr, cluster string, onConnected func(), r
 			case "connected":
 				if !isConnected {
 					isConnected = true
+					if beats != nil {
+						var hello struct {
+							ConnID     string `json:"conn_id"`
+							Gateway    string `json:"gateway"`
+							IntervalMS int64  `json:"contact_interval_ms"`
+						}
+						if err := json.Unmarshal([]byte(data), &hello); err != nil || hello.IntervalMS <= 0 {
+							return connectError{fmt.Errorf("connected event %q: no contact_interval_ms (heartbeats not asked for)", data)}
+						}
+						forget := beats.add(cluster, hello.IntervalMS, contracts.ExecutorHeartbeat{ConnID: hello.ConnID, Gateway: hello.Gateway})
+						defer forget()
+					}
 					onConnected()
 				}
 			case "command":
 				rep.send(event{Ev: evCommand, ID: id, Cluster: cluster, At: time.Now().UnixNano()})
 			}
-			id, name = "", ""
+			id, name, data = "", "", ""
+		case strings.HasPrefix(line, "data: "):
+			data = line[len("data: "):]
 		case strings.HasPrefix(line, "id: "):
 			id = line[len("id: "):]
 		case strings.HasPrefix(line, "event: "):
 			name = line[len("event: "):]
 		}
 	}
+}
+
+// beatWorkers is how many heartbeat posts the client has in flight at
+// most (and so how many keep-alive connections they use).
+const beatWorkers = 32
+
+// beater posts the heartbeats of every stream that announced them, spread
+// evenly over each interval, from a few workers sharing keep-alive
+// connections: an executor fleet's heartbeat load on one gateway replica.
+type beater struct {
+	addr   string
+	client *http.Client
+	mu     sync.Mutex
+	// streams are the live streams by conn_id.
+	streams  map[string]beat
+	interval atomic.Int64 // ms, as the gateway asked
+	sent     atomic.Int64
+	failed   atomic.Int64
+	firstErr atomic.Value // string
+}
+
+// beat is one stream's heartbeat.
+type beat struct {
+	cluster string
+	body    []byte
+}
+
+func newBeater(addr string) *beater {
+	tr := &http.Transport{MaxIdleConnsPerHost: beatWorkers, MaxConnsPerHost: beatWorkers, IdleConnTimeout: time.Minute}
+	return &beater{addr: addr, client: &http.Client{Transport: tr, Timeout: 10 * time.Second}, streams: map[string]beat{}}
+}
+
+// add registers a stream's heartbeat; call the returned func when the
+// stream ends.
+func (b *beater) add(cluster string, intervalMS int64, hb contracts.ExecutorHeartbeat) func() {
+	body, _ := json.Marshal(hb)
+	b.interval.Store(intervalMS)
+	b.mu.Lock()
+	b.streams[hb.ConnID] = beat{cluster: cluster, body: body}
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		delete(b.streams, hb.ConnID)
+		b.mu.Unlock()
+	}
+}
+
+// run posts each registered stream's heartbeat once per interval until
+// ctx is done.
+func (b *beater) run(ctx context.Context) {
+	jobs := make(chan beat, beatWorkers)
+	var wg sync.WaitGroup
+	for range beatWorkers {
+		wg.Go(func() {
+			for j := range jobs {
+				b.post(ctx, j)
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(jobs)
+	for ctx.Err() == nil {
+		interval := time.Duration(b.interval.Load()) * time.Millisecond
+		b.mu.Lock()
+		round := make([]beat, 0, len(b.streams))
+		for _, j := range b.streams {
+			round = append(round, j)
+		}
+		b.mu.Unlock()
+		if interval <= 0 || len(round) == 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		start := time.Now()
+		gap := interval / time.Duration(len(round))
+		for i, j := range round {
+			if d := time.Until(start.Add(time.Duration(i) * gap)); d > time.Millisecond {
+				time.Sleep(d)
+			}
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Until(start.Add(interval))):
+		}
+	}
+}
+
+func (b *beater) post(ctx context.Context, j beat) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.addr+"/v1/executor/heartbeat", bytes.NewReader(j.body))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+tokenOf(j.cluster))
+	req.Header.Set(contracts.HeaderClusterID, j.cluster)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := b.client.Do(req)
+	if err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			b.sent.Add(1)
+			return
+		}
+		err = fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	b.failed.Add(1)
+	b.firstErr.CompareAndSwap(nil, j.cluster+": "+err.Error())
 }
 
 // reporter writes events as JSON lines from one goroutine.
@@ -238,11 +398,14 @@ type client struct {
 	exited  chan struct{}
 	dropped atomic.Int64
 	stopped bool
+	// beats is the client's heartbeat report, read after it exited.
+	beats event
 }
 
 // startClient starts the load client for clusters [first, first+count)
-// against addr; it is killed at cleanup if still running.
-func startClient(tb testing.TB, addr string, first, count int) *client {
+// against addr, posting heartbeats if beats; it is killed at cleanup if
+// still running.
+func startClient(tb testing.TB, addr string, first, count int, beats bool) *client {
 	tb.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -252,6 +415,9 @@ func startClient(tb testing.TB, addr string, first, count int) *client {
 	c.cmd = exec.Command(exe, "-test.run=^$", "-test.bench=^$")
 	c.cmd.Env = append(os.Environ(), envClient+"=1", envAddr+"="+addr,
 		envFirst+"="+strconv.Itoa(first), envCount+"="+strconv.Itoa(count))
+	if beats {
+		c.cmd.Env = append(c.cmd.Env, envBeats+"=1")
+	}
 	c.cmd.Stderr = c.stderr
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
 		tb.Fatal(err)
@@ -278,6 +444,8 @@ func startClient(tb testing.TB, addr string, first, count int) *client {
 				c.commands <- ev
 			case evReady, evFail:
 				c.control <- ev
+			case evBeats:
+				c.beats = ev
 			case evDrop:
 				c.dropped.Add(1)
 				drops.Do(func() { tb.Logf("load client: stream of %s ended: %s", ev.Cluster, ev.Err) })

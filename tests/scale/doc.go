@@ -10,7 +10,10 @@
 // binary as a load client (KUBENTLY_SCALE_CLIENT=1) that opens one SSE
 // stream per cluster, so the streams' client sockets do not count against
 // the gateway process's file descriptors. KUBENTLY_SCALE_STREAMS sets the
-// number of streams (default 10000). It is skipped with -short and, being a
+// number of streams (default 10000). Each size runs twice: with quiet
+// streams, and with the client posting executor heartbeats
+// (POST /v1/executor/heartbeat) for every stream at the interval the
+// gateway announces. It is skipped with -short and, being a
 // benchmark, never runs under plain `go test`. See docs/scale.md.
 //
 // # Concurrency

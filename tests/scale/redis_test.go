@@ -2,9 +2,11 @@ package scale
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,28 +69,53 @@ func redisClients(addr, name string) (int, error) {
 
 // redisStats is the part of INFO the benchmark reads.
 type redisStats struct {
-	cpu      time.Duration // used_cpu_user + used_cpu_sys
-	commands int64         // total_commands_processed
+	cpu      time.Duration    // used_cpu_user + used_cpu_sys
+	commands int64            // total_commands_processed (script bodies' commands included)
+	calls    map[string]int64 // commandstats: calls by command (lower case)
 }
 
 func readRedisStats(addr string) (redisStats, error) {
-	info, err := redisCall(addr, "INFO")
+	info, err := redisCall(addr, "INFO", "cpu", "stats", "commandstats")
 	if err != nil {
 		return redisStats{}, err
 	}
-	var st redisStats
+	st := redisStats{calls: map[string]int64{}}
 	for line := range strings.SplitSeq(info, "\n") {
 		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
 		if !ok {
 			continue
 		}
-		switch k {
-		case "used_cpu_user", "used_cpu_sys":
+		switch {
+		case k == "used_cpu_user", k == "used_cpu_sys":
 			f, _ := strconv.ParseFloat(v, 64)
 			st.cpu += time.Duration(f * float64(time.Second))
-		case "total_commands_processed":
+		case k == "total_commands_processed":
 			st.commands, _ = strconv.ParseInt(v, 10, 64)
+		case strings.HasPrefix(k, "cmdstat_"):
+			calls, _, _ := strings.Cut(strings.TrimPrefix(v, "calls="), ",")
+			st.calls[strings.TrimPrefix(k, "cmdstat_")], _ = strconv.ParseInt(calls, 10, 64)
 		}
 	}
 	return st, nil
+}
+
+// rates returns the calls per second of each command between a and b
+// (win seconds apart), busiest first, as "cmd=rate" strings.
+func rates(a, b redisStats, win float64) []string {
+	type rate struct {
+		cmd string
+		n   float64
+	}
+	var rs []rate
+	for cmd, n := range b.calls {
+		if d := float64(n - a.calls[cmd]); d > 0 {
+			rs = append(rs, rate{cmd, d / win})
+		}
+	}
+	slices.SortFunc(rs, func(x, y rate) int { return cmp.Compare(y.n, x.n) })
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = fmt.Sprintf("%s=%.0f", r.cmd, r.n)
+	}
+	return out
 }

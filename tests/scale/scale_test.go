@@ -48,11 +48,12 @@ const (
 	baseStreams = 10
 	// commands is how many commands each phase delivers.
 	commands = 1000
-	// heartbeat is the gateway's SSE heartbeat (its default).
+	// heartbeat is the gateway's SSE heartbeat (its default), and so the
+	// interval at which executors that announce heartbeats post them.
 	heartbeat = 5 * time.Second
 	// idleWindow is how long the steady-state CPU and Redis load are
 	// measured with all streams connected and no commands: two
-	// heartbeats and five safety polls.
+	// heartbeats (and two rounds of executor heartbeats) and five sweeps.
 	idleWindow = 10 * time.Second
 	// fdMargin is what this process needs besides the streams' sockets
 	// (NATS, Redis pool, listener, files).
@@ -80,37 +81,51 @@ func BenchmarkStreams(b *testing.B) {
 	e := startGateway(b, n)
 	rng := rand.New(rand.NewPCG(1, uint64(n)))
 
-	base := e.phase(b, baseStreams, rng)
-	big := e.phase(b, n, rng)
+	// Quiet streams first (no executor heartbeats), then streams whose
+	// executors post heartbeats, each against its own 10-stream baseline.
+	base := e.phase(b, baseStreams, false, rng)
+	big := e.phase(b, n, false, rng)
+	baseHB := e.phase(b, baseStreams, true, rng)
+	bigHB := e.phase(b, n, true, rng)
 
 	b.ReportMetric(float64(big.held), "streams")
 	b.ReportMetric(big.connect.Seconds(), "connect-s")
 	b.ReportMetric(float64(big.goroutines)/float64(n), "goroutines/stream")
 	b.ReportMetric(float64(big.heap)/float64(n), "heap-B/stream")
 	b.ReportMetric(float64(big.stack)/float64(n), "stack-B/stream")
-	b.ReportMetric(float64(big.redisBefore), "redis-conns-before")
-	b.ReportMetric(float64(big.redisAfter), "redis-conns-after")
 	b.ReportMetric(float64(big.redisMax), "redis-conns-max")
-	b.ReportMetric(ms(big.p50), "p50-ms")
-	b.ReportMetric(ms(big.p99), "p99-ms")
-	b.ReportMetric(ms(base.p50), "base-p50-ms")
-	b.ReportMetric(ms(base.p99), "base-p99-ms")
-	b.ReportMetric(ms(big.p50)/ms(base.p50), "p50-ratio")
-	b.ReportMetric(ms(big.p99)/ms(base.p99), "p99-ratio")
-	b.ReportMetric(big.gwCPU*100, "idle-gw-cpu-%")
-	b.ReportMetric(big.redisCPU*100, "idle-redis-cpu-%")
-	b.ReportMetric(big.redisOps, "idle-redis-cmds/s")
-	b.ReportMetric(base.redisOps, "base-idle-redis-cmds/s")
-	b.ReportMetric(float64(big.dropped), "dropped")
-	b.ReportMetric(float64(big.warnings), "gw-warnings-held")
-
-	b.Logf("baseline %d streams: %s", baseStreams, base)
-	b.Logf("%d streams: %s", n, big)
-	if w := e.warnings.count(); w > 0 {
-		b.Logf("gateway warnings: %d in all, %d while the %d streams were held; last ones:\n%s", w, big.warnings, n, e.warnings.tail())
+	for _, p := range []struct {
+		prefix    string
+		base, big result
+	}{{"", base, big}, {"hb-", baseHB, bigHB}} {
+		b.ReportMetric(ms(p.big.p50), p.prefix+"p50-ms")
+		b.ReportMetric(ms(p.big.p99), p.prefix+"p99-ms")
+		b.ReportMetric(ms(p.big.p50)/ms(p.base.p50), p.prefix+"p50-ratio")
+		b.ReportMetric(ms(p.big.p99)/ms(p.base.p99), p.prefix+"p99-ratio")
+		b.ReportMetric(p.big.gwCPU*100, p.prefix+"idle-gw-cpu-%")
+		b.ReportMetric(p.base.gwCPU*100, p.prefix+"base-idle-gw-cpu-%")
+		b.ReportMetric(p.big.redisCPU*100, p.prefix+"idle-redis-cpu-%")
+		b.ReportMetric(p.big.redisOps, p.prefix+"idle-redis-cmds/s")
+		b.ReportMetric(p.base.redisOps, p.prefix+"base-idle-redis-cmds/s")
 	}
-	if big.dropped > 0 || base.dropped > 0 {
-		b.Errorf("streams ended while held: %d (baseline %d)", big.dropped, base.dropped)
+	b.ReportMetric(bigHB.beatRate, "hb-heartbeats/s")
+	b.ReportMetric(float64(big.dropped+bigHB.dropped), "dropped")
+	b.ReportMetric(float64(big.warnings+bigHB.warnings), "gw-warnings-held")
+
+	for _, r := range []struct {
+		name string
+		r    result
+	}{{"baseline, no heartbeats", base}, {"no heartbeats", big}, {"baseline, heartbeats", baseHB}, {"heartbeats", bigHB}} {
+		b.Logf("%d streams, %s: %s", r.r.streams, r.name, r.r)
+	}
+	if w := e.warnings.count(); w > 0 {
+		b.Logf("gateway warnings: %d in all, %d while the %d streams were held; last ones:\n%s", w, big.warnings+bigHB.warnings, n, e.warnings.tail())
+	}
+	for _, r := range []result{base, big, baseHB, bigHB} {
+		if r.dropped > 0 || r.contactTimeouts > 0 || r.beatsFailed > 0 {
+			b.Errorf("%d streams (heartbeats %v): %d streams ended while held, %.0f closed for want of contact, %d heartbeats failed (first: %s)",
+				r.streams, r.beats, r.dropped, r.contactTimeouts, r.beatsFailed, r.beatErr)
+		}
 	}
 }
 
@@ -215,6 +230,8 @@ func startGateway(tb testing.TB, clusters int) *env {
 
 // result is what one phase measured.
 type result struct {
+	streams                int           // streams the phase opened
+	beats                  bool          // the client posted heartbeats
 	held                   int           // streams the gateway reported holding
 	connect                time.Duration // client's first dial to its last connected event
 	goroutines             int           // gateway process goroutines added by the streams
@@ -225,27 +242,41 @@ type result struct {
 	p50, p90, p99, pmax    time.Duration // enqueue → client receive
 	gwCPU, redisCPU        float64       // CPU seconds per second in the idle window
 	redisOps               float64       // Redis commands per second in the idle window
+	redisTop               []string      // ... by command, busiest first
+	beatRate               float64       // heartbeats the gateway counted per second in the idle window
+	sweepWakeups           float64       // streams the sweep woke, whole phase
+	beatsSent, beatsFailed int           // the client's heartbeat posts, whole phase
+	beatErr                string        // the first failed one
+	contactTimeouts        float64       // streams the gateway closed for want of contact
 	dropped                int64         // streams that ended while held
 	warnings               int           // gateway warnings while the streams were held
 	goroutinesLeft, closed int           // after the client left: goroutines above before, streams held
 }
 
 func (r result) String() string {
+	top := r.redisTop
+	if len(top) > 6 {
+		top = top[:6]
+	}
 	return fmt.Sprintf("held=%d connect=%s goroutines=+%d heap=+%dKiB stack=+%dKiB redis conns %d→%d (max %d) "+
-		"latency p50=%s p90=%s p99=%s max=%s; warnings=%d; idle: gateway cpu=%.1f%% redis cpu=%.1f%% redis cmds/s=%.0f; after close: streams=%d goroutines left=%+d",
+		"latency p50=%s p90=%s p99=%s max=%s; warnings=%d; idle: gateway cpu=%.1f%% redis cpu=%.1f%% redis cmds/s=%.0f [%s] heartbeats/s=%.0f; "+
+		"phase: sweep wakeups=%.0f heartbeats sent=%d failed=%d contact timeouts=%.0f; after close: streams=%d goroutines left=%+d",
 		r.held, r.connect.Round(time.Millisecond), r.goroutines, r.heap>>10, r.stack>>10, r.redisBefore, r.redisAfter, r.redisMax,
 		r.p50.Round(10*time.Microsecond), r.p90.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond),
-		r.pmax.Round(10*time.Microsecond), r.warnings, r.gwCPU*100, r.redisCPU*100, r.redisOps, r.closed, r.goroutinesLeft)
+		r.pmax.Round(10*time.Microsecond), r.warnings, r.gwCPU*100, r.redisCPU*100, r.redisOps, strings.Join(top, " "), r.beatRate,
+		r.sweepWakeups, r.beatsSent, r.beatsFailed, r.contactTimeouts, r.closed, r.goroutinesLeft)
 }
 
-// phase connects count streams (clusters c00000..), measures them at rest,
-// delivers commands to random ones, and closes them again.
-func (e *env) phase(tb testing.TB, count int, rng *rand.Rand) result {
+// phase connects count streams (clusters c00000..), their executors
+// posting heartbeats if beats, measures them at rest, delivers commands
+// to random ones, and closes them again.
+func (e *env) phase(tb testing.TB, count int, beats bool, rng *rand.Rand) result {
 	tb.Helper()
-	var r result
+	r := result{streams: count, beats: beats}
 	g0, mem0 := settle()
 	w0 := e.warnings.count()
 	r.redisBefore = e.redisConns(tb)
+	wake0, ct0 := e.counter("kubently_gateway_sweep_wakeups_total", ""), e.counter("kubently_gateway_executor_contact_timeouts_total", "")
 
 	sampleCtx, stopSampling := context.WithCancel(context.Background())
 	var maxConns int
@@ -265,7 +296,7 @@ func (e *env) phase(tb testing.TB, count int, rng *rand.Rand) result {
 		}
 	})
 
-	cl := startClient(tb, e.addr, 0, count)
+	cl := startClient(tb, e.addr, 0, count, beats)
 	r.connect = cl.awaitReady(tb, 5*time.Minute)
 	stack.CheckFor(tb, time.Minute, 100*time.Millisecond, func() error {
 		if got := e.streams(); got != count {
@@ -274,16 +305,23 @@ func (e *env) phase(tb testing.TB, count int, rng *rand.Rand) result {
 		return nil
 	})
 	r.held = e.streams()
+	if beats {
+		// Every stream's heartbeat is being posted: one interval passed
+		// since the last one connected.
+		time.Sleep(heartbeat)
+	}
 
 	// Steady state: everything connected, nothing to deliver.
-	ru0, rs0 := cpuTime(), e.redisStats(tb)
+	ru0, rs0, hb0 := cpuTime(), e.redisStats(tb), e.counter("kubently_gateway_executor_heartbeats_total", "local")
 	t0 := time.Now()
 	time.Sleep(idleWindow)
-	ru1, rs1 := cpuTime(), e.redisStats(tb)
+	ru1, rs1, hb1 := cpuTime(), e.redisStats(tb), e.counter("kubently_gateway_executor_heartbeats_total", "local")
 	win := time.Since(t0).Seconds()
 	r.gwCPU = (ru1 - ru0).Seconds() / win
 	r.redisCPU = (rs1.cpu - rs0.cpu).Seconds() / win
 	r.redisOps = float64(rs1.commands-rs0.commands) / win
+	r.redisTop = rates(rs0, rs1, win)
+	r.beatRate = (hb1 - hb0) / win
 	r.redisAfter = e.redisConns(tb)
 	g1, mem1 := settle()
 	r.goroutines = g1 - g0
@@ -299,7 +337,10 @@ func (e *env) phase(tb testing.TB, count int, rng *rand.Rand) result {
 
 	r.dropped = cl.dropped.Load()
 	r.warnings = e.warnings.count() - w0
+	r.sweepWakeups = e.counter("kubently_gateway_sweep_wakeups_total", "") - wake0
+	r.contactTimeouts = e.counter("kubently_gateway_executor_contact_timeouts_total", "") - ct0
 	cl.stop(tb)
+	r.beatsSent, r.beatsFailed, r.beatErr = cl.beats.N, int(cl.beats.MS), cl.beats.Err
 	stack.CheckFor(tb, time.Minute, 100*time.Millisecond, func() error {
 		if got := e.streams(); got != 0 {
 			return fmt.Errorf("gateway still holds %d streams after the client left", got)
@@ -389,6 +430,34 @@ func (e *env) streams() int {
 		}
 	}
 	return 0
+}
+
+// counter is the value of the gateway's counter name, summed over its
+// series, or only the series whose outcome label is outcome if set; 0 if
+// it has none (the sweep metrics do not exist on an older gateway).
+func (e *env) counter(name, outcome string) float64 {
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		return 0
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			if outcome != "" {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "outcome" && l.GetValue() != outcome {
+						continue metrics
+					}
+				}
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
 }
 
 func (e *env) redisConns(tb testing.TB) int {

@@ -138,7 +138,10 @@ type connectedEvent struct {
 }
 
 // stream holds one executor's SSE connection: it records presence, sends
-// heartbeats, and sends queued commands when woken (or on the poll tick).
+// heartbeats, and sends queued commands on connect and when woken, by the
+// dispatcher's notify or by the replica's sweep (startSweep), which stands
+// in for a lost notify and for redelivery after a lease ran out. The
+// stream has no poll timer of its own.
 // A stream whose executor announced heartbeats is closed when none (nor
 // any other post naming its conn_id) arrived for ContactTimeout: checked
 // on each heartbeat tick, so it ends within ContactTimeout + Heartbeat of
@@ -218,8 +221,6 @@ func (s *Server) stream(c echo.Context) error {
 
 	beat := time.NewTicker(s.cfg.Heartbeat)
 	defer beat.Stop()
-	poll := time.NewTicker(s.cfg.Poll)
-	defer poll.Stop()
 	// Drain anything queued before this stream connected.
 	if err := s.deliver(ctx, out, cluster, info.ConnID, log); err != nil {
 		return nil
@@ -254,10 +255,6 @@ func (s *Server) stream(c echo.Context) error {
 			if err := s.deliver(ctx, out, cluster, info.ConnID, log); err != nil {
 				return nil
 			}
-		case <-poll.C:
-			if err := s.deliver(ctx, out, cluster, info.ConnID, log); err != nil {
-				return nil
-			}
 		}
 	}
 }
@@ -271,8 +268,10 @@ func (s *Server) heartbeat(ctx context.Context, info contracts.ExecutorInfo) err
 // deliver leases this cluster's queued commands (Claim) and writes them to
 // the stream until nothing is claimable. The executor acknowledges each
 // (POST /v1/executor/ack); one it does not acknowledge within the store's
-// visibility timeout is claimed again, by whichever stream claims next. A store error is logged and retried on
-// the next tick; only a write error (the stream is gone) is returned.
+// visibility timeout is claimed again, by whichever stream claims next. A
+// store error is logged; while the command stays claimable, the sweep
+// wakes a stream of the cluster again within a poll interval. Only a
+// write error (the stream is gone) is returned.
 func (s *Server) deliver(ctx context.Context, out *sse, cluster, connID string, log *slog.Logger) error {
 	for {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
@@ -323,6 +322,26 @@ func (s *Server) observeDepth(ctx context.Context, cluster string, log *slog.Log
 	defer s.streamsMu.Unlock()
 	if s.streamsOf[cluster] > 0 {
 		s.metrics.queueDepth.WithLabelValues(cluster).Set(float64(n))
+	}
+}
+
+// observeDepths sets the queue depth gauge of every cluster a sweep asked
+// about (held) from what the store reported (queues: the ones not empty,
+// in the order of held); the others are empty. Clusters whose last stream
+// ended meanwhile are skipped.
+func (s *Server) observeDepths(held []string, queues []store.QueueState) {
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	j := 0
+	for _, c := range held {
+		n := 0
+		if j < len(queues) && queues[j].Cluster == c {
+			n = queues[j].Depth
+			j++
+		}
+		if s.streamsOf[c] > 0 {
+			s.metrics.queueDepth.WithLabelValues(c).Set(float64(n))
+		}
 	}
 }
 

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/store"
 )
 
 // oneAtATime claims at most one command per Claim, so every delivery
@@ -236,6 +238,126 @@ func TestBridgeQueueDepthGauge(t *testing.T) {
 	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := testutil.CollectAndCount(gauge); n != 0 {
 			return fmt.Errorf("%d kubently_bridge_queue_depth series after the stream ended; want 0", n)
+		}
+		return nil
+	})
+}
+
+// countingStore counts the bridge calls a Server makes.
+type countingStore struct {
+	Store
+	claims, sweeps atomic.Int64
+	// asked is the most clusters one Queues call asked about.
+	asked atomic.Int64
+}
+
+func (s *countingStore) Claim(ctx context.Context, cluster, consumer string, max int) ([]contracts.Command, error) {
+	s.claims.Add(1)
+	return s.Store.Claim(ctx, cluster, consumer, max)
+}
+
+func (s *countingStore) Queues(ctx context.Context, clusters []string) ([]store.QueueState, error) {
+	s.sweeps.Add(1)
+	if n := int64(len(clusters)); n > s.asked.Load() {
+		s.asked.Store(n)
+	}
+	return s.Store.Queues(ctx, clusters)
+}
+
+// awaitConnected waits for a stream's connected event.
+func awaitConnected(t *testing.T, events <-chan string) {
+	t.Helper()
+	select {
+	case name := <-events:
+		if name != "connected" {
+			t.Fatalf("first event %q; want connected", name)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connected event within 5s")
+	}
+}
+
+// TestSweep: with no poll timer per stream, an idle replica asks the
+// store once per interval whatever the number of streams and claims
+// nothing; a command queued without a notify (a lost one) reaches exactly
+// one stream within about one interval.
+func TestSweep(t *testing.T) {
+	const poll = 100 * time.Millisecond
+	cs := &countingStore{}
+	e := newEnv(t, envOpts{poll: poll, wrapStore: func(s Store) Store { cs.Store = s; return cs }})
+	const perCluster = 20
+	var all []<-chan string
+	for _, cluster := range []string{"dev-1", "prod-1"} {
+		for range perCluster {
+			events, _ := openStream(t, e, cluster)
+			awaitConnected(t, events)
+			all = append(all, events)
+		}
+	}
+
+	// Idle: one Queues per interval about the two clusters; no Claim.
+	claims0, sweeps0 := cs.claims.Load(), cs.sweeps.Load()
+	start := time.Now()
+	time.Sleep(10 * poll)
+	elapsed := time.Since(start)
+	if got := cs.claims.Load() - claims0; got != 0 {
+		t.Errorf("idle: %d Claims by %d streams in %v; want 0", got, len(all), elapsed.Round(time.Millisecond))
+	}
+	if got, most := cs.sweeps.Load()-sweeps0, int64(elapsed/poll)+1; got < 5 || got > most {
+		t.Errorf("idle: %d Queues calls in %v; want about one per %v (5-%d)", got, elapsed.Round(time.Millisecond), poll, most)
+	}
+	if got := cs.asked.Load(); got != 2 {
+		t.Errorf("Queues asked about at most %d clusters; want 2 (dev-1, prod-1)", got)
+	}
+
+	// A lost notify: the command is queued and nobody is told.
+	claims0 = cs.claims.Load()
+	queued := time.Now()
+	cmd := enqueue(t, e, "dev-1", time.Minute)
+	var got []string
+	var gotAt time.Duration
+	timeout := time.After(5 * time.Second)
+	for len(got) == 0 {
+		for _, events := range all {
+			select {
+			case name := <-events:
+				if id, ok := strings.CutPrefix(name, "command "); ok {
+					got, gotAt = append(got, id), time.Since(queued)
+				}
+			case <-timeout:
+				t.Fatal("command queued without a notify not delivered within 5s")
+			default:
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got[0] != cmd.ID {
+		t.Fatalf("delivered %s; want %s", got[0], cmd.ID)
+	}
+	if gotAt > 2*poll+time.Second {
+		t.Errorf("lost notify recovered after %v; want within about one poll interval (%v)", gotAt, poll)
+	}
+	if r := postAck(t, e, "dev-1", contracts.ExecutorAck{CommandIDs: []string{cmd.ID}}); r.status != 200 {
+		t.Fatalf("POST /v1/executor/ack = %d %s; want 200", r.status, r.body)
+	}
+	// Exactly one stream got it, and no other stream claimed for it: the
+	// Claims are those of the woken stream, one per sweep at most.
+	time.Sleep(3 * poll)
+	for _, events := range all {
+		for len(events) > 0 {
+			if name := <-events; strings.HasPrefix(name, "command") {
+				t.Errorf("another stream got %q; want the command on one stream only", name)
+			}
+		}
+	}
+	if n, most := cs.claims.Load()-claims0, int64(time.Since(queued)/poll)+2; n < 1 || n > most {
+		t.Errorf("%d Claims for one command on a cluster with %d streams; want 1-%d (one per sweep at most)", n, perCluster, most)
+	}
+	// The sweep also keeps the queue depth gauge current: the ack emptied
+	// the queue, and no delivery round followed.
+	checkFor(t, 2*time.Second, 10*time.Millisecond, func() error {
+		if got := testutil.ToFloat64(e.srv.metrics.queueDepth.WithLabelValues("dev-1")); got != 0 {
+			return fmt.Errorf("kubently_bridge_queue_depth{cluster=\"dev-1\"} = %v after the ack; want 0", got)
 		}
 		return nil
 	})

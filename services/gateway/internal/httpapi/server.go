@@ -27,6 +27,7 @@ import (
 	"kubently.io/services/gateway/internal/auth"
 	"kubently.io/services/gateway/internal/hub"
 	"kubently.io/services/gateway/internal/liveness"
+	"kubently.io/services/gateway/internal/sweep"
 )
 
 // Store is what the gateway needs of the state store.
@@ -38,6 +39,7 @@ type Store interface {
 	MarkAnswered(ctx context.Context, commandID, executorID string) (first bool, prevExecutor string, err error)
 	Fencer
 	Depth(ctx context.Context, cluster string) (int, error)
+	Queues(ctx context.Context, clusters []string) ([]store.QueueState, error)
 	GetCluster(ctx context.Context, id string) (store.ClusterRecord, error)
 	ListClusters(ctx context.Context) ([]store.ClusterRecord, error)
 	CreateCluster(ctx context.Context, c store.ClusterRecord) error
@@ -90,8 +92,11 @@ type Config struct {
 	// PresenceTTL is how long a presence record lives without a refresh;
 	// zero means 3 × Heartbeat.
 	PresenceTTL time.Duration
-	// Poll is how often a stream reads its queue without a notify (a safety
-	// net for a lost notify); zero means 2s.
+	// Poll is how often the replica's sweep (package sweep) asks the store
+	// which of the clusters it holds streams of have a command to hand out
+	// that no notify announced (a lost notify, or a lease that ran out
+	// without an ack), and wakes one stream of each; zero means 2s. Such
+	// a command reaches a stream within about Poll.
 	Poll time.Duration
 	// RequestMargin is added to a command's timeout for the NATS request to
 	// the dispatcher; zero means 5s.
@@ -134,6 +139,10 @@ type metrics struct {
 	// heartbeats counts POST /v1/executor/heartbeat by outcome.
 	contactTimeouts prometheus.Counter
 	heartbeats      *prometheus.CounterVec
+	// sweepWakeups counts streams the sweep woke; sweepErrors its failed
+	// store calls.
+	sweepWakeups prometheus.Counter
+	sweepErrors  prometheus.Counter
 }
 
 // New builds the server and its routes.
@@ -215,7 +224,7 @@ func New(cfg Config) (*Server, error) {
 		}, []string{"subject", "code"}),
 		queueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kubently_bridge_queue_depth",
-			Help: "Commands waiting in a cluster's bridge queue (store.Bridge.Depth), read after each delivery round of a stream this replica holds for the cluster; absent while it holds none.",
+			Help: "Commands waiting in a cluster's bridge queue (store.Bridge.Depth), read after each delivery round of a stream this replica holds for the cluster and on each sweep (every poll interval); absent while it holds none.",
 		}, []string{"cluster"}),
 		acks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_gateway_executor_acks_total",
@@ -229,10 +238,18 @@ func New(cfg Config) (*Server, error) {
 			Name: "kubently_gateway_executor_heartbeats_total",
 			Help: "Executor heartbeats (POST /v1/executor/heartbeat) by outcome: local (this replica holds the stream), forwarded (passed to the holder over NATS), relayed (received over NATS for a stream held here), unknown_stream, unauthorized, bad_request, unavailable.",
 		}, []string{"outcome"}),
+		sweepWakeups: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kubently_gateway_sweep_wakeups_total",
+			Help: "Executor streams the replica's bridge sweep woke because their cluster had a command to hand out that no notify announced: a lost notify, a lease that ran out without an ack (redelivery), or a notify still on its way.",
+		}),
+		sweepErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kubently_gateway_sweep_errors_total",
+			Help: "Bridge sweeps whose store call (Queues) failed; the next sweep, one poll interval later, tries again.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{s.metrics.requests, s.metrics.streams, s.metrics.results,
 		s.metrics.authFailures, s.metrics.rateLimited, s.metrics.sse, s.metrics.executors, s.metrics.auditErrors, s.metrics.natsErrors, s.metrics.queueDepth, s.metrics.acks,
-		s.metrics.contactTimeouts, s.metrics.heartbeats} {
+		s.metrics.contactTimeouts, s.metrics.heartbeats, s.metrics.sweepWakeups, s.metrics.sweepErrors} {
 		if err := cfg.Registry.Register(c); err != nil {
 			return nil, err
 		}
@@ -244,8 +261,37 @@ func New(cfg Config) (*Server, error) {
 	if err := s.watchBus(s.closing); err != nil {
 		return nil, err
 	}
+	if err := s.startSweep(s.closing); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
+}
+
+// startSweep runs the replica's bridge sweep (package sweep) every Poll
+// until done is closed.
+func (s *Server) startSweep(done <-chan struct{}) error {
+	sw, err := sweep.New(sweep.Config{
+		Store: s.cfg.Store, Hub: s.cfg.Hub, Interval: s.cfg.Poll, Timeout: s.cfg.StoreTimeout, Log: s.log,
+		OnSweep: func(held []string, queues []store.QueueState, woken int, err error) {
+			s.metrics.sweepWakeups.Add(float64(woken))
+			if err != nil {
+				s.metrics.sweepErrors.Inc()
+				return
+			}
+			s.observeDepths(held, queues)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-done
+		cancel()
+	}()
+	go sw.Run(ctx)
+	return nil
 }
 
 // Handler returns the HTTP handler (for tests and custom listeners).

@@ -81,6 +81,35 @@ func (h *Hub) Notify(cluster string) {
 	}
 }
 
+// WakeOne wakes one local stream of cluster, any one, and reports
+// whether the hub holds a stream of it. The replica's sweep (package
+// sweep) uses it: one stream's Claim takes what the cluster's queue
+// holds, so waking the others would only cost empty Claims.
+func (h *Hub) WakeOne(cluster string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.streams[cluster] {
+		select {
+		case w.c <- struct{}{}:
+		default:
+		}
+		return true
+	}
+	return false
+}
+
+// Clusters appends to dst[:0] the clusters the hub holds at least one
+// stream of, in no particular order, and returns it.
+func (h *Hub) Clusters(dst []string) []string {
+	dst = dst[:0]
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.streams {
+		dst = append(dst, c)
+	}
+	return dst
+}
+
 // Revoke ends every local stream of cluster (their token was revoked or
 // rotated) and returns how many it ended. The streams unregister
 // themselves as they end.

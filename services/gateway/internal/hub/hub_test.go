@@ -115,3 +115,60 @@ func TestSubscribeRevocations(t *testing.T) {
 		t.Errorf("onRevoke got %q; want prod-1:1", g)
 	}
 }
+
+func TestWakeOneAndClusters(t *testing.T) {
+	h := New()
+	a1, doneA1 := h.Register("a", nil)
+	a2, doneA2 := h.Register("a", nil)
+	b, doneB := h.Register("b", nil)
+	if got := h.Clusters(nil); !sameSet(got, []string{"a", "b"}) {
+		t.Errorf("Clusters() = %v; want [a b] in any order", got)
+	}
+	if !h.WakeOne("a") {
+		t.Fatal("WakeOne(a) = false; want true")
+	}
+	woken := 0
+	for _, w := range []*Waker{a1, a2} {
+		select {
+		case <-w.C():
+			woken++
+		default:
+		}
+	}
+	if woken != 1 {
+		t.Errorf("WakeOne(a) woke %d streams of a; want 1", woken)
+	}
+	select {
+	case <-b.C():
+		t.Error("stream b woken by WakeOne(a)")
+	default:
+	}
+	if h.WakeOne("c") {
+		t.Error("WakeOne(c) with no stream of c = true; want false")
+	}
+	doneA1()
+	doneA2()
+	if got := h.Clusters(make([]string, 5)); !sameSet(got, []string{"b"}) {
+		t.Errorf("Clusters() after a's streams ended = %v; want [b]", got)
+	}
+	doneB()
+	if got := h.Clusters(nil); len(got) != 0 {
+		t.Errorf("Clusters() with no streams = %v; want none", got)
+	}
+}
+
+func sameSet(got, want []string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	seen := map[string]bool{}
+	for _, g := range got {
+		seen[g] = true
+	}
+	for _, w := range want {
+		if !seen[w] {
+			return false
+		}
+	}
+	return true
+}
