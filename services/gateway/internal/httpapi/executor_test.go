@@ -295,6 +295,15 @@ func TestSweep(t *testing.T) {
 		}
 	}
 
+	// Each stream claims once on connect, after its connected event:
+	// let those land before the idle window.
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if n := cs.claims.Load(); n < int64(len(all)) {
+			return fmt.Errorf("%d initial claims of %d streams", n, len(all))
+		}
+		return nil
+	})
+
 	// Idle: one Queues per interval about the two clusters; no Claim.
 	claims0, sweeps0 := cs.claims.Load(), cs.sweeps.Load()
 	start := time.Now()
