@@ -164,9 +164,25 @@ func (c *Client) Execute(ctx context.Context, req ExecuteRequest) (contracts.Com
 	}
 	ctx, cancel := context.WithTimeout(ctx, t+15*time.Second)
 	defer cancel()
-	_, err := c.do(ctx, http.MethodPost, "/v1/execute", req, &res, true)
-	return res, err
+	for attempt := 0; ; attempt++ {
+		_, err := c.do(ctx, http.MethodPost, "/v1/execute", req, &res, true)
+		var ae *APIError
+		if attempt >= len(notDispatchedBackoff) || !errors.As(err, &ae) || ae.Err.Reason != contracts.ReasonNotDispatched {
+			return res, err
+		}
+		// Lost in a NATS disruption before it was queued, and fenced:
+		// it did not run and never will, so sending it again is safe.
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(notDispatchedBackoff[attempt]):
+		}
+	}
 }
+
+// notDispatchedBackoff is the wait before each retry of a command the
+// gateway answered not_dispatched.
+var notDispatchedBackoff = []time.Duration{250 * time.Millisecond, time.Second}
 
 // ClusterInfo is one entry of GET /v1/clusters.
 type ClusterInfo struct {

@@ -40,6 +40,19 @@ const (
 	CodeInternal            ErrorCode = "internal"
 )
 
+// Reasons of the unavailable answers that settle an execute request caught
+// in a NATS disruption (docs/delivery.md).
+const (
+	// ReasonNotDispatched: the request was lost before any dispatcher
+	// queued it, and its id is fenced: the command did not and will not
+	// run. Retrying is safe; the kubently client does it.
+	ReasonNotDispatched = "not_dispatched"
+	// ReasonResultLost: the command ran, but its result was lost and no
+	// dispatcher could send it again. Do not blindly retry; its outcome
+	// is in the audit log.
+	ReasonResultLost = "result_lost"
+)
+
 var codeStatus = map[ErrorCode]int{
 	CodeBadRequest:          http.StatusBadRequest,
 	CodeInvalidJSON:         http.StatusBadRequest,

@@ -20,14 +20,8 @@ import (
 
 // Reasons of the errors a settled request fails with.
 const (
-	// ReasonNotDispatched: the request was lost in a NATS reconnect
-	// before any dispatcher queued it, and the id is now fenced, so it
-	// never will run. Safe to retry.
-	ReasonNotDispatched = "not_dispatched"
-	// ReasonResultLost: the command ran and its result reached the
-	// dispatcher, but the dispatcher's reply was lost in a NATS
-	// reconnect. Its outcome is in the audit log.
-	ReasonResultLost = "result_lost"
+	ReasonNotDispatched = contracts.ReasonNotDispatched
+	ReasonResultLost    = contracts.ReasonResultLost
 )
 
 // Settling schedule: after a bus disruption each execute request in flight
