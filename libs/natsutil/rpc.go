@@ -65,15 +65,22 @@ func MapError(err error, subject string) error {
 
 // Reply answers a micro request with v wrapped in a Response of type typ.
 func Reply(req micro.Request, typ string, v any) error {
+	_, err := ReplyEncoded(req, typ, v)
+	return err
+}
+
+// ReplyEncoded is Reply that also returns the bytes it sent (nil if it
+// answered with an error instead), for a service that keeps its replies.
+func ReplyEncoded(req micro.Request, typ string, v any) ([]byte, error) {
 	resp, err := contracts.NewResponse(typ, v)
 	if err != nil {
-		return ReplyError(req, err)
+		return nil, ReplyError(req, err)
 	}
 	b, err := json.Marshal(resp)
 	if err != nil {
-		return ReplyError(req, err)
+		return nil, ReplyError(req, err)
 	}
-	return req.Respond(b)
+	return b, req.Respond(b)
 }
 
 // ReplyError answers a micro request with err as an error Response. The

@@ -338,16 +338,9 @@ func (d *Dispatcher) serveExecute(ctx context.Context, req micro.Request) {
 	d.m.latency.WithLabelValues(c.verb, string(res.Status), c.cluster).Observe(elapsed.Seconds())
 	c.log.Info("command finished", logging.KeyStatus, res.Status, "exit_code", res.ExitCode,
 		"bytes", len(res.Output), "truncated", res.Truncated, logging.KeyDuration, elapsed.Milliseconds())
-	resp, rerr := contracts.NewResponse(contracts.TypeCommandResult, res)
-	var b []byte
-	if rerr == nil {
-		b, rerr = json.Marshal(resp)
-	}
-	if rerr != nil {
-		rerr = natsutil.ReplyError(req, rerr)
-	} else {
+	b, rerr := natsutil.ReplyEncoded(req, contracts.TypeCommandResult, res)
+	if b != nil {
 		d.replies.put(c.cmdID, b)
-		rerr = req.Respond(b)
 	}
 	if rerr != nil {
 		d.m.natsErrors.WithLabelValues("reply").Inc()

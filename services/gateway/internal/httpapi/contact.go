@@ -2,9 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"strings"
 
@@ -44,7 +41,7 @@ func (s *Server) executorHeartbeat(c echo.Context) error {
 		return fail("unauthorized", contracts.Errorf(contracts.CodeUnauthorized, "executor requests need Authorization: Bearer <token> and %s", contracts.HeaderClusterID))
 	}
 	var hb contracts.ExecutorHeartbeat
-	if err := decodeSmallBody(c, &hb, contracts.MaxHeartbeatBodyBytes); err != nil {
+	if err := decodeBodyLimit(c, &hb, true, contracts.MaxHeartbeatBodyBytes); err != nil {
 		return fail("bad_request", err)
 	}
 	if err := contracts.ValidateConnID(hb.ConnID); err != nil {
@@ -97,35 +94,4 @@ func (s *Server) CountRelayedContact(known bool) {
 	if known {
 		s.metrics.heartbeats.WithLabelValues("relayed").Inc()
 	}
-}
-
-// decodeSmallBody is decodeBody with a smaller limit, for routes whose
-// body is a few fields. Unknown fields are allowed (newer executors may
-// send more).
-func decodeSmallBody(c echo.Context, v any, limit int64) error {
-	r := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
-	tooLarge := func() error {
-		return contracts.Errorf(contracts.CodeBodyTooLarge, "request body larger than %d bytes", limit)
-	}
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return tooLarge()
-		case errors.Is(err, io.EOF):
-			return contracts.Errorf(contracts.CodeInvalidJSON, "empty request body; want a JSON object")
-		}
-		return contracts.Errorf(contracts.CodeInvalidJSON, "malformed JSON body: %v", err)
-	}
-	if dec.More() {
-		return contracts.Errorf(contracts.CodeInvalidJSON, "malformed JSON body: trailing data after the object")
-	}
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return tooLarge()
-		}
-	}
-	return nil
 }

@@ -63,7 +63,13 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 // decodeBody reads a JSON body strictly (bounded, no unknown fields unless
 // lenient, no trailing data) into v.
 func decodeBody(c echo.Context, v any, lenient bool) error {
-	r := http.MaxBytesReader(c.Response(), c.Request().Body, contracts.MaxBodyBytes)
+	return decodeBodyLimit(c, v, lenient, contracts.MaxBodyBytes)
+}
+
+// decodeBodyLimit is decodeBody with its own size limit, for routes whose
+// body is a few fields.
+func decodeBodyLimit(c echo.Context, v any, lenient bool, limit int64) error {
+	r := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
 	dec := json.NewDecoder(r)
 	if !lenient {
 		dec.DisallowUnknownFields()
@@ -71,7 +77,7 @@ func decodeBody(c echo.Context, v any, lenient bool) error {
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return contracts.Errorf(contracts.CodeBodyTooLarge, "request body larger than %d bytes", contracts.MaxBodyBytes)
+			return contracts.Errorf(contracts.CodeBodyTooLarge, "request body larger than %d bytes", limit)
 		}
 		if errors.Is(err, io.EOF) {
 			return contracts.Errorf(contracts.CodeInvalidJSON, "empty request body; want a JSON object")
@@ -85,7 +91,7 @@ func decodeBody(c echo.Context, v any, lenient bool) error {
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return contracts.Errorf(contracts.CodeBodyTooLarge, "request body larger than %d bytes", contracts.MaxBodyBytes)
+			return contracts.Errorf(contracts.CodeBodyTooLarge, "request body larger than %d bytes", limit)
 		}
 	}
 	return nil

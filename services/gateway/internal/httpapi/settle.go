@@ -83,7 +83,6 @@ type waiting struct {
 	checksLeft int
 	nextCheck  time.Time
 	answeredAt time.Time // when a check first saw the result delivered
-	answeredBy string
 }
 
 func newSettler(f Fencer, timeout time.Duration, log *slog.Logger) *settler {
@@ -124,7 +123,7 @@ func (st *settler) disrupted(why string) {
 		}
 		w.checksLeft = settleChecks
 		w.nextCheck = now.Add(settleFirst)
-		w.answeredAt, w.answeredBy = time.Time{}, ""
+		w.answeredAt = time.Time{}
 		n++
 	}
 	st.mu.Unlock()
@@ -232,7 +231,7 @@ func (st *settler) check(w *waiting) {
 			"the request for command %s was lost when a NATS connection dropped; it did not run and will not run; retry it", w.id)})
 	case answered:
 		if w.answeredAt.IsZero() {
-			w.answeredAt, w.answeredBy = now, state.AnsweredBy
+			w.answeredAt = now
 		}
 		if w.checksLeft == 0 {
 			st.settled.WithLabelValues("waited").Inc()
