@@ -37,4 +37,9 @@
 // Across processes (go test runs test packages in parallel) testbed.sh
 // serialises build and up with flock, so a second caller waits and then finds the
 // binaries built and the cluster up.
+//
+// With -short (make test-unit) Kubeconfig, ViewerKubeconfig, Seed and
+// BinDir skip the calling test: unit runs need no testbed. MaskAges masks
+// what varies between two kubectl runs (ages by column, timestamps) for
+// parity tests.
 package testbed

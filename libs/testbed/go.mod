@@ -1,6 +1,6 @@
 module kubently.io/libs/testbed
 
-go 1.26
+go 1.26.0
 
 replace (
 	kubently.io/cli => ../../cli
@@ -14,11 +14,15 @@ replace (
 	kubently.io/libs/ops => ../ops
 	kubently.io/libs/policy => ../policy
 	kubently.io/libs/redistest => ../redistest
+	kubently.io/libs/sse => ../sse
 	kubently.io/libs/store => ../store
 	kubently.io/libs/telemetry => ../telemetry
+	kubently.io/libs/testkit => ../testkit
 	kubently.io/services/dispatcher => ../../services/dispatcher
 	kubently.io/services/executor => ../../services/executor
 	kubently.io/services/gateway => ../../services/gateway
 	kubently.io/services/session => ../../services/session
 	kubently.io/tests => ../../tests
 )
+
+require kubently.io/libs/testkit v0.0.0

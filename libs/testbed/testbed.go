@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"kubently.io/libs/testkit"
 )
 
 const (
@@ -84,6 +86,7 @@ var (
 // ends the test with tb.Fatalf and the tail of the script output.
 func Kubeconfig(tb testing.TB) string {
 	tb.Helper()
+	skipShort(tb)
 	if p := os.Getenv(EnvKubeconfig); p != "" {
 		return mustExist(tb, EnvKubeconfig, p)
 	}
@@ -96,6 +99,7 @@ func Kubeconfig(tb testing.TB) string {
 // Kubeconfig, using EnvViewerKubeconfig.
 func ViewerKubeconfig(tb testing.TB) string {
 	tb.Helper()
+	skipShort(tb)
 	if p := os.Getenv(EnvViewerKubeconfig); p != "" {
 		return mustExist(tb, EnvViewerKubeconfig, p)
 	}
@@ -115,6 +119,7 @@ func ViewerKubeconfig(tb testing.TB) string {
 // testbed on this machine.
 func Seed(tb testing.TB) {
 	tb.Helper()
+	skipShort(tb)
 	extra := []string{}
 	if p := os.Getenv(EnvKubeconfig); p != "" {
 		extra = append(extra, "TESTBED_KUBECONFIG="+mustExist(tb, EnvKubeconfig, p))
@@ -139,6 +144,7 @@ func Seed(tb testing.TB) {
 // building them first if needed. It also works as KUBEBUILDER_ASSETS for envtest.
 func BinDir(tb testing.TB) string {
 	tb.Helper()
+	skipShort(tb)
 	return ensureBuilt(tb)["TESTBED_BIN"]
 }
 
@@ -195,35 +201,16 @@ func ensureUp(tb testing.TB) map[string]string {
 // stdout. On failure the error carries the tail of stdout and stderr combined.
 func run(root string, extraEnv []string, args ...string) (string, error) {
 	var stdout bytes.Buffer
-	var combined syncBuffer
+	var combined testkit.SyncBuffer
 	cmd := exec.Command(filepath.Join(root, script), args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), extraEnv...)
 	cmd.Stdout = io.MultiWriter(&stdout, &combined)
 	cmd.Stderr = &combined
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%w: %s %s: %w\n%s", errScript, script, strings.Join(args, " "), err, tail(combined.String(), outputTail))
+		return "", fmt.Errorf("%w: %s %s: %w\n%s", errScript, script, strings.Join(args, " "), err, testkit.Tail(combined.String(), outputTail))
 	}
 	return stdout.String(), nil
-}
-
-// syncBuffer is a bytes.Buffer that the stdout and stderr copiers of exec.Cmd
-// may write to concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // repoRoot walks up from the working directory (a package directory under go
@@ -267,10 +254,12 @@ func mustExist(tb testing.TB, what, path string) string {
 	return path
 }
 
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{"..."}, lines[len(lines)-n:]...)
+// skipShort skips tb in -short mode: `make test-unit` (go test -short)
+// runs without a testbed, so every test that needs one skips there,
+// whether or not it checks testing.Short itself.
+func skipShort(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs the testbed (a real kube-apiserver); skipped with -short (make test-unit)")
 	}
-	return strings.Join(lines, "\n")
 }

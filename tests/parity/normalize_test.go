@@ -1,55 +1,40 @@
 package parity
 
 import (
-	"regexp"
 	"strings"
+
+	"kubently.io/libs/testbed"
 )
 
 // normalizer rewrites what legitimately differs between two runs of the same
 // command a few milliseconds apart. Both sides get the same normalizers.
 type normalizer func(string) string
 
-var (
-	// ageRE matches kubectl's human durations (45s, 5m, 5m30s, 3h, 2d3h, 1y):
-	// the AGE and LAST SEEN columns, "(3m ago)" and "(x2 over 5m)".
-	ageRE = regexp.MustCompile(`\b\d+[smhdy](\d+[smhd])?\b`)
-	// eventCountRE matches an event's repeat count, which grows while
-	// a controller keeps reporting.
-	eventCountRE = regexp.MustCompile(`\(x\d+ over `)
-	// rfc1123RE matches describe's timestamps ("Thu, 26 Nov 2026 16:39:18 +0000").
-	rfc1123RE = regexp.MustCompile(`[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}`)
-	// blanksRE matches the padding tabwriter adds; it changes with a cell's width.
-	blanksRE = regexp.MustCompile(`[ \t]+`)
-)
+// ages masks the ages of age columns (AGE, LAST SEEN, describe's Age,
+// RESTARTS' "(5m ago)") and describe's timestamps, and collapses the
+// padding of tables, whose width follows the longest age: only what
+// varies between two runs, by its place, never every number with a unit
+// (testbed.MaskAges). For tables, describe and events.
+func ages(s string) string { return testbed.MaskAges(s) }
 
-// ages masks durations and event counts and collapses column padding (whose
-// width follows the longest age). For tables, describe and events.
-func ages(s string) string {
-	s = ageRE.ReplaceAllString(s, "<age>")
-	s = eventCountRE.ReplaceAllString(s, "(xN over ")
-	return collapse(s)
+// times is ages for objects something keeps updating (the node's
+// heartbeats and lease): their describe timestamps are masked by ages too.
+func times(s string) string { return testbed.MaskAges(s) }
+
+// headless is ages for a table printed without its header: columns names
+// its columns.
+func headless(columns ...string) normalizer {
+	return func(s string) string { return testbed.MaskAgesNoHeaders(s, columns...) }
 }
 
-// times masks describe's absolute timestamps, for objects something keeps
-// updating (the node's heartbeats and lease), then applies ages.
-func times(s string) string { return ages(rfc1123RE.ReplaceAllString(s, "<time>")) }
-
-// volatile lists the tokens the normalizers mask, in order. When both runs
-// have the same ones, their outputs must be identical byte for byte.
-func volatile(s string) []string {
-	var toks []string
-	for _, re := range []*regexp.Regexp{ageRE, eventCountRE, rfc1123RE} {
-		toks = append(toks, re.FindAllString(s, -1)...)
+// volatile lists the tokens the normalizers of tc mask in s, in order.
+// When both runs have the same ones, their outputs must be identical byte
+// for byte.
+func volatile(tc tcase, s string) []string {
+	if tc.columns != nil {
+		return testbed.MaskedTokensNoHeaders(s, tc.columns...)
 	}
-	return toks
-}
-
-func collapse(s string) string {
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimRight(blanksRE.ReplaceAllString(l, " "), " ")
-	}
-	return strings.Join(lines, "\n")
+	return testbed.MaskedTokens(s)
 }
 
 // serverVersion keeps only `kubectl version`'s server line: the client parts
