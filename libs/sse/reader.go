@@ -1,17 +1,3 @@
-// Package sse reads a text/event-stream (Server-Sent Events) body, bounded:
-// a line longer than the reader's limit, or an event whose data grows past
-// it, is an error rather than unbounded memory.
-//
-// It implements the parsing rules of the WHATWG HTML "server-sent events"
-// section that a client of the Kubently gateway needs: "event", "data"
-// (multi-line, joined with "\n"), "id" and "retry" fields, comment lines
-// (": ping") and LF, CRLF or CR line endings. An event is dispatched at a
-// blank line; an event with no data lines is not dispatched, but a comment
-// is reported as a Comment so callers can treat it as a heartbeat.
-//
-// # Concurrency
-//
-// A Reader is not safe for concurrent use.
 package sse
 
 import (
@@ -51,6 +37,11 @@ type Reader struct {
 	r      *bufio.Reader
 	max    int
 	lastID string
+	// The event being read: kept across Next calls, so a comment between
+	// an event's fields does not lose them.
+	ev      Event
+	data    strings.Builder
+	hasData bool
 	// pendingCR is set after a line ended with "\r": a following "\n"
 	// belongs to the same line ending.
 	pendingCR bool
@@ -70,23 +61,21 @@ func NewReader(r io.Reader, maxLen int) *Reader {
 // the spec says); a line or event past the limit returns an error wrapping
 // ErrTooLong. Other errors are the underlying reader's.
 func (r *Reader) Next() (Event, error) {
-	var (
-		ev      Event
-		data    strings.Builder
-		hasData bool
-	)
 	for {
 		line, err := r.readLine()
 		if err != nil {
 			return Event{}, err
 		}
 		if line == "" {
-			if !hasData {
-				ev = Event{}
+			if !r.hasData {
+				r.ev = Event{}
 				continue
 			}
+			ev := r.ev
 			ev.ID = r.lastID
-			ev.Data = data.String()
+			ev.Data = r.data.String()
+			r.ev, r.hasData = Event{}, false
+			r.data.Reset()
 			return ev, nil
 		}
 		if line[0] == ':' {
@@ -96,23 +85,23 @@ func (r *Reader) Next() (Event, error) {
 		value = strings.TrimPrefix(value, " ")
 		switch field {
 		case "event":
-			ev.Name = value
+			r.ev.Name = value
 		case "data":
-			if hasData {
-				data.WriteByte('\n')
+			if r.hasData {
+				r.data.WriteByte('\n')
 			}
-			if data.Len()+len(value) > r.max {
+			if r.data.Len()+len(value) > r.max {
 				return Event{}, fmt.Errorf("%w: event data over %d bytes", ErrTooLong, r.max)
 			}
-			data.WriteString(value)
-			hasData = true
+			r.data.WriteString(value)
+			r.hasData = true
 		case "id":
 			if !strings.ContainsRune(value, 0) {
 				r.lastID = value
 			}
 		case "retry":
 			if n, err := strconv.Atoi(value); err == nil && n >= 0 {
-				ev.Retry = n
+				r.ev.Retry = n
 			}
 		}
 	}

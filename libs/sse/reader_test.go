@@ -24,6 +24,11 @@ func TestReader(t *testing.T) {
 			want: []Event{{Comment: true, Data: "ping"}, {Name: "record", Data: `{"id":"a"}`}},
 		},
 		{
+			name: "comment between an event's fields keeps them",
+			in:   "event: record\n: ping\ndata: 1\n\n",
+			want: []Event{{Comment: true, Data: "ping"}, {Name: "record", Data: "1"}},
+		},
+		{
 			name: "multi-line data",
 			in:   "event: record\ndata: line1\ndata:line2\ndata\n\n",
 			want: []Event{{Name: "record", Data: "line1\nline2\n"}},

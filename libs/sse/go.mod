@@ -1,0 +1,5 @@
+module kubently.io/libs/sse
+
+go 1.26.0
+
+require github.com/google/go-cmp v0.7.0

@@ -1,0 +1,25 @@
+module kubently.io/libs/testkit
+
+go 1.26.0
+
+replace (
+	kubently.io/cli => ../../cli
+	kubently.io/libs/audit => ../audit
+	kubently.io/libs/authz => ../authz
+	kubently.io/libs/config => ../config
+	kubently.io/libs/contracts => ../contracts
+	kubently.io/libs/deptest => ../deptest
+	kubently.io/libs/logging => ../logging
+	kubently.io/libs/natsutil => ../natsutil
+	kubently.io/libs/ops => ../ops
+	kubently.io/libs/policy => ../policy
+	kubently.io/libs/redistest => ../redistest
+	kubently.io/libs/store => ../store
+	kubently.io/libs/telemetry => ../telemetry
+	kubently.io/libs/testbed => ../testbed
+	kubently.io/services/dispatcher => ../../services/dispatcher
+	kubently.io/services/executor => ../../services/executor
+	kubently.io/services/gateway => ../../services/gateway
+	kubently.io/services/session => ../../services/session
+	kubently.io/tests => ../../tests
+)
