@@ -160,3 +160,49 @@ func TestNewIDUnique(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// TestPaths holds the path builders to the route patterns the gateway
+// registers: each builder, given the pattern's parameter name, gives the
+// pattern back; a parameter that is not a single segment is escaped.
+func TestPaths(t *testing.T) {
+	tests := []struct {
+		name, got, want string
+	}{
+		{"session", SessionPath(":id"), PathSession},
+		{"keepalive", SessionKeepalivePath(":id"), PathSessionKeepalive},
+		{"token", ClusterTokenPath(":cluster"), PathClusterToken},
+		{"rotate", ClusterTokenRotatePath(":cluster"), PathClusterTokenRotate},
+		{"labels", ClusterLabelsPath(":cluster"), PathClusterLabels},
+		{"escaped", SessionPath("a/b"), "/v1/sessions/a%2Fb"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("got %q; want %q", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+// TestIsID: the one id shape audit records and command ids share.
+func TestIsID(t *testing.T) {
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{NewID(), true},
+		{"a", true},
+		{"A_b-9", true},
+		{strings.Repeat("x", 64), true},
+		{strings.Repeat("x", 65), false},
+		{"", false},
+		{"a.b", false},
+		{"a:b", false},
+		{"a b", false},
+	}
+	for _, tt := range tests {
+		if got := IsID(tt.id); got != tt.want {
+			t.Errorf("IsID(%q) = %v; want %v", tt.id, got, tt.want)
+		}
+	}
+}

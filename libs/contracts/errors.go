@@ -35,9 +35,20 @@ const (
 	CodeSessionMismatch     ErrorCode = "session_cluster_mismatch"
 	CodeMethodNotAllowed    ErrorCode = "method_not_allowed"
 	CodeExecutorUnavailable ErrorCode = "executor_unavailable"
-	CodeUnavailable         ErrorCode = "unavailable"
-	CodeTimeout             ErrorCode = "timeout"
-	CodeInternal            ErrorCode = "internal"
+	// CodeExecutorLost: the executor instance that acknowledged the
+	// command is gone (its stream ended and it did not come back within
+	// the grace): the command may have run, at most once, and is not run
+	// again. Not retried automatically. HTTP 502.
+	CodeExecutorLost ErrorCode = "executor_lost"
+	CodeUnavailable  ErrorCode = "unavailable"
+	CodeTimeout      ErrorCode = "timeout"
+	CodeInternal     ErrorCode = "internal"
+	// CodeRequestTimeout: the request (headers or body) did not arrive
+	// within the gateway's read timeout.
+	CodeRequestTimeout ErrorCode = "request_timeout"
+	// CodeHeadersTooLarge: the request's headers exceed the gateway's
+	// header size limit.
+	CodeHeadersTooLarge ErrorCode = "headers_too_large"
 )
 
 // Reasons of the unavailable answers that settle an execute request caught
@@ -51,9 +62,31 @@ const (
 	// dispatcher could send it again. Do not blindly retry; its outcome
 	// is in the audit log.
 	ReasonResultLost = "result_lost"
+	// ReasonDispatcherLost: the command was queued, but after a NATS
+	// disruption no dispatcher holds its request any more (the one that
+	// did is gone): it may still run once, and its result cannot reach
+	// this caller. Do not blindly retry; its outcome is in the audit log.
+	ReasonDispatcherLost = "dispatcher_lost"
 )
 
+// Reasons of 429 rate_limited answers beside the rate limiter's
+// (identity, cluster).
+const (
+	// ReasonAuthBackoff: the caller's address failed to authenticate too
+	// often and is refused until Retry-After.
+	ReasonAuthBackoff = "auth_backoff"
+	// ReasonStreamLimit: the identity (audit stream) or cluster (executor
+	// stream) holds as many streams as the gateway replica allows.
+	ReasonStreamLimit = "stream_limit"
+)
+
+// ReasonUnknownStream refines not_found on POST /v1/executor/heartbeat:
+// no replica holds that stream of that cluster (it was closed, or the
+// conn_id belongs to another cluster). The executor reconnects.
+const ReasonUnknownStream = "unknown_stream"
+
 var codeStatus = map[ErrorCode]int{
+	CodeExecutorLost:        http.StatusBadGateway,
 	CodeBadRequest:          http.StatusBadRequest,
 	CodeInvalidJSON:         http.StatusBadRequest,
 	CodeBodyTooLarge:        http.StatusRequestEntityTooLarge,
@@ -80,6 +113,8 @@ var codeStatus = map[ErrorCode]int{
 	CodeUnavailable:         http.StatusServiceUnavailable,
 	CodeTimeout:             http.StatusGatewayTimeout,
 	CodeInternal:            http.StatusInternalServerError,
+	CodeRequestTimeout:      http.StatusRequestTimeout,
+	CodeHeadersTooLarge:     http.StatusRequestHeaderFieldsTooLarge,
 }
 
 // Status returns the HTTP status the gateway answers with for code. Unknown

@@ -15,8 +15,17 @@ const (
 	HeaderLastEventID = "Last-Event-ID"
 	// HeaderExecutorID identifies one executor process (for presence).
 	HeaderExecutorID = "X-Executor-ID"
+	// HeaderExecutorInstance identifies one run of an executor process: a
+	// random id drawn at start, sent on every executor request, so that
+	// the instance that acknowledged a command can be told apart from a
+	// restart of the same executor (executor_lost).
+	HeaderExecutorInstance = "X-Executor-Instance"
 	// HeaderExecutorVersion carries the executor's build version.
 	HeaderExecutorVersion = "X-Executor-Version"
+	// HeaderTool names the MCP tool a POST /v1/execute serves (sent by
+	// `kubently mcp`); the gateway copies it into ExecuteRequest.Tool and
+	// so into the command's audit records. It must pass ValidateTool.
+	HeaderTool = "X-Kubently-Tool"
 
 	// NATSHeaderCorrelationID carries the correlation id on NATS messages.
 	NATSHeaderCorrelationID = "Kubently-Correlation-Id"

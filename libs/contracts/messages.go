@@ -140,6 +140,14 @@ type ExecuteRequest struct {
 	// can settle the request's fate after a bus reconnect (store Fence);
 	// empty: the dispatcher picks one.
 	CommandID string `json:"command_id,omitempty"`
+	// Tool is the MCP tool the command serves (e.g. resources_list), for
+	// audit; empty for commands that did not come through MCP. It passes
+	// ValidateTool.
+	Tool string `json:"tool,omitempty"`
+	// FanoutID names the fleet fan-out (POST /v1/fleet/*) the command is
+	// part of, for audit; empty for a single command. It passes ValidateID
+	// rules of audit ids ([A-Za-z0-9_-], at most 64).
+	FanoutID string `json:"fanout_id,omitempty"`
 }
 
 // ReplayRequest is the body of DispatchReplaySubject.
@@ -175,6 +183,18 @@ type Command struct {
 	// TraceState is the W3C tracestate that goes with TraceParent; empty
 	// when there is none.
 	TraceState string `json:"tracestate,omitempty"`
+	// Scope is the caller's namespace scope on this cluster, so that the
+	// executor enforces it again after its own discovery; nil for a
+	// caller that may read the whole cluster.
+	Scope *CommandScope `json:"scope,omitempty"`
+}
+
+// CommandScope limits what a command may read on its cluster: only
+// namespaced resources, and only in Namespaces.
+type CommandScope struct {
+	// Namespaces are the only namespaces the command may read; never
+	// empty.
+	Namespaces []string `json:"namespaces"`
 }
 
 // Expired reports whether the command's deadline has passed at now.
@@ -257,9 +277,25 @@ type ExecutorInfo struct {
 	ConnID string `json:"conn_id"`
 	// ExecutorID identifies the executor process (stable across reconnects).
 	ExecutorID string `json:"executor_id"`
+	// Instance identifies one run of the executor process (a new one per
+	// start, kept across reconnects; contracts.HeaderExecutorInstance);
+	// empty for executors that send none.
+	Instance string `json:"instance,omitempty"`
 	// Version is the executor's build version; empty if it sent none.
 	Version     string    `json:"version,omitempty"`
 	Gateway     string    `json:"gateway"`
 	ConnectedAt time.Time `json:"connected_at"`
 	LastSeen    time.Time `json:"last_seen"`
+}
+
+// CommandHolder names the executor instance that acknowledged a command
+// (store.Bridge.Hold): the one that holds it, and with which it may die.
+type CommandHolder struct {
+	// ExecutorID is the acknowledging executor's id (X-Executor-ID).
+	ExecutorID string `json:"executor_id"`
+	// Instance is its process instance (X-Executor-Instance).
+	Instance string `json:"instance"`
+	// ConnID is the stream it named when it acknowledged (X-Executor-Conn-ID);
+	// empty if none.
+	ConnID string `json:"conn_id,omitempty"`
 }
