@@ -13,13 +13,19 @@ const MaxCommandLine = 16 << 10
 // quotes and backslashes only group and escape characters. Unquoted shell
 // operators (pipes, redirections, command separators, substitutions and
 // globs) are refused, because a user who writes them expects a shell that
-// is not there. A leading "kubectl" is dropped.
+// is not there; so is an unquoted newline or carriage return between words,
+// which a shell would read as the end of one command and the start of
+// another (leading and trailing ones are blanks). A leading "kubectl" is
+// dropped.
 //
 //	SplitLine(`get pods -l 'app in (web, api)' -o jsonpath="{.items[*].metadata.name}"`)
 func SplitLine(line string) ([]string, error) {
 	if len(line) > MaxCommandLine {
 		return nil, fmt.Errorf("command line is %d bytes; at most %d allowed", len(line), MaxCommandLine)
 	}
+	// last ends the line's last non-blank byte: a line break before it
+	// separates words.
+	last := len(strings.TrimRight(line, " \t\r\n"))
 	var (
 		argv    []string
 		cur     strings.Builder
@@ -63,6 +69,8 @@ func SplitLine(line string) ([]string, error) {
 		case ch == '\'' || ch == '"':
 			quote = ch
 			inWord = true
+		case (ch == '\n' || ch == '\r') && (inWord || len(argv) > 0) && i < last:
+			return nil, fmt.Errorf("%s at byte %d between words: a command string is one command, and a shell would run the next line as another; quote it if it is part of an argument", lineBreakName(ch), i)
 		case ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r':
 			if inWord {
 				argv = append(argv, cur.String())
@@ -92,4 +100,12 @@ func SplitLine(line string) ([]string, error) {
 		return nil, fmt.Errorf("empty command line: want a command such as get pods")
 	}
 	return argv, nil
+}
+
+// lineBreakName names a newline or carriage return for messages.
+func lineBreakName(ch byte) string {
+	if ch == '\r' {
+		return "unquoted carriage return"
+	}
+	return "unquoted newline"
 }

@@ -18,7 +18,10 @@ func TestSplitLine(t *testing.T) {
 		{"quoted kubectl dropped too", "'kubectl' get pods", []string{"get", "pods"}},
 		{"only the first kubectl dropped", "kubectl kubectl get", []string{"kubectl", "get"}},
 		{"kubectl later is an argument", "get pods kubectl", []string{"get", "pods", "kubectl"}},
-		{"blanks", " \t get \r\n  pods\t", []string{"get", "pods"}},
+		{"blanks", " \t get  pods\t", []string{"get", "pods"}},
+		{"leading and trailing line breaks are blanks", "\r\n get pods -n shop \r\n\n", []string{"get", "pods", "-n", "shop"}},
+		{"newline in double quotes kept", "get \"a\nb\"", []string{"get", "a\nb"}},
+		{"escaped carriage return is literal", "get a\\\rb", []string{"get", "a\rb"}},
 		{"single quotes", `get pods -l 'app in (web, api)'`, []string{"get", "pods", "-l", "app in (web, api)"}},
 		{"single quotes keep everything", `get '$x "y" \z |;&'`, []string{"get", `$x "y" \z |;&`}},
 		{"double quotes", `get pods -o jsonpath="{.items[*].metadata.name}"`, []string{"get", "pods", "-o", "jsonpath={.items[*].metadata.name}"}},
@@ -78,6 +81,12 @@ func TestSplitLineErrors(t *testing.T) {
 		{"dollar in double quotes", `get pods -o "jsonpath={$.items}"`, `"$" inside double quotes`},
 		{"backtick in double quotes", "get \"`id`\"", "\"`\" inside double quotes"},
 		{"too long", "get " + strings.Repeat("a", MaxCommandLine), "at most"},
+		{"newline between commands", "get pods\ndelete pods --all", "unquoted newline at byte 8"},
+		{"newline inside a command", "get pods -n\nshop", "unquoted newline"},
+		{"carriage return between commands", "get pods\rget secrets", "unquoted carriage return at byte 8"},
+		{"CRLF between commands", "get pods\r\nget secrets", "unquoted carriage return"},
+		{"newline after a quoted word", "get 'pods'\nx", "unquoted newline"},
+		{"newline after blanks", "get pods  \n  x", "unquoted newline"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,7 +120,7 @@ func quoteArg(s string) string {
 }
 
 // FuzzSplitLine checks that SplitLine never panics, that what it accepts
-// is bounded, and that quoting its argv and splitting again gives the same
+// is bounded and never spans two lines, and that quoting its argv and splitting again gives the same
 // argv back.
 func FuzzSplitLine(f *testing.F) {
 	for _, c := range readCorpus(f) {
@@ -130,6 +139,21 @@ func FuzzSplitLine(f *testing.F) {
 		}
 		if len(line) > MaxCommandLine || len(argv) == 0 {
 			t.Fatalf("SplitLine(%q) accepted %d args from %d bytes", line, len(argv), len(line))
+		}
+		// A line break between two words joins two lines into one
+		// command; without quotes or escapes it is refused.
+		if !strings.ContainsAny(line, `'"\`) {
+			if f := strings.FieldsFunc(line, func(r rune) bool { return r == '\n' || r == '\r' }); len(f) > 1 {
+				words := 0
+				for _, p := range f {
+					if strings.TrimSpace(p) != "" {
+						words++
+					}
+				}
+				if words > 1 {
+					t.Fatalf("SplitLine(%q) = %q: accepted words on two lines", line, argv)
+				}
+			}
 		}
 		quoted := make([]string, 0, len(argv)+1)
 		quoted = append(quoted, "kubectl")

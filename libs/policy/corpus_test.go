@@ -29,7 +29,27 @@ const (
 	corpusFile   = "testdata/corpus.txt"
 	goldenFile   = "testdata/corpus.golden"
 	profilesFile = "testdata/profiles.yaml"
+	seedsFile    = "testdata/seeds.txt"
 )
+
+// readSeeds reads the command lines of testdata/seeds.txt.
+func readSeeds(tb testing.TB) []string {
+	tb.Helper()
+	data, err := os.ReadFile(seedsFile)
+	if err != nil {
+		tb.Fatalf("read seeds: %v", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(line) != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	if len(out) == 0 {
+		tb.Fatalf("%s holds no seeds", seedsFile)
+	}
+	return out
+}
 
 // readCorpus reads testdata/corpus.txt.
 func readCorpus(tb testing.TB) []corpusCase {

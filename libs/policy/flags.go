@@ -219,6 +219,12 @@ var verbFlags = map[string]map[string]flagSpec{
 		"output":      {kind: valueFlag, check: checkOutput(explainOutputs, false)},
 		"max-depth":   {kind: valueFlag, check: checkInt(0, 20)},
 	},
+	// diagnose is Kubently's own verb: the executor reads the namespace
+	// (or, with -A, the cluster) and returns findings, never objects.
+	"diagnose": {
+		"all-namespaces": {kind: boolFlag},
+		"output":         {kind: valueFlag, check: checkOneOf("json")},
+	},
 	"auth can-i": {
 		"all-namespaces": {kind: boolFlag},
 		"list":           {kind: boolFlag},
@@ -250,6 +256,7 @@ var arity = map[string]struct{ min, max int }{
 	"cluster-info":    {0, 0},
 	"explain":         {1, 1},
 	"auth can-i":      {0, 3},
+	"diagnose":        {0, 0},
 }
 
 var shortFlags = map[string]string{
@@ -311,4 +318,45 @@ func truncate(s string) string {
 		return s[:64] + "…"
 	}
 	return s
+}
+
+// FlagInfo is one flag of a verb's allow-list, as FlagTable lists it.
+type FlagInfo struct {
+	// Name is the long name ("namespace").
+	Name string
+	// Short is the one-letter shorthand ("n"), or "".
+	Short string
+	// TakesValue is false for a boolean flag.
+	TakesValue bool
+}
+
+// FlagTable returns the flags each verb allows, keyed like Command.Key
+// ("get", "top pod"), with the flags every verb allows (namespace)
+// included, each list sorted by name. It is the vocabulary of
+// Command.Flags: a reader of parsed commands (the executor) holds its own
+// flag handling equal to it, so no flag is read one way here and another
+// way there. The result is a fresh copy.
+func FlagTable() map[string][]FlagInfo {
+	shortOf := map[string]string{}
+	for s, long := range shortFlags {
+		shortOf[long] = s
+	}
+	out := make(map[string][]FlagInfo, len(verbFlags))
+	for key, flags := range verbFlags {
+		var list []FlagInfo
+		add := func(name string, spec flagSpec) {
+			list = append(list, FlagInfo{Name: name, Short: shortOf[name], TakesValue: spec.kind == valueFlag})
+		}
+		for name, spec := range commonFlags {
+			if _, own := flags[name]; !own {
+				add(name, spec)
+			}
+		}
+		for name, spec := range flags {
+			add(name, spec)
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+		out[key] = list
+	}
+	return out
 }

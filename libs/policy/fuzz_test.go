@@ -22,7 +22,7 @@ var allowedSubs = map[string]map[string]bool{
 var allowedVerbs = map[string]bool{
 	"get": true, "describe": true, "logs": true, "events": true, "top": true, "rollout": true,
 	"api-resources": true, "api-versions": true, "version": true, "cluster-info": true,
-	"explain": true, "auth": true,
+	"explain": true, "auth": true, "diagnose": true,
 }
 
 // neverLong are long flags no accepted command may carry, written out:
@@ -95,8 +95,9 @@ func FuzzNoDeniedAccepted(f *testing.F) {
 // checkAccepted fails t unless the accepted argv (a) carries no denied
 // flag in any spelling kubectl reads, before or after "--"; (b) reads no
 // resource prof restricts, in any spelling the static table knows, nor
-// core Secrets in a type position read without the parser's Types; and
-// (c) uses an allowed verb and subcommand.
+// core Secrets in a type position read without the parser's Types; (c)
+// uses an allowed verb and subcommand; and (d) has only TYPE/NAME
+// arguments the executor can parse.
 func checkAccepted(t *testing.T, argv []string, prof *Profile) {
 	t.Helper()
 	// (c) the verb and subcommand are allowed.
@@ -133,6 +134,39 @@ func checkAccepted(t *testing.T, argv []string, prof *Profile) {
 			t.Fatalf("accepted %q with the type %q in profile %s", argv, s, prof.name)
 		}
 	}
+	// (d) every TYPE/NAME argument is one the executor parses: one
+	// slash, one type before it and a name after it.
+	for _, s := range typeNameArgs(cmd) {
+		typ, name, _ := strings.Cut(s, "/")
+		if typ == "" || name == "" || strings.Contains(name, "/") || strings.Contains(typ, ",") {
+			t.Fatalf("accepted %q with the type/name argument %q the executor refuses", argv, s)
+		}
+	}
+}
+
+// typeNameArgs returns cmd's arguments that kubectl reads as TYPE/NAME,
+// found without the parser's Types.
+func typeNameArgs(cmd *Command) []string {
+	var out []string
+	switch cmd.key() {
+	case "get", "describe", "rollout history", "rollout status":
+		for _, a := range cmd.Args {
+			if strings.Contains(a, "/") {
+				out = append(out, a)
+			}
+		}
+	case "logs":
+		if len(cmd.Args) > 0 && strings.Contains(cmd.Args[0], "/") {
+			out = append(out, cmd.Args[0])
+		}
+	case "events":
+		for _, f := range cmd.Flags {
+			if f.Name == "for" {
+				out = append(out, f.Value)
+			}
+		}
+	}
+	return out
 }
 
 // deniedSpelling returns the denied flag a spells for verb, or "".

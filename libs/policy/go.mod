@@ -13,9 +13,11 @@ replace (
 	kubently.io/libs/natsutil => ../natsutil
 	kubently.io/libs/ops => ../ops
 	kubently.io/libs/redistest => ../redistest
+	kubently.io/libs/sse => ../sse
 	kubently.io/libs/store => ../store
 	kubently.io/libs/telemetry => ../telemetry
 	kubently.io/libs/testbed => ../testbed
+	kubently.io/libs/testkit => ../testkit
 	kubently.io/services/dispatcher => ../../services/dispatcher
 	kubently.io/services/executor => ../../services/executor
 	kubently.io/services/gateway => ../../services/gateway
@@ -27,6 +29,7 @@ require (
 	github.com/google/go-cmp v0.7.0
 	github.com/prometheus/client_golang v1.25.0
 	kubently.io/libs/logging v0.0.0
+	kubently.io/libs/testkit v0.0.0
 	sigs.k8s.io/yaml v1.6.0
 )
 
@@ -41,4 +44,5 @@ require (
 	go.yaml.in/yaml/v2 v2.4.4 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	kubently.io/libs/contracts v0.0.0
 )

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"strings"
 )
 
@@ -45,6 +46,10 @@ type TypeRef struct {
 	// Name is the object name of a type/name argument, or "".
 	Name string
 }
+
+// Key is the verb and canonical subcommand of c, the key of its flag
+// table (see FlagTable): "get", or "top pod".
+func (c *Command) Key() string { return c.key() }
 
 // key is the verbFlags key of c: "get", or "top pod".
 func (c *Command) key() string {
@@ -91,7 +96,9 @@ func Parse(argv []string) (cmd *Command, d Decision, ok bool) {
 	// verbFlags keys "top pod" by verb and subcommand; a verb spelled
 	// with the space in it ("rollout history" as argv[0]) is no verb.
 	if !ok || strings.Contains(c.Verb, " ") {
-		return nil, deny(c.Verb, ReasonVerbNotAllowed, "verb %q is not allowed; allowed verbs: %s", truncate(c.Verb), verbList()), false
+		// A flag in the verb's place ("--token=x get") is named without
+		// its value, which may be a credential.
+		return nil, deny(flagName(c.Verb), ReasonVerbNotAllowed, "verb %q is not allowed; allowed verbs: %s", flagName(c.Verb), verbList()), false
 	}
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
@@ -197,9 +204,11 @@ func (c *Command) shortFlags(flags map[string]flagSpec, a string, next []string)
 		if spec.kind == valueFlag {
 			var value string
 			switch {
-			case strings.HasPrefix(tail, "="):
+			case strings.HasPrefix(tail, "=") && len(tail) > 1:
 				value = tail[1:]
 			case tail != "":
+				// pflag reads "-o=" as the value "=" (kubectl then
+				// refuses the format "="), not as an empty value.
 				value = tail
 			case len(next) == 0:
 				return false, deny(c.Verb, ReasonBadFlagValue, "flag -%s needs a value", s), false
@@ -308,6 +317,9 @@ func (c *Command) checkArgs() (Decision, bool) {
 		if len(c.Args) == 0 {
 			return deny(c.Verb, ReasonMissingArgument, "%s needs a resource type, e.g. %s pods", c.Verb, c.Verb), false
 		}
+		if d, ok := c.resourceArgs(); !ok {
+			return d, false
+		}
 		if anySlash(c.Args) {
 			for _, a := range c.Args {
 				c.addTypeName(a)
@@ -329,6 +341,9 @@ func (c *Command) checkArgs() (Decision, bool) {
 		case len(c.Args) == 0 || !strings.Contains(c.Args[0], "/"):
 			c.Types = append(c.Types, TypeRef{Spelling: "pods"})
 		default:
+			if _, _, err := ParseTypeName(c.Args[0]); err != nil {
+				return deny(c.Verb, ReasonResourceArgument, "%v", err), false
+			}
 			c.addTypeName(c.Args[0])
 		}
 	case "events":
@@ -337,13 +352,22 @@ func (c *Command) checkArgs() (Decision, bool) {
 		}
 		c.Types = append(c.Types, TypeRef{Spelling: "events"})
 		for _, f := range c.Flags {
-			if f.Name == "for" {
-				c.addTypeName(f.Value)
+			if f.Name != "for" {
+				continue
 			}
+			if _, _, err := ParseTypeName(f.Value); errors.Is(err, ErrNotTypeName) {
+				return deny(c.Verb, ReasonResourceArgument, "%v", ErrForNotTypeName), false
+			} else if err != nil {
+				return deny(c.Verb, ReasonResourceArgument, "%v", err), false
+			}
+			c.addTypeName(f.Value)
 		}
 	case "rollout history", "rollout status":
 		// As for get: a slash in any argument makes each one TYPE/NAME
 		// ("deploy secret/x" is refused, not read as a name).
+		if d, ok := c.resourceArgs(); !ok {
+			return d, false
+		}
 		if anySlash(c.Args) {
 			if len(c.Args) > 1 {
 				return deny(c.Verb, ReasonTooManyArguments, "%s takes TYPE/NAME or TYPE NAME", key), false
@@ -354,9 +378,17 @@ func (c *Command) checkArgs() (Decision, bool) {
 			if len(c.Args) > 1 {
 				name = c.Args[1]
 			}
-			c.Types = append(c.Types, TypeRef{Spelling: strings.ToLower(c.Args[0]), Name: name})
+			for _, t := range SplitResourceList(c.Args[0]) {
+				c.Types = append(c.Types, TypeRef{Spelling: strings.ToLower(t), Name: name})
+			}
 		}
 	case "top pod":
+		c.Types = append(c.Types, TypeRef{Spelling: "pods"})
+	case "diagnose":
+		// diagnose reads many kinds of the namespace; pods stands for
+		// them, so namespace scopes and profile namespace rules apply as
+		// to get pods, and a profile restricting pods refuses it. The
+		// executor skips the other kinds a profile restricts.
 		c.Types = append(c.Types, TypeRef{Spelling: "pods"})
 	case "top node":
 		c.Types = append(c.Types, TypeRef{Spelling: "nodes"})
@@ -373,6 +405,15 @@ func (c *Command) checkArgs() (Decision, bool) {
 				return deny(c.Verb, ReasonMissingArgument, "%s needs a resource type, e.g. %s pods; an argument names none", key, c.Verb), false
 			}
 		}
+	}
+	return Decision{}, true
+}
+
+// resourceArgs refuses resource arguments the executor cannot parse
+// ("pods/x,secret/y", "pods pod/x"), with its message.
+func (c *Command) resourceArgs() (Decision, bool) {
+	if _, err := ParseResourceArgs(c.Args); err != nil {
+		return deny(c.Verb, ReasonResourceArgument, "%v", err), false
 	}
 	return Decision{}, true
 }

@@ -33,10 +33,10 @@ func TestParse(t *testing.T) {
 			&Command{Verb: "describe", Args: []string{"deployments.apps/web"}, Types: []TypeRef{tr("deployments.apps", "web")}}},
 		{"several type/name", []string{"get", "pod/a", "svc/b"},
 			&Command{Verb: "get", Args: []string{"pod/a", "svc/b"}, Types: []TypeRef{tr("pod", "a"), tr("svc", "b")}}},
-		{"type list/name", []string{"get", "pods,secret/x"},
-			&Command{Verb: "get", Args: []string{"pods,secret/x"}, Types: []TypeRef{tr("pods", "x"), tr("secret", "x")}}},
-		{"version/type", []string{"get", "v1/secrets/x"},
-			&Command{Verb: "get", Args: []string{"v1/secrets/x"}, Types: []TypeRef{tr("v1", "secrets/x"), tr("secrets", ""), tr("x", "")}}},
+		{"version/type", []string{"get", "v1/secrets"},
+			&Command{Verb: "get", Args: []string{"v1/secrets"}, Types: []TypeRef{tr("v1", "secrets"), tr("secrets", "")}}},
+		{"rollout type list and name", []string{"rollout", "history", "deploy,sts", "web"},
+			&Command{Verb: "rollout", Sub: "history", Args: []string{"deploy,sts", "web"}, Types: []TypeRef{tr("deploy", "web"), tr("sts", "web")}}},
 		{"bundle -Aojson", []string{"get", "pods", "-Aojson"},
 			&Command{Verb: "get", Args: []string{"pods"}, AllNamespaces: true, Flags: []Flag{fl("all-namespaces", "true"), fl("output", "json")}, Types: []TypeRef{tr("pods", "")}}},
 		{"bundle -Al value", []string{"get", "pods", "-Al", "app=web"},
@@ -119,6 +119,25 @@ func TestParseRefuses(t *testing.T) {
 		{"flag after --", []string{"get", "pods", "--", "--token=x"}, ReasonCredentialFlag},
 		{"name with newline is one argument", []string{"get", "pods", "web\n--server=x"}, ""},
 		{"argument with NUL", []string{"get", "pods\x00", "-s", "x"}, ReasonCredentialFlag},
+		// Resource arguments the executor refuses to parse (hole 8).
+		{"get type/name list", []string{"get", "pods/x,secret/y"}, ReasonResourceArgument},
+		{"get type list/name", []string{"get", "pods,secret/x"}, ReasonResourceArgument},
+		{"get two slashes", []string{"get", "v1/secrets/x"}, ReasonResourceArgument},
+		{"get group/version/type", []string{"get", "apps/v1/deployments/web"}, ReasonResourceArgument},
+		{"get type then type/name", []string{"get", "pods", "secret/x"}, ReasonResourceArgument},
+		{"get type list then name with slash", []string{"get", "pods,svc", "a/b"}, ReasonResourceArgument},
+		{"get empty type", []string{"get", "/x"}, ReasonResourceArgument},
+		{"get empty name", []string{"get", "pod/"}, ReasonResourceArgument},
+		{"describe type/name list", []string{"describe", "pods/x,secret/y"}, ReasonResourceArgument},
+		{"describe type then type/name", []string{"describe", "pod", "deploy/web"}, ReasonResourceArgument},
+		{"logs type/name list", []string{"logs", "deploy/x,secret/y"}, ReasonResourceArgument},
+		{"logs type list/name", []string{"logs", "deploy,secret/y"}, ReasonResourceArgument},
+		{"logs empty name", []string{"logs", "deploy/"}, ReasonResourceArgument},
+		{"rollout type/name list", []string{"rollout", "history", "deploy/x,secret/y"}, ReasonResourceArgument},
+		{"rollout type then type/name", []string{"rollout", "status", "deploy", "secret/x"}, ReasonResourceArgument},
+		{"events --for type/name list", []string{"events", "--for", "pod/x,secret/y"}, ReasonResourceArgument},
+		{"events --for without a name", []string{"events", "--for=Pod"}, ReasonResourceArgument},
+		{"events --for type list", []string{"events", "--for=pod,secret/y"}, ReasonResourceArgument},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,6 +201,8 @@ func TestDecisionMessagesHideFlagValues(t *testing.T) {
 		{"get", "pods", "-l", "--token=" + secret},
 		{"get", "pods", "-s" + secret},
 		{"get", "pods", "-s=" + secret},
+		{"--token=" + secret, "get", "pods"},
+		{"get", "pods", "--token", secret},
 	} {
 		d := Check(argv)
 		if d.Allowed || strings.Contains(d.Message, "s3cr3t") {

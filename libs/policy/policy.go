@@ -5,8 +5,8 @@
 // again before it touches the cluster.
 //
 // Verbs: get, describe, logs, events, top pod|node, rollout history|status,
-// api-resources, api-versions, version, cluster-info, explain and auth
-// can-i. Each has a flag allow-list with typed values (verbFlags);
+// api-resources, api-versions, version, cluster-info, explain, auth
+// can-i and Kubently's own diagnose (findings, not objects). Each has a flag allow-list with typed values (verbFlags);
 // credential, target, watch and file flags are always denied; -o accepts
 // jsonpath= and custom-columns= templates (bounded) but never go-template or
 // a *-file form; Secrets are restricted in every spelling the parser can see.
@@ -45,6 +45,9 @@ const (
 	ReasonNamespace        Reason = "restricted_namespace"
 	ReasonUnavailable      Reason = "policy_unavailable"
 	ReasonShellSyntax      Reason = "shell_syntax"
+	// ReasonResourceArgument: a resource argument kubectl (and the
+	// executor) cannot parse, such as "pods/x,secret/y".
+	ReasonResourceArgument Reason = "bad_resource_argument"
 )
 
 // Decision is the outcome of a policy check.
@@ -82,13 +85,33 @@ func (p *Policy) Check(ctx context.Context, cluster string, argv []string, res R
 	if p.unavailable != "" {
 		return deny(verbOf(argv), ReasonUnavailable, "no command policy is loaded, so every command is denied: %s", p.unavailable)
 	}
-	prof := p.Profile(cluster)
 	cmd, d, ok := Parse(argv)
 	if !ok {
+		d.Profile = p.Profile(cluster).name
+		return d
+	}
+	return p.CheckCommand(ctx, cluster, cmd, res)
+}
+
+// CheckCommand decides whether cmd, the result of Parse, may run on
+// cluster: the profile's verbs, restricted resources and namespaces. It is
+// Check for a caller that parsed argv already, so that one command is
+// parsed once. A nil cmd is denied as empty.
+func (p *Policy) CheckCommand(ctx context.Context, cluster string, cmd *Command, res Resolver) Decision {
+	if p.unavailable != "" {
+		verb := ""
+		if cmd != nil {
+			verb = cmd.Verb
+		}
+		return deny(verb, ReasonUnavailable, "no command policy is loaded, so every command is denied: %s", p.unavailable)
+	}
+	prof := p.Profile(cluster)
+	if cmd == nil {
+		d := deny("", ReasonEmpty, "empty command: want a verb such as get, describe, logs or events")
 		d.Profile = prof.name
 		return d
 	}
-	d = p.decide(ctx, prof, cmd, res)
+	d := p.decide(ctx, prof, cmd, res)
 	d.Profile = prof.name
 	return d
 }
@@ -133,5 +156,5 @@ func verbOf(argv []string) string {
 	if len(argv) == 0 {
 		return ""
 	}
-	return truncate(argv[0])
+	return flagName(argv[0])
 }

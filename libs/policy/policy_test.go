@@ -171,8 +171,8 @@ func TestCheck(t *testing.T) {
 		{"get Secrets", ReasonRestricted},
 		{"get secret/db-pass", ReasonRestricted},
 		{"get pods,secrets", ReasonRestricted},
-		{"get pods,secret/x", ReasonRestricted},
-		{"get secret/x,pods/y", ReasonRestricted},
+		{"get pods,secret/x", ReasonResourceArgument},
+		{"get secret/x,pods/y", ReasonResourceArgument},
 		{"logs secret/x", ReasonRestricted},
 		{"get pod secret", ReasonAllowed},
 		{"get pods/secret", ReasonAllowed},
@@ -216,7 +216,7 @@ func TestCheck(t *testing.T) {
 // Secret in the spellings below. FuzzNoDeniedAccepted checks the full
 // property on argv.
 func FuzzCheck(f *testing.F) {
-	for _, s := range []string{"get pods -A", "logs web -f", "get secrets", "get pods --server=x", "describe -Aw x"} {
+	for _, s := range readSeeds(f) {
 		f.Add(s)
 	}
 	for _, c := range readCorpus(f) {

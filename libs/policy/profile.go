@@ -36,13 +36,22 @@ const (
 	SecretsRedacted = "redacted"
 )
 
-// DefaultSensitiveEnv matches the names of environment variables whose
-// literal values the executor masks when no profile says otherwise.
-const DefaultSensitiveEnv = `(?i)(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL|AUTH)`
+// Bounds on a profile's redactFields.
+const (
+	// MaxRedactFields bounds the redactFields entries of a profile.
+	MaxRedactFields = 64
+	// MaxRedactPaths bounds the paths of one redactFields entry.
+	MaxRedactPaths = 32
+	// MaxRedactPathLen bounds one path, in bytes.
+	MaxRedactPathLen = 256
+)
 
 var (
 	// ErrInvalid is wrapped by every error about a policy file's content.
 	ErrInvalid = errors.New("policy: invalid policy file")
+	// errTooLarge marks an ErrInvalid for a file over MaxFileBytes (the
+	// too_large reason of kubently_policy_last_error).
+	errTooLarge = errors.New("too large")
 
 	// errNamespace is the message for a malformed namespace value.
 	errNamespace = errors.New("want a namespace name: lower-case letters, digits and -, at most 63")
@@ -89,12 +98,34 @@ type ProfileSpec struct {
 	// RedactedResources are resources, besides Secrets, whose data values
 	// the executor masks wherever they are read.
 	RedactedResources []string `json:"redactedResources,omitempty"`
-	// SensitiveEnv is a regular expression over environment variable
-	// names whose literal values the executor masks; empty means
-	// DefaultSensitiveEnv.
+	// SensitiveEnv is a regular expression over further environment
+	// variable names whose literal values the executor masks whole, on
+	// top of what it always masks by name and value (package sensitive).
 	SensitiveEnv string `json:"sensitiveEnv,omitempty"`
+	// RedactFields are fields of a kind (a CRD's spec.password) whose
+	// values the executor masks wherever an object of the kind is read.
+	RedactFields []FieldRedaction `json:"redactFields,omitempty"`
 	// Namespaces narrows the namespaces commands may read.
 	Namespaces *NamespaceRules `json:"namespaces,omitempty"`
+}
+
+// FieldRedaction masks fields of one kind:
+//
+//	redactFields:
+//	  - kind: Database
+//	    group: db.example.com
+//	    paths: [spec.password, "spec.auth.*.token", spec.users.secret]
+//
+// A path is field names separated by dots; "*" stands for every key of an
+// object or every element of an array, and a name applied to an array
+// applies to each element. Kind and group match case-insensitively.
+type FieldRedaction struct {
+	// Kind is the object kind, e.g. Database.
+	Kind string `json:"kind"`
+	// Group is the API group; empty for the core group.
+	Group string `json:"group,omitempty"`
+	// Paths are the dotted field paths to mask.
+	Paths []string `json:"paths"`
 }
 
 // NamespaceRules are namespace globs (path.Match syntax). A namespace is
@@ -120,6 +151,7 @@ type Profile struct {
 	redacted   resourceSet
 	secrets    string
 	envPattern string
+	fields     []FieldRedaction
 	namespaces *NamespaceRules
 }
 
@@ -138,9 +170,19 @@ func (p *Profile) Redacted() []string {
 	return out
 }
 
-// SensitiveEnv returns the pattern over environment variable names whose
-// values the executor masks.
+// SensitiveEnv returns the profile's pattern over further environment
+// variable names whose values the executor masks, or "" for none.
 func (p *Profile) SensitiveEnv() string { return p.envPattern }
+
+// RedactFields returns the fields of kinds whose values the executor
+// masks, as a copy.
+func (p *Profile) RedactFields() []FieldRedaction {
+	out := make([]FieldRedaction, len(p.fields))
+	for i, f := range p.fields {
+		out[i] = FieldRedaction{Kind: f.Kind, Group: f.Group, Paths: slices.Clone(f.Paths)}
+	}
+	return out
+}
 
 // Policy is a compiled policy: profiles and the rules that pick one per
 // cluster. It is immutable and safe for concurrent use.
@@ -159,7 +201,6 @@ var readOnly = &Profile{
 	name:       ProfileReadOnly,
 	restricted: resourceSet{{Resource: "secrets"}},
 	secrets:    SecretsDenied,
-	envPattern: DefaultSensitiveEnv,
 }
 
 var defaultPolicy = &Policy{profiles: map[string]*Profile{ProfileReadOnly: readOnly}, def: ProfileReadOnly, hash: "builtin"}
@@ -200,7 +241,7 @@ func (p *Policy) Profile(cluster string) *Profile {
 // wrap ErrInvalid and name the offending field.
 func ParseFile(data []byte) (*Policy, error) {
 	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("%w: file is %d bytes; at most %d allowed", ErrInvalid, len(data), MaxFileBytes)
+		return nil, fmt.Errorf("%w: %w: file is %d bytes; at most %d allowed", ErrInvalid, errTooLarge, len(data), MaxFileBytes)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("%w: file is empty", ErrInvalid)
@@ -273,7 +314,7 @@ func compileProfile(s ProfileSpec) (*Profile, error) {
 	if !profileName.MatchString(s.Name) {
 		return nil, &fieldError{"name", s.Name, "want a letter then letters, digits, _ or -, at most 63"}
 	}
-	prof := &Profile{name: s.Name, secrets: SecretsDenied, envPattern: DefaultSensitiveEnv}
+	prof := &Profile{name: s.Name, secrets: SecretsDenied}
 	if len(s.Verbs) > 0 {
 		prof.verbs = map[string]bool{}
 		known := knownVerbs()
@@ -312,6 +353,9 @@ func compileProfile(s ProfileSpec) (*Profile, error) {
 			return nil, &fieldError{"sensitiveEnv", s.SensitiveEnv, err.Error()}
 		}
 		prof.envPattern = s.SensitiveEnv
+	}
+	if prof.fields, err = compileRedactFields(s.RedactFields); err != nil {
+		return nil, err
 	}
 	if n := s.Namespaces; n != nil {
 		for _, g := range append(slices.Clone(n.Allow), n.Deny...) {
@@ -374,4 +418,47 @@ func (p *Profile) verbsOf() string {
 func (p *Profile) Restricts(r Resource) bool {
 	_, bad := p.restricted.match(r)
 	return bad
+}
+
+var (
+	kindRE  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{0,62}$`)
+	groupRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+	fieldRE = regexp.MustCompile(`^([^.*\s]+|\*)$`)
+)
+
+// compileRedactFields validates a profile's redactFields.
+func compileRedactFields(fs []FieldRedaction) ([]FieldRedaction, error) {
+	if len(fs) > MaxRedactFields {
+		return nil, &fieldError{"redactFields", fmt.Sprint(len(fs)), fmt.Sprintf("at most %d entries", MaxRedactFields)}
+	}
+	out := make([]FieldRedaction, 0, len(fs))
+	for i, f := range fs {
+		name := fmt.Sprintf("redactFields[%d]", i)
+		if !kindRE.MatchString(f.Kind) {
+			return nil, &fieldError{name + ".kind", f.Kind, "want a kind such as Database"}
+		}
+		if f.Group != "" && !groupRE.MatchString(f.Group) {
+			return nil, &fieldError{name + ".group", f.Group, "want an API group such as db.example.com, or empty for the core group"}
+		}
+		if len(f.Paths) == 0 || len(f.Paths) > MaxRedactPaths {
+			return nil, &fieldError{name + ".paths", fmt.Sprint(len(f.Paths)), fmt.Sprintf("want 1 to %d paths", MaxRedactPaths)}
+		}
+		for _, p := range f.Paths {
+			if len(p) > MaxRedactPathLen {
+				return nil, &fieldError{name + ".paths", p, fmt.Sprintf("longer than %d bytes", MaxRedactPathLen)}
+			}
+			segs := strings.Split(p, ".")
+			for _, seg := range segs {
+				if !fieldRE.MatchString(seg) {
+					return nil, &fieldError{name + ".paths", p, `want field names separated by dots, or * for every key or element (spec.auth.*.token)`}
+				}
+			}
+			switch segs[0] {
+			case "*", "kind", "apiVersion":
+				return nil, &fieldError{name + ".paths", p, "must start below the object's kind and apiVersion, e.g. spec"}
+			}
+		}
+		out = append(out, FieldRedaction{Kind: f.Kind, Group: f.Group, Paths: slices.Clone(f.Paths)})
+	}
+	return out, nil
 }

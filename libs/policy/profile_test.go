@@ -24,8 +24,8 @@ func TestParseFileValid(t *testing.T) {
 	if got, want := strict.verbsOf(), "describe, events, get, logs, top"; got != want {
 		t.Errorf("strict verbs = %q; want %q", got, want)
 	}
-	if got := strict.SensitiveEnv(); got != DefaultSensitiveEnv {
-		t.Errorf("strict SensitiveEnv() = %q; want the default", got)
+	if got := strict.SensitiveEnv(); got != "" {
+		t.Errorf("strict SensitiveEnv() = %q; want none", got)
 	}
 	red := p.Profile("redacted")
 	if diff := cmp.Diff([]string{"secrets", "configmaps"}, red.Redacted()); diff != "" {
@@ -33,6 +33,13 @@ func TestParseFileValid(t *testing.T) {
 	}
 	if got, want := red.SensitiveEnv(), "(?i)(PASSWORD|TOKEN)"; got != want {
 		t.Errorf("redacted SensitiveEnv() = %q; want %q", got, want)
+	}
+	wantFields := []FieldRedaction{{Kind: "Database", Group: "db.example.com", Paths: []string{"spec.password", "spec.auth.*.token"}}}
+	if diff := cmp.Diff(wantFields, red.RedactFields()); diff != "" {
+		t.Errorf("redacted RedactFields() mismatch (-want +got):\n%s", diff)
+	}
+	if got := strict.RedactFields(); len(got) != 0 {
+		t.Errorf("strict RedactFields() = %v; want none", got)
 	}
 	if diff := cmp.Diff([]string{"secrets"}, p.Profile("other").Redacted()); diff != "" {
 		t.Errorf("readOnly Redacted() mismatch (-want +got):\n%s", diff)
@@ -71,6 +78,13 @@ func TestParseFileInvalid(t *testing.T) {
 		{"bad redacted resource", head + "profiles:\n  - name: p\n    redactedResources: ['a,b']\n", "redactedResources"},
 		{"bad sensitiveEnv regex", head + "profiles:\n  - name: p\n    sensitiveEnv: '(TOKEN'\n", "sensitiveEnv"},
 		{"sensitiveEnv too long", head + "profiles:\n  - name: p\n    sensitiveEnv: '" + strings.Repeat("a", 1025) + "'\n", "longer than 1024"},
+		{"redactFields without kind", head + "profiles:\n  - name: p\n    redactFields: [{paths: [spec.password]}]\n", "redactFields[0].kind"},
+		{"redactFields bad group", head + "profiles:\n  - name: p\n    redactFields: [{kind: Db, group: 'Bad_Group', paths: [spec.x]}]\n", "redactFields[0].group"},
+		{"redactFields without paths", head + "profiles:\n  - name: p\n    redactFields: [{kind: Db}]\n", "redactFields[0].paths"},
+		{"redactFields empty segment", head + "profiles:\n  - name: p\n    redactFields: [{kind: Db, paths: [spec..x]}]\n", "redactFields[0].paths"},
+		{"redactFields partial glob", head + "profiles:\n  - name: p\n    redactFields: [{kind: Db, paths: ['spec.a*']}]\n", "redactFields[0].paths"},
+		{"redactFields masking the kind", head + "profiles:\n  - name: p\n    redactFields: [{kind: Db, paths: ['*']}]\n", "must start below"},
+		{"redactFields unknown field", head + "profiles:\n  - name: p\n    redactFields: [{kind: Db, paths: [spec.x], fields: [y]}]\n", "fields"},
 		{"bad namespace glob", head + "profiles:\n  - name: p\n    namespaces: {allow: ['team-[']}\n", "namespaces"},
 		{"bad deny glob", head + "profiles:\n  - name: p\n    namespaces: {deny: ['[']}\n", "namespaces"},
 		{"empty namespace glob", head + "profiles:\n  - name: p\n    namespaces: {deny: ['']}\n", "namespaces"},

@@ -17,6 +17,10 @@ type Resource struct {
 	// Guessed is true when the resolver did not know the type and the
 	// fields above were read from its spelling alone.
 	Guessed bool
+	// Category is true when the spelling named a category ("all") and
+	// this is one of its members: for a caller limited to namespaces the
+	// cluster-scoped members are left out rather than refused.
+	Category bool
 }
 
 // String returns "resource" or "resource.group", the way kubectl and the
@@ -134,7 +138,7 @@ func staticResolve(_ context.Context, spelling string) ([]Resource, error) {
 		out := make([]Resource, 0, len(allCategory))
 		for _, n := range allCategory {
 			b := builtins[builtinIndex[n][0]]
-			out = append(out, Resource{Group: b.group, Resource: b.resource, Namespaced: b.namespaced})
+			out = append(out, Resource{Group: b.group, Resource: b.resource, Namespaced: b.namespaced, Category: true})
 		}
 		return out, nil
 	}

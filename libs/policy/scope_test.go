@@ -26,6 +26,9 @@ func TestScopeNamespace(t *testing.T) {
 		{[]string{"api-resources"}, "", false},
 		{[]string{"auth", "can-i", "get", "pods", "-n", "shop"}, "shop", false},
 		{[]string{"auth", "can-i", "list", "pods", "-A"}, "", true},
+		{[]string{"diagnose"}, "default", false},
+		{[]string{"diagnose", "-n", "shop"}, "shop", false},
+		{[]string{"diagnose", "-A"}, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.argv, " "), func(t *testing.T) {

@@ -81,8 +81,8 @@ func NewSource(cfg SourceConfig) (*Source, error) {
 		}),
 		lastError: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kubently_policy_last_error",
-			Help: "1 with the reason of the last failed policy load as a label; absent after a good load.",
-		}, []string{"error"}),
+			Help: "1 with the kind of the last failed policy load (read, too_large, invalid) as the reason label; absent after a good load. The full error is in the log and in Source.LastError.",
+		}, []string{"reason"}),
 		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kubently_policy_info",
 			Help: "1 with the SHA-256 of the policy in force (builtin, deny-all or the file's hash).",
@@ -171,7 +171,7 @@ func (s *Source) failed(err error, hash string) error {
 	s.lastErr, s.lastHash = msg, hash
 	s.valid.Set(0)
 	s.lastError.Reset()
-	s.lastError.WithLabelValues(truncateReason(msg)).Set(1)
+	s.lastError.WithLabelValues(LoadErrorReason(err)).Set(1)
 	s.reloads.WithLabelValues("error").Inc()
 	if s.Policy().Available() {
 		s.cfg.Log.Error("command policy reload failed; keeping the last good policy", "path", s.cfg.Path, "err", err, "hash_in_force", s.Policy().Hash())
@@ -210,10 +210,26 @@ func readBounded(path string) ([]byte, error) {
 	return data, nil
 }
 
-// truncateReason bounds an error used as a metric label.
-func truncateReason(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "…"
+// The reason label of kubently_policy_last_error: a closed set, so a
+// file's content (or a path) never becomes a metric label.
+const (
+	// LoadErrorRead: the file could not be read (missing, permissions).
+	LoadErrorRead = "read"
+	// LoadErrorTooLarge: the file is larger than MaxFileBytes.
+	LoadErrorTooLarge = "too_large"
+	// LoadErrorInvalid: the file is not a valid policy (YAML, fields,
+	// verbs, globs, profiles).
+	LoadErrorInvalid = "invalid"
+)
+
+// LoadErrorReason classifies a load error of Source.Reload as one of the
+// LoadError* reasons.
+func LoadErrorReason(err error) string {
+	switch {
+	case errors.Is(err, errTooLarge):
+		return LoadErrorTooLarge
+	case errors.Is(err, ErrInvalid):
+		return LoadErrorInvalid
 	}
-	return s
+	return LoadErrorRead
 }

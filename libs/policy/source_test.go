@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"kubently.io/libs/logging"
+	"kubently.io/libs/testkit"
 )
 
 const (
@@ -22,20 +23,6 @@ const (
 	goodPolicyB = "apiVersion: kubently.io/v1\nkind: Policy\nprofiles:\n  - name: b\n    verbs: [get, logs]\ndefaultProfile: b\n"
 	badPolicy   = "apiVersion: kubently.io/v1\nkind: Policy\nprofiles:\n  - name: c\n    verbs: [delete]\n"
 )
-
-// checkFor polls f every interval until it returns nil or total passes.
-func checkFor(tb testing.TB, total, every time.Duration, f func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	tb.Fatalf("condition not met after %v: %v", total, err)
-}
 
 // writeFile writes content to path, replacing it atomically the way a
 // ConfigMap update does.
@@ -201,7 +188,7 @@ func TestSourceReload(t *testing.T) {
 	}
 	wantMetric(t, reg, "kubently_policy_config_valid", nil, 0)
 	wantMetric(t, reg, "kubently_policy_loaded", nil, 1)
-	wantMetric(t, reg, "kubently_policy_last_error", map[string]string{"error": truncateReason(lastErr)}, 1)
+	wantMetric(t, reg, "kubently_policy_last_error", map[string]string{"reason": LoadErrorInvalid}, 1)
 	wantMetric(t, reg, "kubently_policy_reloads_total", map[string]string{"result": "error"}, 1)
 
 	// The same bad file again is reported once.
@@ -222,7 +209,7 @@ func TestSourceReload(t *testing.T) {
 		t.Errorf("hash = %s; want %s", got, hashA)
 	}
 	wantMetric(t, reg, "kubently_policy_config_valid", nil, 1)
-	if _, ok := metric(t, reg, "kubently_policy_last_error", map[string]string{"error": truncateReason(lastErr)}); ok {
+	if _, ok := metric(t, reg, "kubently_policy_last_error", map[string]string{"reason": LoadErrorInvalid}); ok {
 		t.Errorf("kubently_policy_last_error still set after a good load")
 	}
 
@@ -237,6 +224,18 @@ func TestSourceReload(t *testing.T) {
 		t.Errorf("policy after the file went away = %s; want %s", got, hashA)
 	}
 	wantMetric(t, reg, "kubently_policy_loaded", nil, 1)
+	wantMetric(t, reg, "kubently_policy_last_error", map[string]string{"reason": LoadErrorRead}, 1)
+
+	// An oversized file: its own reason; the error text never becomes a
+	// label, so the series stays one.
+	writeFile(t, path, "# "+strings.Repeat("x", MaxFileBytes))
+	if err := s.Reload(); err == nil {
+		t.Errorf("Reload(too large) = nil; want an error")
+	}
+	wantMetric(t, reg, "kubently_policy_last_error", map[string]string{"reason": LoadErrorTooLarge}, 1)
+	if n := testutil.CollectAndCount(s.lastError); n != 1 {
+		t.Errorf("kubently_policy_last_error has %d series; want 1", n)
+	}
 }
 
 func TestSourceMissingFileDeniesAll(t *testing.T) {
@@ -295,14 +294,14 @@ func TestSourceRun(t *testing.T) {
 		<-done
 	})
 	writeFile(t, path, goodPolicyB)
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if got := s.Policy().Profile("x").Name(); got != "b" {
 			return fmt.Errorf("profile = %s; want b", got)
 		}
 		return nil
 	})
 	writeFile(t, path, badPolicy)
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if s.LastError() == "" {
 			return errors.New("bad file not seen yet")
 		}
