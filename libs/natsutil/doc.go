@@ -16,6 +16,17 @@
 // server span that continues it. InjectTrace and ExtractTrace do the same
 // for messages published outside request/reply.
 //
+// # Security
+//
+// Each service connects as its own user (ConnConfig: a JWT credentials
+// file, an NKey seed or a user and password, plus TLS) with its Role's
+// reply inbox prefix (RoleOption). PermissionsFor is the one source of
+// each role's subject permissions: RunEmbedded applies them to
+// EmbeddedConfig.Users, ServerConfig writes them as a nats-server
+// authorization block and NSCCommands as nsc commands (both printed by
+// `kubently nats config`). Only gateways may publish commands, so the
+// principal a dispatcher receives always comes from a gateway.
+//
 // # Concurrency
 //
 // Connect and RunEmbedded are safe to call from several goroutines; the

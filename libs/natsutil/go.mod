@@ -11,9 +11,11 @@ require (
 require (
 	github.com/nats-io/nats-server/v2 v2.15.3
 	github.com/nats-io/nats.go v1.55.0
+	github.com/nats-io/nkeys v0.4.17
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
+	kubently.io/libs/testkit v0.0.0
 )
 
 require (
@@ -28,7 +30,6 @@ require (
 	github.com/klauspost/compress v1.20.4 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/nats-io/jwt/v2 v2.8.3 // indirect
-	github.com/nats-io/nkeys v0.4.17 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
@@ -58,9 +59,11 @@ replace (
 	kubently.io/libs/ops => ../ops
 	kubently.io/libs/policy => ../policy
 	kubently.io/libs/redistest => ../redistest
+	kubently.io/libs/sse => ../sse
 	kubently.io/libs/store => ../store
 	kubently.io/libs/telemetry => ../telemetry
 	kubently.io/libs/testbed => ../testbed
+	kubently.io/libs/testkit => ../testkit
 	kubently.io/services/dispatcher => ../../services/dispatcher
 	kubently.io/services/executor => ../../services/executor
 	kubently.io/services/gateway => ../../services/gateway

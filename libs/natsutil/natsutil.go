@@ -16,8 +16,9 @@ import (
 var ErrNotReady = errors.New("natsutil: embedded server not ready")
 
 // Connect dials url as client name, retrying the first connection until ctx
-// ends, then reconnecting forever. State changes are logged on log.
-func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, error) {
+// ends, then reconnecting forever. State changes are logged on log. extra
+// options (ConnConfig.Options, RoleOption) apply after the defaults.
+func Connect(ctx context.Context, url, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	if log == nil {
 		return nil, errors.New("natsutil: nil logger")
 	}
@@ -45,11 +46,16 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 			log.Error("nats async error", "err", err, "subject", subj)
 		}),
 	}
+	opts = append(opts, extra...)
 	backoff := 100 * time.Millisecond
 	for {
 		nc, err := nats.Connect(url, opts...)
 		if err == nil {
 			return nc, nil
+		}
+		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked) {
+			// Refused credentials do not get better by waiting.
+			return nil, fmt.Errorf("natsutil: connect %s: %w (check KUBENTLY_NATS_CREDS_FILE, _NKEY_FILE or _USER/_PASSWORD)", redact(url), err)
 		}
 		log.Warn("nats connect failed; retrying", "err", err, "in", backoff)
 		select {
@@ -72,6 +78,22 @@ type EmbeddedConfig struct {
 	StoreDir string
 	// Debug turns on the server's own logging.
 	Debug bool
+	// Users turns authorization on: only these users may connect, each
+	// with its role's permissions (PermissionsFor). Empty means anyone
+	// may connect and do anything (a bare local server).
+	Users []EmbeddedUser
+}
+
+// EmbeddedUser is one user of an embedded server.
+type EmbeddedUser struct {
+	// User is the user name.
+	User string
+	// Password is its password.
+	Password string
+	// Role selects its permissions. Empty means no restriction: for test
+	// harnesses that play several roles in one connection, never for a
+	// service.
+	Role Role
 }
 
 // RunEmbedded starts an in-process NATS server and waits until it accepts
@@ -93,6 +115,17 @@ func RunEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	if cfg.StoreDir != "" {
 		opts.JetStream = true
 		opts.StoreDir = cfg.StoreDir
+	}
+	for _, u := range cfg.Users {
+		su := &server.User{Username: u.User, Password: u.Password}
+		if u.Role != "" {
+			p, err := PermissionsFor(u.Role)
+			if err != nil {
+				return nil, err
+			}
+			su.Permissions = p.server()
+		}
+		opts.Users = append(opts.Users, su)
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

@@ -20,7 +20,11 @@ func TestOnReconnect(t *testing.T) {
 	s := natstest.RunServerAt(t, -1, dir)
 	_, portStr, _ := net.SplitHostPort(s.Addr().String())
 	port, _ := strconv.Atoi(portStr)
-	nc, err := natsutil.Connect(context.Background(), s.ClientURL(), "t", logging.Discard())
+	opts, err := natstest.ConnConfig(natsutil.RoleGateway).Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := natsutil.Connect(context.Background(), s.ClientURL(), "t", logging.Discard(), append(opts, natsutil.RoleOption(natsutil.RoleGateway))...)
 	if err != nil {
 		t.Fatal(err)
 	}

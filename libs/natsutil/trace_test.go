@@ -18,6 +18,7 @@ import (
 	"kubently.io/libs/natsutil/natstest"
 	"kubently.io/libs/telemetry"
 	"kubently.io/libs/telemetry/telemetrytest"
+	"kubently.io/libs/testkit"
 )
 
 // one returns the only ended span called name.
@@ -33,22 +34,6 @@ func one(t *testing.T, spans []sdktrace.ReadOnlySpan, name string) sdktrace.Read
 		t.Fatalf("%d spans named %q; want 1", len(found), name)
 	}
 	return found[0]
-}
-
-// checkFor polls f until it succeeds or total passes.
-func checkFor(t *testing.T, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(every)
-	}
 }
 
 func attr(s sdktrace.ReadOnlySpan, key string) string {
@@ -98,7 +83,7 @@ func TestRequestTracing(t *testing.T) {
 		}
 		root.End()
 		// The server span ends after the reply was sent: poll for it.
-		checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 			if len(telemetrytest.Find(rec, "nats.serve test.traced")) == 0 {
 				return errors.New("server span not ended")
 			}
@@ -138,7 +123,7 @@ func TestRequestTracing(t *testing.T) {
 		if !errors.Is(err, &contracts.Error{Code: contracts.CodeUnknownCluster}) {
 			t.Fatalf("got %v; want unknown_cluster", err)
 		}
-		checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 			if len(telemetrytest.Find(rec, "nats.serve test.traced")) == 0 {
 				return errors.New("server span not ended")
 			}
