@@ -11,6 +11,7 @@ require (
 	kubently.io/libs/contracts v0.0.0
 	kubently.io/libs/natsutil v0.0.0
 	kubently.io/libs/redistest v0.0.0
+	kubently.io/libs/testkit v0.0.0
 )
 
 require (
@@ -62,8 +63,10 @@ replace (
 	kubently.io/libs/ops => ../ops
 	kubently.io/libs/policy => ../policy
 	kubently.io/libs/redistest => ../redistest
+	kubently.io/libs/sse => ../sse
 	kubently.io/libs/telemetry => ../telemetry
 	kubently.io/libs/testbed => ../testbed
+	kubently.io/libs/testkit => ../testkit
 	kubently.io/services/dispatcher => ../../services/dispatcher
 	kubently.io/services/executor => ../../services/executor
 	kubently.io/services/gateway => ../../services/gateway

@@ -114,6 +114,16 @@ type Bridge interface {
 	// lives exactly as long as Owner knows the command (its deadline plus
 	// the owner grace). ErrNotFound if Owner does not know the command.
 	MarkAnswered(ctx context.Context, commandID, executorID string) (first bool, prevExecutor string, err error)
+	// Hold records, once, which executor instance acknowledged a command
+	// of cluster: the first call wins and later calls change nothing (an
+	// acknowledged command is never handed out again, so only the late-ack
+	// caveat can make a second one). The record lives exactly as long as
+	// Owner knows the command. ErrNotFound if Owner does not know the
+	// command or it was issued to another cluster.
+	Hold(ctx context.Context, cluster, commandID string, holder contracts.CommandHolder) error
+	// Holder returns the instance Hold recorded for a command; ErrNotFound
+	// if none (not acknowledged yet, unknown, or expired).
+	Holder(ctx context.Context, commandID string) (contracts.CommandHolder, error)
 	// Fence settles whether a command id was ever enqueued, for a caller
 	// that lost track of its request (a message bus reconnect). If no
 	// Enqueue of the id happened yet, it records a fence until `until`, so
@@ -194,6 +204,8 @@ type Store interface {
 	Bridge
 	Presence
 	Clusters
+	ClusterLabels
+	Discovery
 	// Ping checks the backing server is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases connections the store opened itself.

@@ -58,7 +58,9 @@ func (s *Store) ListClusters(ctx context.Context) ([]store.ClusterRecord, error)
 	if err := s.ready(); err != nil {
 		return nil, err
 	}
-	lister, err := s.clusters.ListKeys(ctx)
+	// Registry keys are cluster ids, one token; the labels beside them
+	// (labels.<cluster>, see labels.go) are two.
+	lister, err := s.clusters.ListKeysFiltered(ctx, "*")
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
 		return []store.ClusterRecord{}, nil
 	}
@@ -88,6 +90,9 @@ func (s *Store) DeleteCluster(ctx context.Context, id string) error {
 	}
 	if err := s.clusters.Delete(ctx, id); err != nil {
 		return fail("delete cluster", err)
+	}
+	if err := s.clusters.Delete(ctx, labelsKey(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fail("delete cluster labels", err)
 	}
 	return nil
 }

@@ -113,7 +113,7 @@ func TestRestart(t *testing.T) {
 	dir := t.TempDir()
 	srv := natstest.RunServerAt(t, -1, dir)
 	port := srv.Addr().(*net.TCPAddr).Port
-	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	nc, err := nats.Connect(srv.ClientURL(), natstest.HarnessAuth(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,6 +82,9 @@ func (s *Store) DeleteCluster(ctx context.Context, id string) error {
 	if n == 0 {
 		return fmt.Errorf("%w: cluster %s", store.ErrNotFound, id)
 	}
+	if err := s.rdb.HDel(ctx, s.labelsKey(), id).Err(); err != nil {
+		return fail("delete cluster labels", err)
+	}
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/store"
+	"kubently.io/libs/testkit"
 )
 
 var bridgeTests = []test{
@@ -74,7 +75,7 @@ func testLeaseRedelivered(t *testing.T, newStore func(t *testing.T) store.Store)
 		t.Errorf("Claim() by another consumer while leased = %v; want none", ids(got, commandID))
 	}
 	var got []contracts.Command
-	checkFor(t, Visibility+5*time.Second, 100*time.Millisecond, func() error {
+	testkit.CheckFor(t, Visibility+5*time.Second, 100*time.Millisecond, func() error {
 		got = append(got, claimAs(t, second, cluster, "exec-2", 10)...)
 		if len(got) < len(cmds) {
 			return fmt.Errorf("redelivered %d of %d", len(got), len(cmds))
@@ -114,7 +115,7 @@ func testAckedNotRedelivered(t *testing.T, newStore func(t *testing.T) store.Sto
 	}
 	waitUntil(t, time.Now().Add(Visibility+200*time.Millisecond))
 	var again []contracts.Command
-	checkFor(t, 5*time.Second, 100*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 100*time.Millisecond, func() error {
 		again = append(again, claimAs(t, other, cluster, "exec-2", 10)...)
 		if len(again) == 0 {
 			return errors.New("the unacknowledged command was not redelivered")
@@ -361,8 +362,8 @@ func testOwner(t *testing.T, newStore func(t *testing.T) store.Store) {
 		t.Errorf("Owner(unknown) = %v; want %v", err, store.ErrNotFound)
 	}
 	cmd := newCommand(cluster, time.Now().Add(time.Second))
-	late := newCommand(cluster, time.Now().Add(-OwnerGrace/2)) // deadline passed, grace not
-	gone := newCommand(cluster, time.Now().Add(-2*OwnerGrace)) // grace passed too
+	late := newCommand(cluster, time.Now().Add(-200*time.Millisecond)) // deadline passed, grace not (by a margin a loaded machine keeps)
+	gone := newCommand(cluster, time.Now().Add(-2*OwnerGrace))         // grace passed too
 	for _, x := range []contracts.Command{cmd, late, gone} {
 		if err := st.Enqueue(c, x); err != nil {
 			t.Fatalf("Enqueue() = %v; want nil", err)
@@ -398,7 +399,7 @@ func testOwner(t *testing.T, newStore func(t *testing.T) store.Store) {
 		t.Errorf("Owner() just after the deadline = %q, %v; want %q, nil", got, err, cluster)
 	}
 	waitUntil(t, cmd.Deadline.Add(OwnerGrace))
-	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 		if _, err := st.Owner(c, cmd.ID); !errIs(err, store.ErrNotFound) {
 			return fmt.Errorf("Owner() after deadline+grace = %w; want %w", err, store.ErrNotFound)
 		}
@@ -570,14 +571,14 @@ func testQueuesLeaseRanOut(t *testing.T, newStore func(t *testing.T) store.Store
 	}
 	waitUntil(t, time.Now().Add(Visibility))
 	want := []store.QueueState{{Cluster: cluster, Depth: 1, Claimable: true}}
-	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 		if diff := cmp.Diff(want, queues(t, other, cluster)); diff != "" {
 			return fmt.Errorf("Queues() after the lease ran out mismatch (-want +got):\n%s", diff)
 		}
 		return nil
 	})
 	var got []contracts.Command
-	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 		got = append(got, claimAs(t, other, cluster, "exec-2", 10)...)
 		if len(got) == 0 {
 			return errors.New("not redelivered")

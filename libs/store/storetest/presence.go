@@ -10,6 +10,7 @@ import (
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/store"
+	"kubently.io/libs/testkit"
 )
 
 var presenceTests = []test{
@@ -134,7 +135,7 @@ func testPresenceExpiry(t *testing.T, newStore func(t *testing.T) store.Store) {
 	heartbeat(t, st, refreshed, time.Second)
 	heartbeat(t, st, long, time.Minute)
 	heartbeat(t, st, refreshed, time.Minute) // a heartbeat extends the TTL
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		got := connected(t, st, cluster)
 		if len(got) != 2 {
 			return fmt.Errorf("Connected() = %v; want 2 streams", ids(got, connID))

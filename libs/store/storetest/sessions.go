@@ -10,6 +10,7 @@ import (
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/store"
+	"kubently.io/libs/testkit"
 )
 
 var sessionTests = []test{
@@ -113,7 +114,7 @@ func testSessionExpire(t *testing.T, newStore func(t *testing.T) store.Store) {
 	c := ctx(t)
 	s := newSession(newCluster(), time.Second)
 	mustCreate(t, st, s, time.Second)
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		return stateErr(mustGet(t, st, s.ID).State, contracts.SessionExpired)
 	})
 	want := s
@@ -236,7 +237,7 @@ func testEnd(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}
 	// It stays ended (not expired) once its TTL has run out, which the
 	// witness shows.
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		return stateErr(mustGet(t, st, witness.ID).State, contracts.SessionExpired)
 	})
 	if diff := cmp.Diff(want, mustGet(t, st, s.ID)); diff != "" {
@@ -327,7 +328,7 @@ func testList(t *testing.T, newStore func(t *testing.T) store.Store) {
 	if _, err := st.EndSession(c, a[3].ID); err != nil {
 		t.Fatalf("EndSession() = %v; want nil", err)
 	}
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		return stateErr(mustGet(t, st, a[4].ID).State, contracts.SessionExpired)
 	})
 

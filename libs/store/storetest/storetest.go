@@ -41,11 +41,12 @@ import (
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/store"
+	"kubently.io/libs/testkit"
 )
 
 // OwnerGrace is the owner grace (Bridge.Owner) the stores under test must
 // be configured with, so the suite can watch it run out.
-const OwnerGrace = time.Second
+const OwnerGrace = 3 * time.Second
 
 // Visibility is the visibility timeout (lease of a claimed command) the
 // stores under test must be configured with, so the suite can watch
@@ -64,8 +65,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Presence", presenceTests},
 		{"Answers", answerTests},
 		{"Fence", fenceTests},
+		{"Holders", holdTests},
 		{"LastSeen", lastSeenTests},
 		{"Clusters", clusterTests},
+		{"ClusterLabels", labelTests},
+		{"Discovery", discoveryTests},
 		{"Store", storeTests},
 	}
 	for _, s := range suites {
@@ -152,28 +156,11 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-// checkFor calls f every `every` until it returns nil, and fails the test
-// with f's last error if that does not happen within total.
-func checkFor(t *testing.T, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for {
-		if err = f(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
-
 // waitUntil blocks until the wall clock passes at. It is a precondition
 // (a deadline or TTL has run), never an assertion.
 func waitUntil(t *testing.T, at time.Time) {
 	t.Helper()
-	checkFor(t, time.Until(at)+5*time.Second, 20*time.Millisecond, func() error {
+	testkit.CheckFor(t, time.Until(at)+5*time.Second, 20*time.Millisecond, func() error {
 		if time.Now().After(at) {
 			return nil
 		}

@@ -43,6 +43,21 @@ func ExecutorID(id string) error {
 	return nil
 }
 
+// Holder checks a command holder: a valid executor id and instance (of
+// the executor id's alphabet) and, if set, a connection id.
+func Holder(h contracts.CommandHolder) error {
+	if err := ExecutorID(h.ExecutorID); err != nil {
+		return err
+	}
+	if !executorIDRE.MatchString(h.Instance) {
+		return fmt.Errorf("%w: invalid executor instance %q", store.ErrInvalid, h.Instance)
+	}
+	if h.ConnID != "" {
+		return Token("connection id", h.ConnID)
+	}
+	return nil
+}
+
 // TTL checks that a TTL is positive.
 func TTL(ttl time.Duration) error {
 	if ttl <= 0 {
@@ -149,3 +164,6 @@ func TokenHash(h string) error {
 	}
 	return nil
 }
+
+// Discovery checks a discovery summary.
+func Discovery(d contracts.ExecutorDiscovery) error { return wrap(d.Validate()) }
