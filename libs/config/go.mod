@@ -2,7 +2,10 @@ module kubently.io/libs/config
 
 go 1.26.0
 
-require github.com/google/go-cmp v0.7.0
+require (
+	github.com/google/go-cmp v0.7.0
+	kubently.io/libs/logging v0.0.0
+)
 
 replace (
 	kubently.io/cli => ../../cli
@@ -15,9 +18,11 @@ replace (
 	kubently.io/libs/ops => ../ops
 	kubently.io/libs/policy => ../policy
 	kubently.io/libs/redistest => ../redistest
+	kubently.io/libs/sse => ../sse
 	kubently.io/libs/store => ../store
 	kubently.io/libs/telemetry => ../telemetry
 	kubently.io/libs/testbed => ../testbed
+	kubently.io/libs/testkit => ../testkit
 	kubently.io/services/dispatcher => ../../services/dispatcher
 	kubently.io/services/executor => ../../services/executor
 	kubently.io/services/gateway => ../../services/gateway

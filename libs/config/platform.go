@@ -23,6 +23,14 @@ type Platform struct {
 	LogFormat string `env:"KUBENTLY_LOG_FORMAT"`
 	// OpsAddr serves /healthz, /readyz and /metrics; empty disables it.
 	OpsAddr string `env:"KUBENTLY_OPS_ADDR"`
+	// MetricsToken, when set, is the bearer token /metrics on the ops
+	// address requires; empty means /metrics is open to whoever reaches
+	// the ops address.
+	MetricsToken string `env:"KUBENTLY_METRICS_TOKEN"`
+	// PProf serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/ on the ops address, behind MetricsToken when set; off
+	// by default.
+	PProf bool `env:"KUBENTLY_PPROF" default:"false"`
 }
 
 // Validate checks the shared settings.

@@ -1,6 +1,14 @@
 // Package ops serves a process's operational endpoints — /healthz, /readyz
-// and Prometheus /metrics — on a small net/http server, for the services
-// that have no HTTP API of their own (session, dispatcher, executor).
+// and Prometheus /metrics — on a small net/http server: the only HTTP
+// server of the session service, dispatcher and executor, and the
+// gateway's second one, kept off its client port.
+//
+// The server bounds every connection (header and request read timeouts,
+// an idle timeout, a header size limit) and, with Config.MetricsToken,
+// serves /metrics only to `Authorization: Bearer <token>` (compared in
+// constant time; the token is never logged). /healthz and /readyz stay
+// open for probes. With Config.PProf it also serves net/http/pprof under
+// /debug/pprof/ (off by default; behind the same token when one is set).
 //
 // # Usage
 //
@@ -14,12 +22,16 @@ package ops
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,7 +54,34 @@ type Config struct {
 	Ready map[string]Check
 	// Log receives errors; required.
 	Log *slog.Logger
+	// MetricsToken, when set, is the bearer token /metrics requires
+	// (401 JSON without it); empty means /metrics is open.
+	MetricsToken string
+	// ReadTimeout bounds reading a request (headers included); zero means
+	// the ReadTimeout constant.
+	ReadTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection idle this long; zero
+	// means the IdleTimeout constant.
+	IdleTimeout time.Duration
+	// PProf serves the runtime profiles of net/http/pprof under
+	// /debug/pprof/ (behind MetricsToken when set); off by default.
+	PProf bool
 }
+
+// Connection limits of the ops server: its requests are small GETs.
+const (
+	// ReadHeaderTimeout bounds reading a request's headers.
+	ReadHeaderTimeout = 5 * time.Second
+	// ReadTimeout bounds reading a whole request, by default.
+	ReadTimeout = 10 * time.Second
+	// WriteTimeout bounds writing a response (a /metrics scrape).
+	WriteTimeout = 30 * time.Second
+	// IdleTimeout closes a keep-alive connection idle this long, by
+	// default.
+	IdleTimeout = 60 * time.Second
+	// MaxHeaderBytes bounds a request's headers.
+	MaxHeaderBytes = 16 << 10
+)
 
 // Server serves the operational endpoints.
 type Server struct {
@@ -67,6 +106,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = NewRegistry()
 	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = ReadTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = IdleTimeout
+	}
 	s := &Server{cfg: cfg}
 	if cfg.Addr == "" {
 		return s, nil
@@ -76,13 +121,23 @@ func New(cfg Config) (*Server, error) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", MetricsHandler(cfg.Registry, cfg.MetricsToken))
+	if cfg.PProf {
+		pp := http.NewServeMux()
+		pp.HandleFunc("/debug/pprof/", pprof.Index)
+		pp.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		pp.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pp.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pp.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", bearer(pp, cfg.MetricsToken, "/debug/pprof"))
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("ops: listen %s: %w", cfg.Addr, err)
 	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: min(ReadHeaderTimeout, cfg.ReadTimeout), ReadTimeout: cfg.ReadTimeout,
+		WriteTimeout: WriteTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: MaxHeaderBytes}
 	return s, nil
 }
 
@@ -113,6 +168,32 @@ func (s *Server) Run(ctx context.Context) error {
 		s.cfg.Log.Warn("ops server shutdown", "err", err)
 	}
 	return nil
+}
+
+// MetricsHandler serves reg in the Prometheus format; a non-empty token
+// must come as `Authorization: Bearer <token>`, else the answer is 401
+// with a JSON error. The comparison takes constant time.
+func MetricsHandler(reg prometheus.Gatherer, token string) http.Handler {
+	return bearer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), token, "/metrics")
+}
+
+// bearer serves h only to `Authorization: Bearer <token>` (constant-time
+// compare), else 401 JSON naming what; an empty token serves everyone.
+func bearer(h http.Handler, token, what string) http.Handler {
+	if token == "" {
+		return h
+	}
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"code": "unauthorized", "message": what + " needs Authorization: Bearer <KUBENTLY_METRICS_TOKEN>"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // CheckAll runs every readiness check and returns the failures by name.

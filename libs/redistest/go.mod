@@ -13,12 +13,16 @@ replace (
 	kubently.io/libs/natsutil => ../natsutil
 	kubently.io/libs/ops => ../ops
 	kubently.io/libs/policy => ../policy
+	kubently.io/libs/sse => ../sse
 	kubently.io/libs/store => ../store
 	kubently.io/libs/telemetry => ../telemetry
 	kubently.io/libs/testbed => ../testbed
+	kubently.io/libs/testkit => ../testkit
 	kubently.io/services/dispatcher => ../../services/dispatcher
 	kubently.io/services/executor => ../../services/executor
 	kubently.io/services/gateway => ../../services/gateway
 	kubently.io/services/session => ../../services/session
 	kubently.io/tests => ../../tests
 )
+
+require kubently.io/libs/testkit v0.0.0

@@ -20,16 +20,21 @@ package redistest
 
 import (
 	"bufio"
-	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"kubently.io/libs/testkit"
 )
 
 // Config configures StartWith. The zero value is what Start uses.
@@ -40,13 +45,25 @@ type Config struct {
 	// Args are extra redis-server arguments, appended last (for example
 	// []string{"--maxmemory", "10mb"}). Nil adds none.
 	Args []string
+	// Password turns authentication on (requirepass for the default user);
+	// empty means none. URL then carries it; add ACL users through Args
+	// (--user name on >password ~* +@all).
+	Password string
+	// TLS serves TLS only (tls-port; the plain port is off) with a
+	// certificate for 127.0.0.1 from a CA made for this server (CAFile);
+	// URL then is rediss://. Clients need not present certificates.
+	TLS bool
 }
 
 // Server is one running redis-server process.
 type Server struct {
-	bin  string
-	dir  string
-	args []string
+	bin      string
+	dir      string
+	args     []string
+	password string
+	tls      *tls.Config // client side; nil without TLS
+	ca       string
+	sentinel string // the sentinel config's monitor lines; empty for a plain server
 
 	mu   sync.Mutex
 	port int
@@ -74,7 +91,12 @@ func StartWith(tb testing.TB, cfg Config) *Server {
 	if err != nil {
 		tb.Fatalf("redistest: redis-server not found on PATH (%v); install it with `apt-get install redis-server`", err)
 	}
-	s := &Server{bin: bin, dir: tb.TempDir()}
+	s := &Server{bin: bin, dir: tb.TempDir(), password: cfg.Password}
+	if cfg.TLS {
+		if err := s.makeCerts(); err != nil {
+			tb.Fatalf("redistest: certificates: %v", err)
+		}
+	}
 	if cfg.AppendOnly {
 		s.args = []string{"--appendonly", "yes", "--appendfsync", "always"}
 	} else {
@@ -99,8 +121,23 @@ func StartWith(tb testing.TB, cfg Config) *Server {
 	return nil
 }
 
-// URL returns the server's URL, redis://127.0.0.1:PORT/0.
-func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
+// URL returns the server's URL, redis://127.0.0.1:PORT/0 (rediss:// with
+// TLS; with the password as redis://:PASSWORD@... when one is set).
+func (s *Server) URL() string {
+	scheme := "redis://"
+	if s.tls != nil {
+		scheme = "rediss://"
+	}
+	auth := ""
+	if s.password != "" {
+		auth = ":" + url.QueryEscape(s.password) + "@"
+	}
+	return scheme + auth + s.Addr() + "/0"
+}
+
+// CAFile returns the PEM file of the CA that signed a TLS server's
+// certificate; empty without TLS.
+func (s *Server) CAFile() string { return s.ca }
 
 // Addr returns the server's host:port.
 func (s *Server) Addr() string {
@@ -169,15 +206,31 @@ func (s *Server) stopLocked() {
 
 // start runs redis-server on port and waits until it answers PING.
 func (s *Server) start(port int) error {
-	args := append([]string{
-		"--port", strconv.Itoa(port),
+	portArgs := []string{"--port", strconv.Itoa(port)}
+	if s.tls != nil {
+		portArgs = []string{"--port", "0", "--tls-port", strconv.Itoa(port),
+			"--tls-cert-file", filepath.Join(s.dir, "server.pem"), "--tls-key-file", filepath.Join(s.dir, "server-key.pem"),
+			"--tls-ca-cert-file", s.ca, "--tls-auth-clients", "no"}
+	}
+	if s.password != "" {
+		portArgs = append(portArgs, "--requirepass", s.password)
+	}
+	if s.sentinel != "" {
+		// Sentinel rewrites its config file; write it afresh on each start.
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if err := os.WriteFile(conf, []byte(s.sentinel), 0o600); err != nil {
+			return err
+		}
+		portArgs = append([]string{conf, "--sentinel"}, portArgs...)
+	}
+	args := append(append(portArgs,
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--dir", s.dir,
 		"--daemonize", "no",
 		"--logfile", "",
-	}, s.args...)
-	out := &syncBuffer{}
+	), s.args...)
+	out := &testkit.SyncBuffer{}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -196,7 +249,7 @@ func (s *Server) start(port int) error {
 			return fmt.Errorf("redis-server exited early: %s", out.String())
 		default:
 		}
-		err := ping(addr)
+		err := ping(addr, s.password, s.tls)
 		if err == nil {
 			break
 		}
@@ -213,18 +266,41 @@ func (s *Server) start(port int) error {
 	return nil
 }
 
-// ping sends an inline PING and expects +PONG.
-func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+// ping sends an inline PING (after AUTH with a password) and expects
+// +PONG.
+func ping(addr, password string, tc *tls.Config) error {
+	d := &net.Dialer{Timeout: time.Second}
+	var (
+		c   net.Conn
+		err error
+	)
+	if tc != nil {
+		c, err = tls.DialWithDialer(d, "tcp", addr, tc)
+	} else {
+		c, err = d.Dial("tcp", addr)
+	}
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
+	r := bufio.NewReader(c)
+	if password != "" {
+		if _, err := fmt.Fprintf(c, "AUTH %s\r\n", strconv.Quote(password)); err != nil {
+			return err
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("AUTH: %w", err)
+		}
+		if line != "+OK\r\n" {
+			return fmt.Errorf("AUTH: unexpected reply %q", line)
+		}
+	}
 	if _, err := c.Write([]byte("PING\r\n")); err != nil {
 		return err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	line, err := r.ReadString('\n')
 	if err != nil {
 		return err
 	}
@@ -242,24 +318,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer collects a process's output for error messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write implements io.Writer.
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-// String returns everything written so far.
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

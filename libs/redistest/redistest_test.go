@@ -41,7 +41,7 @@ func TestStartStop(t *testing.T) {
 		t.Errorf("PING = %q; want %q", got, want)
 	}
 	s.Stop()
-	if err := ping(s.Addr()); err == nil {
+	if err := ping(s.Addr(), "", nil); err == nil {
 		t.Errorf("ping after Stop: got nil error; want one")
 	}
 	s.Stop() // idempotent
@@ -69,7 +69,7 @@ func TestRestart(t *testing.T) {
 			}
 			if tt.down != nil {
 				tt.down(s)
-				if err := ping(addr); err == nil {
+				if err := ping(addr, "", nil); err == nil {
 					t.Fatalf("ping while down: got nil error; want one")
 				}
 			}
@@ -89,7 +89,7 @@ func TestKillStopped(t *testing.T) {
 	s.Kill()
 	s.Kill() // idempotent
 	s.Stop() // and Stop after Kill does nothing
-	if err := ping(s.Addr()); err == nil {
+	if err := ping(s.Addr(), "", nil); err == nil {
 		t.Errorf("ping after Kill: got nil error; want one")
 	}
 }
