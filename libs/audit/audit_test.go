@@ -15,6 +15,7 @@ import (
 
 	"kubently.io/libs/audit"
 	"kubently.io/libs/natsutil/natstest"
+	"kubently.io/libs/testkit"
 )
 
 func TestWriteQueryRoundTrip(t *testing.T) {
@@ -581,7 +582,7 @@ func TestRecordsSurviveRestart(t *testing.T) {
 		t.Errorf("records after restart (-want +got):\n%s", diff)
 	}
 	// The first client reconnects and writes on.
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if !e.nc.IsConnected() {
 			return errors.New("not reconnected")
 		}

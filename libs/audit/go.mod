@@ -8,6 +8,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	kubently.io/libs/contracts v0.0.0
 	kubently.io/libs/natsutil v0.0.0
+	kubently.io/libs/testkit v0.0.0
 )
 
 require (
@@ -57,9 +58,11 @@ replace (
 	kubently.io/libs/ops => ../ops
 	kubently.io/libs/policy => ../policy
 	kubently.io/libs/redistest => ../redistest
+	kubently.io/libs/sse => ../sse
 	kubently.io/libs/store => ../store
 	kubently.io/libs/telemetry => ../telemetry
 	kubently.io/libs/testbed => ../testbed
+	kubently.io/libs/testkit => ../testkit
 	kubently.io/services/dispatcher => ../../services/dispatcher
 	kubently.io/services/executor => ../../services/executor
 	kubently.io/services/gateway => ../../services/gateway

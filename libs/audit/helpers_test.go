@@ -127,23 +127,6 @@ func ids(recs []audit.Record) []string {
 	return out
 }
 
-// checkFor polls f every interval until it returns nil, failing the test
-// with f's last error after total.
-func checkFor(tb testing.TB, total, every time.Duration, f func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("condition not met within %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
-
 // fakeClock is a settable clock for the Writer's rate limit.
 type fakeClock struct {
 	mu sync.Mutex

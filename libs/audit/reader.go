@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"kubently.io/libs/contracts"
 )
 
 // Reader defaults and bounds.
@@ -96,6 +98,8 @@ type Filter struct {
 	Event Event
 	// CommandID selects one command's records.
 	CommandID string
+	// FanoutID selects the records of one fleet fan-out.
+	FanoutID string
 }
 
 // Validate checks f.
@@ -107,8 +111,10 @@ func (f Filter) Validate() error {
 		return invalid("unknown outcome %q", clip(string(f.Outcome), 64))
 	case len(f.Identity) > MaxFieldLen:
 		return invalid("identity is %d bytes: want at most %d", len(f.Identity), MaxFieldLen)
-	case f.CommandID != "" && !idRE.MatchString(f.CommandID):
+	case f.CommandID != "" && !contracts.IsID(f.CommandID):
 		return invalid("command id %q: want 1-%d characters of [A-Za-z0-9_-]", clip(f.CommandID, 80), MaxIDLen)
+	case f.FanoutID != "" && !contracts.IsID(f.FanoutID):
+		return invalid("fanout id %q: want 1-%d characters of [A-Za-z0-9_-]", clip(f.FanoutID, 80), MaxIDLen)
 	}
 	_, err := FilterSubject(f.Event, f.Cluster)
 	return err
@@ -126,12 +132,13 @@ func (f Filter) Match(r *Record) bool {
 		(f.Identity == "" || f.Identity == r.Identity) &&
 		(f.Outcome == "" || f.Outcome == r.Outcome) &&
 		(f.Event == "" || f.Event == r.Event) &&
-		(f.CommandID == "" || f.CommandID == r.CommandID)
+		(f.CommandID == "" || f.CommandID == r.CommandID) &&
+		(f.FanoutID == "" || f.FanoutID == r.FanoutID)
 }
 
 // bySubject reports whether the subject filter alone decides f.
 func (f Filter) bySubject() bool {
-	return f.Since.IsZero() && f.Until.IsZero() && f.Identity == "" && f.Outcome == "" && f.CommandID == ""
+	return f.Since.IsZero() && f.Until.IsZero() && f.Identity == "" && f.Outcome == "" && f.CommandID == "" && f.FanoutID == ""
 }
 
 // Page asks for one page of a Query.

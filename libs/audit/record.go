@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"kubently.io/libs/contracts"
 )
 
 // RecordType is the versioned type string of Record.
@@ -52,13 +54,16 @@ const (
 	EventTokenRevoked      Event = "token_revoked"
 	EventKeyChanged        Event = "key_changed"
 	EventAuthDenied        Event = "auth_denied"
+	// EventClusterLabeled is an admin's change of a cluster's labels
+	// (Target holds the change: "env=prod region-").
+	EventClusterLabeled Event = "cluster_labeled"
 )
 
 // Events lists every event, in a stable order.
 var Events = []Event{
 	EventCommandDispatched, EventCommandExecuted, EventCommandDenied, EventSessionCreated,
 	EventSessionEnded, EventTokenCreated, EventTokenRotated,
-	EventTokenRevoked, EventKeyChanged, EventAuthDenied,
+	EventTokenRevoked, EventKeyChanged, EventAuthDenied, EventClusterLabeled,
 }
 
 // Known reports whether e is one of Events.
@@ -129,6 +134,9 @@ type Record struct {
 	// Target is what a token or key event acted on (key name, token id);
 	// empty if none. Never a secret.
 	Target string `json:"target,omitempty"`
+	// Tool is the MCP tool a command served (e.g. resources_list); empty
+	// for commands that did not come through MCP and for other events.
+	Tool string `json:"tool,omitempty"`
 
 	// Outcome is how the action ended; empty for events without one.
 	Outcome Outcome `json:"outcome,omitempty"`
@@ -152,6 +160,9 @@ type Record struct {
 	SessionID string `json:"session_id,omitempty"`
 	// CorrelationID is the request's correlation id; empty if none.
 	CorrelationID string `json:"correlation_id,omitempty"`
+	// FanoutID links the records of one fleet fan-out (POST /v1/fleet/*):
+	// every command of it carries the same id; empty otherwise.
+	FanoutID string `json:"fanout_id,omitempty"`
 
 	// Gateway is the gateway replica that took the client's request; empty
 	// if none.
@@ -170,10 +181,7 @@ type Record struct {
 	Suppressed int `json:"suppressed,omitempty"`
 }
 
-var (
-	idRE      = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	clusterRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-)
+var clusterRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 
 // Validate checks that r is complete and within the bounds; the error
 // wraps ErrInvalid.
@@ -181,7 +189,7 @@ func (r *Record) Validate() error {
 	switch {
 	case r.Type != RecordType:
 		return invalid("type %q: want %q", clip(r.Type, 64), RecordType)
-	case !idRE.MatchString(r.ID):
+	case !contracts.IsID(r.ID):
 		return invalid("id %q: want 1-%d characters of [A-Za-z0-9_-]", clip(r.ID, 80), MaxIDLen)
 	case r.Time.IsZero():
 		return invalid("zero time")
@@ -212,7 +220,7 @@ func (r *Record) Validate() error {
 		}
 	}
 	for _, f := range r.optionalIDs() {
-		if *f.v != "" && !idRE.MatchString(*f.v) {
+		if *f.v != "" && !contracts.IsID(*f.v) {
 			return invalid("%s %q: want 1-%d characters of [A-Za-z0-9_-]", f.name, clip(*f.v, 80), MaxIDLen)
 		}
 	}
@@ -261,6 +269,7 @@ func (r *Record) optionalIDs() []field {
 		{"command_id", &r.CommandID, MaxIDLen},
 		{"session_id", &r.SessionID, MaxIDLen},
 		{"correlation_id", &r.CorrelationID, MaxIDLen},
+		{"fanout_id", &r.FanoutID, MaxIDLen},
 	}
 }
 
@@ -271,6 +280,7 @@ func (r *Record) texts() []field {
 		{"remote", &r.Remote, MaxFieldLen},
 		{"namespace", &r.Namespace, MaxFieldLen},
 		{"target", &r.Target, MaxFieldLen},
+		{"tool", &r.Tool, MaxFieldLen},
 		{"reason", &r.Reason, MaxFieldLen},
 		{"gateway", &r.Gateway, MaxFieldLen},
 		{"source", &r.Source, MaxFieldLen},

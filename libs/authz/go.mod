@@ -13,9 +13,11 @@ replace (
 	kubently.io/libs/ops => ../ops
 	kubently.io/libs/policy => ../policy
 	kubently.io/libs/redistest => ../redistest
+	kubently.io/libs/sse => ../sse
 	kubently.io/libs/store => ../store
 	kubently.io/libs/telemetry => ../telemetry
 	kubently.io/libs/testbed => ../testbed
+	kubently.io/libs/testkit => ../testkit
 	kubently.io/services/dispatcher => ../../services/dispatcher
 	kubently.io/services/executor => ../../services/executor
 	kubently.io/services/gateway => ../../services/gateway
@@ -29,6 +31,7 @@ require (
 	github.com/google/go-cmp v0.7.0
 	golang.org/x/time v0.16.0
 	kubently.io/libs/contracts v0.0.0
+	kubently.io/libs/testkit v0.0.0
 	sigs.k8s.io/yaml v1.6.0
 )
 

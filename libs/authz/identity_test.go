@@ -3,6 +3,7 @@ package authz
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -249,6 +250,37 @@ func TestCanUseSession(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := CanUseSession(tt.id, tt.owner); got != tt.want {
 				t.Errorf("CanUseSession(%s, %q) = %v; want %v", tt.id.Principal(), tt.owner, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNamespacesOn(t *testing.T) {
+	tests := []struct {
+		name    string
+		id      Identity
+		cluster string
+		want    []string
+		limited bool
+	}{
+		{"admin", Identity{Role: RoleAdmin}, "prod", nil, false},
+		{"unscoped cluster", Identity{Role: RoleViewer, Scopes: []Scope{{Clusters: []string{"prod"}}}}, "prod", nil, false},
+		{"one scope", Identity{Role: RoleViewer, Scopes: []Scope{{Clusters: []string{"prod"}, Namespaces: []string{"shop"}}}}, "prod", []string{"shop"}, true},
+		{"merged", Identity{Role: RoleViewer, Scopes: []Scope{
+			{Clusters: []string{"prod"}, Namespaces: []string{"shop", "data"}},
+			{Clusters: []string{"p*"}, Namespaces: []string{"shop"}},
+		}}, "prod", []string{"data", "shop"}, true},
+		{"a wider scope wins", Identity{Role: RoleViewer, Scopes: []Scope{
+			{Clusters: []string{"prod"}, Namespaces: []string{"shop"}},
+			{Clusters: []string{"*"}},
+		}}, "prod", nil, false},
+		{"no matching scope", Identity{Role: RoleViewer, Scopes: []Scope{{Clusters: []string{"dev"}}}}, "prod", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, limited := tt.id.NamespacesOn(tt.cluster)
+			if limited != tt.limited || !slices.Equal(got, tt.want) {
+				t.Errorf("NamespacesOn(%q) = %v, %v; want %v, %v", tt.cluster, got, limited, tt.want, tt.limited)
 			}
 		})
 	}

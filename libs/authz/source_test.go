@@ -9,21 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// checkFor polls f every interval until it returns nil or total elapses.
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	t.Fatalf("condition not met after %v: %v", total, err)
-}
+	"kubently.io/libs/testkit"
+)
 
 func keyFileYAML(entries ...string) string {
 	s := "apiVersion: kubently.io/v1\nkind: APIKeys\nkeys:\n"
@@ -197,7 +185,7 @@ func TestFileSourceRun(t *testing.T) {
 	if err := os.WriteFile(path, []byte(keyFileYAML(adminEntry("bobby", bobKey))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if _, ok := src.Lookup(bobKey); !ok {
 			return errors.New("new key not loaded yet")
 		}
