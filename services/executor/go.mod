@@ -23,8 +23,10 @@ require (
 	kubently.io/libs/logging v0.0.0
 	kubently.io/libs/ops v0.0.0
 	kubently.io/libs/policy v0.0.0
+	kubently.io/libs/sse v0.0.0
 	kubently.io/libs/telemetry v0.0.0
 	kubently.io/libs/testbed v0.0.0
+	kubently.io/libs/testkit v0.0.0
 	sigs.k8s.io/yaml v1.6.0
 )
 
@@ -124,9 +126,11 @@ replace (
 	kubently.io/libs/ops => ../../libs/ops
 	kubently.io/libs/policy => ../../libs/policy
 	kubently.io/libs/redistest => ../../libs/redistest
+	kubently.io/libs/sse => ../../libs/sse
 	kubently.io/libs/store => ../../libs/store
 	kubently.io/libs/telemetry => ../../libs/telemetry
 	kubently.io/libs/testbed => ../../libs/testbed
+	kubently.io/libs/testkit => ../../libs/testkit
 	kubently.io/services/dispatcher => ../dispatcher
 	kubently.io/services/gateway => ../gateway
 	kubently.io/services/session => ../session

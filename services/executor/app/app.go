@@ -44,27 +44,53 @@ type Config struct {
 	KubeconfigEnv string `env:"KUBECONFIG"`
 	// KubeContext selects a kubeconfig context; empty means current.
 	KubeContext string `env:"KUBENTLY_KUBE_CONTEXT"`
-	// Workers is how many commands run at once.
-	Workers int `env:"KUBENTLY_EXECUTOR_WORKERS" default:"8"`
+	// Workers is how many commands run at once. Each mostly waits on the
+	// apiserver, so 32 keep 64 clients from being refused as busy (with
+	// Queue) while still bounding the executor's memory.
+	Workers int `env:"KUBENTLY_EXECUTOR_WORKERS" default:"32"`
 	// Queue is how many received commands may wait for a worker.
 	Queue int `env:"KUBENTLY_EXECUTOR_QUEUE" default:"64"`
 	// KubeQPS and KubeBurst bound the executor's request rate to its
 	// kube-apiserver (client-go's token bucket), shared by all commands.
-	KubeQPS float64 `env:"KUBENTLY_KUBE_QPS" default:"100"`
+	// The default is above what one apiserver serves a list of this size
+	// (about 1,500/s on two cores), so it protects against a runaway
+	// without capping normal load; the apiserver's own priority and
+	// fairness still applies.
+	KubeQPS float64 `env:"KUBENTLY_KUBE_QPS" default:"1000"`
 	// KubeBurst is the token bucket's burst size.
-	KubeBurst int `env:"KUBENTLY_KUBE_BURST" default:"200"`
+	KubeBurst int `env:"KUBENTLY_KUBE_BURST" default:"2000"`
 	// MaxOutputBytes caps each result's output.
 	MaxOutputBytes int `env:"KUBENTLY_MAX_OUTPUT_BYTES" default:"262144"`
+	// MaxSortBytes bounds the bytes of API answers one get --sort-by may
+	// hold to sort (about five times as much memory once decoded); a
+	// larger list is refused with a hint to narrow it or page it unsorted.
+	// Zero means the default.
+	MaxSortBytes int64 `env:"KUBENTLY_MAX_SORT_BYTES" default:"8388608"`
+	// MaxConcurrentSorts bounds how many get --sort-by commands hold their
+	// objects at once; more wait for a slot until their deadline. Zero
+	// means the default.
+	MaxConcurrentSorts int `env:"KUBENTLY_MAX_CONCURRENT_SORTS" default:"2"`
 	// PolicyFile is the command policy file (profiles per cluster, see
 	// docs/policy.md); empty means the built-in readOnly profile. A file
 	// that cannot be loaded denies every command until it can.
 	PolicyFile string `env:"KUBENTLY_POLICY_FILE"`
 	// PolicyReload is how often the policy file is re-read (zero: 5s).
 	PolicyReload time.Duration `env:"KUBENTLY_POLICY_RELOAD_INTERVAL" default:"5s"`
+	// DiscoveryInterval is how often the executor re-reads the cluster's
+	// discovery and publishes it to the gateway if it changed (it also
+	// does on every new stream, and soon after a command named a type it
+	// did not know); the dispatcher judges namespace-scoped callers on it.
+	DiscoveryInterval time.Duration `env:"KUBENTLY_DISCOVERY_INTERVAL" default:"60s"`
 	// ExecutorID identifies this process; empty means host name + random.
 	ExecutorID string `env:"KUBENTLY_EXECUTOR_ID"`
 	// OpsAddr serves /healthz, /readyz and /metrics; empty disables it.
 	OpsAddr string `env:"KUBENTLY_OPS_ADDR"`
+	// MetricsToken, when set, is the bearer token /metrics on OpsAddr
+	// requires; empty means /metrics is open.
+	MetricsToken string `env:"KUBENTLY_METRICS_TOKEN"`
+	// PProf serves Go's runtime profiles under /debug/pprof/ on OpsAddr,
+	// behind MetricsToken when set; off by default.
+	PProf bool `env:"KUBENTLY_PPROF" default:"false"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"KUBENTLY_LOG_LEVEL" default:"info"`
 	// LogFormat is json or text.
@@ -100,11 +126,20 @@ func (c Config) Validate() error {
 	if c.MaxOutputBytes < 1024 || c.MaxOutputBytes > 16<<20 {
 		errs = append(errs, fmt.Errorf("KUBENTLY_MAX_OUTPUT_BYTES %d out of range [1024, 16777216]", c.MaxOutputBytes))
 	}
+	if c.MaxSortBytes != 0 && (c.MaxSortBytes < 1<<20 || c.MaxSortBytes > 1<<30) {
+		errs = append(errs, fmt.Errorf("KUBENTLY_MAX_SORT_BYTES %d out of range [1048576, 1073741824]", c.MaxSortBytes))
+	}
+	if c.MaxConcurrentSorts < 0 || c.MaxConcurrentSorts > 64 {
+		errs = append(errs, fmt.Errorf("KUBENTLY_MAX_CONCURRENT_SORTS %d out of range [1, 64]", c.MaxConcurrentSorts))
+	}
 	if err := c.Config.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.PolicyReload != 0 && (c.PolicyReload < time.Second || c.PolicyReload > time.Hour) {
 		errs = append(errs, fmt.Errorf("KUBENTLY_POLICY_RELOAD_INTERVAL %v out of range [1s, 1h]", c.PolicyReload))
+	}
+	if c.DiscoveryInterval != 0 && (c.DiscoveryInterval < time.Second || c.DiscoveryInterval > time.Hour) {
+		errs = append(errs, fmt.Errorf("KUBENTLY_DISCOVERY_INTERVAL %v out of range [1s, 1h]", c.DiscoveryInterval))
 	}
 	return errors.Join(errs...)
 }
@@ -164,7 +199,8 @@ func RunWith(ctx context.Context, cfg Config, rc *rest.Config, log *slog.Logger)
 		return fmt.Errorf("executor: %w", err)
 	}
 	profile := func() *policy.Profile { return pol.Policy().Profile(cfg.Cluster) }
-	runner, err := kubeexec.New(kubeexec.Config{REST: rc, MaxOutputBytes: cfg.MaxOutputBytes, Profile: profile})
+	runner, err := kubeexec.New(kubeexec.Config{REST: rc, MaxOutputBytes: cfg.MaxOutputBytes, Profile: profile, Cluster: cfg.Cluster,
+		MaxSortBytes: cfg.MaxSortBytes, MaxConcurrentSorts: cfg.MaxConcurrentSorts})
 	if err != nil {
 		return fmt.Errorf("executor: %w", err)
 	}
@@ -179,8 +215,8 @@ func RunWith(ctx context.Context, cfg Config, rc *rest.Config, log *slog.Logger)
 		return err
 	}
 	pool, err := worker.New(worker.Config{
-		Runner: worker.RunnerFunc(func(ctx context.Context, argv []string) worker.Outcome {
-			r := runner.Run(ctx, argv)
+		Runner: worker.RunnerFunc(func(ctx context.Context, cmd *policy.Command) worker.Outcome {
+			r := runner.RunCommand(ctx, cmd)
 			out := worker.Outcome{
 				Output: r.Output, Error: r.Error, ExitCode: r.ExitCode, Truncated: r.Truncated,
 				Structured: r.Structured, DeniedReason: string(r.DeniedReason), Continue: r.Continue,
@@ -195,15 +231,20 @@ func RunWith(ctx context.Context, cfg Config, rc *rest.Config, log *slog.Logger)
 		Post: lc.PostResult, Log: log, Workers: cfg.Workers, Queue: cfg.Queue, ExecutorID: cfg.ExecutorID,
 		Registerer: reg,
 		// The executor's check resolves types through the cluster's
-		// discovery, so CRD short names and aliases meet the real kind.
-		Policy: func(ctx context.Context, argv []string) policy.Decision {
-			return pol.Policy().Check(ctx, cfg.Cluster, argv, runner)
+		// discovery, so CRD short names and aliases meet the real kind;
+		// a namespace-scoped caller's command (the worker puts its scope
+		// in ctx) is checked against its scope again, failing closed.
+		Policy: func(ctx context.Context, cmd *policy.Command) policy.Decision {
+			if d := pol.Policy().CheckCommand(ctx, cfg.Cluster, cmd, runner); !d.Allowed {
+				return d
+			}
+			return policy.CheckCommandScope(ctx, cmd, runner)
 		},
 	})
 	if err != nil {
 		return err
 	}
-	srv, err := ops.New(ops.Config{Addr: cfg.OpsAddr, Log: log, Registry: reg, Ready: map[string]ops.Check{
+	srv, err := ops.New(ops.Config{Addr: cfg.OpsAddr, MetricsToken: cfg.MetricsToken, PProf: cfg.PProf, Log: log, Registry: reg, Ready: map[string]ops.Check{
 		"gateway": func(context.Context) error {
 			if !lc.Connected() {
 				return errors.New("not connected to the gateway")
@@ -220,6 +261,11 @@ func RunWith(ctx context.Context, cfg Config, rc *rest.Config, log *slog.Logger)
 	wg.Go(func() { pool.Run(ctx) })
 	wg.Go(func() { pol.Run(ctx) })
 	wg.Go(func() { _ = srv.Run(ctx) })
+	interval := cfg.DiscoveryInterval
+	if interval == 0 {
+		interval = time.Minute
+	}
+	wg.Go(func() { publishDiscovery(ctx, runner, lc, interval, log) })
 	log.Info("executor starting", "cluster", cfg.Cluster, "gateway", cfg.APIURL, "kube_host", rc.Host, "executor_id", cfg.ExecutorID)
 	err = lc.Run(ctx, func(cmd contracts.Command) { pool.Submit(ctx, cmd) })
 	cancel()

@@ -15,6 +15,8 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/kubectl/pkg/describe"
 	rbacutil "k8s.io/kubectl/pkg/util/rbac"
+
+	"kubently.io/libs/policy"
 )
 
 // Verbs kubectl auth can-i knows; others draw a warning.
@@ -37,23 +39,16 @@ type canIOptions struct {
 // auth implements "kubectl auth can-i" for the executor's own identity:
 // a SelfSubjectAccessReview, or a SelfSubjectRulesReview with --list.
 // Impersonation (--as) is refused, and so are the other auth subcommands.
-func (r *Runner) auth(inv *invocation, args []string) error {
-	sub, args, err := splitVerb(args) // flags may precede the subcommand
-	if err != nil {
-		return err
-	}
-	if sub != "can-i" {
-		return fmt.Errorf("unknown command %q for \"kubectl auth\": only can-i is supported", sub)
-	}
+func (r *Runner) auth(inv *invocation, cmd *policy.Command) error {
 	var o canIOptions
-	fs := newFlagSet("auth can-i")
+	fs := newFlagSet(cmd)
 	fs.StringVarP(&o.namespace, "namespace", "n", "default", "namespace")
 	fs.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "all namespaces")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "exit code only")
 	fs.StringVar(&o.subresource, "subresource", "", "subresource")
 	fs.BoolVar(&o.list, "list", false, "list allowed actions")
 	fs.BoolVar(&o.noHeaders, "no-headers", false, "omit headers")
-	rest, err := parseFlags("auth can-i", fs, args)
+	rest, err := applyFlags(fs, cmd)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/kubectl/pkg/describe"
 
+	"kubently.io/libs/policy"
 	"kubently.io/services/executor/internal/readonly"
 )
 
@@ -29,14 +30,14 @@ type describeOptions struct {
 
 // parseDescribeFlags parses the flags of describe. showEventsSet reports an
 // explicit --show-events.
-func parseDescribeFlags(args []string) (o describeOptions, rest []string, showEventsSet bool, err error) {
-	fs := newFlagSet("describe")
+func parseDescribeFlags(cmd *policy.Command) (o describeOptions, rest []string, showEventsSet bool, err error) {
+	fs := newFlagSet(cmd)
 	fs.StringVarP(&o.namespace, "namespace", "n", "default", "namespace")
 	fs.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "across all namespaces")
 	fs.StringVarP(&o.selector, "selector", "l", "", "label selector")
 	fs.BoolVar(&o.showEvents, "show-events", true, "show events")
 	fs.Int64Var(&o.chunkSize, "chunk-size", DefaultChunkSize, "page size")
-	rest, err = parseFlags("describe", fs, args)
+	rest, err = applyFlags(fs, cmd)
 	if err != nil {
 		return o, nil, false, err
 	}
@@ -60,8 +61,8 @@ type describeItem struct {
 }
 
 // describe implements "kubectl describe" with kubectl's own describers.
-func (r *Runner) describe(inv *invocation, args []string) error {
-	o, args, showEventsSet, err := parseDescribeFlags(args)
+func (r *Runner) describe(inv *invocation, cmd *policy.Command) error {
+	o, args, showEventsSet, err := parseDescribeFlags(cmd)
 	if err != nil {
 		return err
 	}

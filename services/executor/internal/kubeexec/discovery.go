@@ -21,6 +21,8 @@ import (
 	clientversion "k8s.io/client-go/pkg/version"
 	"k8s.io/kubectl/pkg/cmd/apiresources"
 	"sigs.k8s.io/yaml"
+
+	"kubently.io/libs/policy"
 )
 
 // freshDiscovery returns an uncached discovery client: api-resources,
@@ -34,13 +36,13 @@ func (r *Runner) freshDiscovery() (*discovery.DiscoveryClient, error) {
 }
 
 // apiResources implements "kubectl api-resources".
-func (r *Runner) apiResources(inv *invocation, args []string) error {
+func (r *Runner) apiResources(inv *invocation, cmd *policy.Command) error {
 	var (
-		namespaced, noHeaders, cached bool
-		apiGroup, output, sortBy      string
-		verbs, categories             []string
+		namespaced, noHeaders    bool
+		apiGroup, output, sortBy string
+		verbs, categories        []string
 	)
-	fs := newFlagSet("api-resources")
+	fs := newFlagSet(cmd)
 	fs.StringP("namespace", "n", "", "ignored, as by kubectl")
 	fs.BoolVar(&namespaced, "namespaced", true, "namespaced or not")
 	fs.StringVar(&apiGroup, "api-group", "", "API group")
@@ -49,8 +51,7 @@ func (r *Runner) apiResources(inv *invocation, args []string) error {
 	fs.StringSliceVar(&categories, "categories", nil, "categories")
 	fs.BoolVar(&noHeaders, "no-headers", false, "omit headers")
 	fs.StringVar(&sortBy, "sort-by", "", "name or kind")
-	fs.BoolVar(&cached, "cached", false, "ignored: discovery is always fresh")
-	rest, err := parseFlags("api-resources", fs, args)
+	rest, err := applyFlags(fs, cmd)
 	if err != nil {
 		return err
 	}
@@ -162,10 +163,10 @@ func (s sortableResources) Less(i, j int) bool {
 }
 
 // apiVersions implements "kubectl api-versions".
-func (r *Runner) apiVersions(inv *invocation, args []string) error {
-	fs := newFlagSet("api-versions")
+func (r *Runner) apiVersions(inv *invocation, cmd *policy.Command) error {
+	fs := newFlagSet(cmd)
 	fs.StringP("namespace", "n", "", "ignored, as by kubectl")
-	rest, err := parseFlags("api-versions", fs, args)
+	rest, err := applyFlags(fs, cmd)
 	if err != nil {
 		return err
 	}
@@ -200,16 +201,16 @@ type versionInfo struct {
 // v0.37.2 is Kubernetes v1.37.2), with the executor's Go version and
 // platform. Unlike kubectl there is no Kustomize line: the executor has no
 // kustomize.
-func (r *Runner) version(inv *invocation, args []string) error {
+func (r *Runner) version(inv *invocation, cmd *policy.Command) error {
 	var (
 		output     string
 		clientOnly bool
 	)
-	fs := newFlagSet("version")
+	fs := newFlagSet(cmd)
 	fs.StringP("namespace", "n", "", "ignored, as by kubectl")
 	fs.StringVarP(&output, "output", "o", "", "json or yaml")
 	fs.BoolVar(&clientOnly, "client", false, "client version only")
-	rest, err := parseFlags("version", fs, args)
+	rest, err := applyFlags(fs, cmd)
 	if err != nil {
 		return err
 	}
@@ -282,11 +283,11 @@ func clientVersion() *apimachineryversion.Info {
 // clusterInfo implements "kubectl cluster-info" (not "dump"): the API
 // server's address and the cluster services of kube-system (label
 // kubernetes.io/cluster-service=true) with their proxy URLs.
-func (r *Runner) clusterInfo(inv *invocation, args []string) error {
+func (r *Runner) clusterInfo(inv *invocation, cmd *policy.Command) error {
 	var namespace string
-	fs := newFlagSet("cluster-info")
+	fs := newFlagSet(cmd)
 	fs.StringVarP(&namespace, "namespace", "n", "", "namespace")
-	rest, err := parseFlags("cluster-info", fs, args)
+	rest, err := applyFlags(fs, cmd)
 	if err != nil {
 		return err
 	}

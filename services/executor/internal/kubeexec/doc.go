@@ -2,7 +2,9 @@
 // cluster with client-go, and renders their results the way kubectl does,
 // without a kubectl binary. Commands: get, describe, logs, events, top
 // pod|node, rollout history|status, api-resources, api-versions, version,
-// cluster-info, explain and auth can-i.
+// cluster-info, explain and auth can-i, plus Kubently's own diagnose,
+// which runs package diagnose and returns findings (a text report in
+// Output, a contracts.DiagnoseReport in Structured).
 //
 // The output matches kubectl because the same machinery produces it: get
 // asks the API server for its server-side Table and prints it with

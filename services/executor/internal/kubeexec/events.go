@@ -14,6 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/printers"
+	kubectlevents "k8s.io/kubectl/pkg/cmd/events"
+
+	"kubently.io/libs/policy"
 )
 
 // maxEvents bounds how many events one events command reads: they are
@@ -32,13 +35,12 @@ type eventsOptions struct {
 	output        string
 	noHeaders     bool
 	chunkSize     int64
-	watch         bool
 }
 
 // parseEventsFlags parses and validates the flags of events.
-func parseEventsFlags(args []string) (eventsOptions, []string, error) {
+func parseEventsFlags(cmd *policy.Command) (eventsOptions, []string, error) {
 	var o eventsOptions
-	fs := newFlagSet("events")
+	fs := newFlagSet(cmd)
 	fs.StringVarP(&o.namespace, "namespace", "n", "default", "namespace")
 	fs.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "across all namespaces")
 	fs.StringVar(&o.forObject, "for", "", "TYPE/NAME")
@@ -46,13 +48,9 @@ func parseEventsFlags(args []string) (eventsOptions, []string, error) {
 	fs.StringVarP(&o.output, "output", "o", "", "output format")
 	fs.BoolVar(&o.noHeaders, "no-headers", false, "omit headers")
 	fs.Int64Var(&o.chunkSize, "chunk-size", DefaultChunkSize, "page size")
-	fs.BoolVarP(&o.watch, "watch", "w", false, "refused")
-	rest, err := parseFlags("events", fs, args)
+	rest, err := applyFlags(fs, cmd)
 	if err != nil {
 		return o, nil, err
-	}
-	if o.watch {
-		return o, nil, errWatch
 	}
 	if o.namespace == "" {
 		o.namespace = "default"
@@ -78,8 +76,8 @@ func parseEventsFlags(args []string) (eventsOptions, []string, error) {
 
 // events implements "kubectl events": core/v1 events of a namespace (or
 // all), optionally of one object, oldest first.
-func (r *Runner) events(inv *invocation, args []string) error {
-	o, args, err := parseEventsFlags(args)
+func (r *Runner) events(inv *invocation, cmd *policy.Command) error {
+	o, args, err := parseEventsFlags(cmd)
 	if err != nil {
 		return err
 	}
@@ -92,12 +90,12 @@ func (r *Runner) events(inv *invocation, args []string) error {
 	}
 	opts := metav1.ListOptions{Limit: o.chunkSize}
 	if o.forObject != "" {
-		typ, name, ok := strings.Cut(o.forObject, "/")
-		if !ok {
-			return errors.New("--for must be in resource/name form")
+		typ, name, err := policy.ParseTypeName(o.forObject)
+		if errors.Is(err, policy.ErrNotTypeName) {
+			return policy.ErrForNotTypeName
 		}
-		if typ == "" || name == "" || strings.Contains(name, "/") {
-			return errors.New("arguments in resource/name form may not have more than one slash")
+		if err != nil {
+			return err
 		}
 		m, err := r.mappingFor(inv.ctx, strings.ToLower(typ))
 		if err != nil {
@@ -181,38 +179,19 @@ func eventTypeWanted(types []string, t string) bool {
 	return false
 }
 
-// eventTime is the time kubectl sorts an event by: its series' last
-// observation, its last timestamp, or its event time.
-func eventTime(e corev1.Event) time.Time {
-	if e.Series != nil {
-		return e.Series.LastObservedTime.Time
-	}
-	if !e.LastTimestamp.IsZero() {
-		return e.LastTimestamp.Time
-	}
-	return e.EventTime.Time
-}
-
-// sortEvents orders events oldest first with sort.Sort, as kubectl does:
-// the sort is not stable, and using the same algorithm on the same API
-// order is what puts events of the same second in kubectl's order.
+// sortEvents orders events oldest first with kubectl's own sorter
+// (events.SortableEvents and sort.Sort): the sort is not stable, and the
+// same algorithm on the same API order is what puts events of the same
+// second in kubectl's order.
 func sortEvents(events []corev1.Event) {
-	sort.Sort(sortableEvents(events))
+	sort.Sort(kubectlevents.SortableEvents(events))
 }
 
-// sortableEvents sorts events by eventTime.
-type sortableEvents []corev1.Event
-
-// Len implements sort.Interface.
-func (l sortableEvents) Len() int { return len(l) }
-
-// Swap implements sort.Interface.
-func (l sortableEvents) Swap(i, j int) { l[i], l[j] = l[j], l[i] }
-
-// Less implements sort.Interface.
-func (l sortableEvents) Less(i, j int) bool { return eventTime(l[i]).Before(eventTime(l[j])) }
-
-// printEventTable prints events in the columns of kubectl events.
+// printEventTable prints events in the columns of kubectl events. It is
+// not kubectl's events.EventPrinter, on purpose: that printer reads ages
+// from time.Now (the Runner's Config.Clock would not apply, and LAST SEEN
+// could not be pinned in tests) and prints a message's line breaks raw,
+// which splits one event over several rows of the table (oneLine).
 func printEventTable(w io.Writer, events []corev1.Event, allNamespaces, noHeaders bool, now time.Time) {
 	tw := printers.GetNewTabWriter(w)
 	if !noHeaders {

@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
+
+	"kubently.io/libs/policy"
 )
 
 // event returns an Event in ns about a Pod, last seen ago before testNow.
@@ -87,12 +89,12 @@ func TestEvents(t *testing.T) {
 		{
 			name: "for without slash",
 			argv: []string{"events", "--for", "web-1"},
-			want: Result{Error: "error: --for must be in resource/name form", ExitCode: 1},
+			want: refused(policy.ReasonResourceArgument, "--for must be in resource/name form"),
 		},
 		{
 			name: "watch",
 			argv: []string{"events", "--watch"},
-			want: Result{Error: "error: " + errWatch.Error(), ExitCode: 1},
+			want: refused(policy.ReasonUnbounded, `flag "--watch" is never allowed (unbounded_command)`),
 		},
 		{
 			name: "name output",

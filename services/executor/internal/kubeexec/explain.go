@@ -11,6 +11,8 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/kubectl/pkg/explain"
 	explainv2 "k8s.io/kubectl/pkg/explain/v2"
+
+	"kubently.io/libs/policy"
 )
 
 // explainPlaintext is the only output of explain supported here: kubectl's
@@ -20,20 +22,20 @@ const explainPlaintext = "plaintext"
 // explainCmd implements "kubectl explain TYPE[.FIELD...]" from the server's
 // OpenAPI v3 schema, with kubectl's own renderer. The OpenAPI v2 fallback
 // (-o plaintext-openapiv2) is not supported.
-func (r *Runner) explainCmd(inv *invocation, args []string) error {
+func (r *Runner) explainCmd(inv *invocation, cmd *policy.Command) error {
 	var (
 		recursive  bool
 		apiVersion string
 		output     string
 		maxDepth   int
 	)
-	fs := newFlagSet("explain")
+	fs := newFlagSet(cmd)
 	fs.StringP("namespace", "n", "", "ignored, as by kubectl")
-	fs.BoolVarP(&recursive, "recursive", "R", false, "print the fields of fields")
+	fs.BoolVar(&recursive, "recursive", false, "print the fields of fields")
 	fs.StringVar(&apiVersion, "api-version", "", "group/version")
 	fs.StringVarP(&output, "output", "o", explainPlaintext, "plaintext")
 	fs.IntVar(&maxDepth, "max-depth", 0, "recursion depth")
-	rest, err := parseFlags("explain", fs, args)
+	rest, err := applyFlags(fs, cmd)
 	if err != nil {
 		return err
 	}

@@ -16,10 +16,9 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes/scheme"
 	kubectlget "k8s.io/kubectl/pkg/cmd/get"
-)
 
-// errWatch is returned for -w/--watch and friends: a command must end.
-var errWatch = errors.New("watching is not supported: a command must end; drop -w/--watch/--watch-only")
+	"kubently.io/libs/policy"
+)
 
 // output formats of get.
 const (
@@ -61,15 +60,13 @@ type getOptions struct {
 	showManagedFields bool
 	sortBy            string
 	continueToken     string // --continue: resume a list cut at the byte cap
-	watch             bool
-	watchOnly         bool
 }
 
-// parseGetFlags parses the flags of get and returns the positional
+// parseGetFlags reads the flags of get from cmd and returns the positional
 // arguments.
-func parseGetFlags(args []string) (getOptions, []string, error) {
+func parseGetFlags(cmd *policy.Command) (getOptions, []string, error) {
 	var o getOptions
-	fs := newFlagSet("get")
+	fs := newFlagSet(cmd)
 	fs.StringVarP(&o.namespace, "namespace", "n", "default", "namespace")
 	fs.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "list across all namespaces")
 	fs.StringVarP(&o.selector, "selector", "l", "", "label selector")
@@ -84,14 +81,9 @@ func parseGetFlags(args []string) (getOptions, []string, error) {
 	fs.BoolVar(&o.showManagedFields, "show-managed-fields", false, "keep managedFields")
 	fs.StringVar(&o.sortBy, "sort-by", "", "JSONPath to sort by")
 	fs.StringVar(&o.continueToken, "continue", "", "continue token of a list cut at the byte cap")
-	fs.BoolVarP(&o.watch, "watch", "w", false, "refused")
-	fs.BoolVar(&o.watchOnly, "watch-only", false, "refused")
-	rest, err := parseFlags("get", fs, args)
+	rest, err := applyFlags(fs, cmd)
 	if err != nil {
 		return o, nil, err
-	}
-	if o.watch || o.watchOnly {
-		return o, nil, errWatch
 	}
 	if o.namespace == "" {
 		o.namespace = "default"
@@ -183,8 +175,8 @@ type page struct {
 }
 
 // get implements "kubectl get".
-func (r *Runner) get(inv *invocation, args []string) error {
-	o, args, err := parseGetFlags(args)
+func (r *Runner) get(inv *invocation, cmd *policy.Command) error {
+	o, args, err := parseGetFlags(cmd)
 	if err != nil {
 		return err
 	}
@@ -210,6 +202,13 @@ func (r *Runner) get(inv *invocation, args []string) error {
 		return errors.New("--continue resumes a list of one resource type; name exactly one type and no objects")
 	}
 
+	if o.sortBy != "" {
+		release, err := r.acquireSort(inv)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	pages, errs := r.fetchForGet(inv, o, targets)
 	if o.sortBy != "" && len(pages) > 0 {
 		sorted, err := sortPages(o, pages)
@@ -268,9 +267,13 @@ func (r *Runner) fetchForGet(inv *invocation, o getOptions, targets []target) ([
 		errs    []error
 		used    int
 		objects int
+		// sortRead and sortObjects count the answers of a sorted get:
+		// its objects stay in memory until printed, so their bytes are
+		// bounded (r.sortBudget()) as well as their number.
+		sortRead, sortObjects int64
 	)
 	// Sorting needs every object, so the output budget does not stop
-	// reading then; maxSortObjects does.
+	// reading then; maxSortObjects and r.sortBudget() do.
 	budget := r.maxOutput
 	if o.sortBy != "" {
 		budget = math.MaxInt - 1
@@ -308,6 +311,11 @@ func (r *Runner) fetchForGet(inv *invocation, o getOptions, targets []target) ([
 					}
 					continue
 				}
+				if o.sortBy != "" {
+					if sortRead += int64(n); sortRead > r.sortBudget() {
+						return nil, append(errs, tooLargeToSort(sortRead, r.sortBudget()))
+					}
+				}
 				p, size, _, err := makePage(o, t.mapping, obj, n, budget+1-used)
 				if err != nil {
 					errs = append(errs, err)
@@ -323,10 +331,24 @@ func (r *Runner) fetchForGet(inv *invocation, o getOptions, targets []target) ([
 		// --continue when it is the only target and is not sorted.
 		resumable := len(targets) == 1 && o.sortBy == ""
 		for first := true; ; first = false {
+			if o.sortBy != "" {
+				opts.Limit = sortLimit(o.chunkSize, sortRead, sortObjects, r.sortBudget())
+			}
 			obj, n, err := r.read(inv.ctx, readRequest{mapping: t.mapping, namespace: reqNS, accept: accept, opts: opts, includeObject: include})
 			if err != nil {
 				errs = append(errs, listError(err, t.mapping, o.selector, o.fieldSelector))
 				break
+			}
+			if o.sortBy != "" {
+				sortRead += int64(n)
+				sortObjects += int64(len(listItems(obj)))
+				if u, ok := obj.(*unstructured.Unstructured); ok && tableGVKs[u.GroupVersionKind()] {
+					rows, _, _ := unstructured.NestedSlice(u.Object, "rows")
+					sortObjects += int64(len(rows))
+				}
+				if sortRead > r.sortBudget() {
+					return nil, append(errs, tooLargeToSort(sortRead, r.sortBudget()))
+				}
 			}
 			p, size, trimmed, err := makePage(o, t.mapping, obj, n, budget+1-used)
 			if err != nil {

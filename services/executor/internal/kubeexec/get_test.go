@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
+
+	"kubently.io/libs/policy"
 )
 
 func TestGetTable(t *testing.T) {
@@ -41,7 +43,7 @@ func TestGetTable(t *testing.T) {
 		},
 		{
 			name: "show labels and kind",
-			argv: []string{"--namespace=demo", "get", "pods", "--show-labels", "--show-kind"},
+			argv: []string{"get", "--namespace=demo", "pods", "--show-labels", "--show-kind"},
 			want: Result{Output: "" +
 				"NAME          READY   STATUS    RESTARTS   AGE   LABELS\n" +
 				"pod/pod-000   1/1     Running   0          5m    app=web\n" +
@@ -84,17 +86,24 @@ func TestGetTable(t *testing.T) {
 		{
 			name: "unknown flag",
 			argv: []string{"get", "pods", "--bogus"},
-			want: Result{Error: "error: unknown flag: --bogus", ExitCode: 1},
+			want: refused(policy.ReasonFlagNotAllowed, `flag "--bogus" is not allowed for get`),
+		},
+		{
+			// kubectl reads global flags before the verb; the policy
+			// does not, and the stricter reading wins.
+			name: "flag before the verb",
+			argv: []string{"--namespace=demo", "get", "pods"},
+			want: refused(policy.ReasonVerbNotAllowed, `verb "--namespace" is not allowed; allowed verbs: api-resources, api-versions, auth, cluster-info, describe, diagnose, events, explain, get, logs, rollout, top, version`),
 		},
 		{
 			name: "bad output",
 			argv: []string{"get", "pods", "-o", "go-template={{.}}"},
-			want: Result{Error: `error: unable to match a printer suitable for the output format "go-template={{.}}", allowed formats are: custom-columns,json,jsonpath,jsonpath-as-json,name,wide,yaml`, ExitCode: 1},
+			want: refused(policy.ReasonBadFlagValue, `flag --output: output format "go-template={{.}}" is not allowed; use one of custom-columns=…, json, jsonpath-as-json=…, jsonpath=…, name, wide, yaml`),
 		},
 		{
 			name: "watch refused",
 			argv: []string{"get", "pods", "-w"},
-			want: Result{Error: "error: " + errWatch.Error(), ExitCode: 1},
+			want: refused(policy.ReasonUnbounded, "flag -w is never allowed (unbounded_command)"),
 		},
 		{
 			name: "name across namespaces",
@@ -109,12 +118,12 @@ func TestGetTable(t *testing.T) {
 		{
 			name: "mixed type/name and type",
 			argv: []string{"get", "pods", "pod/pod-000"},
-			want: Result{Error: "error: there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'kubectl get resource/<resource_name>' instead of 'kubectl get resource resource/<resource_name>'", ExitCode: 1},
+			want: refused(policy.ReasonResourceArgument, "there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'kubectl get resource/<resource_name>' instead of 'kubectl get resource resource/<resource_name>'"),
 		},
 		{
 			name: "no type",
 			argv: []string{"get"},
-			want: Result{Error: `error: required resource not specified: you must specify the type of resource to get; use "kubectl api-resources" for a complete list of supported resources`, ExitCode: 1},
+			want: refused(policy.ReasonMissingArgument, "get needs a resource type, e.g. get pods"),
 		},
 	}
 	for _, tt := range tests {

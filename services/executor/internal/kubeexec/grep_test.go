@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	k8stesting "k8s.io/client-go/testing"
+
+	"kubently.io/libs/policy"
 )
 
 func TestGrepper(t *testing.T) {
@@ -98,7 +100,7 @@ func TestLogsGrep(t *testing.T) {
 		{
 			name: "context out of range",
 			argv: []string{"logs", "web-1", "-n", "demo", "--grep", "x", "--grep-context", "11"},
-			want: Result{Error: "error: --grep-context must be between 0 and 10", ExitCode: 1},
+			want: refused(policy.ReasonBadFlagValue, "flag --grep-context: 11 is out of range [0, 10]"),
 		},
 		{
 			name: "search flags need --grep",
@@ -108,7 +110,7 @@ func TestLogsGrep(t *testing.T) {
 		{
 			name: "pattern too long",
 			argv: []string{"logs", "web-1", "-n", "demo", "--grep", strings.Repeat("x", 513)},
-			want: Result{Error: "error: --grep is 513 bytes; at most 512 are allowed", ExitCode: 1},
+			want: refused(policy.ReasonBadFlagValue, "flag --grep: value is 513 bytes; at most 512 allowed"),
 		},
 	}
 	for _, tt := range tests {
@@ -153,26 +155,29 @@ func TestNewVerbsRejectBadUsage(t *testing.T) {
 	tests := []struct {
 		argv []string
 		want string
+		// denied is the reason policy.Parse refuses argv with, before
+		// the executor could; "" when the executor refuses it.
+		denied policy.Reason
 	}{
-		{[]string{"rollout", "undo", "deploy/web"}, `error: unknown command "undo" for "kubectl rollout"`},
-		{[]string{"rollout", "restart", "deploy/web"}, `error: unknown command "restart" for "kubectl rollout"`},
-		{[]string{"rollout", "status", "deploy/web", "--watch"}, "error: " + errWatch.Error()},
-		{[]string{"auth", "reconcile"}, `error: unknown command "reconcile" for "kubectl auth": only can-i is supported`},
-		{[]string{"auth", "can-i", "get", "pods", "--as", "admin"}, "error: unknown flag: --as"},
-		{[]string{"auth", "can-i", "--list", "pods"}, "error: list option must be specified with no arguments"},
-		{[]string{"auth", "can-i", "get"}, "error: you must specify two arguments: verb resource or verb resource/resourceName.\nSee 'kubectl auth can-i -h' for help and examples."},
-		{[]string{"top", "service"}, `error: unknown command "service" for "kubectl top"`},
-		{[]string{"top", "pod", "--sort-by", "name"}, "error: --sort-by accepts only cpu or memory"},
-		{[]string{"cluster-info", "dump"}, "error: cluster-info dump is not supported: it reads every object of the cluster"},
-		{[]string{"explain"}, `error: You must specify the type of resource to explain. Use "kubectl api-resources" for a complete list of supported resources.`},
-		{[]string{"explain", "pods", "-o", "plaintext-openapiv2"}, `error: unsupported output format "plaintext-openapiv2": only plaintext is available`},
-		{[]string{"version", "-o", "wide"}, "error: --output must be 'yaml' or 'json'"},
-		{[]string{"api-versions", "x"}, "error: unexpected arguments: [x]"},
+		{[]string{"rollout", "undo", "deploy/web"}, `error: rollout "undo" is not allowed; allowed: history, status`, policy.ReasonVerbNotAllowed},
+		{[]string{"rollout", "restart", "deploy/web"}, `error: rollout "restart" is not allowed; allowed: history, status`, policy.ReasonVerbNotAllowed},
+		{[]string{"rollout", "status", "deploy/web", "--watch"}, "error: flag --watch: only false is allowed: a command must end", policy.ReasonBadFlagValue},
+		{[]string{"auth", "reconcile"}, `error: auth "reconcile" is not allowed; allowed: can-i`, policy.ReasonVerbNotAllowed},
+		{[]string{"auth", "can-i", "get", "pods", "--as", "admin"}, `error: flag "--as" is never allowed (credential_flag)`, policy.ReasonCredentialFlag},
+		{[]string{"auth", "can-i", "--list", "pods"}, "error: list option must be specified with no arguments", ""},
+		{[]string{"auth", "can-i", "get"}, "error: you must specify two arguments: verb resource or verb resource/resourceName.\nSee 'kubectl auth can-i -h' for help and examples.", ""},
+		{[]string{"top", "service"}, `error: top "service" is not allowed; allowed: node, pod`, policy.ReasonVerbNotAllowed},
+		{[]string{"top", "pod", "--sort-by", "name"}, `error: flag --sort-by: "name" is not one of cpu, memory`, policy.ReasonBadFlagValue},
+		{[]string{"cluster-info", "dump"}, "error: cluster-info takes at most 0 argument(s)", policy.ReasonTooManyArguments},
+		{[]string{"explain"}, "error: explain needs at least 1 argument(s)", policy.ReasonMissingArgument},
+		{[]string{"explain", "pods", "-o", "plaintext-openapiv2"}, `error: flag --output: output format "plaintext-openapiv2" is not allowed; use one of plaintext`, policy.ReasonBadFlagValue},
+		{[]string{"version", "-o", "wide"}, `error: flag --output: "wide" is not one of json, yaml`, policy.ReasonBadFlagValue},
+		{[]string{"api-versions", "x"}, "error: api-versions takes at most 0 argument(s)", policy.ReasonTooManyArguments},
 	}
 	for _, tt := range tests {
 		got := r.Run(context.Background(), tt.argv)
-		if got.ExitCode != 1 || got.Error != tt.want {
-			t.Errorf("Run(%q): got exit %d, error %q; want exit 1, error %q", tt.argv, got.ExitCode, got.Error, tt.want)
+		if got.ExitCode != 1 || got.Error != tt.want || got.DeniedReason != tt.denied {
+			t.Errorf("Run(%q): got exit %d, error %q, denied %q; want exit 1, error %q, denied %q", tt.argv, got.ExitCode, got.Error, got.DeniedReason, tt.want, tt.denied)
 		}
 	}
 }

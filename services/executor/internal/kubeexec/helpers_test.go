@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+
+	"kubently.io/libs/policy"
 )
 
 // testNow is the fixed clock of unit tests.
@@ -185,4 +187,11 @@ func (a *podAPI) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		body = map[string]any{"apiVersion": "v1", "kind": "PodList", "metadata": map[string]any{"resourceVersion": "7", "continue": cont}, "items": items}
 	}
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// refused is the Result of a command line policy.Parse refuses: the
+// executor reads argv only through the policy's parser, so it runs
+// nothing and reports the policy's reason.
+func refused(reason policy.Reason, msg string) Result {
+	return Result{Error: "error: " + msg, ExitCode: 1, DeniedReason: reason}
 }

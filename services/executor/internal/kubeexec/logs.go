@@ -18,10 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/kubectl/pkg/cmd/util/podcmd"
 	"k8s.io/kubectl/pkg/util/podutils"
-)
 
-// errFollow is returned for -f/--follow: a command must end.
-var errFollow = errors.New("following logs is not supported: a command must end; drop -f/--follow (use --tail or --since instead)")
+	"kubently.io/libs/policy"
+)
 
 // logsOptions are the flags of logs.
 type logsOptions struct {
@@ -33,7 +32,6 @@ type logsOptions struct {
 	previous      bool
 	timestamps    bool
 	prefix        bool
-	follow        bool
 	tail          int64
 	tailSet       bool
 	limitBytes    int64
@@ -51,9 +49,9 @@ type logsOptions struct {
 
 // parseLogsFlags parses and validates the flags of logs the way kubectl
 // does and returns the positional arguments.
-func parseLogsFlags(args []string) (logsOptions, []string, error) {
+func parseLogsFlags(cmd *policy.Command) (logsOptions, []string, error) {
 	var o logsOptions
-	fs := newFlagSet("logs")
+	fs := newFlagSet(cmd)
 	fs.StringVarP(&o.namespace, "namespace", "n", "default", "namespace")
 	fs.StringVarP(&o.container, "container", "c", "", "container")
 	fs.StringVarP(&o.selector, "selector", "l", "", "label selector")
@@ -62,7 +60,6 @@ func parseLogsFlags(args []string) (logsOptions, []string, error) {
 	fs.BoolVarP(&o.previous, "previous", "p", false, "previous instance")
 	fs.BoolVar(&o.timestamps, "timestamps", false, "timestamps")
 	fs.BoolVar(&o.prefix, "prefix", false, "prefix lines with their source")
-	fs.BoolVarP(&o.follow, "follow", "f", false, "refused")
 	fs.Int64Var(&o.tail, "tail", -1, "lines")
 	fs.Int64Var(&o.limitBytes, "limit-bytes", 0, "bytes")
 	fs.DurationVar(&o.since, "since", 0, "relative duration")
@@ -72,7 +69,7 @@ func parseLogsFlags(args []string) (logsOptions, []string, error) {
 	fs.BoolVar(&o.grepRegex, "grep-regex", false, "treat --grep as an RE2 regular expression")
 	fs.IntVar(&o.grepContext, "grep-context", 0, "lines of context around each match")
 	fs.BoolVar(&o.ignoreCase, "ignore-case", false, "match --grep case-insensitively")
-	rest, err := parseFlags("logs", fs, args)
+	rest, err := applyFlags(fs, cmd)
 	if err != nil {
 		return o, nil, err
 	}
@@ -81,8 +78,6 @@ func parseLogsFlags(args []string) (logsOptions, []string, error) {
 		o.namespace = "default"
 	}
 	switch {
-	case o.follow:
-		return o, nil, errFollow
 	case o.sinceTime != "" && o.since != 0:
 		return o, nil, errors.New("at most one of `sinceTime` or `sinceSeconds` may be specified")
 	case o.allContainers && o.container != "":
@@ -146,8 +141,8 @@ type logStream struct {
 
 // logs implements "kubectl logs" for pods, for objects with a pod selector
 // (deploy/x, sts/x, job/x, svc/x, ...) and for -l selectors.
-func (r *Runner) logs(inv *invocation, args []string) error {
-	o, args, err := parseLogsFlags(args)
+func (r *Runner) logs(inv *invocation, cmd *policy.Command) error {
+	o, args, err := parseLogsFlags(cmd)
 	if err != nil {
 		return err
 	}
@@ -199,12 +194,12 @@ func (r *Runner) logs(inv *invocation, args []string) error {
 // the object's pod selector, or all of them with --all-pods.
 func (r *Runner) podsForLogs(inv *invocation, o logsOptions, arg string) ([]*corev1.Pod, error) {
 	ctx := inv.ctx
-	typ, name, hasType := strings.Cut(arg, "/")
-	if !hasType {
-		typ, name = "pods", arg
-	}
-	if typ == "" || name == "" || strings.Contains(name, "/") {
-		return nil, errors.New("arguments in resource/name form must have a single resource and name")
+	typ, name := "pods", arg
+	if strings.Contains(arg, "/") {
+		var err error
+		if typ, name, err = policy.ParseTypeName(arg); err != nil {
+			return nil, err
+		}
 	}
 	m, err := r.mappingFor(ctx, typ)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
+
+	"kubently.io/libs/policy"
 )
 
 // logObjects returns pods and a Deployment for the logs tests.
@@ -133,14 +135,14 @@ func TestLogs(t *testing.T) {
 			want: Result{Error: "error: cannot get the logs from configmap/cm: a ConfigMap has no pod selector", ExitCode: 1},
 		},
 		{
-			name: "follow refused",
+			name: "follow refused by the policy's parser",
 			argv: []string{"logs", "web-1", "-f"},
-			want: Result{Error: "error: " + errFollow.Error(), ExitCode: 1},
+			want: refused(policy.ReasonUnbounded, "flag -f is never allowed (unbounded_command)"),
 		},
 		{
 			name: "no pod",
 			argv: []string{"logs"},
-			want: Result{Error: "error: expected 'logs (POD | TYPE/NAME) [CONTAINER_NAME]'. POD or TYPE/NAME is a required argument for the logs command", ExitCode: 1},
+			want: refused(policy.ReasonMissingArgument, "logs needs a pod name or type/name"),
 		},
 		{
 			name: "since and since-time",
@@ -150,7 +152,7 @@ func TestLogs(t *testing.T) {
 		{
 			name: "bad tail",
 			argv: []string{"logs", "web-1", "--tail=-2"},
-			want: Result{Error: "error: --tail must be greater than or equal to -1", ExitCode: 1},
+			want: refused(policy.ReasonBadFlagValue, "flag --tail: -2 is out of range [-1, 100000]"),
 		},
 	}
 	for _, tt := range tests {

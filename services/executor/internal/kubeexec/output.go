@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 
+	"kubently.io/libs/policy"
 	"kubently.io/services/executor/internal/readonly"
 )
 
@@ -159,57 +160,43 @@ func (inv *invocation) failAll(errs []error) {
 	}
 }
 
-// newFlagSet returns a FlagSet for one verb that reports errors instead of
-// printing them or exiting.
-func newFlagSet(verb string) *pflag.FlagSet {
-	fs := pflag.NewFlagSet(verb, pflag.ContinueOnError)
+// newFlagSet returns the flag set of cmd's verb (named by its
+// policy.Command.Key), which reports errors instead of printing them or
+// exiting. Its flags are filled from the command the policy parsed (see
+// applyFlags), never from argv.
+func newFlagSet(cmd *policy.Command) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(cmd.Key(), pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.SetInterspersed(true)
 	return fs
 }
 
-// parseFlags parses args with fs and returns the positional arguments.
-func parseFlags(verb string, fs *pflag.FlagSet, args []string) ([]string, error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil, fmt.Errorf("help is not available here; see 'kubectl %s --help'", verb)
-		}
-		return nil, err
-	}
-	return fs.Args(), nil
-}
+// flagSetBuilt, when set (only by tests), sees each verb's flag set
+// before applyFlags fills it: the test that holds the executor's flags
+// equal to the policy's flag table reads them here.
+var flagSetBuilt func(fs *pflag.FlagSet)
 
-// splitVerb returns the verb of a kubectl command line and the remaining
-// arguments. Flags before the verb (kubectl's global flags such as
-// "-n ns") are kept and moved after it.
-func splitVerb(argv []string) (string, []string, error) {
-	var pre []string
-	for i := 0; i < len(argv); i++ {
-		a := argv[i]
-		if a == "--" {
-			return "", nil, errors.New(`a command such as "get" must come before "--"`)
+// applyFlags sets the flags of cmd, as the policy read them, on fs (the
+// verb's flag set) in order, the way pflag's own parsing sets them, and
+// returns cmd's positional arguments. argv is parsed once, by
+// policy.Parse: the executor only types the values. A flag fs does not
+// define is an error (a test holds fs equal to policy.FlagTable).
+func applyFlags(fs *pflag.FlagSet, cmd *policy.Command) ([]string, error) {
+	if flagSetBuilt != nil {
+		flagSetBuilt(fs)
+	}
+	for _, f := range cmd.Flags {
+		fl := fs.Lookup(f.Name)
+		if fl == nil {
+			return nil, fmt.Errorf("flag --%s of %s is allowed by the policy but unknown to the executor", f.Name, cmd.Key())
 		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			rest := make([]string, 0, len(pre)+len(argv)-i-1)
-			rest = append(rest, pre...)
-			rest = append(rest, argv[i+1:]...)
-			return a, rest, nil
-		}
-		pre = append(pre, a)
-		if globalFlagTakesValue(a) && i+1 < len(argv) {
-			pre = append(pre, argv[i+1])
-			i++
+		if err := fs.Set(f.Name, f.Value); err != nil {
+			// pflag's wording when parsing argv.
+			name := "--" + fl.Name
+			if fl.Shorthand != "" {
+				name = "-" + fl.Shorthand + ", " + name
+			}
+			return nil, fmt.Errorf("invalid argument %q for %q flag: %w", f.Value, name, err)
 		}
 	}
-	return "", nil, nil
-}
-
-// globalFlagTakesValue reports whether a flag that may precede the verb
-// takes its value from the next argument.
-func globalFlagTakesValue(flag string) bool {
-	switch flag {
-	case "-n", "--namespace", "-l", "--selector", "-o", "--output":
-		return true
-	}
-	return false
+	return cmd.Args, nil
 }

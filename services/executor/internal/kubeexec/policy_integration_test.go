@@ -12,10 +12,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
 
 	"kubently.io/libs/policy"
 	"kubently.io/libs/testbed"
+	"kubently.io/libs/testkit"
 	"kubently.io/services/executor/internal/kubeexec"
 )
 
@@ -65,7 +67,7 @@ func (c *cluster) createCategoryCRD(t *testing.T) (group string) {
 		"apiVersion": group + "/v1", "kind": "Gadget", "metadata": map[string]any{"name": "g1"},
 	}}
 	gvr := schema.GroupVersionResource{Group: group, Version: "v1", Resource: "gadgets"}
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+	testkit.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
 		_, err := c.dyn.Resource(gvr).Namespace(c.ns).Create(ctx, obj, metav1.CreateOptions{})
 		return err
 	})
@@ -227,6 +229,9 @@ profiles:
   - name: secret-metadata
     secrets: redacted
     redactedResources: [configmaps]
+    redactFields:
+      - kind: service
+        paths: [metadata.annotations.token]
 `
 
 func TestIntegrationRedaction(t *testing.T) {
@@ -240,20 +245,30 @@ func TestIntegrationRedaction(t *testing.T) {
 		secretValue = "hunter2-secret-value"
 		envValue    = "s3cr3t-env-value"
 		cmValue     = "cm-private-value"
+		argValue    = "s3cr3t-arg-value"
+		urlPassword = "s3cr3t-url-password"
+		headerValue = "s3cr3t-header-value"
+		annValue    = "s3cr3t-annotation"
+		svcValue    = "s3cr3t-service-field"
 	)
 	lastApplied := fmt.Sprintf(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db","namespace":%q},"stringData":{"password":%q}}`, ns, secretValue)
 	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "db", Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": lastApplied}},
+		ObjectMeta: metav1.ObjectMeta{Name: "db", Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": lastApplied, "platform.example.com/token": annValue}},
 		StringData: map[string]string{"password": secretValue, "username": "shop"},
 	}
 	if _, err := c.cs.CoreV1().Secrets(ns).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create secret: %v", err)
 	}
 	env := []corev1.EnvVar{{Name: "DB_PASSWORD", Value: envValue}, {Name: "MODE", Value: "debug"},
+		{Name: "DATABASE_URL", Value: "postgres://shop:" + urlPassword + "@db:5432/shop"},
 		{Name: "API_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "password"}}}}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "envpod"},
-		Spec:       corev1.PodSpec{NodeName: testbed.NodeName, Containers: []corev1.Container{{Name: "app", Image: "busybox:1.36", Env: env}}},
+		Spec: corev1.PodSpec{NodeName: testbed.NodeName, Containers: []corev1.Container{{Name: "app", Image: "busybox:1.36", Env: env,
+			Args: []string{"--db-password=" + argValue, "--port=80"},
+			LivenessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080),
+				HTTPHeaders: []corev1.HTTPHeader{{Name: "Authorization", Value: "Bearer " + headerValue}}}}},
+		}}},
 	}
 	if _, err := c.cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create pod: %v", err)
@@ -262,7 +277,18 @@ func TestIntegrationRedaction(t *testing.T) {
 	if _, err := c.cs.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create configmap: %v", err)
 	}
-	leaks := []string{secretValue, base64.StdEncoding.EncodeToString([]byte(secretValue)), envValue, cmValue}
+	// A Secret spelled by hand in another object's last-applied annotation.
+	handApplied := fmt.Sprintf(`{"apiVersion":"core/v1","kind":"secret","metadata":{"name":"x"},"stringData":{"password":%q}}`, secretValue)
+	cmHand := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "hand", Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": handApplied}}}
+	if _, err := c.cs.CoreV1().ConfigMaps(ns).Create(ctx, cmHand, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create configmap: %v", err)
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "annotated", Annotations: map[string]string{"token": svcValue}},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
+	if _, err := c.cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create service: %v", err)
+	}
+	leaks := []string{secretValue, base64.StdEncoding.EncodeToString([]byte(secretValue)), envValue, cmValue, argValue, urlPassword, headerValue, annValue, svcValue}
 	noLeak := func(t *testing.T, argv []string, res kubeexec.Result) {
 		t.Helper()
 		for _, l := range leaks {
@@ -282,10 +308,14 @@ func TestIntegrationRedaction(t *testing.T) {
 		{[]string{"get", "secret", "db", "-n", ns, "-o", "jsonpath={.data.password}"}, []string{"UkVEQUNURUQ="}},
 		{[]string{"get", "secrets", "-n", ns}, []string{"db", "Opaque"}},
 		{[]string{"describe", "secret", "db", "-n", ns}, []string{"password:  8 bytes"}},
-		{[]string{"describe", "pod", "envpod", "-n", ns}, []string{"DB_PASSWORD:  REDACTED", "MODE:         debug", "API_TOKEN:    <set to the key 'password' in secret 'db'>"}},
+		{[]string{"describe", "pod", "envpod", "-n", ns}, []string{"DB_PASSWORD:   REDACTED", "MODE:          debug", "DATABASE_URL:  postgres://shop:REDACTED@db:5432/shop", "API_TOKEN:     <set to the key 'password' in secret 'db'>"}},
 		{[]string{"get", "pod", "envpod", "-n", ns, "-o", "yaml"}, []string{"value: REDACTED", "value: debug"}},
 		{[]string{"get", "cm", "private", "-n", ns, "-o", "yaml"}, []string{"token: REDACTED"}},
 		{[]string{"get", "cm", "-n", ns, "-o", "custom-columns=NAME:.metadata.name,DATA:.data"}, []string{"private"}},
+		{[]string{"get", "pod", "envpod", "-n", ns, "-o", "json"}, []string{"postgres://shop:REDACTED@db:5432/shop", "--db-password=REDACTED", `"value": "REDACTED"`}},
+		{[]string{"get", "secret", "db", "-n", ns, "-o", "yaml"}, []string{"platform.example.com/token: REDACTED"}},
+		{[]string{"get", "cm", "hand", "-n", ns, "-o", "jsonpath={.metadata.annotations.kubectl\\.kubernetes\\.io/last-applied-configuration}"}, []string{`"password":"REDACTED"`}},
+		{[]string{"get", "svc", "annotated", "-n", ns, "-o", "yaml"}, []string{"token: REDACTED"}},
 	} {
 		res := mustSucceed(t, r, tt.argv...)
 		noLeak(t, tt.argv, res)

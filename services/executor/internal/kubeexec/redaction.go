@@ -50,10 +50,10 @@ func (t *redactingTransport) RoundTrip(req *http.Request) (*http.Response, error
 // WrappedRoundTripper lets client-go see through the wrapper.
 func (t *redactingTransport) WrappedRoundTripper() http.RoundTripper { return t.next }
 
-// newRedaction returns a redaction holding the default redactor: Secrets
-// and the default sensitive environment names.
+// newRedaction returns a redaction holding the default redactor: Secrets,
+// and credentials in env values, container args and probe headers.
 func newRedaction() (*redaction, error) {
-	red, err := redact.New(redact.Config{SensitiveEnv: regexp.MustCompile(policy.DefaultSensitiveEnv)})
+	red, err := redact.New(redact.Config{})
 	if err != nil {
 		return nil, err
 	}
@@ -89,12 +89,16 @@ func (r *Runner) refreshRedaction(ctx context.Context) {
 		}
 		cfg.Kinds = append(cfg.Kinds, redact.Kind{Group: gvk.Group, Kind: gvk.Kind})
 	}
-	env, err := regexp.Compile(prof.SensitiveEnv())
-	if err != nil {
-		// The policy package validated it; keep the default.
-		env = regexp.MustCompile(policy.DefaultSensitiveEnv)
+	if pat := prof.SensitiveEnv(); pat != "" {
+		// The policy package validated it; a pattern that does not
+		// compile adds no names.
+		if env, err := regexp.Compile(pat); err == nil {
+			cfg.SensitiveEnv = env
+		}
 	}
-	cfg.SensitiveEnv = env
+	for _, f := range prof.RedactFields() {
+		cfg.Paths = append(cfg.Paths, redact.PathRule{Kind: redact.Kind{Group: f.Group, Kind: f.Kind}, Paths: f.Paths})
+	}
 	red, err := redact.New(cfg)
 	if err != nil {
 		return // keep the previous redactor

@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"kubently.io/libs/policy"
 )
 
 // target is one resource type of a command with the names asked for.
@@ -39,61 +41,15 @@ func (a resourceArgs) singleItem() bool {
 	return len(a.names) == 1
 }
 
-// splitResourceList splits "pods,svc" into its types, dropping empty ones.
-func splitResourceList(s string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, t := range strings.Split(s, ",") {
-		if t == "" || seen[t] {
-			continue
-		}
-		seen[t] = true
-		out = append(out, t)
-	}
-	return out
-}
-
 // parseResourceArgs applies kubectl's rules for "TYPE[,TYPE...] [NAME...]"
-// and "TYPE/NAME ..." arguments.
+// and "TYPE/NAME ..." arguments: the policy's own, so that the policy
+// refuses exactly what cannot be parsed here.
 func parseResourceArgs(args []string) (resourceArgs, error) {
-	if len(args) >= 2 {
-		if types := splitResourceList(args[0]); len(types) > 1 && !strings.Contains(args[0], "/") {
-			var expanded []string
-			for _, t := range types {
-				for _, n := range args[1:] {
-					expanded = append(expanded, t+"/"+n)
-				}
-			}
-			args = expanded
-		}
+	ra, err := policy.ParseResourceArgs(args)
+	if err != nil {
+		return resourceArgs{}, err
 	}
-	slashes := 0
-	for _, a := range args {
-		if strings.Contains(a, "/") {
-			slashes++
-		}
-	}
-	switch {
-	case slashes > 0 && slashes != len(args):
-		return resourceArgs{}, errors.New("there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'kubectl get resource/<resource_name>' instead of 'kubectl get resource resource/<resource_name>'")
-	case slashes > 0:
-		var ra resourceArgs
-		for _, a := range args {
-			seg := strings.Split(a, "/")
-			if len(seg) != 2 {
-				return resourceArgs{}, errors.New("arguments in resource/name form may not have more than one slash")
-			}
-			if seg[0] == "" || seg[1] == "" || len(splitResourceList(seg[0])) != 1 {
-				return resourceArgs{}, errors.New("arguments in resource/name form must have a single resource and name")
-			}
-			ra.tuples = append(ra.tuples, [2]string{seg[0], seg[1]})
-		}
-		return ra, nil
-	case len(args) == 0:
-		return resourceArgs{}, nil
-	default:
-		return resourceArgs{types: splitResourceList(args[0]), names: args[1:]}, nil
-	}
+	return resourceArgs{tuples: ra.Tuples, types: ra.Types, names: ra.Names}, nil
 }
 
 // resolve maps parsed arguments to targets, expanding categories such as
@@ -145,7 +101,8 @@ func (r *Runner) resolve(ctx context.Context, ra resourceArgs) ([]target, error)
 // expandCategory returns the resources in category (such as "all"), in
 // discovery order: the core group first, then the other groups in the
 // server's order, versions by preference, as kubectl lists them. It
-// returns nil when name is not a category.
+// returns nil when name is not a category. For a caller limited to
+// namespaces (policy.ScopeFrom) it leaves out cluster-scoped members.
 func (r *Runner) expandCategory(ctx context.Context, name string) []schema.GroupResource {
 	if r.discovery == nil {
 		return nil
@@ -159,6 +116,7 @@ func (r *Runner) expandCategory(ctx context.Context, name string) []schema.Group
 	}
 	var out []schema.GroupResource
 	seen := map[schema.GroupResource]bool{}
+	scoped := policy.ScopeFrom(ctx) != nil
 	for _, g := range groups {
 		for _, v := range g.Versions {
 			l := byGV[v.GroupVersion]
@@ -170,8 +128,9 @@ func (r *Runner) expandCategory(ctx context.Context, name string) []schema.Group
 					continue
 				}
 				gr := schema.GroupResource{Group: g.Name, Resource: res.Name}
-				if r.restricts(gr) {
-					// Restricted, whatever category a server puts it in.
+				if r.restricts(gr) || (scoped && !res.Namespaced) {
+					// Restricted, whatever category a server puts it
+					// in; or out of a namespace scope.
 					continue
 				}
 				if !seen[gr] {
@@ -261,6 +220,10 @@ func (r *Runner) refreshDiscovery(ctx context.Context) bool {
 	}
 	r.lastRefresh = time.Now()
 	r.resetter.ResetWithContext(ctx)
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
 	return true
 }
 

@@ -35,16 +35,31 @@ func (r *Runner) restricts(gr schema.GroupResource) bool {
 	return r.profile().Restricts(policy.Resource{Group: gr.Group, Resource: gr.Resource})
 }
 
-// checkMapping refuses a resolved mapping of a restricted resource and
-// records the denial on the invocation in ctx, so that the Result says
-// "denied" whatever the verb does with the error.
+// checkMapping refuses a resolved mapping of a restricted resource, and
+// for a caller limited to namespaces (policy.ScopeFrom) of a cluster-scoped
+// one, and records the denial on the invocation in ctx, so that the Result
+// says "denied" whatever the verb does with the error.
 func (r *Runner) checkMapping(ctx context.Context, arg string, m *meta.RESTMapping) error {
 	gr := m.Resource.GroupResource()
-	if !r.restricts(gr) {
+	var d *denial
+	switch {
+	case r.restricts(gr):
+		d = &denial{reason: policy.ReasonRestricted, msg: fmt.Sprintf("resource %q (%s) is restricted by profile %s", arg, gr.String(), r.profile().Name())}
+	case policy.ScopeFrom(ctx) != nil && m.Scope.Name() != meta.RESTScopeNameNamespace:
+		d = &denial{reason: policy.ReasonClusterScoped, msg: fmt.Sprintf("resource %q (%s) is cluster-scoped; a caller limited to namespaces may read only namespaced resources", arg, gr.String())}
+	default:
 		return nil
 	}
-	d := &denial{reason: policy.ReasonRestricted, msg: fmt.Sprintf("resource %q (%s) is restricted by profile %s", arg, gr.String(), r.profile().Name())}
 	if inv, ok := ctx.Value(invocationKey{}).(*invocation); ok && inv.denied == nil {
+		inv.denied = d
+	}
+	return d
+}
+
+// deny records a policy denial on the invocation and returns it.
+func (inv *invocation) deny(reason policy.Reason, msg string) error {
+	d := &denial{reason: reason, msg: msg}
+	if inv.denied == nil {
 		inv.denied = d
 	}
 	return d
@@ -60,7 +75,7 @@ func (r *Runner) ResolveType(ctx context.Context, spelling string) ([]policy.Res
 	if grs := r.expandCategory(ctx, spelling); len(grs) > 0 {
 		out := make([]policy.Resource, 0, len(grs))
 		for _, gr := range grs {
-			out = append(out, policy.Resource{Group: gr.Group, Resource: gr.Resource, Namespaced: r.namespaced(ctx, gr)})
+			out = append(out, policy.Resource{Group: gr.Group, Resource: gr.Resource, Namespaced: r.namespaced(ctx, gr), Category: true})
 		}
 		return out, nil
 	}

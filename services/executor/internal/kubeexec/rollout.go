@@ -10,6 +10,8 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
+
+	"kubently.io/libs/policy"
 )
 
 // rolloutOptions are the flags of rollout history and rollout status.
@@ -19,27 +21,22 @@ type rolloutOptions struct {
 	watch     bool
 }
 
+// errWatch is returned for rollout status --watch=true: a command must
+// end. (The policy refuses it first.)
+var errWatch = errors.New("watching is not supported: a command must end; drop -w/--watch/--watch-only")
+
 // rollout implements "kubectl rollout history" and "kubectl rollout
 // status". Other subcommands change the cluster and are refused.
-func (r *Runner) rollout(inv *invocation, args []string) error {
-	sub, args, err := splitVerb(args) // flags may precede the subcommand
-	if err != nil {
-		return err
-	}
-	if sub == "" {
-		return errors.New(`you must specify "history" or "status": kubectl rollout history|status TYPE/NAME`)
-	}
-	if sub != "history" && sub != "status" {
-		return fmt.Errorf("unknown command %q for \"kubectl rollout\"", sub)
-	}
+func (r *Runner) rollout(inv *invocation, cmd *policy.Command) error {
+	sub := cmd.Sub
 	var o rolloutOptions
-	fs := newFlagSet("rollout " + sub)
+	fs := newFlagSet(cmd)
 	fs.StringVarP(&o.namespace, "namespace", "n", "default", "namespace")
 	fs.Int64Var(&o.revision, "revision", 0, "revision")
 	if sub == "status" {
-		fs.BoolVarP(&o.watch, "watch", "w", false, "refused when true")
+		fs.BoolVar(&o.watch, "watch", false, "refused when true")
 	}
-	rest, err := parseFlags("rollout "+sub, fs, args)
+	rest, err := applyFlags(fs, cmd)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,14 @@ const (
 	// set --chunk-size (kubectl's default).
 	DefaultChunkSize = 500
 
+	// DefaultMaxSortBytes is Config.MaxSortBytes when zero: how many bytes
+	// of API answers one get --sort-by may hold to sort (decoded, they
+	// take about five times as much memory).
+	DefaultMaxSortBytes = 8 << 20
+
+	// DefaultMaxConcurrentSorts is Config.MaxConcurrentSorts when zero.
+	DefaultMaxConcurrentSorts = 2
+
 	// maxErrorBytes caps a Result's Error, which holds kubectl's stderr.
 	maxErrorBytes = 64 << 10
 
@@ -78,6 +86,17 @@ type Config struct {
 	// means DefaultMaxLogScanBytes (64 MiB); negative values are rejected.
 	MaxLogScanBytes int64
 
+	// MaxSortBytes bounds the bytes of API answers one get --sort-by
+	// reads: sorting holds every object in memory, so a larger list is
+	// refused with a hint to narrow it or page it unsorted. Zero means
+	// DefaultMaxSortBytes; negative values are rejected.
+	MaxSortBytes int64
+
+	// MaxConcurrentSorts bounds how many get --sort-by commands hold their
+	// objects at once; more wait for a slot until their deadline. Zero
+	// means DefaultMaxConcurrentSorts; negative values are rejected.
+	MaxConcurrentSorts int
+
 	// Clock returns the current time, used for ages such as the LAST SEEN
 	// column of events. Nil means time.Now.
 	Clock func() time.Time
@@ -88,6 +107,10 @@ type Config struct {
 	// resource the profile restricts, after resolving it through
 	// discovery, and masks what the profile says to redact.
 	Profile func() *policy.Profile
+
+	// Cluster is this cluster's id, used in the commands a diagnosis
+	// suggests ("kubently exec CLUSTER -- …"). Empty means "CLUSTER".
+	Cluster string
 }
 
 // Result is the outcome of one command, shaped like a kubectl invocation.
@@ -135,9 +158,13 @@ type Runner struct {
 	maxOutput   int
 	maxLogBytes int64
 	maxLogScan  int64
-	now         func() time.Time
-	profileFn   func() *policy.Profile
-	redaction   *redaction
+	// maxSortBytes and sortSlots bound get --sort-by (Config).
+	maxSortBytes int64
+	sortSlots    chan struct{}
+	now          func() time.Time
+	profileFn    func() *policy.Profile
+	redaction    *redaction
+	cluster      string
 
 	restConfig *rest.Config // guarded by readonly.Guard, QPS defaults applied
 	httpClient *http.Client // shared by all clients below
@@ -151,6 +178,8 @@ type Runner struct {
 
 	refreshMu   sync.Mutex
 	lastRefresh time.Time
+	lastSummary string        // hash of the last DiscoverySummary
+	changed     chan struct{} // DiscoveryChanged; capacity 1
 }
 
 // New validates cfg and builds the Runner's clients: a shared HTTP client
@@ -170,11 +199,16 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.MaxLogScanBytes < 0 {
 		return nil, fmt.Errorf("%w: MaxLogScanBytes %d is negative", ErrInvalidConfig, cfg.MaxLogScanBytes)
 	}
+	if cfg.MaxSortBytes < 0 || cfg.MaxConcurrentSorts < 0 {
+		return nil, fmt.Errorf("%w: MaxSortBytes %d or MaxConcurrentSorts %d is negative", ErrInvalidConfig, cfg.MaxSortBytes, cfg.MaxConcurrentSorts)
+	}
 	r := &Runner{
 		maxOutput:   cfg.MaxOutputBytes,
 		maxLogBytes: cfg.MaxLogBytes,
 		now:         cfg.Clock,
 		profileFn:   cfg.Profile,
+		cluster:     cfg.Cluster,
+		changed:     make(chan struct{}, 1),
 	}
 	if r.maxOutput == 0 {
 		r.maxOutput = DefaultMaxOutputBytes
@@ -188,6 +222,14 @@ func New(cfg Config) (*Runner, error) {
 	if r.now == nil {
 		r.now = time.Now
 	}
+	if r.maxSortBytes = cfg.MaxSortBytes; r.maxSortBytes == 0 {
+		r.maxSortBytes = DefaultMaxSortBytes
+	}
+	sorts := cfg.MaxConcurrentSorts
+	if sorts == 0 {
+		sorts = DefaultMaxConcurrentSorts
+	}
+	r.sortSlots = make(chan struct{}, sorts)
 
 	var err error
 	if r.redaction, err = newRedaction(); err != nil {
@@ -255,11 +297,24 @@ func (r *Runner) RESTConfig() *rest.Config {
 	return rest.CopyConfig(r.restConfig)
 }
 
-// Run runs one command. argv is a kubectl command line without the leading
-// "kubectl", for example {"get", "pods", "-n", "kube-system", "-o", "wide"}.
-// ctx bounds the whole command: every API call and log stream stops when it
-// is done. Run never panics; every failure is reported in the Result.
-func (r *Runner) Run(ctx context.Context, argv []string) (res Result) {
+// Run parses argv with policy.Parse and runs it with RunCommand. argv is a
+// kubectl command line without the leading "kubectl", for example {"get",
+// "pods", "-n", "kube-system", "-o", "wide"}. A command line the policy's
+// parser refuses is not run: the Result carries the refusal (exit code 1,
+// DeniedReason and the policy's message).
+func (r *Runner) Run(ctx context.Context, argv []string) Result {
+	cmd, d, ok := policy.Parse(argv)
+	if !ok {
+		return Result{Error: "error: " + d.Message, ExitCode: 1, DeniedReason: d.Reason}
+	}
+	return r.RunCommand(ctx, cmd)
+}
+
+// RunCommand runs one command as policy.Parse read it: the executor never
+// parses argv itself, so what the policy judged is what runs. ctx bounds
+// the whole command: every API call and log stream stops when it is done.
+// RunCommand never panics; every failure is reported in the Result.
+func (r *Runner) RunCommand(ctx context.Context, cmd *policy.Command) (res Result) {
 	inv := &invocation{
 		out:    newCapBuffer(r.maxOutput),
 		errOut: newCapBuffer(maxErrorBytes),
@@ -273,7 +328,7 @@ func (r *Runner) Run(ctx context.Context, argv []string) (res Result) {
 			res = r.result(inv)
 		}
 	}()
-	if err := r.dispatch(inv, argv); err != nil {
+	if err := r.dispatch(inv, cmd); err != nil {
 		inv.fail(err)
 	}
 	return r.result(inv)
@@ -329,41 +384,41 @@ func (inv *invocation) setStructured(obj any) {
 	inv.structured = b
 }
 
-// dispatch picks the verb's handler.
-func (r *Runner) dispatch(inv *invocation, argv []string) error {
-	verb, args, err := splitVerb(argv)
-	if err != nil {
-		return err
-	}
-	switch verb {
-	case "get":
-		return r.get(inv, args)
-	case "describe":
-		return r.describe(inv, args)
-	case "logs", "log":
-		return r.logs(inv, args)
-	case "events", "event", "ev":
-		return r.events(inv, args)
-	case "top":
-		return r.top(inv, args)
-	case "rollout":
-		return r.rollout(inv, args)
-	case "api-resources":
-		return r.apiResources(inv, args)
-	case "api-versions":
-		return r.apiVersions(inv, args)
-	case "version":
-		return r.version(inv, args)
-	case "cluster-info":
-		return r.clusterInfo(inv, args)
-	case "auth":
-		return r.auth(inv, args)
-	case "explain":
-		return r.explainCmd(inv, args)
-	case "":
+// dispatch picks the handler of cmd's verb (policy.Parse knows the
+// verbs; a nil command or an unknown verb is refused here too).
+func (r *Runner) dispatch(inv *invocation, cmd *policy.Command) error {
+	if cmd == nil {
 		return errors.New(`you must specify a command such as "get", "describe", "logs" or "events"`)
+	}
+	switch cmd.Verb {
+	case "get":
+		return r.get(inv, cmd)
+	case "describe":
+		return r.describe(inv, cmd)
+	case "logs":
+		return r.logs(inv, cmd)
+	case "events":
+		return r.events(inv, cmd)
+	case "top":
+		return r.top(inv, cmd)
+	case "rollout":
+		return r.rollout(inv, cmd)
+	case "api-resources":
+		return r.apiResources(inv, cmd)
+	case "api-versions":
+		return r.apiVersions(inv, cmd)
+	case "version":
+		return r.version(inv, cmd)
+	case "cluster-info":
+		return r.clusterInfo(inv, cmd)
+	case "auth":
+		return r.auth(inv, cmd)
+	case "explain":
+		return r.explainCmd(inv, cmd)
+	case "diagnose":
+		return r.diagnose(inv, cmd)
 	default:
-		return fmt.Errorf("unknown command %q for \"kubectl\"", verb)
+		return fmt.Errorf("unknown command %q for \"kubectl\"", cmd.Verb)
 	}
 }
 

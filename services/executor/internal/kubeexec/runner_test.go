@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 
+	"kubently.io/libs/policy"
 	"kubently.io/services/executor/internal/readonly"
 )
 
@@ -106,30 +107,6 @@ func TestRunNeverPanics(t *testing.T) {
 				t.Fatalf("Run(%q): got %+v; want exit 1 with an error", argv, got)
 			}
 		})
-	}
-}
-
-func TestSplitVerb(t *testing.T) {
-	tests := []struct {
-		argv     []string
-		wantVerb string
-		wantRest []string
-	}{
-		{argv: []string{"get", "pods"}, wantVerb: "get", wantRest: []string{"pods"}},
-		{argv: []string{"-n", "kube-system", "get", "pods"}, wantVerb: "get", wantRest: []string{"-n", "kube-system", "pods"}},
-		{argv: []string{"--namespace=x", "-A", "describe", "pod", "y"}, wantVerb: "describe", wantRest: []string{"--namespace=x", "-A", "pod", "y"}},
-		{argv: []string{"-nkube-system", "logs", "p"}, wantVerb: "logs", wantRest: []string{"-nkube-system", "p"}},
-		{argv: []string{"-n"}, wantVerb: "", wantRest: nil},
-		{argv: nil, wantVerb: "", wantRest: nil},
-	}
-	for _, tt := range tests {
-		verb, rest, err := splitVerb(tt.argv)
-		if err != nil {
-			t.Fatalf("splitVerb(%q): %v", tt.argv, err)
-		}
-		if verb != tt.wantVerb || !cmp.Equal(rest, tt.wantRest) {
-			t.Errorf("splitVerb(%q): got %q %q; want %q %q", tt.argv, verb, rest, tt.wantVerb, tt.wantRest)
-		}
 	}
 }
 
@@ -247,7 +224,9 @@ func TestParseGetFlags(t *testing.T) {
 		wantOut  string
 		wantAll  bool
 		wantRest []string
-		wantErr  string
+		// wantDenied is the reason policy.Parse refuses args with: the
+		// executor never sees such a command.
+		wantDenied policy.Reason
 	}{
 		{args: []string{"pods"}, wantNS: "default", wantRest: []string{"pods"}},
 		{args: []string{"pods", "-ojson"}, wantNS: "default", wantOut: "json", wantRest: []string{"pods"}},
@@ -255,21 +234,27 @@ func TestParseGetFlags(t *testing.T) {
 		{args: []string{"--output", "wide", "pods", "-n", "kube-system"}, wantNS: "kube-system", wantOut: "wide", wantRest: []string{"pods"}},
 		{args: []string{"pods", "--namespace=x", "-A"}, wantNS: "x", wantAll: true, wantRest: []string{"pods"}},
 		{args: []string{"pods", "-n=x"}, wantNS: "x", wantRest: []string{"pods"}},
-		{args: []string{"pods", "-x"}, wantErr: "unknown shorthand flag: 'x' in -x"},
-		{args: []string{"pods", "--token=abc"}, wantErr: "unknown flag: --token"},
-		{args: []string{"pods", "-o", "go-template"}, wantErr: "unable to match a printer"},
-		{args: []string{"pods", "--chunk-size", "x"}, wantErr: `invalid argument "x"`},
-		{args: []string{"pods", "--watch-only"}, wantErr: "watching is not supported"},
-		{args: []string{"pods", "-h"}, wantErr: "help is not available"},
+		{args: []string{"pods", "-x"}, wantDenied: policy.ReasonFlagNotAllowed},
+		{args: []string{"pods", "--token=abc"}, wantDenied: policy.ReasonCredentialFlag},
+		{args: []string{"pods", "-o", "go-template"}, wantDenied: policy.ReasonBadFlagValue},
+		{args: []string{"pods", "--chunk-size", "x"}, wantDenied: policy.ReasonBadFlagValue},
+		{args: []string{"pods", "--watch-only"}, wantDenied: policy.ReasonUnbounded},
+		{args: []string{"pods", "-h"}, wantDenied: policy.ReasonFlagNotAllowed},
 	}
 	for _, tt := range tests {
-		o, rest, err := parseGetFlags(tt.args)
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("parseGetFlags(%q): got error %v; want %q", tt.args, err, tt.wantErr)
+		argv := append([]string{"get"}, tt.args...)
+		cmd, d, ok := policy.Parse(argv)
+		if tt.wantDenied != "" {
+			if ok || d.Reason != tt.wantDenied {
+				t.Errorf("policy.Parse(%q): got ok %v reason %q; want it refused with %q", argv, ok, d.Reason, tt.wantDenied)
 			}
 			continue
 		}
+		if !ok {
+			t.Errorf("policy.Parse(%q): refused: %s", argv, d.Message)
+			continue
+		}
+		o, rest, err := parseGetFlags(cmd)
 		if err != nil {
 			t.Errorf("parseGetFlags(%q): %v", tt.args, err)
 			continue

@@ -16,12 +16,59 @@ import (
 )
 
 // maxSortObjects bounds how many objects get --sort-by reads: sorting needs
-// all of them in memory at once.
+// all of them in memory at once. Config.MaxSortBytes bounds their size.
 const maxSortObjects = 20000
+
+// sortFirstPage is the page size of the first list call of a sorted get:
+// later pages are sized from the bytes per object seen so far, so that
+// one page cannot overshoot the byte budget by more than about one
+// object.
+const sortFirstPage = 50
+
+// sortHint says how to get a list that is too large to sort.
+const sortHint = "narrow with -l, --field-selector or a namespace, or drop --sort-by and page with --chunk-size and --continue"
 
 // errTooManyToSort is returned when --sort-by would need more than
 // maxSortObjects objects.
-var errTooManyToSort = fmt.Errorf("too many objects to sort with --sort-by (more than %d); narrow with -l, -n or --field-selector", maxSortObjects)
+var errTooManyToSort = fmt.Errorf("too many objects to sort with --sort-by (more than %d); %s", maxSortObjects, sortHint)
+
+// tooLargeToSort is the error of a sorted get whose answers passed the
+// byte budget.
+func tooLargeToSort(read, budget int64) error {
+	return fmt.Errorf("too much to sort with --sort-by: the list is larger than the executor's sort budget of %d bytes (%d read before stopping); %s", budget, read, sortHint)
+}
+
+// sortLimit is the page size of the next list call of a sorted get that
+// read bytes in objects so far, with budget bytes allowed and chunk the
+// page size asked for: enough objects of the average size seen to reach
+// just past the budget, at least 1 and at most chunk.
+func sortLimit(chunk, bytes, objects, budget int64) int64 {
+	if objects == 0 || bytes == 0 {
+		return min(chunk, sortFirstPage)
+	}
+	per := max(bytes/objects, 1)
+	return max(min(chunk, (budget-bytes)/per+1), 1)
+}
+
+// acquireSort waits for one of the Runner's sort slots (Config.
+// MaxConcurrentSorts), so that only so many sorted lists are in memory at
+// once. The caller calls release when done with the objects.
+func (r *Runner) acquireSort(inv *invocation) (release func(), err error) {
+	if r.sortSlots == nil {
+		return func() {}, nil // a Runner not made by New
+	}
+	select {
+	case r.sortSlots <- struct{}{}:
+		return func() { <-r.sortSlots }, nil
+	default:
+	}
+	select {
+	case r.sortSlots <- struct{}{}:
+		return func() { <-r.sortSlots }, nil
+	case <-inv.ctx.Done():
+		return nil, fmt.Errorf("waited for %d other --sort-by commands to finish until the deadline: %w", cap(r.sortSlots), inv.ctx.Err())
+	}
+}
 
 // sortFieldRegexp accepts the forms kubectl accepts for --sort-by:
 // name1.name2, .name1.name2, {name1.name2} and {.name1.name2}.
@@ -64,9 +111,17 @@ func sortKey(p *jsonpath.JSONPath, obj runtime.Object) (any, bool, error) {
 	return v.Interface(), true, nil
 }
 
-// sortOrder returns the order of n objects, stably sorted by the values
-// p finds in them; objects without the field come first, like kubectl. It
-// fails when no object has the field or when two values cannot be compared.
+// sortOrder returns the order of n objects sorted by the values p finds
+// in them; objects without the field come first, like kubectl. It fails
+// when no object has the field or when two values cannot be compared.
+//
+// kubectl's own sorters (get.RuntimeSort, get.TableSorter) are not used:
+// on a value they cannot compare (a map, a bool, two kinds of number)
+// they call klog.Exitf, which would end the executor on a user's
+// --sort-by, and RuntimeSort parses the JSONPath again on every
+// comparison. Their algorithm is kept instead: sort.Sort (not stable) over
+// the objects in the API's order with an equivalent Less, so that equal
+// keys end in kubectl's order too.
 func sortOrder(p *jsonpath.JSONPath, field string, n int, object func(int) runtime.Object) ([]int, error) {
 	keys := make([]any, n)
 	found := false
@@ -86,17 +141,39 @@ func sortOrder(p *jsonpath.JSONPath, field string, n int, object func(int) runti
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool {
-		less, err := lessValue(keys[order[a]], keys[order[b]])
-		if err != nil && cmpErr == nil {
-			cmpErr = fmt.Errorf("field %s is an unsortable type: %w", field, err)
-		}
-		return less
-	})
+	sort.Sort(keyOrder{order: order, keys: keys, err: &cmpErr, field: field})
 	if cmpErr != nil {
 		return nil, cmpErr
 	}
 	return order, nil
+}
+
+// keyOrder sorts order by keys, as kubectl's sorters sort objects:
+// swapping both, so that Less sees the same sequence of swaps kubectl's
+// sort.Sort makes.
+type keyOrder struct {
+	order []int
+	keys  []any
+	err   *error
+	field string
+}
+
+// Len implements sort.Interface.
+func (k keyOrder) Len() int { return len(k.order) }
+
+// Swap implements sort.Interface.
+func (k keyOrder) Swap(i, j int) {
+	k.order[i], k.order[j] = k.order[j], k.order[i]
+	k.keys[i], k.keys[j] = k.keys[j], k.keys[i]
+}
+
+// Less implements sort.Interface; the first comparison error is kept.
+func (k keyOrder) Less(i, j int) bool {
+	less, err := lessValue(k.keys[i], k.keys[j])
+	if err != nil && *k.err == nil {
+		*k.err = fmt.Errorf("field %s is an unsortable type: %w", k.field, err)
+	}
+	return less
 }
 
 // lessValue orders two JSON values the way kubectl's sorter does for
@@ -221,4 +298,12 @@ func sortPages(o getOptions, pages []page) ([]page, error) {
 		}
 		return out, nil
 	}
+}
+
+// sortBudget is the byte budget of one sorted get (Config.MaxSortBytes).
+func (r *Runner) sortBudget() int64 {
+	if r.maxSortBytes <= 0 {
+		return DefaultMaxSortBytes
+	}
+	return r.maxSortBytes
 }

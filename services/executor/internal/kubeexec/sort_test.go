@@ -80,3 +80,25 @@ func TestGetSortBy(t *testing.T) {
 		t.Fatalf("get --sort-by a map: got %+v; want exit 1 and an unsortable error", got)
 	}
 }
+
+func TestSortLimit(t *testing.T) {
+	tests := []struct {
+		name                          string
+		chunk, bytes, objects, budget int64
+		want                          int64
+	}{
+		{"first page", 500, 0, 0, 8 << 20, sortFirstPage},
+		{"first page, small chunk", 10, 0, 0, 8 << 20, 10},
+		{"small objects", 500, 50 << 10, 50, 8 << 20, 500},
+		{"large objects", 500, 5 << 20, 50, 8 << 20, 31},
+		{"at the budget", 500, 8 << 20, 100, 8 << 20, 1},
+		{"past the budget", 500, 9 << 20, 100, 8 << 20, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sortLimit(tt.chunk, tt.bytes, tt.objects, tt.budget); got != tt.want {
+				t.Errorf("sortLimit(%d, %d, %d, %d) = %d; want %d", tt.chunk, tt.bytes, tt.objects, tt.budget, got, tt.want)
+			}
+		})
+	}
+}

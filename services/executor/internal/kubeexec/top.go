@@ -15,6 +15,8 @@ import (
 	metricsapi "k8s.io/metrics/pkg/apis/metrics"
 	metricsv1 "k8s.io/metrics/pkg/apis/metrics/v1"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
+
+	"kubently.io/libs/policy"
 )
 
 // metricsCreationDelay is how long kubectl top waits for a new pod's first
@@ -39,34 +41,20 @@ type topOptions struct {
 	noHeaders     bool
 	sum           bool
 	showCapacity  bool
-	showSwap      bool
-	protobuf      bool
 }
 
 // top implements "kubectl top pod" and "kubectl top node".
-func (r *Runner) top(inv *invocation, args []string) error {
-	sub, args, err := splitVerb(args) // flags may precede the subcommand
-	if err != nil {
-		return err
-	}
-	if sub == "" {
-		return errors.New(`you must specify "pod" or "node": kubectl top pod|node`)
-	}
-	var node bool
-	switch sub {
-	case "pod", "pods", "po":
-	case "node", "nodes", "no":
-		node = true
-	default:
-		return fmt.Errorf("unknown command %q for \"kubectl top\"", sub)
+func (r *Runner) top(inv *invocation, cmd *policy.Command) error {
+	sub := cmd.Sub // "pod" or "node", canonical
+	node := sub == "node"
+	if node && policy.ScopeFrom(inv.ctx) != nil {
+		return inv.deny(policy.ReasonClusterScoped, "node metrics are cluster-scoped; a caller limited to namespaces may read only namespaced resources")
 	}
 	var o topOptions
-	fs := newFlagSet("top")
+	fs := newFlagSet(cmd)
 	fs.StringVarP(&o.selector, "selector", "l", "", "label selector")
 	fs.StringVar(&o.sortBy, "sort-by", "", "cpu or memory")
 	fs.BoolVar(&o.noHeaders, "no-headers", false, "omit headers")
-	fs.BoolVar(&o.showSwap, "show-swap", false, "show swap")
-	fs.BoolVar(&o.protobuf, "use-protocol-buffers", false, "ignored")
 	if node {
 		fs.BoolVar(&o.showCapacity, "show-capacity", false, "use capacity")
 		fs.StringP("namespace", "n", "", "ignored, as by kubectl: nodes have no namespace")
@@ -77,7 +65,7 @@ func (r *Runner) top(inv *invocation, args []string) error {
 		fs.BoolVar(&o.containers, "containers", false, "per container")
 		fs.BoolVar(&o.sum, "sum", false, "print sums")
 	}
-	rest, err := parseFlags("top", fs, args)
+	rest, err := applyFlags(fs, cmd)
 	if err != nil {
 		return err
 	}
@@ -224,7 +212,7 @@ func (r *Runner) topPod(inv *invocation, o topOptions, name, version string) err
 	if structured != nil {
 		inv.setStructured(structured)
 	}
-	return metricsutil.NewTopCmdPrinter(inv.out, o.showSwap).PrintPodMetrics(metrics.Items, o.containers, o.allNamespaces, o.noHeaders, o.sortBy, o.sum)
+	return metricsutil.NewTopCmdPrinter(inv.out, false).PrintPodMetrics(metrics.Items, o.containers, o.allNamespaces, o.noHeaders, o.sortBy, o.sum)
 }
 
 // verifyEmptyMetrics explains an empty metrics answer the way kubectl top
@@ -317,7 +305,7 @@ func (r *Runner) topNode(inv *invocation, o topOptions, name, version string) er
 		}
 		nodes = list.Items
 	}
-	printer := metricsutil.NewTopCmdPrinter(inv.out, o.showSwap)
+	printer := metricsutil.NewTopCmdPrinter(inv.out, false) // no --show-swap: the policy does not allow it
 	available := make(map[string]corev1.ResourceList, len(nodes))
 	for _, n := range nodes {
 		if o.showCapacity {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/testkit"
 )
 
 // beatGateway is a fake gateway: each stream announces contactMS (0: no
@@ -112,7 +113,7 @@ func TestHeartbeatsAtAnnouncedInterval(t *testing.T) {
 	srv := g.start(t)
 	runClient(t, newClient(t, srv.URL, nil))
 	var beats []beat
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		_, _, beats, _ = g.snapshot()
 		if len(beats) < 11 {
 			return fmt.Errorf("%d heartbeats; want 11", len(beats))
@@ -145,7 +146,7 @@ func TestNoHeartbeatsUnlessAsked(t *testing.T) {
 	srv := g.start(t)
 	c := newClient(t, srv.URL, nil)
 	runClient(t, c)
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if _, _, _, acks := g.snapshot(); len(acks) == 0 {
 			return fmt.Errorf("no ack yet")
 		}
@@ -182,7 +183,7 @@ func TestUnknownStreamReconnects(t *testing.T) {
 	}
 	srv := g.start(t)
 	runClient(t, newClient(t, srv.URL, nil))
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if _, connIDs, _, _ := g.snapshot(); len(connIDs) < 2 {
 			return fmt.Errorf("%d streams; want a second one after unknown_stream", len(connIDs))
 		}
@@ -198,7 +199,7 @@ func TestUnknownStreamReconnects(t *testing.T) {
 	if first != 3 {
 		t.Errorf("%d heartbeats on the first stream; want 3 (a bare 404 is not the end of the stream, unknown_stream is)", first)
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		_, connIDs, beats, _ := g.snapshot()
 		if last := beats[len(beats)-1]; last.hb.ConnID != connIDs[1] {
 			return fmt.Errorf("last heartbeat for %s; want the new stream %s", last.hb.ConnID, connIDs[1])

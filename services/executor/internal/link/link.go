@@ -45,15 +45,9 @@
 package link
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -61,13 +55,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 
 	"kubently.io/libs/contracts"
-	"kubently.io/libs/logging"
-	"kubently.io/libs/telemetry"
 )
 
 // Sentinel errors.
@@ -141,11 +130,17 @@ type Client struct {
 	base      *url.URL
 	lastEvent atomic.Value // string
 	connected atomic.Bool
+	// streams counts the streams opened (Streams).
+	streams atomic.Uint64
 	// connID is the conn_id of the current stream ("" between streams),
 	// sent as X-Executor-Conn-ID on acks and results.
 	connID atomic.Value // string
 	// acks holds the ids of received commands waiting to be acknowledged.
 	acks chan string
+	// instance identifies this run of the process (drawn in New), sent as
+	// X-Executor-Instance on every request: the gateway records it as the
+	// holder of the commands this process acknowledges.
+	instance string
 
 	// upGauge is 1 while a stream is open; reconnects counts the
 	// attempts to open one again.
@@ -180,7 +175,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ResultTimeout <= 0 {
 		cfg.ResultTimeout = 10 * time.Second
 	}
-	c := &Client{cfg: cfg, base: u, acks: make(chan string, ackQueue),
+	c := &Client{cfg: cfg, base: u, acks: make(chan string, ackQueue), instance: contracts.NewID(),
 		upGauge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kubently_executor_connected",
 			Help: "1 while the executor's SSE stream from the gateway is open, else 0.",
@@ -204,6 +199,9 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// Instance returns this run's instance id (X-Executor-Instance).
+func (c *Client) Instance() string { return c.instance }
+
 // Connected reports whether a stream is open right now.
 func (c *Client) Connected() bool { return c.connected.Load() }
 
@@ -212,6 +210,7 @@ func (c *Client) Connected() bool { return c.connected.Load() }
 func (c *Client) setConnected(up bool) {
 	c.connected.Store(up)
 	if up {
+		c.streams.Add(1)
 		c.upGauge.Set(1)
 	} else {
 		c.upGauge.Set(0)
@@ -221,6 +220,7 @@ func (c *Client) setConnected(up bool) {
 func (c *Client) authorize(r *http.Request) {
 	r.Header.Set("Authorization", "Bearer "+c.cfg.Token)
 	r.Header.Set(contracts.HeaderClusterID, c.cfg.Cluster)
+	r.Header.Set(contracts.HeaderExecutorInstance, c.instance)
 	if c.cfg.ExecutorID != "" {
 		r.Header.Set(contracts.HeaderExecutorID, c.cfg.ExecutorID)
 	}
@@ -232,464 +232,6 @@ func (c *Client) authorize(r *http.Request) {
 	}
 }
 
-// Run holds the stream until ctx ends or the token is rejected, calling
-// onCommand for every command event.
-func (c *Client) Run(ctx context.Context, onCommand func(contracts.Command)) error {
-	actx, stopAcks := context.WithCancel(ctx)
-	acksDone := make(chan struct{})
-	go func() {
-		defer close(acksDone)
-		c.ackLoop(actx)
-	}()
-	defer func() {
-		stopAcks()
-		<-acksDone
-	}()
-	attempt := 0
-	for ctx.Err() == nil {
-		start := time.Now()
-		err := c.stream(ctx, onCommand)
-		if errors.Is(err, ErrUnauthorized) {
-			c.cfg.Log.Error("executor token rejected; not retrying", logging.KeyCluster, c.cfg.Cluster, logging.KeyErr, err)
-			return err
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		if time.Since(start) > c.cfg.MaxBackoff {
-			attempt = 0 // a long-lived stream resets the backoff
-		}
-		delay := Backoff(attempt, c.cfg.MinBackoff, c.cfg.MaxBackoff)
-		attempt++
-		c.reconnects.Inc()
-		c.cfg.Log.Warn("stream ended; reconnecting", logging.KeyErr, err, "in", delay.Round(time.Millisecond), "attempt", attempt)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-	}
-	return ctx.Err()
-}
-
-// Backoff returns the delay before reconnect attempt n (0-based): "full
-// jitter" — uniform in [min, min(max, min·2ⁿ)].
-func Backoff(n int, lo, hi time.Duration) time.Duration {
-	ceil := lo
-	for i := 0; i < n && ceil < hi; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, hi)
-	if ceil <= lo {
-		return lo
-	}
-	return lo + rand.N(ceil-lo)
-}
-
-// stream runs one connection.
-func (c *Client) stream(ctx context.Context, onCommand func(contracts.Command)) error {
-	sctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	req, err := http.NewRequestWithContext(sctx, http.MethodGet, c.base.JoinPath("/v1/executor/stream").String(), nil)
-	if err != nil {
-		return err
-	}
-	c.connID.Store("")
-	c.authorize(req)
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set(contracts.HeaderExecutorHeartbeats, "1")
-	if last, _ := c.lastEvent.Load().(string); last != "" {
-		req.Header.Set(contracts.HeaderLastEventID, last)
-	}
-	resp, err := c.cfg.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode == http.StatusUnauthorized {
-		return ErrUnauthorized
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("connect: gateway answered %s: %s", resp.Status, readSnippet(resp.Body))
-	}
-
-	stale := c.cfg.StaleAfter
-	if stale <= 0 {
-		stale = 15 * time.Second
-	}
-	var lastRead atomic.Int64
-	lastRead.Store(time.Now().UnixNano())
-	var staleNanos atomic.Int64
-	staleNanos.Store(int64(stale))
-	go func() {
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-sctx.Done():
-				return
-			case <-t.C:
-				if time.Since(time.Unix(0, lastRead.Load())) > time.Duration(staleNanos.Load()) {
-					cancel(ErrStale)
-					return
-				}
-			}
-		}
-	}()
-
-	c.setConnected(true)
-	defer c.setConnected(false)
-	defer c.connID.Store("")
-	beating := false
-	r := bufio.NewReaderSize(resp.Body, 64<<10)
-	var ev event
-	for {
-		line, err := readLine(r)
-		if err != nil {
-			cause := context.Cause(sctx)
-			if errors.Is(cause, ErrStale) {
-				// Whatever black-holed the stream may hold the idle
-				// connections of acks and results too.
-				c.cfg.HTTP.CloseIdleConnections()
-				return ErrStale
-			}
-			if errors.Is(cause, ErrStreamUnknown) {
-				return ErrStreamUnknown
-			}
-			return fmt.Errorf("read: %w", err)
-		}
-		lastRead.Store(time.Now().UnixNano())
-		if line != "" {
-			ev.add(line)
-			continue
-		}
-		// Blank line: dispatch the event.
-		if ev.id != "" {
-			c.lastEvent.Store(ev.id)
-		}
-		switch ev.name {
-		case "connected", "heartbeat":
-			var hb struct {
-				IntervalMS  int64 `json:"interval_ms"`
-				HeartbeatMS int64 `json:"heartbeat_interval_ms"`
-				// connected only:
-				ConnID            string `json:"conn_id"`
-				Gateway           string `json:"gateway"`
-				ContactIntervalMS int64  `json:"contact_interval_ms"`
-			}
-			ok := json.Unmarshal([]byte(ev.data), &hb) == nil
-			if ok && c.cfg.StaleAfter <= 0 {
-				if ms := max(hb.IntervalMS, hb.HeartbeatMS); ms > 0 {
-					staleNanos.Store(int64(3 * time.Duration(ms) * time.Millisecond))
-				}
-			}
-			if ev.name == "connected" {
-				c.cfg.Log.Info("connected to gateway", logging.KeyCluster, c.cfg.Cluster, "conn_id", hb.ConnID, "gateway", hb.Gateway)
-				if ok && contracts.ValidateConnID(hb.ConnID) == nil {
-					c.connID.Store(hb.ConnID)
-					// A gateway that asks for heartbeats gets them, one
-					// goroutine per stream, ending with it.
-					if hb.ContactIntervalMS > 0 && !beating {
-						beating = true
-						interval := max(time.Duration(hb.ContactIntervalMS)*time.Millisecond, 100*time.Millisecond)
-						go c.heartbeatLoop(sctx, cancel, interval, contracts.ExecutorHeartbeat{ConnID: hb.ConnID, Gateway: hb.Gateway})
-					}
-				}
-			}
-		case "command":
-			var cmd contracts.Command
-			if err := json.Unmarshal([]byte(ev.data), &cmd); err != nil || cmd.ID == "" {
-				c.cfg.Log.Warn("malformed command event ignored", "event_id", ev.id)
-			} else {
-				onCommand(cmd)
-				c.queueAck(cmd.ID)
-			}
-		}
-		ev = event{}
-	}
-}
-
-type event struct {
-	id, name string
-	data     string
-}
-
-func (e *event) add(line string) {
-	if strings.HasPrefix(line, ":") {
-		return // comment
-	}
-	field, value, _ := strings.Cut(line, ":")
-	value = strings.TrimPrefix(value, " ")
-	switch field {
-	case "id":
-		e.id = value
-	case "event":
-		e.name = value
-	case "data":
-		if e.data != "" {
-			e.data += "\n"
-		}
-		e.data += value
-	}
-}
-
-// readLine reads one line (without the line ending), bounded.
-func readLine(r *bufio.Reader) (string, error) {
-	var buf []byte
-	for {
-		chunk, isPrefix, err := r.ReadLine()
-		if err != nil {
-			return "", err
-		}
-		buf = append(buf, chunk...)
-		if len(buf) > maxEventBytes {
-			return "", fmt.Errorf("event line longer than %d bytes", maxEventBytes)
-		}
-		if !isPrefix {
-			return string(buf), nil
-		}
-	}
-}
-
-func readSnippet(r io.Reader) string {
-	b, _ := io.ReadAll(io.LimitReader(r, 512))
-	return strings.TrimSpace(string(b))
-}
-
-// queueAck schedules an ack of a received command without blocking.
-func (c *Client) queueAck(id string) {
-	select {
-	case c.acks <- id:
-	default:
-		c.cfg.Log.Warn("ack queue full; command may be redelivered", logging.KeyCommandID, id)
-	}
-}
-
-// ackLoop posts the queued acks in batches until ctx ends.
-func (c *Client) ackLoop(ctx context.Context) {
-	for {
-		var ids []string
-		select {
-		case <-ctx.Done():
-			return
-		case id := <-c.acks:
-			ids = append(ids, id)
-		}
-	more:
-		for len(ids) < ackBatch {
-			select {
-			case id := <-c.acks:
-				ids = append(ids, id)
-			default:
-				break more
-			}
-		}
-		c.postAck(ctx, ids)
-	}
-}
-
-// postAck posts one ack, retrying transient failures until ackGiveUp.
-func (c *Client) postAck(ctx context.Context, ids []string) {
-	body, err := json.Marshal(contracts.ExecutorAck{CommandIDs: ids})
-	if err != nil {
-		return
-	}
-	giveUp := time.Now().Add(ackGiveUp)
-	timeout := ackFirstTimeout
-	for attempt := 0; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, timeout)
-		err := c.post(actx, "/v1/executor/ack", body)
-		cancel()
-		timeout = min(2*timeout, c.cfg.ResultTimeout)
-		if err == nil {
-			c.cfg.Log.Debug("commands acknowledged", "count", len(ids))
-			return
-		}
-		delay := Backoff(attempt, 50*time.Millisecond, time.Second)
-		if errors.Is(err, ErrRejected) || errors.Is(err, ErrUnauthorized) || time.Now().Add(delay).After(giveUp) {
-			c.cfg.Log.Warn("ack not delivered; commands may be redelivered", "count", len(ids), logging.KeyErr, err)
-			return
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// PostResult posts a result, retrying transient failures (network errors,
-// 429 and 5xx) with backoff until it is accepted or giveUp passes. A result
-// the gateway refuses for good returns ErrRejected; a 401 ErrUnauthorized.
-//
-// The POSTs carry the trace context of an "executor.post_result" span, a
-// child of the span in ctx (the worker's executor.run).
-func (c *Client) PostResult(ctx context.Context, res contracts.ExecutorResult, giveUp time.Time) (err error) {
-	body, err := json.Marshal(res)
-	if err != nil {
-		return err
-	}
-	ctx, span := otel.Tracer(telemetry.ScopeName).Start(ctx, telemetry.SpanExecutorPostResult,
-		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
-			telemetry.AttrCluster.String(c.cfg.Cluster), telemetry.AttrCommandID.String(res.CommandID),
-			telemetry.AttrStatus.String(string(res.Status))))
-	attempts := 0
-	defer func() {
-		span.SetAttributes(telemetry.AttrAttempts.Int(attempts))
-		if err != nil {
-			span.SetStatus(codes.Error, err.Error())
-		}
-		span.End()
-	}()
-	for attempt := 0; ; attempt++ {
-		attempts++
-		err := c.postOnce(ctx, body)
-		if err == nil || errors.Is(err, ErrRejected) || errors.Is(err, ErrUnauthorized) {
-			return err
-		}
-		delay := Backoff(attempt, 100*time.Millisecond, 5*time.Second)
-		if time.Now().Add(delay).After(giveUp) {
-			return fmt.Errorf("link: giving up on result %s: %w", res.CommandID, err)
-		}
-		c.cfg.Log.Warn("result post failed; retrying", logging.KeyCommandID, res.CommandID, logging.KeyErr, err, "in", delay.Round(time.Millisecond))
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-func (c *Client) postOnce(ctx context.Context, body []byte) error {
-	return c.post(ctx, "/v1/executor/results", body)
-}
-
-// post sends one executor POST (results or ack) and maps its answer.
-func (c *Client) post(ctx context.Context, path string, body []byte) error {
-	resp, err := c.send(ctx, path, body)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	switch {
-	case resp.StatusCode == http.StatusOK:
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
-	case resp.StatusCode == http.StatusUnauthorized:
-		return ErrUnauthorized
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return fmt.Errorf("gateway answered %s", resp.Status)
-	default:
-		return fmt.Errorf("%w: gateway answered %s: %s", ErrRejected, resp.Status, readSnippet(resp.Body))
-	}
-}
-
-// send sends one executor POST within ResultTimeout (or ctx's earlier
-// deadline). A POST that times out closes the client's idle connections:
-// the path may black-hole them, and the retry should dial a fresh one.
-func (c *Client) send(ctx context.Context, path string, body []byte) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.ResultTimeout)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath(path).String(), bytes.NewReader(body))
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	c.authorize(req)
-	req.Header.Set("Content-Type", "application/json")
-	telemetry.InjectHTTP(ctx, req.Header)
-	resp, err := c.cfg.HTTP.Do(req)
-	if err != nil {
-		cancel()
-		if errors.Is(err, context.DeadlineExceeded) {
-			c.cfg.HTTP.CloseIdleConnections()
-		}
-		return nil, err
-	}
-	resp.Body = cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-	return resp, nil
-}
-
-// cancelOnClose releases a request's context when its body is closed.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (b cancelOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
-	return err
-}
-
-// heartbeatLoop posts hb every interval until ctx (the stream's) ends. A
-// 404 unknown_stream ends the stream through endStream; other failures
-// are logged and the next beat tries again (the gateway tolerates missed
-// beats up to its contact timeout).
-func (c *Client) heartbeatLoop(ctx context.Context, endStream context.CancelCauseFunc, interval time.Duration, hb contracts.ExecutorHeartbeat) {
-	body, err := json.Marshal(hb)
-	if err != nil {
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		// One beat may take up to an interval: a beat stuck on a dead
-		// connection does not delay the next.
-		bctx, cancel := context.WithTimeout(ctx, interval)
-		err := c.postHeartbeat(bctx, body)
-		cancel()
-		switch {
-		case err == nil:
-		case errors.Is(err, ErrStreamUnknown):
-			c.cfg.Log.Warn("gateway no longer holds the stream; reconnecting", "conn_id", hb.ConnID, "gateway", hb.Gateway)
-			endStream(err)
-			return
-		case ctx.Err() != nil:
-			return
-		default:
-			c.cfg.Log.Warn("heartbeat failed", "conn_id", hb.ConnID, logging.KeyErr, err)
-		}
-	}
-}
-
-// postHeartbeat posts one heartbeat: nil when counted, ErrStreamUnknown
-// on 404 unknown_stream, ErrUnauthorized on 401, else an error.
-func (c *Client) postHeartbeat(ctx context.Context, body []byte) error {
-	resp, err := c.send(ctx, "/v1/executor/heartbeat", body)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	switch resp.StatusCode {
-	case http.StatusOK:
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
-	case http.StatusUnauthorized:
-		return ErrUnauthorized
-	case http.StatusNotFound:
-		var e contracts.Error
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		if json.Unmarshal(b, &e) == nil && e.Reason == reasonUnknownStream {
-			return ErrStreamUnknown
-		}
-		// A 404 without the reason (a gateway without the route, in a
-		// rolling upgrade) says nothing about the stream.
-		return fmt.Errorf("gateway answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	default:
-		return fmt.Errorf("gateway answered %s: %s", resp.Status, readSnippet(resp.Body))
-	}
-}
-
-// reasonUnknownStream is the reason of the gateway's 404 to a heartbeat
-// for a stream no replica holds.
-const reasonUnknownStream = "unknown_stream"
+// Streams counts the streams opened so far: a caller that must tell every
+// new stream's gateway something (the discovery summary) compares it.
+func (c *Client) Streams() uint64 { return c.streams.Load() }

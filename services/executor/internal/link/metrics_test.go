@@ -12,24 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/testkit"
 )
-
-// checkFor calls f every `every` until it returns nil, and fails the test
-// with f's last error if that does not happen within total.
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
 
 func TestMetrics(t *testing.T) {
 	release := make(chan struct{})
@@ -45,7 +29,7 @@ func TestMetrics(t *testing.T) {
 	c := newClient(t, srv.URL, func(c *Config) { c.Registerer = reg })
 	wantMetrics := func(connected, reconnects float64) {
 		t.Helper()
-		checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 			up, re := testutil.ToFloat64(c.upGauge), testutil.ToFloat64(c.reconnects)
 			if up != connected || re != reconnects {
 				return fmt.Errorf("connected, reconnects_total = %v, %v; want %v, %v", up, re, connected, reconnects)
@@ -64,7 +48,7 @@ func TestMetrics(t *testing.T) {
 	go func() { done <- c.Run(ctx, func(contracts.Command) {}) }()
 	wantMetrics(1, 0)
 	close(release)
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if n := conns.Load(); n < 2 {
 			return fmt.Errorf("%d connections; want a reconnect", n)
 		}

@@ -13,12 +13,31 @@
 //     "REDACTED" and binaryData values base64("REDACTED").
 //   - Any other configured kind: the values of its top-level data,
 //     stringData and binaryData maps are masked the same way.
-//   - Container environment, anywhere in a document: in an "env" array, the
-//     literal value of an entry whose name matches Config.SensitiveEnv
-//     becomes "REDACTED"; valueFrom references stay.
+//   - Container environment, anywhere in a document: in an "env" array,
+//     credentials in literal values, judged by package
+//     kubently.io/libs/policy/sensitive — the whole value of a
+//     credential-like name (DB_PASS, PGPASSWORD, JWT_SIGNING_KEY, STRIPE_SK),
+//     only the secret part of any other (the password of
+//     DATABASE_URL=postgres://u:pw@db, a webhook URL's token, a JWT or a
+//     provider key), and names Config.SensitiveEnv adds; valueFrom
+//     references stay, and harmless names (SECRET_NAME,
+//     PASSWORD_MIN_LENGTH, AUTHOR) are kept.
+//   - Container "args" and "command" (and probe and lifecycle exec
+//     commands): --password=x, --token x, DB_PASSWORD=x and credential
+//     shapes inside script lines.
+//   - Probe and lifecycle "httpHeaders": the value of Authorization,
+//     Cookie, X-Api-Key and credential-like headers; credential shapes in
+//     the others.
+//   - Secret annotations: every value except those that only name things
+//     (service-account name and uid, Helm release); the last-applied one is
+//     redacted as a document.
+//   - Config.Paths: per kind, dotted field paths of custom resources
+//     (spec.password, spec.auth.*.token) whose values are masked.
 //   - The kubectl.kubernetes.io/last-applied-configuration annotation of any
-//     object is parsed and redacted by the same rules (its own kind decides)
-//     and stored back compactly; one that is not JSON becomes "REDACTED".
+//     object is parsed and redacted by the same rules (its own kind decides,
+//     matched case-insensitively, with apiVersion v1 or core/v1 both the
+//     core group) and stored back compactly; one that is not JSON becomes
+//     "REDACTED".
 //
 // Every object in which something was masked gets the annotation
 // kubently.io/redacted: "true". Values of the wrong JSON type where a
@@ -26,8 +45,8 @@
 // panics.
 //
 // A document that cannot contain anything to mask (no masked kind's name,
-// no "env" key, no last-applied annotation, no \u escape and no masked-kind
-// hint) is only validated and returned as is. Redaction decodes numbers
+// no "env" or "containers" key, no last-applied annotation, no \u escape
+// and no masked-kind hint) is only validated and returned as is. Redaction decodes numbers
 // as json.Number, so integers survive exactly, and re-encodes without HTML
 // escaping and with object keys sorted. Documents with duplicate object
 // keys are read the way Go's JSON decoders read them: the last one wins.

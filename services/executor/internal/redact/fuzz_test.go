@@ -25,6 +25,11 @@ var fuzzSeeds = []string{
 	`"Secret"`,
 	`12345678901234567890`,
 	`{"kind":"Secret"`,
+	`{"kind":"Pod","spec":{"containers":[{"args":["--token","t0k","--db-password=x1","DB_PASSWORD=y"],"command":["sh","-c","psql postgres://u:pw@h"],"env":[{"name":"DATABASE_URL","value":"redis://:pw1234@r:6379"},{"name":"SESSION_SALT","value":"Zq8v1Lm3Np5Rt7Wx9Yb2"}],"livenessProbe":{"httpGet":{"httpHeaders":[{"name":"Authorization","value":"Bearer x"},{"name":"X","value":"token=abc123"}]}}}]}}`,
+	`{"kind":"Secret","metadata":{"annotations":{"a":"b","kubernetes.io/service-account.name":"sa"}}}`,
+	`{"kind":"ConfigMap","metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"apiVersion\":\"core/v1\",\"kind\":\"SECRET\",\"stringData\":{\"p\":\"x\"}}"}}}`,
+	`{"apiVersion":"eXAmple.Com/","kind":"VAultEntrYList","items":[{"":{"":[{"":0}]}}]}`,
+	`{"apiVersion":"example.com/v1","kind":"VaultEntryList","items":[{"kind":"VaultEntry","spec":{"password":"pw","auth":{"a":{"token":"t"}},"users":[{"secret":1}]}}]}`,
 }
 
 // FuzzJSON checks that redaction never panics, produces valid JSON, is
@@ -34,7 +39,8 @@ func FuzzJSON(f *testing.F) {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
 	}
-	r := newRedactor(f, redact.Config{Kinds: []redact.Kind{configMapKind}})
+	r := newRedactor(f, redact.Config{Kinds: []redact.Kind{configMapKind},
+		Paths: []redact.PathRule{{Kind: vaultKind, Paths: []string{"spec.password", "spec.auth.*.token", "spec.users.secret", "*"}}}})
 	f.Fuzz(func(t *testing.T, in []byte, secretHint bool) {
 		hint := redact.Kind{}
 		if secretHint {

@@ -23,3 +23,21 @@ func TestHasMarkerEscape(t *testing.T) {
 		}
 	}
 }
+
+func TestContainsFold(t *testing.T) {
+	for _, tt := range []struct {
+		b, m string
+		want bool
+	}{
+		{`"kind":"VaultEntry"`, "vaultentry", true},
+		{`"kind":"VAULTENTRY"`, "VaultEntry", true},
+		{`vvvvvvVaultEntr`, "vaultentry", false},
+		{`x-1y`, "-1Y", true},
+		{``, "a", false},
+		{`abc`, "", true},
+	} {
+		if got := containsFold([]byte(tt.b), []byte(tt.m)); got != tt.want {
+			t.Errorf("containsFold(%q, %q) = %v; want %v", tt.b, tt.m, got, tt.want)
+		}
+	}
+}

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
+
+	"kubently.io/libs/policy/sensitive"
 )
 
 var (
@@ -42,11 +45,6 @@ const (
 	// AnnotationRedacted is set to "true" in metadata.annotations of every
 	// object in which something was masked.
 	AnnotationRedacted = "kubently.io/redacted"
-
-	// DefaultSensitiveEnvPattern is the pattern used when
-	// Config.SensitiveEnv is nil: a case-insensitive substring match on the
-	// environment variable's name.
-	DefaultSensitiveEnvPattern = `(?i)PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|PRIVATE_KEY|ACCESS_KEY|CREDENTIAL|AUTH`
 
 	// DefaultMaxBody is the body limit used when Config.MaxBody is zero.
 	DefaultMaxBody = 64 << 20
@@ -85,11 +83,35 @@ var secretKind = Kind{Kind: "Secret"}
 // configMapKind is core ConfigMap; it is redacted only when configured.
 var configMapKind = Kind{Kind: "ConfigMap"}
 
+// key returns k as the redactor compares kinds: the kind lower-cased and
+// the core group spelled "" (apiVersion "core/v1" names it too), so that
+// a hand-written last-applied document with "kind: secret" or
+// "apiVersion: core/v1" is still a Secret.
+func (k Kind) key() Kind {
+	g := strings.ToLower(k.Group)
+	if g == "core" {
+		g = ""
+	}
+	return Kind{Group: g, Kind: strings.ToLower(k.Kind)}
+}
+
+// secretAnnotationsKept are the Secret annotations whose values are not
+// masked: they name things and hold no secret.
+var secretAnnotationsKept = map[string]bool{
+	"kubernetes.io/service-account.name": true,
+	"kubernetes.io/service-account.uid":  true,
+	"meta.helm.sh/release-name":          true,
+	"meta.helm.sh/release-namespace":     true,
+	AnnotationRedacted:                   true,
+	lastAppliedKey:                       true, // redacted as a document
+}
+
 // tableGroup is the API group of the server-side Table kind.
 const tableGroup = "meta.k8s.io"
 
 // Config configures a [Redactor]. The zero value masks core Secrets,
-// sensitive env values and last-applied annotations, with a 64 MiB limit.
+// credentials in env values, container args and commands and probe
+// headers, and last-applied annotations, with a 64 MiB limit.
 type Config struct {
 	// Kinds lists the kinds whose values are masked. Core Secret is always
 	// included, whether listed or not. Secret masks data (base64) and
@@ -98,17 +120,35 @@ type Config struct {
 	// (base64) maps. Nil means core Secret only.
 	Kinds []Kind
 
-	// SensitiveEnv matches container environment variable names whose
-	// literal value is masked, anywhere in a document (pods, pod templates,
-	// last-applied annotations, Table rows). It is matched unanchored, so a
-	// plain pattern is a substring match. Nil means
-	// [DefaultSensitiveEnvPattern].
+	// SensitiveEnv matches further container environment variable names
+	// whose literal value is masked whole, anywhere in a document, on top
+	// of what package sensitive judges by name and value. It is matched
+	// unanchored. Nil adds none.
 	SensitiveEnv *regexp.Regexp
+
+	// Paths lists, per kind, fields whose values are masked wherever an
+	// object of the kind is read (a CRD's spec.password). See [PathRule].
+	Paths []PathRule
 
 	// MaxBody bounds the bytes of one response body buffered for redaction;
 	// a longer body is refused with [ErrTooLarge]. Zero means
 	// [DefaultMaxBody]; negative values are invalid.
 	MaxBody int64
+}
+
+// PathRule masks fields of one kind. A path is field names separated by
+// dots ("spec.auth.password"); "*" stands for every key of an object or
+// every element of an array, and a name applied to an array applies to
+// each element ("spec.users.password" for a list of users). The value a
+// path reaches is masked whole: a string becomes "REDACTED", and every
+// scalar inside an object or array too, so the shape stays. A leading "*"
+// never reaches the object's identity (apiVersion, kind, metadata): those
+// are named explicitly when they must be masked ("metadata.annotations.x").
+type PathRule struct {
+	// Kind is the kind the paths apply to, matched case-insensitively.
+	Kind Kind
+	// Paths are the dotted field paths; each must be non-empty.
+	Paths []string
 }
 
 // rule says which top-level fields of a kind hold values, and the mask each
@@ -127,10 +167,12 @@ type groupResource struct{ group, resource string }
 // Redactor masks sensitive values in Kubernetes API JSON documents. It is
 // immutable once built and safe for concurrent use.
 type Redactor struct {
-	rules     map[Kind]rule          // kinds whose values are masked
+	rules     map[Kind]rule          // by Kind.key(): kinds whose values are masked
+	paths     map[Kind][][]string    // by Kind.key(): field paths, split
 	resources map[groupResource]Kind // URL resource → kind, for hints
 	markers   [][]byte               // fast path: a document without any of these has nothing to mask
-	env       *regexp.Regexp
+	foldMarks [][]byte               // fast path, matched case-insensitively: kinds named in Paths
+	env       *regexp.Regexp         // nil: none beyond package sensitive
 	maxBody   int64
 }
 
@@ -141,13 +183,11 @@ func New(cfg Config) (*Redactor, error) {
 		return nil, fmt.Errorf("%w: MaxBody %d is negative", ErrInvalidConfig, cfg.MaxBody)
 	}
 	r := &Redactor{
-		rules:     map[Kind]rule{secretKind: secretRule},
+		rules:     map[Kind]rule{secretKind.key(): secretRule},
+		paths:     map[Kind][][]string{},
 		resources: map[groupResource]Kind{{"", "secrets"}: secretKind},
 		env:       cfg.SensitiveEnv,
 		maxBody:   cfg.MaxBody,
-	}
-	if r.env == nil {
-		r.env = regexp.MustCompile(DefaultSensitiveEnvPattern)
 	}
 	if r.maxBody == 0 {
 		r.maxBody = DefaultMaxBody
@@ -156,24 +196,44 @@ func New(cfg Config) (*Redactor, error) {
 		if k.Kind == "" || strings.TrimSpace(k.Kind) != k.Kind {
 			return nil, fmt.Errorf("%w: kind %q in group %q", ErrInvalidConfig, k.Kind, k.Group)
 		}
-		switch k {
-		case secretKind:
+		switch k.key() {
+		case secretKind.key():
 			continue
-		case configMapKind:
-			r.rules[k] = configMapRule
+		case configMapKind.key():
+			r.rules[k.key()] = configMapRule
 		default:
-			r.rules[k] = genericRule
+			r.rules[k.key()] = genericRule
 		}
 		for _, res := range plurals(k.Kind) {
 			r.resources[groupResource{k.Group, res}] = k
 		}
 	}
+	kindNames := []string{secretKind.Kind}
+	for _, k := range cfg.Kinds {
+		kindNames = append(kindNames, k.Kind)
+	}
+	for i, pr := range cfg.Paths {
+		if pr.Kind.Kind == "" || strings.TrimSpace(pr.Kind.Kind) != pr.Kind.Kind || len(pr.Paths) == 0 {
+			return nil, fmt.Errorf("%w: paths[%d]: kind %q in group %q with %d paths", ErrInvalidConfig, i, pr.Kind.Kind, pr.Kind.Group, len(pr.Paths))
+		}
+		for _, p := range pr.Paths {
+			segs := strings.Split(p, ".")
+			if slices.Contains(segs, "") {
+				return nil, fmt.Errorf("%w: paths[%d]: path %q has an empty field", ErrInvalidConfig, i, p)
+			}
+			r.paths[pr.Kind.key()] = append(r.paths[pr.Kind.key()], segs)
+		}
+		r.foldMarks = append(r.foldMarks, []byte(pr.Kind.Kind))
+	}
+	// An object's kind is spelled exactly by the API server; a document
+	// spelled by hand sits in a last-applied annotation, whose marker
+	// sends it down the slow path, and which is always parsed.
 	r.markers = [][]byte{
 		[]byte(`"env"`),
 		[]byte("last-applied-configuration"),
 	}
-	for k := range r.rules {
-		r.markers = append(r.markers, []byte(k.Kind)) // also matches <Kind>List
+	for _, k := range kindNames {
+		r.markers = append(r.markers, []byte(k)) // also matches <Kind>List
 	}
 	return r, nil
 }
@@ -216,9 +276,10 @@ func (r *Redactor) JSON(body []byte, hint Kind) ([]byte, bool, error) {
 
 // redact is JSON without the size check; annotate is false for documents
 // nested in a last-applied annotation, whose enclosing object gets the
-// annotation instead.
+// annotation instead, and which skip the fast path: their kinds are
+// spelled by hand.
 func (r *Redactor) redact(body []byte, hint Kind, annotate bool) ([]byte, bool, error) {
-	if !r.mayNeedMasking(body, hint) {
+	if annotate && !r.mayNeedMasking(body, hint) {
 		// Nothing here could be masked, valid JSON or not: the client's
 		// decoder rejects a malformed body, so it needs no second parse.
 		return body, false, nil
@@ -246,7 +307,10 @@ func (r *Redactor) redact(body []byte, hint Kind, annotate bool) ([]byte, bool, 
 // mayNeedMasking is the fast path: it reports whether body could contain
 // anything to mask. It errs towards true.
 func (r *Redactor) mayNeedMasking(body []byte, hint Kind) bool {
-	if _, ok := r.rules[hint]; ok {
+	if _, ok := r.rules[hint.key()]; ok {
+		return true
+	}
+	if _, ok := r.paths[hint.key()]; ok {
 		return true
 	}
 	for _, m := range r.markers {
@@ -254,7 +318,61 @@ func (r *Redactor) mayNeedMasking(body []byte, hint Kind) bool {
 			return true
 		}
 	}
+	// Container args, commands and probe headers only occur in a pod
+	// spec, which always has "containers" (initContainers and
+	// ephemeralContainers come with it). A marker that starts with a
+	// frequent byte such as '"' makes bytes.Contains fall back to a slower
+	// scan, so the letter-led form is looked for first; the quoted form
+	// then tells the key from managedFields' "f:containers".
+	if bytes.Contains(body, containersLoose) && bytes.Contains(body, containersKey) {
+		return true
+	}
+	for _, m := range r.foldMarks {
+		if containsFold(body, m) {
+			return true
+		}
+	}
 	return hasMarkerEscape(body)
+}
+
+// Markers of a pod spec, for the fast path.
+var (
+	containersLoose = []byte(`containers"`)
+	containersKey   = []byte(`"containers"`)
+)
+
+// containsFold reports whether b contains m, ASCII case-insensitively. It
+// scans for both cases of m's first byte, each occurrence found once.
+func containsFold(b, m []byte) bool {
+	if len(m) == 0 {
+		return true
+	}
+	lo, up := m[0], m[0]
+	if c := m[0] | 0x20; c >= 'a' && c <= 'z' {
+		lo, up = c, c&^0x20
+	}
+	next := func(c byte, from int) int {
+		if j := bytes.IndexByte(b[from:], c); j >= 0 {
+			return from + j
+		}
+		return len(b)
+	}
+	nl, nu := next(lo, 0), next(up, 0)
+	for {
+		i := min(nl, nu)
+		if i+len(m) > len(b) {
+			return false
+		}
+		if bytes.EqualFold(b[i:i+len(m)], m) {
+			return true
+		}
+		if nl == i {
+			nl = next(lo, i+1)
+		}
+		if nu == i {
+			nu = next(up, i+1)
+		}
+	}
 }
 
 // hasMarkerEscape reports whether body has a \u escape that could spell
@@ -323,24 +441,43 @@ type walker struct {
 	hint     Kind
 	annotate bool
 	changed  bool
-	// envNames caches SensitiveEnv matches: the same few names repeat in
-	// every pod of a list.
-	envNames map[string]bool
+	// envValues caches the judgement of env entries: the same few
+	// name/value pairs repeat in every pod of a list.
+	envValues map[[2]string]string
 }
 
-// sensitiveEnv reports whether name matches Config.SensitiveEnv.
-func (w *walker) sensitiveEnv(name string) bool {
-	if m, ok := w.envNames[name]; ok {
-		return m
+// maxCache bounds the walker's env cache.
+const maxCache = 4096
+
+// envValue returns the env value v of variable name with credentials
+// masked, and whether anything was.
+func (w *walker) envValue(name, v string) (string, bool) {
+	if v == Mask {
+		return v, false
 	}
-	if w.envNames == nil {
-		w.envNames = make(map[string]bool)
+	k := [2]string{name, v}
+	if m, ok := w.envValues[k]; ok {
+		return m, m != v
 	}
-	m := w.r.env.MatchString(name)
-	if len(w.envNames) < 1024 {
-		w.envNames[name] = m
+	var m string
+	if w.r.env != nil && w.r.env.MatchString(name) && v != "" {
+		m = Mask
+	} else {
+		m, _ = sensitive.Value(name, v)
 	}
-	return m
+	if w.envValues == nil {
+		w.envValues = make(map[[2]string]string)
+	}
+	if len(w.envValues) < maxCache {
+		w.envValues[k] = m
+	}
+	return m, m != v
+}
+
+// envName reports whether any literal value of variable name is masked
+// whole: a credential-like name, or one Config.SensitiveEnv matches.
+func (w *walker) envName(name string) bool {
+	return sensitive.Name(name) || (w.r.env != nil && w.r.env.MatchString(name))
 }
 
 // object redacts m, an object whose kind is taken from its own kind field
@@ -379,8 +516,19 @@ func (w *walker) visitMap(m map[string]any, inherit Kind, object, top bool) bool
 	}
 	object = object || own
 	masked := false
-	if rl, ok := w.r.rules[k]; ok && w.maskFields(m, rl) {
+	kk := k.key()
+	if rl, ok := w.r.rules[kk]; ok && w.maskFields(m, rl) {
 		masked = true
+	}
+	if kk == secretKind.key() && w.secretAnnotations(m) {
+		masked = true
+	}
+	if paths, ok := w.r.paths[kk]; ok {
+		for _, p := range paths {
+			if w.maskPath(m, p, atObject) {
+				masked = true
+			}
+		}
 	}
 	if w.lastApplied(m, k) {
 		masked = true
@@ -388,19 +536,33 @@ func (w *walker) visitMap(m map[string]any, inherit Kind, object, top bool) bool
 	listItems := Kind{}
 	isList := false
 	switch {
-	case own && k.Kind == "List":
+	case own && kk.Kind == "list":
 		isList, listItems = true, w.hint
-	case own && strings.HasSuffix(k.Kind, "List") && len(k.Kind) > len("List"):
-		isList, listItems = true, Kind{Group: k.Group, Kind: strings.TrimSuffix(k.Kind, "List")}
+	case own && strings.HasSuffix(kk.Kind, "list") && len(k.Kind) > len("List"):
+		isList, listItems = true, Kind{Group: k.Group, Kind: k.Kind[:len(k.Kind)-len("List")]}
 	case !own && top: // a list without a kind: its items default to the hint
 		isList, listItems = true, w.hint
 	}
-	isTable := own && k.Kind == "Table" && (k.Group == tableGroup || k.Group == "")
+	isTable := own && kk.Kind == "table" && (kk.Group == tableGroup || kk.Group == "")
 
 	for key, v := range m {
 		switch {
 		case key == "env":
 			if arr, ok := v.([]any); ok && w.env(arr) {
+				masked = true
+			}
+			if w.node(v) {
+				masked = true
+			}
+		case key == "args" || key == "command":
+			if arr, ok := v.([]any); ok && w.args(arr) {
+				masked = true
+			}
+			if w.node(v) {
+				masked = true
+			}
+		case key == "httpHeaders":
+			if arr, ok := v.([]any); ok && w.headers(arr) {
 				masked = true
 			}
 			if w.node(v) {
@@ -477,6 +639,7 @@ func kindOf(m map[string]any) (Kind, bool) {
 	}
 	k := Kind{Kind: kind}
 	if av, ok := m["apiVersion"].(string); ok {
+		// "core/v1" names the core group; Kind.key makes it "".
 		if g, _, found := strings.Cut(av, "/"); found {
 			k.Group = g
 		}
@@ -518,7 +681,9 @@ func (w *walker) maskFields(m map[string]any, rl rule) bool {
 	return masked
 }
 
-// env masks the literal values of sensitive entries in a container env list.
+// env masks credentials in the literal values of a container env list:
+// the whole value of a credential-like name, the credential part of any
+// other (package sensitive). valueFrom references stay.
 func (w *walker) env(arr []any) bool {
 	masked := false
 	for _, e := range arr {
@@ -527,23 +692,244 @@ func (w *walker) env(arr []any) bool {
 			continue
 		}
 		name, ok := ev["name"].(string)
-		if !ok || !w.sensitiveEnv(name) {
+		if !ok {
 			continue
 		}
 		v, ok := ev["value"]
 		if !ok || v == nil {
 			continue
 		}
-		if s, ok := v.(string); ok && s == Mask {
+		s, isString := v.(string)
+		if !isString {
+			// The wrong type where a value belongs: mask it when the
+			// name says it is a credential (fail closed).
+			if w.envName(name) {
+				ev["value"] = Mask
+				masked = true
+			}
 			continue
 		}
-		ev["value"] = Mask
+		if m, changed := w.envValue(name, s); changed {
+			ev["value"] = m
+			masked = true
+		}
+	}
+	if masked {
+		w.changed = true
+	}
+	return masked
+}
+
+// args masks credentials in a container's command or args (or a probe's
+// exec command): --password=x, --token x, DB_PASSWORD=x and credential
+// shapes (package sensitive). Entries that are not strings stay.
+func (w *walker) args(arr []any) bool {
+	strs := make([]string, 0, len(arr))
+	idx := make([]int, 0, len(arr))
+	for i, e := range arr {
+		if s, ok := e.(string); ok {
+			strs = append(strs, s)
+			idx = append(idx, i)
+		}
+	}
+	out, changed := sensitive.Args(strs)
+	if !changed {
+		return false
+	}
+	masked := false
+	for j, i := range idx {
+		if out[j] != strs[j] {
+			arr[i] = out[j]
+			masked = true
+		}
+	}
+	if masked {
+		w.changed = true
+	}
+	return masked
+}
+
+// headers masks the values of credential headers (Authorization, Cookie,
+// X-Api-Key, credential-like names) in a probe's or lifecycle hook's
+// httpHeaders, and credential shapes in the others.
+func (w *walker) headers(arr []any) bool {
+	masked := false
+	for _, e := range arr {
+		h, ok := e.(map[string]any)
+		if !ok {
+			continue
+		}
+		name, _ := h["name"].(string)
+		v, ok := h["value"]
+		if !ok || v == nil {
+			continue
+		}
+		s, isString := v.(string)
+		switch {
+		case s == Mask:
+		case sensitive.Header(name) && (!isString || s != ""):
+			h["value"] = Mask
+			masked = true
+		case isString:
+			if m, changed := sensitive.Shapes(s); changed {
+				h["value"] = m
+				masked = true
+			}
+		}
+	}
+	if masked {
+		w.changed = true
+	}
+	return masked
+}
+
+// secretAnnotations masks the annotation values of a Secret, where some
+// platforms keep tokens, except those that only name things.
+func (w *walker) secretAnnotations(m map[string]any) bool {
+	md, ok := m["metadata"].(map[string]any)
+	if !ok {
+		return false
+	}
+	ann, ok := md["annotations"].(map[string]any)
+	if !ok {
+		return false
+	}
+	masked := false
+	for k, v := range ann {
+		if secretAnnotationsKept[k] || v == nil {
+			continue
+		}
+		if s, ok := v.(string); ok && (s == Mask || s == "") {
+			continue
+		}
+		ann[k] = Mask
 		masked = true
 	}
 	if masked {
 		w.changed = true
 	}
 	return masked
+}
+
+// identityFields are the top-level fields a leading "*" skips: masking
+// them would unmake the object (and the redaction marker in its metadata).
+var identityFields = map[string]bool{"apiVersion": true, "kind": true, "metadata": true}
+
+// Where a path walk stands relative to the redaction marker
+// (metadata.annotations["kubently.io/redacted"]), which is Kubently's own
+// and never masked: at the object, in its metadata, in its annotations, or
+// elsewhere.
+const (
+	atObject = iota
+	atMetadata
+	atAnnotations
+	atElsewhere
+)
+
+// step returns where the walk stands after descending from at into key k.
+func step(at int, k string) int {
+	switch {
+	case at == atObject && k == "metadata":
+		return atMetadata
+	case at == atMetadata && k == "annotations":
+		return atAnnotations
+	}
+	return atElsewhere
+}
+
+// maskPath masks what the field path segs reaches from v; at says where v
+// stands (atObject for the object the rule applies to).
+func (w *walker) maskPath(v any, segs []string, at int) bool {
+	if len(segs) == 0 {
+		return false
+	}
+	seg, rest := segs[0], segs[1:]
+	masked := false
+	switch t := v.(type) {
+	case map[string]any:
+		visit := func(k string) {
+			if at == atAnnotations && k == AnnotationRedacted {
+				return
+			}
+			if len(rest) == 0 {
+				if nv, changed := maskValue(t[k], step(at, k)); changed {
+					t[k] = nv
+					masked = true
+				}
+				return
+			}
+			if w.maskPath(t[k], rest, step(at, k)) {
+				masked = true
+			}
+		}
+		if seg == "*" {
+			for k := range t {
+				if at != atObject || !identityFields[k] {
+					visit(k)
+				}
+			}
+		} else if _, ok := t[seg]; ok {
+			visit(seg)
+		}
+	case []any:
+		for i, e := range t {
+			switch {
+			case seg != "*":
+				// A name applies to every element of an array.
+				if w.maskPath(e, segs, atElsewhere) {
+					masked = true
+				}
+			case len(rest) == 0:
+				if nv, changed := maskValue(e, atElsewhere); changed {
+					t[i] = nv
+					masked = true
+				}
+			default:
+				if w.maskPath(e, rest, atElsewhere) {
+					masked = true
+				}
+			}
+		}
+	}
+	if masked {
+		w.changed = true
+	}
+	return masked
+}
+
+// maskValue masks v whole: a scalar becomes Mask, and every scalar inside
+// an object or array, so that the shape stays. nil stays nil. at says
+// where v stands, so that the redaction marker is left alone.
+func maskValue(v any, at int) (any, bool) {
+	switch t := v.(type) {
+	case nil:
+		return nil, false
+	case string:
+		return Mask, t != Mask
+	case map[string]any:
+		masked := false
+		for k, e := range t {
+			if at == atAnnotations && k == AnnotationRedacted {
+				continue
+			}
+			if nv, changed := maskValue(e, step(at, k)); changed {
+				t[k] = nv
+				masked = true
+			}
+		}
+		return t, masked
+	case []any:
+		masked := false
+		for i, e := range t {
+			if nv, changed := maskValue(e, atElsewhere); changed {
+				t[i] = nv
+				masked = true
+			}
+		}
+		return t, masked
+	default:
+		return Mask, true
+	}
 }
 
 // lastApplied redacts the document held in m's last-applied annotation;

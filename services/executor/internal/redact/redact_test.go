@@ -72,9 +72,9 @@ func TestJSON(t *testing.T) {
 			want: `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s","resourceVersion":"12345678901234567890",` + redactedMeta + `},"type":"Opaque","data":{"password":"` + b64Mask + `","user":"` + b64Mask + `","empty":null}}`,
 		},
 		{
-			name: "secret stringData and existing annotations",
+			name: "secret stringData and existing annotations, masked",
 			in:   `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s","annotations":{"a":"b"}},"stringData":{"token":"abcd"}}`,
-			want: `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s","annotations":{"a":"b","kubently.io/redacted":"true"}},"stringData":{"token":"REDACTED"}}`,
+			want: `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s","annotations":{"a":"REDACTED","kubently.io/redacted":"true"}},"stringData":{"token":"REDACTED"}}`,
 		},
 		{
 			name: "secret without apiVersion is still core",
@@ -141,7 +141,7 @@ func TestJSON(t *testing.T) {
 			in: `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"initContainers":[{"name":"i","env":[{"name":"github_token","value":"ghp_x"}]}],"containers":[{"name":"c","env":[` +
 				`{"name":"DB_PASSWORD","value":"hunter2"},{"name":"LOG_LEVEL","value":"debug"},{"name":"API_KEY","valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}},{"name":"EMPTY_SECRET","value":""},{"name":"NO_VALUE_TOKEN"}]}]}}`,
 			want: `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p",` + redactedMeta + `},"spec":{"initContainers":[{"name":"i","env":[{"name":"github_token","value":"REDACTED"}]}],"containers":[{"name":"c","env":[` +
-				`{"name":"DB_PASSWORD","value":"REDACTED"},{"name":"LOG_LEVEL","value":"debug"},{"name":"API_KEY","valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}},{"name":"EMPTY_SECRET","value":"REDACTED"},{"name":"NO_VALUE_TOKEN"}]}]}}`,
+				`{"name":"DB_PASSWORD","value":"REDACTED"},{"name":"LOG_LEVEL","value":"debug"},{"name":"API_KEY","valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}},{"name":"EMPTY_SECRET","value":""},{"name":"NO_VALUE_TOKEN"}]}]}}`,
 		},
 		{
 			name: "Pod without sensitive env is unchanged",
@@ -153,10 +153,10 @@ func TestJSON(t *testing.T) {
 			want: `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d","generation":3,` + redactedMeta + `},"spec":{"replicas":2,"template":{"metadata":{"labels":{"app":"d"}},"spec":{"containers":[{"name":"c","env":[{"name":"AWS_SECRET_ACCESS_KEY","value":"REDACTED"}]}]}}}}`,
 		},
 		{
-			name: "custom SensitiveEnv",
+			name: "custom SensitiveEnv adds to the built-in names",
 			cfg:  redact.Config{SensitiveEnv: regexp.MustCompile(`^DSN$`)},
 			in:   `{"kind":"Pod","spec":{"containers":[{"env":[{"name":"DSN","value":"postgres://u:p@h"},{"name":"PASSWORD","value":"x"}]}]}}`,
-			want: `{"kind":"Pod","metadata":{` + redactedMeta + `},"spec":{"containers":[{"env":[{"name":"DSN","value":"REDACTED"},{"name":"PASSWORD","value":"x"}]}]}}`,
+			want: `{"kind":"Pod","metadata":{` + redactedMeta + `},"spec":{"containers":[{"env":[{"name":"DSN","value":"REDACTED"},{"name":"PASSWORD","value":"REDACTED"}]}]}}`,
 		},
 		{
 			name: "last-applied holding a Secret on the Secret",
@@ -269,6 +269,83 @@ func TestJSON(t *testing.T) {
 			name: "HTML characters are not escaped",
 			in:   `{"kind":"Secret","metadata":{"labels":{"a":"<&>"}},"data":{"k":"eA=="}}`,
 			want: `{"kind":"Secret","metadata":{"labels":{"a":"<&>"},` + redactedMeta + `},"data":{"k":"` + b64Mask + `"}}`,
+		},
+		{
+			name: "env judged by name and value",
+			in: `{"kind":"Pod","spec":{"containers":[{"env":[` +
+				`{"name":"DB_PASS","value":"p1"},{"name":"PGPASS","value":"p2"},{"name":"JWT_SIGNING_KEY","value":"k3"},{"name":"STRIPE_SK","value":"sk_live_51Habcdefghijklmnop"},` +
+				`{"name":"DATABASE_URL","value":"postgres://shop:Sh0p@db:5432/shop"},{"name":"SLACK_WEBHOOK_URL","value":"https://hooks.slack.com/services/T0/B0/XXXXYYYYZZZZ"},` +
+				`{"name":"AUTHOR","value":"Jane"},{"name":"OAUTH_CALLBACK_URL","value":"https://x/cb"},{"name":"PASSWORD_MIN_LENGTH","value":"12"},{"name":"SECRET_NAME","value":"db"}]}]}}`,
+			want: `{"kind":"Pod","metadata":{` + redactedMeta + `},"spec":{"containers":[{"env":[` +
+				`{"name":"DB_PASS","value":"REDACTED"},{"name":"PGPASS","value":"REDACTED"},{"name":"JWT_SIGNING_KEY","value":"REDACTED"},{"name":"STRIPE_SK","value":"REDACTED"},` +
+				`{"name":"DATABASE_URL","value":"postgres://shop:REDACTED@db:5432/shop"},{"name":"SLACK_WEBHOOK_URL","value":"https://hooks.slack.com/services/REDACTED"},` +
+				`{"name":"AUTHOR","value":"Jane"},{"name":"OAUTH_CALLBACK_URL","value":"https://x/cb"},{"name":"PASSWORD_MIN_LENGTH","value":"12"},{"name":"SECRET_NAME","value":"db"}]}]}}`,
+		},
+		{
+			name: "container args, command, probe and lifecycle headers and exec",
+			in: `{"kind":"Pod","spec":{"containers":[{"name":"c","command":["app","--db-password=hunter22"],"args":["--token","t0k3n","--port","80","--dsn=postgres://u:pw99@db/x"],` +
+				`"livenessProbe":{"httpGet":{"path":"/h","httpHeaders":[{"name":"Authorization","value":"Bearer abc"},{"name":"X-Trace","value":"1"}]}},` +
+				`"readinessProbe":{"exec":{"command":["sh","-c","curl -H 'Authorization: Bearer s3cr3tT0k3n' localhost"]}},` +
+				`"lifecycle":{"postStart":{"httpGet":{"path":"/x","httpHeaders":[{"name":"X-Api-Key","value":"k-123"}]}}}}]}}`,
+			want: `{"kind":"Pod","metadata":{` + redactedMeta + `},"spec":{"containers":[{"name":"c","command":["app","--db-password=REDACTED"],"args":["--token","REDACTED","--port","80","--dsn=postgres://u:REDACTED@db/x"],` +
+				`"livenessProbe":{"httpGet":{"path":"/h","httpHeaders":[{"name":"Authorization","value":"REDACTED"},{"name":"X-Trace","value":"1"}]}},` +
+				`"readinessProbe":{"exec":{"command":["sh","-c","curl -H 'Authorization: Bearer REDACTED' localhost"]}},` +
+				`"lifecycle":{"postStart":{"httpGet":{"path":"/x","httpHeaders":[{"name":"X-Api-Key","value":"REDACTED"}]}}}}]}}`,
+		},
+		{
+			name: "harmless args are kept",
+			in:   `{"kind":"Pod","spec":{"containers":[{"name":"c","command":["nginx","-g","daemon off;"],"args":["--port=80","--log-level","info"]}]}}`,
+		},
+		{
+			name: "Secret annotations",
+			in:   `{"kind":"Secret","metadata":{"name":"s","annotations":{"kubernetes.io/service-account.name":"sa","platform.example.com/token":"t0k3n"}},"type":"kubernetes.io/service-account-token"}`,
+			want: `{"kind":"Secret","metadata":{"name":"s","annotations":{"kubernetes.io/service-account.name":"sa","platform.example.com/token":"REDACTED","kubently.io/redacted":"true"}},"type":"kubernetes.io/service-account-token"}`,
+		},
+		{
+			name: "last-applied Secret in other spellings on another object",
+			in: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","annotations":{"kubectl.kubernetes.io/last-applied-configuration":` +
+				lastApplied(`{"apiVersion":"core/v1","kind":"secret","metadata":{"name":"s","annotations":{"t":"x1"}},"stringData":{"p":"hunter2"}}`) + `}}}`,
+			want: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","annotations":{"kubently.io/redacted":"true","kubectl.kubernetes.io/last-applied-configuration":` +
+				lastApplied(`{"apiVersion":"core/v1","kind":"secret","metadata":{"annotations":{"t":"REDACTED"},"name":"s"},"stringData":{"p":"REDACTED"}}`) + `}}}`,
+		},
+		{
+			name: "last-applied SECRET with apiVersion v1",
+			in: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","annotations":{"kubectl.kubernetes.io/last-applied-configuration":` +
+				lastApplied(`{"apiVersion":"v1","kind":"SECRET","data":{"p":"aHVudGVyMg=="}}`) + `}}}`,
+			want: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","annotations":{"kubently.io/redacted":"true","kubectl.kubernetes.io/last-applied-configuration":` +
+				lastApplied(`{"apiVersion":"v1","data":{"p":"`+b64Mask+`"},"kind":"SECRET"}`) + `}}}`,
+		},
+		{
+			name: "per-kind field paths on a custom resource list",
+			cfg:  redact.Config{Paths: []redact.PathRule{{Kind: vaultKind, Paths: []string{"spec.password", "spec.auth.*.token", "spec.users.secret", "status.keys"}}}},
+			in: `{"apiVersion":"example.com/v1","kind":"VaultEntryList","items":[{"apiVersion":"example.com/v1","kind":"VaultEntry","metadata":{"name":"v"},` +
+				`"spec":{"host":"h","password":"pw","auth":{"a":{"token":"t1","user":"u"},"b":{"token":"t2"}},"users":[{"name":"x","secret":"s1"},{"name":"y"}]},"status":{"keys":{"k1":"v1","n":3}}}]}`,
+			want: `{"apiVersion":"example.com/v1","kind":"VaultEntryList","items":[{"apiVersion":"example.com/v1","kind":"VaultEntry","metadata":{"name":"v",` + redactedMeta + `},` +
+				`"spec":{"host":"h","password":"REDACTED","auth":{"a":{"token":"REDACTED","user":"u"},"b":{"token":"REDACTED"}},"users":[{"name":"x","secret":"REDACTED"},{"name":"y"}]},"status":{"keys":{"k1":"REDACTED","n":"REDACTED"}}}]}`,
+		},
+		{
+			name: "a leading wildcard path skips the object's identity",
+			cfg:  redact.Config{Paths: []redact.PathRule{{Kind: vaultKind, Paths: []string{"*"}}}},
+			in:   `{"apiVersion":"example.com/v1","kind":"VaultEntry","metadata":{"name":"v"},"spec":{"password":"pw","n":1}}`,
+			want: `{"apiVersion":"example.com/v1","kind":"VaultEntry","metadata":{"name":"v",` + redactedMeta + `},"spec":{"password":"REDACTED","n":"REDACTED"}}`,
+		},
+		{
+			name: "the marker's key elsewhere is data like any other",
+			cfg:  redact.Config{Paths: []redact.PathRule{{Kind: vaultKind, Paths: []string{"spec.*", "metadata"}}}},
+			in:   `{"apiVersion":"example.com/v1","kind":"VaultEntry","metadata":{"name":"v","annotations":{"kubently.io/redacted":"true"}},"spec":{"kubently.io/redacted":"pw"}}`,
+			want: `{"apiVersion":"example.com/v1","kind":"VaultEntry","metadata":{"name":"REDACTED","annotations":{"kubently.io/redacted":"true"}},"spec":{"kubently.io/redacted":"REDACTED"}}`,
+		},
+		{
+			name: "a path through metadata never masks the redaction marker",
+			cfg:  redact.Config{Paths: []redact.PathRule{{Kind: vaultKind, Paths: []string{"metadata.annotations.*", "metadata.labels"}}}},
+			in:   `{"apiVersion":"example.com/v1","kind":"VaultEntry","metadata":{"name":"v","labels":{"kubently.io/redacted":"x","l":"y"},"annotations":{"kubently.io/redacted":"true","a":"b"}}}`,
+			want: `{"apiVersion":"example.com/v1","kind":"VaultEntry","metadata":{"name":"v","labels":{"kubently.io/redacted":"REDACTED","l":"REDACTED"},"annotations":{"kubently.io/redacted":"true","a":"REDACTED"}}}`,
+		},
+		{
+			name: "field paths match the kind case-insensitively, other kinds untouched",
+			cfg:  redact.Config{Paths: []redact.PathRule{{Kind: redact.Kind{Group: "Example.com", Kind: "vaultentry"}, Paths: []string{"spec.password"}}}},
+			in:   `{"kind":"List","items":[{"apiVersion":"example.com/v1","kind":"VaultEntry","spec":{"password":"pw"}},{"apiVersion":"other.com/v1","kind":"VaultEntry","spec":{"password":"pw"}}]}`,
+			want: `{"kind":"List","items":[{"apiVersion":"example.com/v1","kind":"VaultEntry","metadata":{` + redactedMeta + `},"spec":{"password":"REDACTED"}},{"apiVersion":"other.com/v1","kind":"VaultEntry","spec":{"password":"pw"}}]}`,
 		},
 	}
 	for _, tt := range tests {

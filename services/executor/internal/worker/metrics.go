@@ -4,12 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"kubently.io/libs/contracts"
-	"kubently.io/libs/policy"
 )
-
-// verbOther is the verb label of a command whose verb the built-in
-// allow-list does not know, so made-up verbs cannot grow the series.
-const verbOther = "other"
 
 // metrics are the pool's Prometheus metrics. They always exist; New
 // registers them only when Config.Registerer is set.
@@ -27,7 +22,7 @@ func newMetrics(queueLen func() int) *metrics {
 	return &metrics{
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_executor_commands_total",
-			Help: "Commands answered by this executor, by verb (\"other\" if not an allow-listed verb) and result status.",
+			Help: "Commands answered by this executor, by verb (policy.VerbLabel: an allow-listed verb, \"other\" or \"invalid\") and result status.",
 		}, []string{"verb", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kubently_executor_command_duration_seconds",
@@ -83,18 +78,4 @@ func (m *metrics) answered(verb string, status contracts.Status, ran bool, secon
 	if ran {
 		m.duration.WithLabelValues(verb, string(status)).Observe(seconds)
 	}
-}
-
-// verbLabel is argv[0] when the built-in allow-list knows it as a verb
-// (whether or not this executor's profile allows it, and whatever its
-// arguments), else "other". Only the verb is ever looked at.
-func verbLabel(argv []string) string {
-	if len(argv) == 0 {
-		return verbOther
-	}
-	switch policy.Check(argv[:1]).Reason {
-	case policy.ReasonVerbNotAllowed, policy.ReasonEmpty:
-		return verbOther
-	}
-	return argv[0]
 }

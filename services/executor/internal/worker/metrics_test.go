@@ -13,24 +13,9 @@ import (
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
+	"kubently.io/libs/policy"
+	"kubently.io/libs/testkit"
 )
-
-// checkFor calls f every `every` until it returns nil, and fails the test
-// with f's last error if that does not happen within total.
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
 
 // want is a metric value to wait for.
 type want struct {
@@ -41,7 +26,7 @@ type want struct {
 
 func waitMetrics(t testing.TB, wants ...want) {
 	t.Helper()
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		var errs []error
 		for _, w := range wants {
 			if got := testutil.ToFloat64(w.c); got != w.v {
@@ -64,8 +49,8 @@ func observations(t testing.TB, o prometheus.Observer) uint64 {
 
 func TestPoolMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	runner := RunnerFunc(func(_ context.Context, argv []string) Outcome {
-		if argv[1] == "fail" {
+	runner := RunnerFunc(func(_ context.Context, c *policy.Command) Outcome {
+		if c.Args[0] == "fail" {
 			return Outcome{Error: "not found", ExitCode: 1}
 		}
 		return Outcome{Output: "ok\n"}
@@ -144,7 +129,7 @@ func TestPoolMetrics(t *testing.T) {
 
 func TestPoolBusyMetrics(t *testing.T) {
 	block, started := make(chan struct{}), make(chan struct{}, 1)
-	runner := RunnerFunc(func(ctx context.Context, argv []string) Outcome {
+	runner := RunnerFunc(func(ctx context.Context, c *policy.Command) Outcome {
 		started <- struct{}{}
 		<-block
 		return Outcome{}
@@ -183,37 +168,12 @@ func TestPoolBusyMetrics(t *testing.T) {
 
 func TestNewRegisterConflict(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	cfg := Config{Runner: RunnerFunc(func(context.Context, []string) Outcome { return Outcome{} }),
+	cfg := Config{Runner: RunnerFunc(func(context.Context, *policy.Command) Outcome { return Outcome{} }),
 		Post: (&posted{}).post, Log: logging.Discard(), Registerer: reg}
 	if _, err := New(cfg); err != nil {
 		t.Fatalf("first New() = %v; want nil", err)
 	}
 	if _, err := New(cfg); err == nil {
 		t.Fatal("second New() on the same registry = nil error; want a registration error")
-	}
-}
-
-func TestVerbLabel(t *testing.T) {
-	tests := []struct {
-		argv []string
-		want string
-	}{
-		{[]string{"get", "pods"}, "get"},
-		{[]string{"describe", "pod", "x"}, "describe"},
-		{[]string{"top", "pod"}, "top"},
-		{[]string{"top"}, "top"},
-		{[]string{"rollout", "undo", "deploy/x"}, "rollout"},
-		{[]string{"delete", "pod", "x"}, verbOther},
-		{[]string{"exec", "x", "--", "sh"}, verbOther},
-		{[]string{"GET", "pods"}, verbOther},
-		{[]string{"get pods"}, verbOther},
-		{[]string{"a-made-up-verb-0123456789"}, verbOther},
-		{[]string{""}, verbOther},
-		{nil, verbOther},
-	}
-	for _, tt := range tests {
-		if got := verbLabel(tt.argv); got != tt.want {
-			t.Errorf("verbLabel(%q) = %q; want %q", tt.argv, got, tt.want)
-		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
+	"kubently.io/libs/policy"
 	"kubently.io/libs/telemetry"
 	"kubently.io/libs/telemetry/telemetrytest"
 	"kubently.io/services/executor/internal/link"
@@ -59,8 +60,8 @@ func (p *tracedPosts) wait(t *testing.T, id string) trace.SpanContext {
 func TestRunSpanContinuesCommandTrace(t *testing.T) {
 	rec := telemetrytest.Record(t)
 	p := &tracedPosts{ctx: map[string]trace.SpanContext{}}
-	runner := RunnerFunc(func(ctx context.Context, argv []string) Outcome {
-		if argv[1] == "fail" {
+	runner := RunnerFunc(func(ctx context.Context, c *policy.Command) Outcome {
+		if c.Args[0] == "fail" {
 			return Outcome{Error: "not found", ExitCode: 1}
 		}
 		return Outcome{Output: "ok\n"}
@@ -140,7 +141,7 @@ func TestBusyResultContinuesCommandTrace(t *testing.T) {
 	block := make(chan struct{})
 	defer close(block)
 	p := &tracedPosts{ctx: map[string]trace.SpanContext{}}
-	pool, err := New(Config{Runner: RunnerFunc(func(context.Context, []string) Outcome { <-block; return Outcome{} }),
+	pool, err := New(Config{Runner: RunnerFunc(func(context.Context, *policy.Command) Outcome { <-block; return Outcome{} }),
 		Post: p.post, Log: logging.Discard(), Workers: 1, Queue: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +182,7 @@ func TestTraceFromSSEToResultPost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool, err := New(Config{Runner: RunnerFunc(func(context.Context, []string) Outcome { return Outcome{Output: "ok"} }),
+	pool, err := New(Config{Runner: RunnerFunc(func(context.Context, *policy.Command) Outcome { return Outcome{Output: "ok"} }),
 		Post: lc.PostResult, Log: logging.Discard()})
 	if err != nil {
 		t.Fatal(err)

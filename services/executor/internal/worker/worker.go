@@ -57,16 +57,16 @@ type Outcome struct {
 	Continue string
 }
 
-// Runner runs one command against the cluster.
+// Runner runs one command, as policy.Parse read it, against the cluster.
 type Runner interface {
-	Run(ctx context.Context, argv []string) Outcome
+	Run(ctx context.Context, cmd *policy.Command) Outcome
 }
 
 // RunnerFunc adapts a function to Runner.
-type RunnerFunc func(ctx context.Context, argv []string) Outcome
+type RunnerFunc func(ctx context.Context, cmd *policy.Command) Outcome
 
 // Run implements Runner.
-func (f RunnerFunc) Run(ctx context.Context, argv []string) Outcome { return f(ctx, argv) }
+func (f RunnerFunc) Run(ctx context.Context, cmd *policy.Command) Outcome { return f(ctx, cmd) }
 
 // PostFunc delivers a result; giveUp is when retrying stops mattering.
 type PostFunc func(ctx context.Context, r contracts.ExecutorResult, giveUp time.Time) error
@@ -79,9 +79,14 @@ type Config struct {
 	Post PostFunc
 	// Log is the logger; required.
 	Log *slog.Logger
-	// Policy re-checks commands before they run; nil means policy.Check
-	// (the built-in readOnly profile, static type resolution).
-	Policy func(ctx context.Context, argv []string) policy.Decision
+	// Policy re-checks commands before they run, as policy.Parse read
+	// them (the pool parses argv once; a line Parse refuses is denied
+	// without a call); nil means policy.Default's CheckCommand (the
+	// built-in readOnly profile, static type resolution) and
+	// policy.CheckCommandScope. A command with a scope
+	// (contracts.Command.Scope) runs, and is checked, with the scope in
+	// ctx (policy.WithScope).
+	Policy func(ctx context.Context, cmd *policy.Command) policy.Decision
 	// Workers is how many commands run at once; zero means 8.
 	Workers int
 	// Queue is how many received commands may wait; zero means 64. A
@@ -120,7 +125,12 @@ func New(cfg Config) (*Pool, error) {
 		return nil, errors.New("worker: Runner, Post and Log are required")
 	}
 	if cfg.Policy == nil {
-		cfg.Policy = func(_ context.Context, argv []string) policy.Decision { return policy.Check(argv) }
+		cfg.Policy = func(ctx context.Context, cmd *policy.Command) policy.Decision {
+			if d := policy.Default().CheckCommand(ctx, "", cmd, policy.StaticResolver); !d.Allowed {
+				return d
+			}
+			return policy.CheckCommandScope(ctx, cmd, nil)
+		}
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
@@ -172,7 +182,7 @@ func (p *Pool) Submit(ctx context.Context, cmd contracts.Command) {
 	case p.queue <- cmd:
 	default:
 		p.m.busy.Inc()
-		p.m.answered(verbLabel(cmd.Argv), contracts.StatusError, false, 0)
+		p.m.answered(policy.VerbLabel(cmd.Argv), contracts.StatusError, false, 0)
 		p.cfg.Log.Warn("executor busy; command refused", logging.KeyCommandID, cmd.ID, "queue", cap(p.queue))
 		go p.post(telemetry.ContextFromCommand(ctx, cmd), cmd, contracts.ExecutorResult{
 			CommandID: cmd.ID, Status: contracts.StatusError, ExitCode: 1,
@@ -212,17 +222,28 @@ func (p *Pool) execute(ctx context.Context, cmd contracts.Command) {
 		return
 	}
 	res := contracts.ExecutorResult{CommandID: cmd.ID, ExecutedAt: start.UTC()}
-	if d := p.cfg.Policy(ctx, cmd.Argv); !d.Allowed {
+	if cmd.Scope != nil {
+		// The caller is limited to namespaces: the policy check and the
+		// runner read the scope from ctx.
+		ctx = policy.WithScope(ctx, &policy.Scope{Namespaces: cmd.Scope.Namespaces})
+	}
+	// argv is parsed here, once: the policy checks and the runner runs
+	// the same reading of it.
+	parsed, d, ok := policy.Parse(cmd.Argv)
+	if ok {
+		d = p.cfg.Policy(ctx, parsed)
+	}
+	if !d.Allowed {
 		res.Status, res.ExitCode, res.Reason = contracts.StatusDenied, 1, string(d.Reason)
 		res.Error = "denied by executor policy: " + d.Message
 		log.Warn("command denied by executor policy", "reason", d.Reason)
-		p.m.answered(verbLabel(cmd.Argv), res.Status, true, p.cfg.Now().Sub(start).Seconds())
+		p.m.answered(policy.VerbLabel(cmd.Argv), res.Status, true, p.cfg.Now().Sub(start).Seconds())
 		endRun(span, res)
 		p.post(ctx, cmd, res)
 		return
 	}
 	rctx, cancel := context.WithDeadline(ctx, cmd.Deadline)
-	out := p.safeRun(rctx, cmd.Argv)
+	out := p.safeRun(rctx, parsed)
 	timedOut := rctx.Err() == context.DeadlineExceeded
 	cancel()
 	res.Output, res.Error, res.ExitCode, res.Truncated = out.Output, out.Error, out.ExitCode, out.Truncated
@@ -247,8 +268,8 @@ func (p *Pool) execute(ctx context.Context, cmd contracts.Command) {
 	default:
 		res.Status = contracts.StatusFailure
 	}
-	log.Info("command executed", logging.KeyVerb, verb(cmd.Argv), logging.KeyStatus, res.Status, "exit_code", res.ExitCode, logging.KeyDuration, res.DurationMS)
-	p.m.answered(verbLabel(cmd.Argv), res.Status, true, elapsed.Seconds())
+	log.Info("command executed", logging.KeyVerb, parsed.Verb, logging.KeyStatus, res.Status, "exit_code", res.ExitCode, logging.KeyDuration, res.DurationMS)
+	p.m.answered(policy.VerbLabel(cmd.Argv), res.Status, true, elapsed.Seconds())
 	endRun(span, res)
 	p.post(ctx, cmd, res)
 }
@@ -267,14 +288,14 @@ func endRun(span trace.Span, res contracts.ExecutorResult) {
 }
 
 // safeRun turns a panic in the runner into a failed result.
-func (p *Pool) safeRun(ctx context.Context, argv []string) (out Outcome) {
+func (p *Pool) safeRun(ctx context.Context, cmd *policy.Command) (out Outcome) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.cfg.Log.Error("runner panicked", "panic", r)
 			out = Outcome{Error: "internal executor error", ExitCode: 1}
 		}
 	}()
-	return p.cfg.Runner.Run(ctx, argv)
+	return p.cfg.Runner.Run(ctx, cmd)
 }
 
 func (p *Pool) post(ctx context.Context, cmd contracts.Command, res contracts.ExecutorResult) {
@@ -284,11 +305,4 @@ func (p *Pool) post(ctx context.Context, cmd contracts.Command, res contracts.Ex
 		p.m.postErrors.Inc()
 		p.cfg.Log.Warn("result not delivered", logging.KeyCommandID, cmd.ID, logging.KeyErr, err)
 	}
-}
-
-func verb(argv []string) string {
-	if len(argv) == 0 || len(argv[0]) > 32 {
-		return ""
-	}
-	return argv[0]
 }

@@ -10,6 +10,7 @@ import (
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
+	"kubently.io/libs/policy"
 )
 
 type posted struct {
@@ -47,9 +48,9 @@ func cmd(id string, argv ...string) contracts.Command {
 
 func TestPoolOutcomes(t *testing.T) {
 	var runs atomic.Int32
-	runner := RunnerFunc(func(ctx context.Context, argv []string) Outcome {
+	runner := RunnerFunc(func(ctx context.Context, c *policy.Command) Outcome {
 		runs.Add(1)
-		switch argv[1] {
+		switch c.Args[0] {
 		case "fail":
 			return Outcome{Error: "Error from server (NotFound)", ExitCode: 1}
 		case "slow":
@@ -114,7 +115,7 @@ func TestPoolOutcomes(t *testing.T) {
 
 func TestPoolBusy(t *testing.T) {
 	block := make(chan struct{})
-	runner := RunnerFunc(func(ctx context.Context, argv []string) Outcome { <-block; return Outcome{} })
+	runner := RunnerFunc(func(ctx context.Context, c *policy.Command) Outcome { <-block; return Outcome{} })
 	p := &posted{}
 	pool, err := New(Config{Runner: runner, Post: p.post, Log: logging.Discard(), Workers: 1, Queue: 1})
 	if err != nil {
