@@ -3,6 +3,7 @@ module kubently.io/services/dispatcher
 go 1.26.0
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	go.opentelemetry.io/otel v1.47.0
@@ -18,6 +19,7 @@ require (
 	kubently.io/libs/policy v0.0.0
 	kubently.io/libs/store v0.0.0
 	kubently.io/libs/telemetry v0.0.0
+	kubently.io/libs/testkit v0.0.0
 )
 
 require (
@@ -78,9 +80,11 @@ replace (
 	kubently.io/libs/ops => ../../libs/ops
 	kubently.io/libs/policy => ../../libs/policy
 	kubently.io/libs/redistest => ../../libs/redistest
+	kubently.io/libs/sse => ../../libs/sse
 	kubently.io/libs/store => ../../libs/store
 	kubently.io/libs/telemetry => ../../libs/telemetry
 	kubently.io/libs/testbed => ../../libs/testbed
+	kubently.io/libs/testkit => ../../libs/testkit
 	kubently.io/services/executor => ../executor
 	kubently.io/services/gateway => ../gateway
 	kubently.io/services/session => ../session

@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -30,6 +31,12 @@ import (
 // Config is the dispatcher's configuration.
 type Config struct {
 	config.Platform
+	// ConnConfig holds the NATS credentials and TLS settings
+	// (KUBENTLY_NATS_CREDS_FILE, _NKEY_FILE, _USER, _PASSWORD, _TLS_*).
+	natsutil.ConnConfig
+	// RedisConfig holds the Redis credentials, TLS and Sentinel settings
+	// (KUBENTLY_REDIS_USERNAME, _PASSWORD, _TLS_*, _SENTINEL_*).
+	backend.RedisConfig
 	// Config holds the tracing settings (KUBENTLY_TRACING, off by default).
 	telemetry.Config
 	// MaxInFlight bounds concurrent execute requests per replica.
@@ -43,6 +50,11 @@ type Config struct {
 	// cluster's last executor stream ended less than this ago; 0 disables
 	// the window (0-1h).
 	BridgeGrace time.Duration `env:"KUBENTLY_BRIDGE_GRACE" default:"10s"`
+	// ExecutorLostGrace: a command acknowledged by an executor instance
+	// that then has no stream for this long (it died, or did not come back
+	// after its stream ended) is answered at once with 502 executor_lost
+	// instead of waiting for its deadline; 0 disables the check (0-1h).
+	ExecutorLostGrace time.Duration `env:"KUBENTLY_EXECUTOR_LOST_GRACE" default:"10s"`
 	// PolicyFile is the command policy file (profiles per cluster, see
 	// docs/policy.md); empty means the built-in readOnly profile. A file
 	// that cannot be loaded denies every command until it can.
@@ -76,6 +88,9 @@ func (c Config) Validate() error {
 	if c.BridgeGrace < 0 || c.BridgeGrace > time.Hour {
 		return fmt.Errorf("KUBENTLY_BRIDGE_GRACE %v out of range [0, 1h]", c.BridgeGrace)
 	}
+	if c.ExecutorLostGrace < 0 || c.ExecutorLostGrace > time.Hour {
+		return fmt.Errorf("KUBENTLY_EXECUTOR_LOST_GRACE %v out of range [0, 1h]", c.ExecutorLostGrace)
+	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 100000 {
 		return fmt.Errorf("KUBENTLY_DISPATCH_MAX_IN_FLIGHT %d out of range [1, 100000]", c.MaxInFlight)
 	}
@@ -88,7 +103,7 @@ func (c Config) Validate() error {
 	if err := validateAudit(c.AuditMaxAge, c.AuditReplicas); err != nil {
 		return err
 	}
-	return c.Platform.Validate()
+	return errors.Join(c.Platform.Validate(), c.ConnConfig.Validate(), c.RedisConfig.Validate(c.RedisURL))
 }
 
 // validateAudit checks the audit stream settings.
@@ -121,6 +136,10 @@ type Deps struct {
 	// BridgeGrace is dispatch.Config.BridgeGrace; zero disables the
 	// reconnect grace (Run passes KUBENTLY_BRIDGE_GRACE, default 10s).
 	BridgeGrace time.Duration
+	// ExecutorLostGrace is dispatch.Config.ExecutorLostGrace; zero
+	// disables the check (Run passes KUBENTLY_EXECUTOR_LOST_GRACE,
+	// default 10s).
+	ExecutorLostGrace time.Duration
 	// Version is reported in $SRV.INFO.
 	Version string
 	// Policy is the command policy source; nil means the built-in
@@ -172,7 +191,7 @@ func Start(ctx context.Context, deps Deps) (*App, error) {
 	d, err := dispatch.New(ctx, dispatch.Config{
 		Conn: deps.Conn, Store: deps.Store, Log: deps.Log, Registerer: deps.Registerer, Audit: w,
 		MaxInFlight: deps.MaxInFlight, MaxQueue: deps.MaxQueue, BridgeGrace: deps.BridgeGrace, Version: deps.Version, Policy: pol,
-		StopTimeout: deps.DrainTimeout,
+		StopTimeout: deps.DrainTimeout, ExecutorLostGrace: deps.ExecutorLostGrace,
 	})
 	if err != nil {
 		return nil, err
@@ -205,7 +224,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
 	defer telemetry.Close(log, stopTracing)
-	nc, st, closeAll, err := backend.Dial(ctx, cfg.Platform, "kubently-dispatcher", log)
+	nc, st, closeAll, err := backend.Dial(ctx, cfg.Platform, "kubently-dispatcher", log, backend.WithNATS(cfg.ConnConfig, natsutil.RoleDispatcher), backend.WithRedis(cfg.RedisConfig))
 	if err != nil {
 		return err
 	}
@@ -218,18 +237,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go pol.Run(ctx)
 	host, _ := os.Hostname()
 	a, err := Start(ctx, Deps{Conn: nc, Store: st, Log: log, Registerer: reg, MaxInFlight: cfg.MaxInFlight, MaxQueue: cfg.BridgeMaxQueue, BridgeGrace: cfg.BridgeGrace, Version: cfg.Version, Policy: pol,
-		AuditMaxAge: cfg.AuditMaxAge, AuditReplicas: cfg.AuditReplicas, Replica: host, DrainTimeout: cfg.DrainTimeout})
+		ExecutorLostGrace: cfg.ExecutorLostGrace, AuditMaxAge: cfg.AuditMaxAge, AuditReplicas: cfg.AuditReplicas, Replica: host, DrainTimeout: cfg.DrainTimeout})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = a.Stop() }()
-	srv, err := ops.New(ops.Config{Addr: cfg.OpsAddr, Log: log, Registry: reg, Ready: map[string]ops.Check{
+	srv, err := ops.New(ops.Config{Addr: cfg.OpsAddr, MetricsToken: cfg.MetricsToken, PProf: cfg.PProf, Log: log, Registry: reg, Ready: map[string]ops.Check{
 		"nats":  natsutil.ConnectedCheck(nc),
 		"store": st.Ping,
 	}})
 	if err != nil {
 		return err
 	}
-	log.Info("dispatcher started", "store", backend.Name(backend.Config{RedisURL: cfg.RedisURL}), "ops_addr", srv.Addr())
+	log.Info("dispatcher started", "store", backend.Name(backend.Config{RedisURL: cfg.RedisURL, Redis: cfg.RedisConfig}), "ops_addr", srv.Addr())
 	return srv.Run(ctx)
 }

@@ -18,7 +18,10 @@
 // be stored the command is not run (503). Record IDs are
 // <command_id>-dispatched, -executed and -denied, so a retried write is
 // stored once. A request without a valid principal is refused with 401
-// and recorded, best effort, as auth_denied. Output is never recorded.
+// and recorded, best effort, as auth_denied. Output is never recorded, nor
+// credentials: the values of credential, target and file flags in argv
+// and credential shapes in argv and messages are masked before a record
+// is written (policy.ScrubArgv).
 //
 // # Bus reconnects
 //
@@ -43,7 +46,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +63,7 @@ import (
 	"kubently.io/libs/logging"
 	"kubently.io/libs/natsutil"
 	"kubently.io/libs/policy"
+	"kubently.io/libs/policy/sensitive"
 	"kubently.io/libs/store"
 	"kubently.io/libs/telemetry"
 )
@@ -74,6 +77,8 @@ type Store interface {
 	Connected(ctx context.Context, cluster string) ([]contracts.ExecutorInfo, error)
 	LastSeen(ctx context.Context, cluster string) (time.Time, error)
 	GetCluster(ctx context.Context, id string) (store.ClusterRecord, error)
+	DiscoveryHash(ctx context.Context, cluster string) (string, error)
+	GetDiscovery(ctx context.Context, cluster string) (contracts.ExecutorDiscovery, error)
 }
 
 // Auditor stores audit records; *audit.Writer implements it. Write must
@@ -119,6 +124,19 @@ type Config struct {
 	// command with no executor connected is refused at once (503
 	// executor_unavailable). Zero (or negative) disables the window.
 	BridgeGrace time.Duration
+	// ExecutorLostGrace: while a command's caller waits, the dispatcher
+	// watches the executor instance that acknowledged it
+	// (store.Bridge.Holder): once that instance has had no stream in the
+	// presence records (store.Presence.Connected) for this long, the
+	// caller is answered at once with 502 executor_lost (the command may
+	// have run, at most once, and will not run again) instead of waiting
+	// for the deadline. An instance that reconnects within the grace (a
+	// gateway restart or hand-off) keeps its commands and posts their
+	// results. Zero (or negative) disables the check.
+	ExecutorLostGrace time.Duration
+	// LostCheckInterval is how often the acknowledging instance is
+	// checked; zero means 1s.
+	LostCheckInterval time.Duration
 	// StoreTimeout bounds each store or session call; zero means 5s.
 	StoreTimeout time.Duration
 	// AuditTimeout bounds each audit write, retries included; zero means
@@ -143,6 +161,8 @@ type Dispatcher struct {
 	// waiting for them; quit cancels it.
 	quitting context.Context
 	quit     context.CancelFunc
+	// discovery caches each cluster's type resolver for scoped callers.
+	discovery discoveryCache
 	// replies keeps recent replies for gateways that lost theirs.
 	replies  *replayCache
 	replySub *nats.Subscription
@@ -166,6 +186,9 @@ func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
 	}
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 5 * time.Second
+	}
+	if cfg.LostCheckInterval <= 0 {
+		cfg.LostCheckInterval = time.Second
 	}
 	if cfg.AuditTimeout <= 0 {
 		cfg.AuditTimeout = 5 * time.Second
@@ -399,10 +422,53 @@ func (d *Dispatcher) execute(ctx context.Context, c *call) (contracts.CommandRes
 	return res, nil
 }
 
-// run checks, audits, dispatches and awaits one call.
+// run checks, audits, dispatches and awaits one call, phase by phase:
+// authenticate, validate, authorize, checkTarget, dispatch, await and
+// conclude. A phase that ends the call returns its verdict.
 func (d *Dispatcher) run(ctx context.Context, c *call) (contracts.CommandResult, error) {
+	if v := d.authenticate(ctx, c); v != nil {
+		return v.res, v.err
+	}
+	// From here on every outcome has one final record.
+	timeout, v := d.validate(ctx, c)
+	if v != nil {
+		return v.res, v.err
+	}
+	scope, v := d.authorize(ctx, c)
+	if v != nil {
+		return v.res, v.err
+	}
+	if err := d.checkTarget(ctx, c); err != nil {
+		return d.reject(ctx, c, err)
+	}
+	command := d.command(c, timeout, scope)
+	rs, v := d.dispatch(ctx, c, &command)
+	if v != nil {
+		return v.res, v.err
+	}
+	defer func() { _ = rs.sub.Unsubscribe() }()
+	res, err := d.await(ctx, c, rs, c.deadline, timeout)
+	if err != nil {
+		if e := contracts.AsError(err); e.Reason != ReasonDispatcherStopped && e.Code != contracts.CodeExecutorLost {
+			d.m.natsErrors.WithLabelValues("result_wait").Inc()
+		}
+		return d.unavailable(ctx, c, err)
+	}
+	return d.conclude(ctx, c, res)
+}
+
+// verdict is how a phase of run ends the call early.
+type verdict struct {
+	res contracts.CommandResult
+	err error
+}
+
+func end(res contracts.CommandResult, err error) *verdict { return &verdict{res: res, err: err} }
+
+// authenticate checks the principal is present, valid and matches Caller,
+// and sets c.id. A failure is audited best effort as auth_denied.
+func (d *Dispatcher) authenticate(ctx context.Context, c *call) *verdict {
 	in := c.in
-	// Who is asking: the principal must be present, valid and match Caller.
 	id, err := authz.FromPrincipal(in.Principal)
 	if err == nil && id.Principal() != in.Caller {
 		err = fmt.Errorf("caller %q is not the principal's id %q", in.Caller, id.Principal())
@@ -410,76 +476,119 @@ func (d *Dispatcher) run(ctx context.Context, c *call) (contracts.CommandResult,
 	if err != nil {
 		d.m.decisions.WithLabelValues("authz", "unauthenticated").Inc()
 		d.auditAuthDenied(ctx, c, err)
-		return contracts.CommandResult{}, contracts.Errorf(contracts.CodeUnauthorized, "no valid principal on the request: %v", err)
+		return end(contracts.CommandResult{}, contracts.Errorf(contracts.CodeUnauthorized, "no valid principal on the request: %v", err))
 	}
 	c.id = id
+	return nil
+}
 
-	// From here on every outcome has one final record.
+// validate checks the request's fields and returns its timeout.
+func (d *Dispatcher) validate(ctx context.Context, c *call) (time.Duration, *verdict) {
+	in := c.in
 	if err := contracts.ValidateID("cluster", in.Cluster); err != nil {
-		return d.deny(ctx, c, err)
+		return 0, end(d.deny(ctx, c, err))
 	}
 	if err := contracts.ValidateArgv(in.Argv); err != nil {
-		return d.deny(ctx, c, err)
+		return 0, end(d.deny(ctx, c, err))
 	}
 	if in.CommandID != "" {
 		if err := contracts.ValidateCommandID(in.CommandID); err != nil {
-			return d.deny(ctx, c, err)
+			return 0, end(d.deny(ctx, c, err))
 		}
 	}
 	timeout, err := contracts.ValidateTimeout(in.TimeoutSeconds)
 	if err != nil {
-		return d.deny(ctx, c, err)
+		return 0, end(d.deny(ctx, c, err))
 	}
 	if in.SessionID != "" {
 		if err := contracts.ValidateID("session", in.SessionID); err != nil {
-			return d.deny(ctx, c, err)
+			return 0, end(d.deny(ctx, c, err))
 		}
 	}
+	return timeout, nil
+}
+
+// authorize checks the caller's role, the command's reading by the policy,
+// the caller's scope for the namespace it touches and the policy in force,
+// and returns the scope the executor enforces.
+func (d *Dispatcher) authorize(ctx context.Context, c *call) (*contracts.CommandScope, *verdict) {
+	in, id := c.in, c.id
 	// The role first, so a viewer learns that before anything about argv.
 	if err := id.Authorize(authz.ActionExecute, "", "", false); err != nil {
-		return d.denyAuthz(ctx, c, err)
+		return nil, end(d.denyAuthz(ctx, c, err))
 	}
 	cmd, dec, ok := policy.Parse(in.Argv)
 	if !ok {
-		return d.denyPolicy(ctx, c, dec)
+		return nil, end(d.denyPolicy(ctx, c, dec))
 	}
-	ns, all := cmd.ScopeNamespace(ctx, policy.StaticResolver)
+	ns, all, scope, err := d.commandScope(ctx, id, in.Cluster, cmd)
+	if err != nil {
+		return nil, end(d.denyAuthz(ctx, c, err))
+	}
 	c.ns = ns
 	if err := id.Authorize(authz.ActionExecute, in.Cluster, ns, all); err != nil {
-		return d.denyAuthz(ctx, c, err)
+		return nil, end(d.denyAuthz(ctx, c, err))
 	}
 	d.m.decisions.WithLabelValues("authz", "allowed").Inc()
-	if dec := d.cfg.Policy().Check(ctx, in.Cluster, in.Argv, policy.StaticResolver); !dec.Allowed {
-		return d.denyPolicy(ctx, c, dec)
+	// argv was parsed once, above; the profile judges that reading.
+	if dec := d.cfg.Policy().CheckCommand(ctx, in.Cluster, cmd, policy.StaticResolver); !dec.Allowed {
+		return nil, end(d.denyPolicy(ctx, c, dec))
 	}
 	d.m.decisions.WithLabelValues("policy", string(policy.ReasonAllowed)).Inc()
-	if err := d.checkTarget(ctx, c); err != nil {
-		return d.reject(ctx, c, err)
-	}
+	return scope, nil
+}
 
-	deadline := d.cfg.Now().Add(timeout)
-	c.deadline = deadline
-	command := contracts.Command{
+// command builds the bridge command of c and sets c.deadline.
+func (d *Dispatcher) command(c *call, timeout time.Duration, scope *contracts.CommandScope) contracts.Command {
+	in := c.in
+	c.deadline = d.cfg.Now().Add(timeout)
+	return contracts.Command{
 		ID:            c.cmdID,
 		Cluster:       in.Cluster,
 		Argv:          in.Argv,
-		Deadline:      deadline.UTC(),
+		Deadline:      c.deadline.UTC(),
 		IssuedAt:      d.cfg.Now().UTC(),
 		Caller:        in.Caller,
 		SessionID:     in.SessionID,
 		CorrelationID: c.corr,
+		Scope:         scope,
 	}
+}
+
+// resultQueue is how many messages a command's result subscription
+// buffers. One result is expected, a repeat or a malformed one now and
+// then; more are dropped (their sender's request times out), which a
+// result never needs. A sync subscription would buffer nats.go's default
+// 65,536 (a 512 KiB channel per command, most of the dispatcher's
+// garbage).
+const resultQueue = 8
+
+// resultSub is a command's subscription to its result subject.
+type resultSub struct {
+	sub  *nats.Subscription
+	ch   chan *nats.Msg
+	subj string
+}
+
+// dispatch subscribes to the command's result subject, stores the
+// dispatched audit record, enqueues the command and notifies the
+// gateways. The caller unsubscribes the result subscription.
+func (d *Dispatcher) dispatch(ctx context.Context, c *call, command *contracts.Command) (*resultSub, *verdict) {
 	resultSubj, err := contracts.ResultSubject(command.Cluster, command.ID)
 	if err != nil {
-		return d.deny(ctx, c, err)
+		return nil, end(d.deny(ctx, c, err))
 	}
 	// Subscribe before enqueuing, so a fast result cannot be missed.
-	sub, err := d.cfg.Conn.SubscribeSync(resultSubj)
+	rs := &resultSub{ch: make(chan *nats.Msg, resultQueue), subj: resultSubj}
+	rs.sub, err = d.cfg.Conn.ChanSubscribe(resultSubj, rs.ch)
 	if err != nil {
 		d.m.natsErrors.WithLabelValues("subscribe").Inc()
-		return d.unavailable(ctx, c, natsutil.MapError(err, resultSubj))
+		return nil, end(d.unavailable(ctx, c, natsutil.MapError(err, resultSubj)))
 	}
-	defer func() { _ = sub.Unsubscribe() }()
+	fail := func(res contracts.CommandResult, err error) (*resultSub, *verdict) {
+		_ = rs.sub.Unsubscribe()
+		return nil, end(res, err)
+	}
 	// The dispatched record is stored before the command can run: no
 	// command runs unaudited. Without it, refuse. Its JetStream publish
 	// goes over the same connection as the SUB above and the server
@@ -488,23 +597,23 @@ func (d *Dispatcher) run(ctx context.Context, c *call) (contracts.CommandResult,
 	// round trip is needed before enqueuing.
 	if err := d.write(ctx, c, d.record(c, audit.EventCommandDispatched, "-dispatched")); err != nil {
 		d.m.outcomes.WithLabelValues(string(audit.OutcomeUnavailable), "audit_unavailable").Inc()
-		return contracts.CommandResult{}, contracts.Errorf(contracts.CodeUnavailable,
-			"audit log unavailable, so the command was not run (command %s): %v", c.cmdID, err)
+		return fail(contracts.CommandResult{}, contracts.Errorf(contracts.CodeUnavailable,
+			"audit log unavailable, so the command was not run (command %s): %v", c.cmdID, err))
 	}
 	c.log.Debug("command dispatched")
 	// The command carries the trace to the gateway's delivery and the
 	// executor's run.
-	telemetry.InjectCommand(ctx, &command)
-	if err := d.withStore(ctx, func(ctx context.Context) error { return d.cfg.Store.Enqueue(ctx, command) }); err != nil {
+	telemetry.InjectCommand(ctx, command)
+	if err := d.withStore(ctx, func(ctx context.Context) error { return d.cfg.Store.Enqueue(ctx, *command) }); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			// The gateway gave up on this request (it was lost in a bus
 			// reconnect, so it fenced the id) or the id is taken: it
 			// must not run, and nobody waits for it.
-			return d.unavailable(ctx, c, &contracts.Error{Code: contracts.CodeUnavailable, Reason: ReasonFenced,
-				Message: fmt.Sprintf("command %s was not queued: its id was abandoned by the gateway or is already in use", c.cmdID)})
+			return fail(d.unavailable(ctx, c, &contracts.Error{Code: contracts.CodeUnavailable, Reason: ReasonFenced,
+				Message: fmt.Sprintf("command %s was not queued: its id was abandoned by the gateway or is already in use", c.cmdID)}))
 		}
 		d.m.storeErrors.WithLabelValues("enqueue").Inc()
-		return d.unavailable(ctx, c, storeError("bridge queue", err))
+		return fail(d.unavailable(ctx, c, storeError("bridge queue", err)))
 	}
 	notify, _ := contracts.BridgeNotifySubject(command.Cluster)
 	if err := d.cfg.Conn.Publish(notify, []byte(command.ID)); err != nil {
@@ -512,14 +621,12 @@ func (d *Dispatcher) run(ctx context.Context, c *call) (contracts.CommandResult,
 		d.m.natsErrors.WithLabelValues("notify").Inc()
 		c.log.Warn("bridge notify failed", logging.KeyErr, err)
 	}
+	return rs, nil
+}
 
-	res, err := d.await(ctx, c, sub, resultSubj, deadline, timeout)
-	if err != nil {
-		if contracts.AsError(err).Reason != ReasonDispatcherStopped {
-			d.m.natsErrors.WithLabelValues("result_wait").Inc()
-		}
-		return d.unavailable(ctx, c, err)
-	}
+// conclude stores the command_executed record of a result and releases
+// the result only once that record is stored.
+func (d *Dispatcher) conclude(ctx context.Context, c *call, res contracts.CommandResult) (contracts.CommandResult, error) {
 	rec := d.record(c, audit.EventCommandExecuted, "-executed")
 	rec.Outcome, rec.Reason = outcomeOf(res)
 	rec.ExitCode = res.ExitCode
@@ -540,15 +647,26 @@ func (d *Dispatcher) run(ctx context.Context, c *call) (contracts.CommandResult,
 
 // await waits for the command's result until deadline. No result in time
 // is a CommandResult with status timeout; ctx ending first is an error.
-func (d *Dispatcher) await(ctx context.Context, c *call, sub *nats.Subscription, subj string, deadline time.Time, timeout time.Duration) (contracts.CommandResult, error) {
+func (d *Dispatcher) await(ctx context.Context, c *call, rs *resultSub, deadline time.Time, timeout time.Duration) (contracts.CommandResult, error) {
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	base := contracts.CommandResult{
 		CommandID: c.cmdID, Cluster: c.in.Cluster, SessionID: c.in.SessionID, CorrelationID: c.corr,
 	}
+	watch := d.watchHolder(wctx, c)
+	defer watch.stop()
 	for {
-		msg, err := sub.NextMsgWithContext(wctx)
+		var msg *nats.Msg
+		var err error
+		select {
+		case msg = <-rs.ch:
+		case <-watch.ctx.Done():
+			err = watch.ctx.Err()
+		}
 		if err != nil {
+			if lost := watch.lost(); lost != nil {
+				return contracts.CommandResult{}, lost
+			}
 			if d.quitting.Err() != nil {
 				return contracts.CommandResult{}, &contracts.Error{Code: contracts.CodeUnavailable, Reason: ReasonDispatcherStopped, Message: fmt.Sprintf(
 					"the dispatcher stopped before command %s's result came; the command stays queued and may still run once, but its result cannot reach this request (kubently audit --command-id %s)",
@@ -561,7 +679,7 @@ func (d *Dispatcher) await(ctx context.Context, c *call, sub *nats.Subscription,
 				base.DurationMS = timeout.Milliseconds()
 				return base, nil
 			}
-			return contracts.CommandResult{}, natsutil.MapError(err, subj)
+			return contracts.CommandResult{}, natsutil.MapError(err, rs.subj)
 		}
 		var r contracts.ExecutorResult
 		if err := json.Unmarshal(msg.Data, &r); err != nil || r.CommandID != c.cmdID {
@@ -573,7 +691,7 @@ func (d *Dispatcher) await(ctx context.Context, c *call, sub *nats.Subscription,
 		// reply, any repeat of this result finds no responders (the
 		// server handles our UNSUB before our reply) and is told
 		// "duplicate" at once instead of waiting on a dead subscription.
-		_ = sub.Unsubscribe()
+		_ = rs.sub.Unsubscribe()
 		_ = msg.Respond([]byte(`{"accepted":true}`))
 		base.Status = r.Status
 		base.Output = r.Output
@@ -596,16 +714,27 @@ func (d *Dispatcher) await(ctx context.Context, c *call, sub *nats.Subscription,
 // each failing fast with its own code.
 func (d *Dispatcher) checkTarget(ctx context.Context, c *call) error {
 	in := c.in
-	// The registry and presence reads are independent: make them at once.
+	// The registry, presence and queue depth reads are independent: make
+	// them at once (one store round trip of latency, not three), then
+	// judge them in order.
 	var (
-		conns   []contracts.ExecutorInfo
-		connErr error
-		wg      sync.WaitGroup
+		conns    []contracts.ExecutorInfo
+		connErr  error
+		depth    int
+		depthErr error
+		wg       sync.WaitGroup
 	)
 	wg.Go(func() {
 		connErr = d.withStore(ctx, func(ctx context.Context) error {
 			var err error
 			conns, err = d.cfg.Store.Connected(ctx, in.Cluster)
+			return err
+		})
+	})
+	wg.Go(func() {
+		depthErr = d.withStore(ctx, func(ctx context.Context) error {
+			var err error
+			depth, err = d.cfg.Store.Depth(ctx, in.Cluster)
 			return err
 		})
 	})
@@ -653,12 +782,7 @@ func (d *Dispatcher) checkTarget(ctx context.Context, c *call) error {
 			return err
 		}
 	}
-	var depth int
-	if err := d.withStore(ctx, func(ctx context.Context) error {
-		var err error
-		depth, err = d.cfg.Store.Depth(ctx, in.Cluster)
-		return err
-	}); err != nil {
+	if err := depthErr; err != nil {
 		d.m.storeErrors.WithLabelValues("bridge_depth").Inc()
 		return storeError("bridge queue", err)
 	}
@@ -800,6 +924,7 @@ func (d *Dispatcher) record(c *call, event audit.Event, suffix string) audit.Rec
 		Argv:      c.in.Argv,
 		CommandID: c.cmdID,
 		Gateway:   c.in.Gateway,
+		Tool:      c.in.Tool,
 	}
 	if contracts.ValidateID("cluster", c.in.Cluster) == nil {
 		rec.Cluster = c.in.Cluster
@@ -807,14 +932,14 @@ func (d *Dispatcher) record(c *call, event audit.Event, suffix string) audit.Rec
 	if contracts.ValidateID("session", c.in.SessionID) == nil {
 		rec.SessionID = c.in.SessionID
 	}
-	if auditID.MatchString(c.corr) {
+	if contracts.IsID(c.corr) {
 		rec.CorrelationID = c.corr
+	}
+	if contracts.IsID(c.in.FanoutID) {
+		rec.FanoutID = c.in.FanoutID
 	}
 	return rec.Clamp()
 }
-
-// auditID is the shape audit requires of id fields.
-var auditID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // final writes a command's final record and counts its outcome.
 func (d *Dispatcher) final(ctx context.Context, c *call, rec audit.Record) error {
@@ -849,12 +974,26 @@ func (d *Dispatcher) write(ctx context.Context, c *call, rec audit.Record) error
 func (d *Dispatcher) writeWithin(ctx context.Context, c *call, rec audit.Record, timeout time.Duration) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
-	if err := d.cfg.Audit.Write(wctx, rec.Clamp()); err != nil {
+	if err := d.cfg.Audit.Write(wctx, scrub(rec).Clamp()); err != nil {
 		d.m.auditErrors.WithLabelValues(string(rec.Event)).Inc()
 		c.log.Error("audit write failed", "event", rec.Event, "record_id", rec.ID, logging.KeyErr, err)
 		return err
 	}
 	return nil
+}
+
+// scrub masks what an audit record must not keep, for 90 days or at all:
+// the values of credential, target and file flags in argv, in every
+// spelling, and whatever the redactor would mask (policy.ScrubArgv), and
+// credential shapes in the message.
+func scrub(rec audit.Record) audit.Record {
+	if argv, ok := policy.ScrubArgv(rec.Argv); ok {
+		rec.Argv = argv
+	}
+	if msg, ok := sensitive.Shapes(rec.Message); ok {
+		rec.Message = msg
+	}
+	return rec
 }
 
 // auditAuthDenied records, best effort, a request refused for want of a
@@ -875,8 +1014,11 @@ func (d *Dispatcher) auditAuthDenied(ctx context.Context, c *call, cause error) 
 	if contracts.ValidateID("cluster", c.in.Cluster) == nil {
 		rec.Cluster = c.in.Cluster
 	}
-	if auditID.MatchString(c.corr) {
+	if contracts.IsID(c.corr) {
 		rec.CorrelationID = c.corr
+	}
+	if contracts.IsID(c.in.FanoutID) {
+		rec.FanoutID = c.in.FanoutID
 	}
 	_ = d.write(ctx, c, rec.Clamp())
 }

@@ -13,6 +13,7 @@ import (
 	"kubently.io/libs/logging"
 	"kubently.io/libs/natsutil/natstest"
 	"kubently.io/libs/store/backend"
+	"kubently.io/libs/testkit"
 )
 
 // TestCommandID: the gateway's command id is the command's id end to end;
@@ -164,7 +165,7 @@ func TestStopDrains(t *testing.T) {
 		return ch
 	}
 	slow, never := send("slow"), send("never")
-	checkFor(t, 5*time.Second, func() error {
+	testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		if n := len(e.records(t, audit.Filter{Event: audit.EventCommandDispatched})); n < 2 {
 			return fmt.Errorf("%d dispatched records; want 2", n)
 		}
@@ -199,21 +200,6 @@ func TestStopDrains(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Stop did not return")
 	}
-}
-
-// checkFor calls f until it returns nil, failing the test with its last
-// error after total.
-func checkFor(t *testing.T, total time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("not within %v: %v", total, err)
 }
 
 // slowAuditor holds every command_executed write until `until` (an audit

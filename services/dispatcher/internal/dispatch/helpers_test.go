@@ -1,7 +1,6 @@
 package dispatch
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,6 +22,7 @@ import (
 	"kubently.io/libs/natsutil/natstest"
 	"kubently.io/libs/store"
 	"kubently.io/libs/store/backend"
+	"kubently.io/libs/testkit"
 )
 
 // Clusters of the test env: online has a (fake) executor, offline is
@@ -40,28 +40,11 @@ type env struct {
 	st   store.Store
 	d    *Dispatcher
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 	rd   *audit.Reader
 
 	mu  sync.Mutex
 	run func(contracts.Command) (contracts.ExecutorResult, bool) // false: never answer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func testCtx(tb testing.TB) context.Context {
@@ -108,7 +91,7 @@ func newEnv(tb testing.TB, mod func(*Config)) *env {
 		ConnectedAt: now, LastSeen: now}, time.Hour); err != nil {
 		tb.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	e := &env{nc: nc, js: js, st: st, reg: prometheus.NewRegistry(), logs: logs, rd: rd}
 	cfg := Config{Conn: nc, Store: st, Audit: w, Registerer: e.reg,
 		Log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}

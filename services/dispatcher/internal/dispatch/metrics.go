@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"kubently.io/libs/policy"
 )
 
 // unknownCluster is the cluster label of commands whose cluster is not (or
@@ -14,15 +16,17 @@ const unknownCluster = "_unknown"
 // metrics are the dispatcher's Prometheus collectors.
 type metrics struct {
 	commands    *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
+	latency     verbHistogram
 	outcomes    *prometheus.CounterVec
 	decisions   *prometheus.CounterVec
 	natsErrors  *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
 	queueFull   prometheus.Counter
 	graceQueued prometheus.Counter
-	auditErrors *prometheus.CounterVec
-	replays     prometheus.Counter
+	// executorLost counts commands answered executor_lost.
+	executorLost prometheus.Counter
+	auditErrors  *prometheus.CounterVec
+	replays      prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -31,11 +35,11 @@ func newMetrics() *metrics {
 			Name: "kubently_dispatcher_commands_total",
 			Help: "Commands handled by the dispatcher, by cluster (_unknown if not registered), status and error code.",
 		}, []string{"cluster", "status", "code"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		latency: verbHistogram{prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kubently_dispatcher_command_duration_seconds",
-			Help:    "Time from execute request to reply, by verb, status and cluster (_unknown if not registered).",
+			Help:    "Time from execute request to reply, by verb (an allow-listed verb, other or invalid), status and cluster (_unknown if not registered).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
-		}, []string{"verb", "status", "cluster"}),
+		}, []string{"verb", "status", "cluster"})},
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_dispatcher_command_outcomes_total",
 			Help: "Final audit outcome of each command (success, failure, denied, timeout, unavailable, error) by reason code.",
@@ -52,13 +56,17 @@ func newMetrics() *metrics {
 			Name: "kubently_dispatcher_queue_full_total",
 			Help: "Commands refused because their cluster's bridge queue held KUBENTLY_BRIDGE_MAX_QUEUE commands not acknowledged by an executor.",
 		}),
+		executorLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kubently_dispatcher_executor_lost_total",
+			Help: "Commands answered executor_lost: the executor instance that acknowledged them had no stream for the lost grace.",
+		}),
 		graceQueued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kubently_dispatcher_grace_queued_total",
 			Help: "Commands queued although no executor was connected, because their cluster's last stream ended less than KUBENTLY_BRIDGE_GRACE ago.",
 		}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_dispatcher_store_errors_total",
-			Help: "Failed store calls by operation (cluster_registry, executor_presence, enqueue).",
+			Help: "Failed store calls by operation (cluster_registry, executor_presence, enqueue, discovery).",
 		}, []string{"op"}),
 		replays: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kubently_dispatcher_replies_replayed_total",
@@ -71,8 +79,23 @@ func newMetrics() *metrics {
 	}
 }
 
+// verbHistogram is the latency histogram, whose verb label is always
+// policy.VerbLabel of the verb it is given: a verb of the allow-list,
+// "other" or "invalid". The verb is what the caller typed as argv[0], and
+// a label taken from it as is would let made-up verbs add series without
+// bound.
+type verbHistogram struct {
+	*prometheus.HistogramVec
+}
+
+// WithLabelValues returns the observer of verb (mapped to its label),
+// status and cluster.
+func (h verbHistogram) WithLabelValues(verb, status, cluster string) prometheus.Observer {
+	return h.HistogramVec.WithLabelValues(policy.VerbLabel([]string{verb}), status, cluster)
+}
+
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.commands, m.latency, m.outcomes, m.decisions, m.natsErrors, m.storeErrors, m.auditErrors, m.queueFull, m.graceQueued, m.replays}
+	return []prometheus.Collector{m.commands, m.latency, m.outcomes, m.decisions, m.natsErrors, m.storeErrors, m.auditErrors, m.queueFull, m.graceQueued, m.replays, m.executorLost}
 }
 
 // register registers every collector on r, undoing a partial registration

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/testkit"
 )
 
 // TestReplayCache: replies are kept by id, replaced by a newer one, and
@@ -119,7 +120,7 @@ func TestReplayPending(t *testing.T) {
 		done <- res
 	}()
 	var msg *nats.Msg
-	checkFor(t, 5*time.Second, func() error {
+	testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		var err error
 		msg, err = e.nc.Request(contracts.DispatchReplaySubject, []byte(`{"command_id":"`+id+`"}`), 300*time.Millisecond)
 		return err
