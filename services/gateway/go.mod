@@ -6,22 +6,27 @@ require (
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/google/go-cmp v0.7.0
 	github.com/labstack/echo/v4 v4.16.0
+	github.com/modelcontextprotocol/go-sdk v1.8.0
 	github.com/nats-io/nats-server/v2 v2.15.3
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
+	k8s.io/apimachinery v0.37.2
 	kubently.io/libs/audit v0.0.0
 	kubently.io/libs/authz v0.0.0
 	kubently.io/libs/config v0.0.0
 	kubently.io/libs/contracts v0.0.0
 	kubently.io/libs/deptest v0.0.0
 	kubently.io/libs/logging v0.0.0
+	kubently.io/libs/mcptools v0.0.0
 	kubently.io/libs/natsutil v0.0.0
 	kubently.io/libs/ops v0.0.0
 	kubently.io/libs/policy v0.0.0-00010101000000-000000000000
+	kubently.io/libs/sse v0.0.0
 	kubently.io/libs/store v0.0.0
 	kubently.io/libs/telemetry v0.0.0
+	kubently.io/libs/testkit v0.0.0
 	sigs.k8s.io/yaml v1.6.0
 )
 
@@ -36,6 +41,7 @@ require (
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-openapi/jsonpointer v1.0.0 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
+	github.com/google/jsonschema-go v0.4.3 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.30.0 // indirect
 	github.com/klauspost/compress v1.20.4 // indirect
@@ -53,8 +59,11 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
+	github.com/segmentio/asm v1.1.3 // indirect
+	github.com/segmentio/encoding v0.5.4 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasttemplate v1.2.2 // indirect
+	github.com/yosida95/uritemplate/v3 v3.0.2 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0 // indirect
@@ -68,6 +77,7 @@ require (
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
@@ -75,6 +85,8 @@ require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/grpc v1.83.2 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	k8s.io/klog/v2 v2.140.0 // indirect
+	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect
 )
 
 replace (
@@ -85,13 +97,16 @@ replace (
 	kubently.io/libs/contracts => ../../libs/contracts
 	kubently.io/libs/deptest => ../../libs/deptest
 	kubently.io/libs/logging => ../../libs/logging
+	kubently.io/libs/mcptools => ../../libs/mcptools
 	kubently.io/libs/natsutil => ../../libs/natsutil
 	kubently.io/libs/ops => ../../libs/ops
 	kubently.io/libs/policy => ../../libs/policy
 	kubently.io/libs/redistest => ../../libs/redistest
+	kubently.io/libs/sse => ../../libs/sse
 	kubently.io/libs/store => ../../libs/store
 	kubently.io/libs/telemetry => ../../libs/telemetry
 	kubently.io/libs/testbed => ../../libs/testbed
+	kubently.io/libs/testkit => ../../libs/testkit
 	kubently.io/services/dispatcher => ../dispatcher
 	kubently.io/services/executor => ../executor
 	kubently.io/services/session => ../session

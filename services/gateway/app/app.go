@@ -28,11 +28,13 @@ import (
 	"kubently.io/libs/config"
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
+	"kubently.io/libs/natsutil"
 	"kubently.io/libs/ops"
 	"kubently.io/libs/store"
 	"kubently.io/libs/store/backend"
 	"kubently.io/libs/telemetry"
 	"kubently.io/services/gateway/internal/auth"
+	"kubently.io/services/gateway/internal/backoff"
 	"kubently.io/services/gateway/internal/httpapi"
 	"kubently.io/services/gateway/internal/hub"
 	"kubently.io/services/gateway/internal/liveness"
@@ -43,6 +45,12 @@ import (
 // `kubently dev`) needs only what it changes.
 type Config struct {
 	config.Platform
+	// ConnConfig holds the NATS credentials and TLS settings
+	// (KUBENTLY_NATS_CREDS_FILE, _NKEY_FILE, _USER, _PASSWORD, _TLS_*).
+	natsutil.ConnConfig
+	// RedisConfig holds the Redis credentials, TLS and Sentinel settings
+	// (KUBENTLY_REDIS_USERNAME, _PASSWORD, _TLS_*, _SENTINEL_*).
+	backend.RedisConfig
 	// Config holds the tracing settings (KUBENTLY_TRACING, off by default).
 	telemetry.Config
 	// Addr is the HTTP listen address.
@@ -117,8 +125,65 @@ type Config struct {
 	// leased to it without an ack before another stream may send it again
 	// (the bridge's visibility timeout), 1s-5m.
 	BridgeVisibility time.Duration `env:"KUBENTLY_BRIDGE_VISIBILITY_TIMEOUT" default:"10s"`
+	// OpsAddr serves /healthz, /readyz and /metrics (the gateway's
+	// metrics are not on Addr unless MetricsOnClientPort); empty disables
+	// it. It shadows config.Platform's field of the same variable, whose
+	// default is empty: the gateway's is :9090.
+	OpsAddr string `env:"KUBENTLY_OPS_ADDR" default:":9090"`
+	// MetricsOnClientPort serves /metrics on Addr too (behind
+	// KUBENTLY_METRICS_TOKEN when set), for setups that scrape the client
+	// port; off by default, since /metrics names every cluster.
+	MetricsOnClientPort bool `env:"KUBENTLY_METRICS_ON_CLIENT_PORT" default:"false"`
+	// ReadHeaderTimeout bounds reading a request's headers (1s-10m).
+	ReadHeaderTimeout time.Duration `env:"KUBENTLY_HTTP_READ_HEADER_TIMEOUT" default:"10s"`
+	// ReadTimeout bounds reading a whole request, body included; a body
+	// still arriving then is cut with 408 request_timeout. SSE streams
+	// (GETs) are not affected (1s-10m).
+	ReadTimeout time.Duration `env:"KUBENTLY_HTTP_READ_TIMEOUT" default:"30s"`
+	// WriteTimeout bounds writing one response, from its first byte; SSE
+	// streams bound each event by KUBENTLY_EXECUTOR_CONTACT_TIMEOUT
+	// instead (1s-10m).
+	WriteTimeout time.Duration `env:"KUBENTLY_HTTP_WRITE_TIMEOUT" default:"30s"`
+	// IdleTimeout closes a keep-alive connection idle this long (1s-1h).
+	IdleTimeout time.Duration `env:"KUBENTLY_HTTP_IDLE_TIMEOUT" default:"120s"`
+	// MaxHeaderBytes bounds a request's line and headers; beyond, 431
+	// headers_too_large (4096-1048576).
+	MaxHeaderBytes int `env:"KUBENTLY_HTTP_MAX_HEADER_BYTES" default:"32768"`
+	// AuditStreamsPerIdentity caps one identity's concurrent
+	// /v1/audit/stream connections per replica (429 stream_limit beyond);
+	// zero means 4, negative means no cap.
+	AuditStreamsPerIdentity int `env:"KUBENTLY_AUDIT_STREAMS_PER_IDENTITY" default:"4"`
+	// ExecutorStreamsPerCluster caps one cluster's concurrent executor
+	// streams per replica (429 stream_limit beyond); zero means 16,
+	// negative means no cap.
+	ExecutorStreamsPerCluster int `env:"KUBENTLY_EXECUTOR_STREAMS_PER_CLUSTER" default:"16"`
+	// AuthBackoffFailures is how many failed authentications (API key,
+	// OIDC token or executor token) one client address may have within
+	// AuthBackoffWindow before it is refused with 429 auth_backoff for 1s,
+	// doubling with each further failure up to AuthBackoffMax; zero
+	// means 10, negative turns the back-off off.
+	AuthBackoffFailures int `env:"KUBENTLY_AUTH_BACKOFF_FAILURES" default:"10"`
+	// AuthBackoffWindow is how long a failed authentication counts (1s-1h).
+	AuthBackoffWindow time.Duration `env:"KUBENTLY_AUTH_BACKOFF_WINDOW" default:"1m"`
+	// AuthBackoffMax bounds one refusal (1s-24h).
+	AuthBackoffMax time.Duration `env:"KUBENTLY_AUTH_BACKOFF_MAX" default:"5m"`
+	// TrustForwardedFor takes client addresses (audit records, the
+	// authentication back-off) from X-Forwarded-For, skipping private,
+	// loopback and link-local proxies: set it only behind a proxy that
+	// sets the header, or any caller picks its own address.
+	TrustForwardedFor bool `env:"KUBENTLY_TRUST_FORWARDED_FOR" default:"false"`
 	// Version is the build version (set by ldflags, not env).
 	Version string
+}
+
+// DefaultConfig is the configuration with every documented default
+// applied (as config.Load gives with no environment), for callers that
+// build a Config in code and want the documented behaviour, e.g. `kubently
+// dev`: a zero rate limit field would turn that limit off.
+func DefaultConfig() Config {
+	var c Config
+	_ = config.Load(&c, func(string) (string, bool) { return "", false }) // the defaults parse: TestDefaultConfig
+	return c
 }
 
 // Validate checks cfg before anything connects. It does not read the key
@@ -128,7 +193,7 @@ func (c Config) Validate() error {
 		return err
 	}
 	var errs []error
-	if err := c.Platform.Validate(); err != nil {
+	if err := errors.Join(c.Platform.Validate(), c.ConnConfig.Validate(), c.RedisConfig.Validate(c.RedisURL)); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := authz.ParseEnvKeys(c.APIKeys); err != nil {
@@ -172,7 +237,46 @@ func (c Config) Validate() error {
 	if c.AuditReplicas < 0 || c.AuditReplicas > 5 {
 		errs = append(errs, fmt.Errorf("KUBENTLY_AUDIT_REPLICAS %d out of range [1, 5]", c.AuditReplicas))
 	}
+	errs = append(errs, c.validateLimits()...)
 	return errors.Join(errs...)
+}
+
+// validateLimits checks the connection limits; zero values (a Config
+// built in code) mean the defaults and pass.
+func (c Config) validateLimits() []error {
+	var errs []error
+	durations := []struct {
+		name     string
+		v        time.Duration
+		min, max time.Duration
+	}{
+		{"KUBENTLY_HTTP_READ_HEADER_TIMEOUT", c.ReadHeaderTimeout, time.Second, 10 * time.Minute},
+		{"KUBENTLY_HTTP_READ_TIMEOUT", c.ReadTimeout, time.Second, 10 * time.Minute},
+		{"KUBENTLY_HTTP_WRITE_TIMEOUT", c.WriteTimeout, time.Second, 10 * time.Minute},
+		{"KUBENTLY_HTTP_IDLE_TIMEOUT", c.IdleTimeout, time.Second, time.Hour},
+		{"KUBENTLY_AUTH_BACKOFF_WINDOW", c.AuthBackoffWindow, time.Second, time.Hour},
+		{"KUBENTLY_AUTH_BACKOFF_MAX", c.AuthBackoffMax, time.Second, 24 * time.Hour},
+	}
+	for _, d := range durations {
+		if d.v != 0 && (d.v < d.min || d.v > d.max) {
+			errs = append(errs, fmt.Errorf("%s %s out of range [%s, %s]", d.name, d.v, d.min, d.max))
+		}
+	}
+	if n := c.MaxHeaderBytes; n != 0 && (n < 4096 || n > 1<<20) {
+		errs = append(errs, fmt.Errorf("KUBENTLY_HTTP_MAX_HEADER_BYTES %d out of range [4096, 1048576]", n))
+	}
+	return errs
+}
+
+// httpLimits are the HTTP server's limits from the configuration.
+func (c Config) httpLimits() httpapi.Limits {
+	return httpapi.Limits{
+		ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout,
+		IdleTimeout: c.IdleTimeout, MaxHeaderBytes: c.MaxHeaderBytes,
+		AuditStreamsPerIdentity: c.AuditStreamsPerIdentity, ExecutorStreamsPerCluster: c.ExecutorStreamsPerCluster,
+		AuthBackoff:       backoff.Config{Failures: c.AuthBackoffFailures, Window: c.AuthBackoffWindow, Max: c.AuthBackoffMax},
+		TrustForwardedFor: c.TrustForwardedFor,
+	}
 }
 
 // limits is the rate limit configuration; a burst without a rate (the
@@ -326,6 +430,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*App, error) {
 		Conn: deps.Conn, Store: deps.Store, Auth: authn, Limiter: limiter, Audit: aw, AuditReader: ar,
 		Hub: h, Log: deps.Log, Registry: deps.Registry, Name: name, Heartbeat: cfg.Heartbeat,
 		Contacts: contacts, ContactTimeout: cfg.ExecutorContactTimeout,
+		Limits: cfg.httpLimits(), MetricsOnClientPort: cfg.MetricsOnClientPort, MetricsToken: cfg.MetricsToken,
 	})
 	if err != nil {
 		return nil, err
@@ -435,19 +540,36 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	defer telemetry.Close(log, stopTracing)
-	nc, st, closeAll, err := backend.Dial(ctx, cfg.Platform, "kubently-gateway", log, backend.WithVisibility(cfg.BridgeVisibility))
+	nc, st, closeAll, err := backend.Dial(ctx, cfg.Platform, "kubently-gateway", log, backend.WithVisibility(cfg.BridgeVisibility), backend.WithNATS(cfg.ConnConfig, natsutil.RoleGateway), backend.WithRedis(cfg.RedisConfig))
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	a, err := Start(ctx, cfg, Deps{Conn: nc, Store: st, Log: log, Registry: ops.NewRegistry()})
+	reg := ops.NewRegistry()
+	a, err := Start(ctx, cfg, Deps{Conn: nc, Store: st, Log: log, Registry: reg})
 	if err != nil {
 		return err
+	}
+	osrv, err := ops.New(ops.Config{Addr: cfg.OpsAddr, MetricsToken: cfg.MetricsToken, PProf: cfg.PProf, Log: log, Registry: reg, Ready: map[string]ops.Check{
+		"nats":  natsutil.ConnectedCheck(nc),
+		"store": st.Ping,
+	}})
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("gateway: listen %s: %w", cfg.Addr, err)
 	}
-	log.Info("gateway listening", "addr", ln.Addr().String(), "store", backend.Name(backend.Config{RedisURL: cfg.RedisURL}))
-	return a.Serve(ctx, ln)
+	log.Info("gateway listening", "addr", ln.Addr().String(), "ops_addr", osrv.Addr(), "store", backend.Name(backend.Config{RedisURL: cfg.RedisURL, Redis: cfg.RedisConfig}))
+	octx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	oerr := make(chan error, 1)
+	go func() { oerr <- osrv.Run(octx) }()
+	err = a.Serve(ctx, ln)
+	cancel()
+	if rerr := <-oerr; err == nil {
+		err = rerr
+	}
+	return err
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,8 +18,10 @@ import (
 	"kubently.io/libs/authz"
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
+	"kubently.io/libs/natsutil"
 	"kubently.io/libs/natsutil/natstest"
 	"kubently.io/libs/store/backend"
+	"kubently.io/libs/testkit"
 )
 
 func TestValidate(t *testing.T) {
@@ -43,6 +46,12 @@ func TestValidate(t *testing.T) {
 		{"contact timeout 2 heartbeats", func(c *Config) { c.ExecutorContactTimeout = 2 * time.Second }, true},
 		{"contact timeout below 2 heartbeats", func(c *Config) { c.ExecutorContactTimeout = 1500 * time.Millisecond }, false},
 		{"contact timeout above 10m", func(c *Config) { c.ExecutorContactTimeout = 11 * time.Minute }, false},
+		{"read timeout too short", func(c *Config) { c.ReadTimeout = time.Millisecond }, false},
+		{"idle timeout too long", func(c *Config) { c.IdleTimeout = 2 * time.Hour }, false},
+		{"header limit too small", func(c *Config) { c.MaxHeaderBytes = 100 }, false},
+		{"header limit too large", func(c *Config) { c.MaxHeaderBytes = 2 << 20 }, false},
+		{"back-off window", func(c *Config) { c.AuthBackoffWindow = time.Millisecond }, false},
+		{"back-off off", func(c *Config) { c.AuthBackoffFailures = -1 }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,6 +61,27 @@ func TestValidate(t *testing.T) {
 				t.Errorf("Validate() = %v; want ok %v", err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestDefaultConfig: the documented defaults parse and validate, and turn
+// the rate limits, the back-off and the stream caps on (what `kubently
+// dev` relies on).
+func TestDefaultConfig(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("DefaultConfig().Validate() = %v", err)
+	}
+	l := c.limits()
+	if l.PerIdentity.Rate != 20 || l.PerIdentity.Burst != 40 || l.PerCluster.Rate != 100 || l.PerCluster.Burst != 200 {
+		t.Errorf("default rate limits = %+v; want 20/40 per identity, 100/200 per cluster", l)
+	}
+	h := c.httpLimits()
+	if h.AuthBackoff.Failures != 10 || h.AuditStreamsPerIdentity != 4 || h.ExecutorStreamsPerCluster != 16 || h.ReadTimeout != 30*time.Second || h.MaxHeaderBytes != 32<<10 {
+		t.Errorf("default HTTP limits = %+v", h)
+	}
+	if c.OpsAddr != ":9090" || c.MetricsOnClientPort {
+		t.Errorf("ops addr %q, metrics on client port %v; want :9090, false", c.OpsAddr, c.MetricsOnClientPort)
 	}
 }
 
@@ -123,7 +153,7 @@ func TestKeyFileReload(t *testing.T) {
 		t.Fatalf("carol: got %d; want 200", got)
 	}
 	write("  - {name: dave, role: operator, sha256: '" + authz.HashKey(daveKey) + "', scopes: [{clusters: ['*']}]}\n")
-	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 		if get(t, s.url, daveKey) != http.StatusOK || get(t, s.url, carolKey) != http.StatusUnauthorized {
 			return errors.New("reload not seen yet")
 		}
@@ -136,7 +166,7 @@ func TestKeyFileReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 		res, err := r.Query(context.Background(), audit.Filter{Event: audit.EventKeyChanged}, audit.Page{})
 		if err != nil {
 			return err
@@ -174,15 +204,83 @@ func TestOIDCUnreachable(t *testing.T) {
 	}
 }
 
-func checkFor(t *testing.T, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
+// TestRunOpsAddress: Run serves /metrics on the ops address, behind the
+// metrics token, and not on the client port; /healthz on both.
+func TestRunOpsAddress(t *testing.T) {
+	const token = "metrics-token-0123456789"
+	free := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(every)
+		defer func() { _ = ln.Close() }()
+		return ln.Addr().String()
 	}
-	t.Fatalf("condition not met after %s: %v", total, err)
+	ns := natstest.RunServer(t)
+	cfg := DefaultConfig()
+	cfg.NATSURL = ns.ClientURL()
+	cfg.ConnConfig = natstest.ConnConfig(natsutil.RoleGateway)
+	cfg.Addr, cfg.OpsAddr, cfg.MetricsToken = free(), free(), token
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, logging.New(logging.Config{Level: "error", Format: "json"})) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Logf("gateway Run: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Error("Run did not return")
+		}
+	})
+	get := func(url, bearer string) (int, string, error) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer func() { _ = res.Body.Close() }()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b), nil
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, _, err := get("http://"+cfg.Addr+"/healthz", "")
+		if err == nil && code == http.StatusOK {
+			break
+		}
+		select {
+		case err := <-done:
+			done <- err // the cleanup's receive
+			t.Fatalf("gateway Run: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway not up: %d %v", code, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tests := []struct {
+		name, url, bearer string
+		want              int
+	}{
+		{"client port has no /metrics", "http://" + cfg.Addr + "/metrics", token, http.StatusNotFound},
+		{"ops /metrics without token", "http://" + cfg.OpsAddr + "/metrics", "", http.StatusUnauthorized},
+		{"ops /metrics with token", "http://" + cfg.OpsAddr + "/metrics", token, http.StatusOK},
+		{"ops /healthz", "http://" + cfg.OpsAddr + "/healthz", "", http.StatusOK},
+	}
+	for _, tt := range tests {
+		code, body, err := get(tt.url, tt.bearer)
+		if err != nil || code != tt.want {
+			t.Errorf("%s: %d %v; want %d", tt.name, code, err, tt.want)
+		}
+		if code == http.StatusOK && strings.HasSuffix(tt.url, "/metrics") && !strings.Contains(body, "kubently_gateway_http_request_duration_seconds") {
+			t.Errorf("%s: the gateway's metrics are missing", tt.name)
+		}
+	}
 }

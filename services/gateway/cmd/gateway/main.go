@@ -4,13 +4,9 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"log/slog"
 
-	"kubently.io/libs/config"
-	"kubently.io/libs/logging"
+	"kubently.io/libs/config/svcmain"
 	"kubently.io/services/gateway/app"
 )
 
@@ -18,22 +14,23 @@ var version = "dev"
 
 func main() {
 	var cfg app.Config
-	if err := config.Load(&cfg, config.Env()); err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(2)
-	}
-	cfg.Version = version
-	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	cfg.BindFlags(fs)
-	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTP listen address (env KUBENTLY_GATEWAY_ADDR)")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
-	log := logging.New(logging.Config{Service: "gateway", Level: cfg.LogLevel, Format: cfg.LogFormat})
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := app.Run(ctx, cfg, log); err != nil {
-		log.Error("gateway failed", "err", err)
-		os.Exit(1)
-	}
+	svcmain.Main(svcmain.Spec{
+		Name: "gateway", Config: &cfg,
+		Flags: func(fs *flag.FlagSet) {
+			cfg.Version = version
+			cfg.BindFlags(fs)
+			fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "HTTP listen address (env KUBENTLY_GATEWAY_ADDR)")
+		},
+		// --ops-addr sets the shared Platform field; the gateway's own
+		// OpsAddr (default :9090) shadows it.
+		Parsed: func(fs *flag.FlagSet) {
+			fs.Visit(func(f *flag.Flag) {
+				if f.Name == "ops-addr" {
+					cfg.OpsAddr = cfg.Platform.OpsAddr
+				}
+			})
+		},
+		Logging: func() (string, string) { return cfg.LogLevel, cfg.LogFormat },
+		Run:     func(ctx context.Context, log *slog.Logger) error { return app.Run(ctx, cfg, log) },
+	})
 }

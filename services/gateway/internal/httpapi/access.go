@@ -119,7 +119,8 @@ func (s *Server) auditRefusal(c echo.Context, cluster string, argv []string, err
 	rec := audit.Record{
 		Event: audit.EventCommandDenied, Identity: id.Principal(), Role: string(id.Role), Cluster: cluster,
 		Argv: argv, Outcome: audit.OutcomeDenied, Reason: e.Reason, Gateway: s.cfg.Name,
-		CorrelationID: auditID(contracts.CorrelationIDFrom(ctx)), Message: e.Message,
+		CorrelationID: auditID(contracts.CorrelationIDFrom(ctx)), Message: e.Message, Tool: toolOf(c),
+		FanoutID: fanoutOf(c),
 	}
 	if e.Reason == "" {
 		rec.Reason = string(e.Code)

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"kubently.io/libs/authz"
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
+	"kubently.io/libs/sse"
 )
 
 // AuditWriter writes audit records (an *audit.Writer).
@@ -40,7 +40,7 @@ type auditPage struct {
 
 // auditParams are the query parameters each audit route accepts.
 var (
-	auditFilterParams = []string{"since", "until", "cluster", "identity", "outcome", "event", "command_id"}
+	auditFilterParams = []string{"since", "until", "cluster", "identity", "outcome", "event", "command_id", "fanout_id"}
 	auditPageParams   = []string{"cursor", "limit"}
 )
 
@@ -66,6 +66,7 @@ func auditFilter(c echo.Context, allowed []string) (audit.Filter, error) {
 	f.Outcome = audit.Outcome(q.Get("outcome"))
 	f.Event = audit.Event(q.Get("event"))
 	f.CommandID = q.Get("command_id")
+	f.FanoutID = q.Get("fanout_id")
 	if f.Event != "" && !f.Event.Known() {
 		return f, contracts.Errorf(contracts.CodeBadRequest, "event %q: want one of %v", clipParam(string(f.Event)), audit.Events)
 	}
@@ -183,8 +184,11 @@ func (s *Server) auditStream(c echo.Context) error {
 	if err != nil {
 		return writeError(c, err)
 	}
-	fl, ok := c.Response().Writer.(http.Flusher)
-	if !ok {
+	// Each write is bounded: a client that stopped reading fails it
+	// rather than holding the stream (unsupported only in tests). The
+	// writer serialises the records and the pings.
+	out, err := sse.NewWriter(c.Response(), s.cfg.Limits.WriteTimeout)
+	if err != nil {
 		return writeError(c, contracts.Errorf(contracts.CodeInternal, "streaming unsupported"))
 	}
 	ctx, cancel := context.WithCancel(c.Request().Context())
@@ -196,29 +200,13 @@ func (s *Server) auditStream(c echo.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	h := c.Response().Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no")
-	c.Response().WriteHeader(http.StatusOK)
-	fl.Flush()
+	out.Start()
 	s.metrics.sse.WithLabelValues("audit").Inc()
 	defer s.metrics.sse.WithLabelValues("audit").Dec()
 	log := logging.FromContext(ctx)
 	log.Info("audit stream open")
 	defer log.Info("audit stream closed")
 
-	var mu sync.Mutex // serialises writes of records and pings
-	write := func(b []byte) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if _, err := c.Response().Write(b); err != nil {
-			return err
-		}
-		fl.Flush()
-		return nil
-	}
 	var pinger sync.WaitGroup
 	// The pinger must be gone before the handler returns: the response
 	// writer is not usable after that.
@@ -232,7 +220,7 @@ func (s *Server) auditStream(c echo.Context) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if write([]byte(": ping\n\n")) != nil {
+				if out.Comment("ping") != nil {
 					cancel()
 					return
 				}
@@ -240,11 +228,7 @@ func (s *Server) auditStream(c echo.Context) error {
 		}
 	})
 	err = s.cfg.AuditReader.Follow(ctx, f, func(rec audit.Record) error {
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		return write([]byte("event: record\ndata: " + string(b) + "\n\n"))
+		return out.JSON("", contracts.EventRecord, rec)
 	})
 	if err != nil && ctx.Err() == nil {
 		log.Warn("audit stream ended", logging.KeyErr, err)

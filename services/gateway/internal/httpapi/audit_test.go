@@ -14,6 +14,7 @@ import (
 
 	"kubently.io/libs/audit"
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/testkit"
 )
 
 type auditPageT struct {
@@ -125,7 +126,7 @@ func TestAuditStream(t *testing.T) {
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("got %d %s; want 200 text/event-stream", res.StatusCode, res.Header.Get("Content-Type"))
 	}
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		if testutilGauge(e, "audit") != 1 {
 			return fmt.Errorf("audit SSE gauge not 1 yet")
 		}

@@ -13,11 +13,6 @@ import (
 	"kubently.io/services/gateway/internal/liveness"
 )
 
-// reasonUnknownStream refines not_found on POST /v1/executor/heartbeat:
-// no replica holds that stream of that cluster (it was closed, or the
-// conn_id belongs to another cluster). The executor reconnects.
-const reasonUnknownStream = "unknown_stream"
-
 // executorHeartbeat counts an executor's contact for its stream
 // (ExecutorHeartbeat.ConnID), held by this replica or, named by
 // ExecutorHeartbeat.Gateway, by another one (one NATS request to its
@@ -84,7 +79,7 @@ func (s *Server) executorHeartbeat(c echo.Context) error {
 	if holder == "" {
 		holder = s.cfg.Name
 	}
-	return fail(reasonUnknownStream, &contracts.Error{Code: contracts.CodeNotFound, Reason: reasonUnknownStream,
+	return fail(contracts.ReasonUnknownStream, &contracts.Error{Code: contracts.CodeNotFound, Reason: contracts.ReasonUnknownStream,
 		Message: "no open stream " + hb.ConnID + " of cluster " + cluster + " on gateway " + holder + "; reconnect"})
 }
 

@@ -18,6 +18,7 @@ import (
 	"kubently.io/libs/authz"
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
+	"kubently.io/libs/testkit"
 	"kubently.io/services/gateway/internal/auth"
 	"kubently.io/services/gateway/internal/hub"
 	"kubently.io/services/gateway/internal/liveness"
@@ -38,7 +39,7 @@ type replica struct {
 	srv  *Server
 	url  string
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 }
 
 func newReplica(t *testing.T, e *env, name string) *replica {
@@ -59,7 +60,7 @@ func newReplica(t *testing.T, e *env, name string) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &replica{name: name, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	r := &replica{name: name, reg: prometheus.NewRegistry(), logs: &testkit.SyncBuffer{}}
 	h, contacts := hub.New(), liveness.New()
 	r.srv, err = New(Config{
 		Conn: e.nc, Store: e.st, Auth: authn, Limiter: lim, Audit: aw, AuditReader: ar, Hub: h, Contacts: contacts,
@@ -139,7 +140,7 @@ func openContactStream(t *testing.T, base, cluster string, beats bool) *contactS
 		t.Fatalf("GET /v1/executor/stream = %d; want 200", res.StatusCode)
 	}
 	sc := bufio.NewScanner(res.Body)
-	var hello connectedEvent
+	var hello contracts.ConnectedEvent
 	for sc.Scan() {
 		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
 			if err := json.Unmarshal([]byte(data), &hello); err != nil {
@@ -256,7 +257,7 @@ func TestSilentStreamClosed(t *testing.T) {
 	if took := time.Since(start); took < contactTimeout {
 		t.Errorf("silent stream closed %v after it was opened; want not before the contact timeout %v", took, contactTimeout)
 	}
-	checkFor(t, 2*time.Second, 20*time.Millisecond, func() error {
+	testkit.CheckFor(t, 2*time.Second, 20*time.Millisecond, func() error {
 		if n := connectedCount(t, e, "dev-1"); n != 0 {
 			return fmt.Errorf("dev-1 presence records = %d after the close; want 0", n)
 		}
@@ -328,8 +329,8 @@ func TestHeartbeatThroughOtherReplica(t *testing.T) {
 	}
 	// The holder no longer knows it: the executor is told to reconnect.
 	r := postHeartbeat(t, b.url, "dev-1", "", contracts.ExecutorHeartbeat{ConnID: s.connID, Gateway: s.gateway})
-	if e := r.apiError(t); r.status != http.StatusNotFound || e.Reason != reasonUnknownStream {
-		t.Errorf("heartbeat for the closed stream = %d %s; want 404 reason %s", r.status, r.body, reasonUnknownStream)
+	if e := r.apiError(t); r.status != http.StatusNotFound || e.Reason != contracts.ReasonUnknownStream {
+		t.Errorf("heartbeat for the closed stream = %d %s; want 404 reason %s", r.status, r.body, contracts.ReasonUnknownStream)
 	}
 }
 
@@ -381,11 +382,11 @@ func TestHeartbeatBadInput(t *testing.T) {
 		wantCode   contracts.ErrorCode
 		wantReason string
 	}{
-		{name: "unknown conn id", base: a.url, cluster: "dev-1", body: hb(contracts.NewID()), wantStatus: 404, wantCode: contracts.CodeNotFound, wantReason: reasonUnknownStream},
-		{name: "unknown conn id via other replica", base: b.url, cluster: "dev-1", body: hb(contracts.NewID()), wantStatus: 404, wantCode: contracts.CodeNotFound, wantReason: reasonUnknownStream},
-		{name: "holder gone", base: b.url, cluster: "dev-1", body: contracts.ExecutorHeartbeat{ConnID: dev.connID, Gateway: "gw-gone"}, wantStatus: 404, wantCode: contracts.CodeNotFound, wantReason: reasonUnknownStream},
-		{name: "another cluster's conn id", base: a.url, cluster: "dev-1", body: hb(prod.connID), wantStatus: 404, wantCode: contracts.CodeNotFound, wantReason: reasonUnknownStream},
-		{name: "another cluster's conn id via other replica", base: b.url, cluster: "dev-1", body: hb(prod.connID), wantStatus: 404, wantCode: contracts.CodeNotFound, wantReason: reasonUnknownStream},
+		{name: "unknown conn id", base: a.url, cluster: "dev-1", body: hb(contracts.NewID()), wantStatus: 404, wantCode: contracts.CodeNotFound, wantReason: contracts.ReasonUnknownStream},
+		{name: "unknown conn id via other replica", base: b.url, cluster: "dev-1", body: hb(contracts.NewID()), wantStatus: 404, wantCode: contracts.CodeNotFound, wantReason: contracts.ReasonUnknownStream},
+		{name: "holder gone", base: b.url, cluster: "dev-1", body: contracts.ExecutorHeartbeat{ConnID: dev.connID, Gateway: "gw-gone"}, wantStatus: 404, wantCode: contracts.CodeNotFound, wantReason: contracts.ReasonUnknownStream},
+		{name: "another cluster's conn id", base: a.url, cluster: "dev-1", body: hb(prod.connID), wantStatus: 404, wantCode: contracts.CodeNotFound, wantReason: contracts.ReasonUnknownStream},
+		{name: "another cluster's conn id via other replica", base: b.url, cluster: "dev-1", body: hb(prod.connID), wantStatus: 404, wantCode: contracts.CodeNotFound, wantReason: contracts.ReasonUnknownStream},
 		{name: "wrong token", base: a.url, cluster: "dev-1", token: "prod-1-token-0123456789", body: hb(dev.connID), wantStatus: 401, wantCode: contracts.CodeUnauthorized},
 		{name: "wrong token via other replica", base: b.url, cluster: "dev-1", token: "wrong-token-0123456789", body: hb(dev.connID), wantStatus: 401, wantCode: contracts.CodeUnauthorized},
 		{name: "unknown cluster", base: a.url, cluster: "nope-1", body: hb(dev.connID), wantStatus: 401, wantCode: contracts.CodeUnauthorized},

@@ -79,6 +79,9 @@ func decodeBodyLimit(c echo.Context, v any, lenient bool, limit int64) error {
 		if errors.As(err, &mbe) {
 			return contracts.Errorf(contracts.CodeBodyTooLarge, "request body larger than %d bytes", limit)
 		}
+		if isTimeout(err) {
+			return bodyTimeout(c)
+		}
 		if errors.Is(err, io.EOF) {
 			return contracts.Errorf(contracts.CodeInvalidJSON, "empty request body; want a JSON object")
 		}
@@ -93,6 +96,16 @@ func decodeBodyLimit(c echo.Context, v any, lenient bool, limit int64) error {
 		if errors.As(err, &mbe) {
 			return contracts.Errorf(contracts.CodeBodyTooLarge, "request body larger than %d bytes", limit)
 		}
+		if isTimeout(err) {
+			return bodyTimeout(c)
+		}
 	}
 	return nil
+}
+
+// bodyTimeout is the 408 of a body that did not arrive within the read
+// timeout; the connection is closed after it.
+func bodyTimeout(c echo.Context) error {
+	c.Response().Header().Set("Connection", "close")
+	return contracts.Errorf(contracts.CodeRequestTimeout, "request body not received in time")
 }

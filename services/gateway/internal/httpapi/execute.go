@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -110,9 +111,27 @@ func (s *Server) dispatch(ctx context.Context, req contracts.ExecuteRequest) (co
 	var res contracts.CommandResult
 	err = s.rpc(ctx, wait, contracts.DispatchExecuteSubject, contracts.TypeExecuteRequest, req, contracts.TypeCommandResult, &res)
 	if err != nil {
-		return settledError(ctx, err)
+		res, err := settledError(ctx, err)
+		return res, namingCommand(err, req.CommandID)
 	}
 	return res, nil
+}
+
+// namingCommand adds the command id to a transport failure of the request
+// (timeout, unavailable, internal) whose message does not name it yet, so
+// the caller can look the command up in the audit log.
+func namingCommand(err error, id string) error {
+	var e *contracts.Error
+	if err == nil || !errors.As(err, &e) || strings.Contains(e.Message, id) {
+		return err
+	}
+	switch e.Code {
+	case contracts.CodeTimeout, contracts.CodeUnavailable, contracts.CodeInternal:
+		c := *e
+		c.Message += " (command " + id + ")"
+		return &c
+	}
+	return err
 }
 
 // run authorises argv on cluster for the caller and dispatches it.
@@ -137,7 +156,7 @@ func (s *Server) run(c echo.Context, cluster, sessionID string, argv []string, t
 	id := identity(c)
 	return s.dispatch(c.Request().Context(), contracts.ExecuteRequest{
 		Cluster: cluster, SessionID: sessionID, Argv: argv, TimeoutSeconds: timeout,
-		Caller: id.Principal(), Principal: principalOf(id), Gateway: s.cfg.Name,
+		Caller: id.Principal(), Principal: principalOf(id), Gateway: s.cfg.Name, Tool: toolOf(c), FanoutID: fanoutOf(c),
 	})
 }
 
@@ -146,18 +165,7 @@ func (s *Server) execute(c echo.Context) error {
 	if err := decodeBody(c, &body, false); err != nil {
 		return writeError(c, err)
 	}
-	argv := body.Argv
-	if body.Command != "" {
-		if len(argv) > 0 {
-			return writeError(c, contracts.Errorf(contracts.CodeInvalidCommand, "give argv or command, not both"))
-		}
-		line, err := policy.SplitLine(body.Command)
-		if err != nil {
-			return writeError(c, &contracts.Error{Code: contracts.CodeInvalidCommand, Reason: string(policy.ReasonShellSyntax), Message: "command: " + err.Error()})
-		}
-		argv = line
-	}
-	argv, err := withNamespace(argv, body.Namespace)
+	argv, err := commandArgv(body.Argv, body.Command, body.Namespace)
 	if err != nil {
 		return writeError(c, err)
 	}
@@ -165,11 +173,43 @@ func (s *Server) execute(c echo.Context) error {
 	if err != nil {
 		return writeError(c, err)
 	}
+	if err := setTool(c); err != nil {
+		return writeError(c, err)
+	}
 	res, err := s.run(c, body.Cluster, body.SessionID, argv, timeout)
 	if err != nil {
 		return writeError(c, err)
 	}
 	return c.JSON(statusFor(res.Status), res)
+}
+
+// commandArgv returns the command of a request that gives argv or one
+// command line (split by shell quoting rules without a shell), with
+// `-n ns` appended unless the command names a namespace.
+func commandArgv(argv []string, command, ns string) ([]string, error) {
+	if command != "" {
+		if len(argv) > 0 {
+			return nil, contracts.Errorf(contracts.CodeInvalidCommand, "give argv or command, not both")
+		}
+		line, err := policy.SplitLine(command)
+		if err != nil {
+			return nil, &contracts.Error{Code: contracts.CodeInvalidCommand, Reason: string(policy.ReasonShellSyntax), Message: "command: " + err.Error()}
+		}
+		argv = line
+	}
+	return withNamespace(argv, ns)
+}
+
+// setTool records the MCP tool (contracts.HeaderTool) a request's command
+// serves, for audit.
+func setTool(c echo.Context) error {
+	if tool := c.Request().Header.Get(contracts.HeaderTool); tool != "" {
+		if err := contracts.ValidateTool(tool); err != nil {
+			return err
+		}
+		c.Set(ctxTool, tool)
+	}
+	return nil
 }
 
 // clusterView is one entry of GET /v1/clusters.
@@ -182,6 +222,8 @@ type clusterView struct {
 	// RevokedAt is when the cluster's executor token was revoked; absent
 	// while it has one.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Labels are the cluster's labels (env=prod); {} if none.
+	Labels map[string]string `json:"labels"`
 }
 
 func (s *Server) clusterViews(ctx context.Context) ([]clusterView, error) {
@@ -191,13 +233,20 @@ func (s *Server) clusterViews(ctx context.Context) ([]clusterView, error) {
 	if err != nil {
 		return nil, contracts.Errorf(contracts.CodeUnavailable, "cluster registry unavailable: %v", err)
 	}
+	labels, err := s.cfg.Store.ListClusterLabels(ctx)
+	if err != nil {
+		return nil, contracts.Errorf(contracts.CodeUnavailable, "cluster labels unavailable: %v", err)
+	}
 	out := make([]clusterView, 0, len(recs))
 	for _, r := range recs {
 		conns, err := s.cfg.Store.Connected(ctx, r.ID)
 		if err != nil {
 			return nil, contracts.Errorf(contracts.CodeUnavailable, "executor presence unavailable: %v", err)
 		}
-		v := clusterView{ID: r.ID, Connected: len(conns) > 0, Streams: conns, RevokedAt: r.RevokedAt}
+		v := clusterView{ID: r.ID, Connected: len(conns) > 0, Streams: conns, RevokedAt: r.RevokedAt, Labels: labels[r.ID]}
+		if v.Labels == nil {
+			v.Labels = map[string]string{}
+		}
 		if v.Streams == nil {
 			v.Streams = []contracts.ExecutorInfo{}
 		}

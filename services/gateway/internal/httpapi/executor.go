@@ -20,6 +20,7 @@ import (
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
 	"kubently.io/libs/natsutil"
+	"kubently.io/libs/sse"
 	"kubently.io/libs/store"
 	"kubently.io/libs/telemetry"
 	"kubently.io/services/gateway/internal/auth"
@@ -29,6 +30,20 @@ import (
 const claimBatch = 16
 
 var executorIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// executorRoutes registers the executor-facing routes, apart from the
+// client API: they authenticate with a cluster's executor token
+// (executorAuth), not a client identity.
+func (s *Server) executorRoutes(e *echo.Echo) {
+	executor := func(next echo.HandlerFunc) echo.HandlerFunc { return s.authGuard(s.executorAuth(next)) }
+	e.GET(contracts.PathExecutorStream, s.stream, executor, s.streamCap("executor"))
+	e.POST(contracts.PathExecutorResults, s.results, executor)
+	e.POST(contracts.PathExecutorAck, s.ack, executor)
+	e.POST(contracts.PathExecutorDiscovery, s.discovery, executor)
+	// Heartbeats authenticate without the registry while the stream is
+	// known (see executorHeartbeat): they are frequent.
+	e.POST(contracts.PathExecutorHeartbeat, s.executorHeartbeat, s.authGuard)
+}
 
 // executorAuth checks `Authorization: Bearer <token>` + X-Cluster-ID against
 // the cluster registry. Unknown cluster and wrong token get the same 401.
@@ -80,63 +95,6 @@ func clusterOf(c echo.Context) string {
 	return id
 }
 
-// sse writes Server-Sent Events and flushes after each. Each write must
-// complete within writeTimeout: a peer that stopped reading (a black-holed
-// connection whose socket buffers filled) fails the write instead of
-// blocking the stream loop for good.
-type sse struct {
-	w            http.ResponseWriter
-	f            http.Flusher
-	rc           *http.ResponseController
-	writeTimeout time.Duration
-}
-
-func (e *sse) event(id, name string, data any) error {
-	b, err := json.Marshal(data)
-	if err != nil {
-		return err
-	}
-	if e.rc != nil {
-		// Unsupported (a test recorder) only means no bound.
-		_ = e.rc.SetWriteDeadline(time.Now().Add(e.writeTimeout))
-	}
-	var sb strings.Builder
-	if id != "" {
-		fmt.Fprintf(&sb, "id: %s\n", id)
-	}
-	fmt.Fprintf(&sb, "event: %s\ndata: %s\n\n", name, b)
-	if _, err := e.w.Write([]byte(sb.String())); err != nil {
-		return err
-	}
-	e.f.Flush()
-	return nil
-}
-
-// heartbeatEvent is the data of `event: heartbeat`.
-type heartbeatEvent struct {
-	Type string    `json:"type"`
-	Time time.Time `json:"time"`
-	// IntervalMS tells the executor how often to expect heartbeats, so it
-	// can detect a dead stream.
-	IntervalMS int64 `json:"interval_ms"`
-}
-
-// connectedEvent is the data of the first event on a stream.
-type connectedEvent struct {
-	Type            string `json:"type"`
-	Cluster         string `json:"cluster_id"`
-	ConnID          string `json:"conn_id"`
-	Gateway         string `json:"gateway"`
-	ProtocolVersion int    `json:"protocol_version"`
-	IntervalMS      int64  `json:"heartbeat_interval_ms"`
-	// ContactIntervalMS and ContactTimeoutMS are set only for an executor
-	// that announced heartbeats (contracts.HeaderExecutorHeartbeats): post
-	// one every ContactIntervalMS; the stream is closed after
-	// ContactTimeoutMS without any.
-	ContactIntervalMS int64 `json:"contact_interval_ms,omitempty"`
-	ContactTimeoutMS  int64 `json:"contact_timeout_ms,omitempty"`
-}
-
 // stream holds one executor's SSE connection: it records presence, sends
 // heartbeats, and sends queued commands on connect and when woken, by the
 // dispatcher's notify or by the replica's sweep (startSweep), which stands
@@ -148,8 +106,8 @@ type connectedEvent struct {
 // the last contact.
 func (s *Server) stream(c echo.Context) error {
 	cluster := clusterOf(c)
-	f, ok := c.Response().Writer.(http.Flusher)
-	if !ok {
+	out, err := sse.NewWriter(c.Response(), s.cfg.ContactTimeout)
+	if err != nil {
 		return writeError(c, contracts.Errorf(contracts.CodeInternal, "streaming unsupported"))
 	}
 	executorID := executorIDOf(c)
@@ -160,7 +118,7 @@ func (s *Server) stream(c echo.Context) error {
 	now := time.Now().UTC()
 	info := contracts.ExecutorInfo{
 		Cluster: cluster, ConnID: contracts.NewID(), ExecutorID: executorID, Version: version,
-		Gateway: s.cfg.Name, ConnectedAt: now, LastSeen: now,
+		Gateway: s.cfg.Name, ConnectedAt: now, LastSeen: now, Instance: instanceOf(c),
 	}
 	enforce := c.Request().Header.Get(contracts.HeaderExecutorHeartbeats) == "1"
 	log := logging.FromContext(c.Request().Context()).With(logging.KeyCluster, cluster, logging.KeyExecutorID, executorID, "conn_id", info.ConnID)
@@ -198,22 +156,15 @@ func (s *Server) stream(c echo.Context) error {
 	s.holdCluster(cluster)
 	defer s.releaseCluster(cluster)
 
-	h := c.Response().Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no")
-	c.Response().WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(c.Response())
-	out := &sse{w: c.Response(), f: f, rc: rc, writeTimeout: s.cfg.ContactTimeout}
-	hello := connectedEvent{
+	out.Start()
+	hello := contracts.ConnectedEvent{
 		Type: contracts.TypeConnectedEvent, Cluster: cluster, ConnID: info.ConnID, Gateway: s.cfg.Name,
 		ProtocolVersion: contracts.ProtocolVersion, IntervalMS: s.cfg.Heartbeat.Milliseconds(),
 	}
 	if enforce {
 		hello.ContactIntervalMS, hello.ContactTimeoutMS = s.cfg.Heartbeat.Milliseconds(), s.cfg.ContactTimeout.Milliseconds()
 	}
-	if err := out.event("", "connected", hello); err != nil {
+	if err := out.JSON("", contracts.EventConnected, hello); err != nil {
 		return nil
 	}
 	log.Info("executor stream open", "heartbeats", enforce)
@@ -241,14 +192,14 @@ func (s *Server) stream(c echo.Context) error {
 				// response into a dead socket.
 				s.metrics.contactTimeouts.Inc()
 				log.Warn("executor stream closed: no contact from the executor", "silent_for", silent.Round(time.Millisecond), "contact_timeout", s.cfg.ContactTimeout)
-				_ = rc.SetWriteDeadline(time.Now())
+				out.Abort()
 				return nil
 			}
 			info.LastSeen = time.Now().UTC()
 			if err := s.heartbeat(ctx, info); err != nil {
 				log.Warn("presence heartbeat failed", logging.KeyErr, err)
 			}
-			if err := out.event("", "heartbeat", heartbeatEvent{Type: contracts.TypeHeartbeatEvent, Time: info.LastSeen, IntervalMS: s.cfg.Heartbeat.Milliseconds()}); err != nil {
+			if err := out.JSON("", contracts.EventHeartbeat, contracts.HeartbeatEvent{Type: contracts.TypeHeartbeatEvent, Time: info.LastSeen, IntervalMS: s.cfg.Heartbeat.Milliseconds()}); err != nil {
 				return nil
 			}
 		case <-waker.C():
@@ -272,7 +223,7 @@ func (s *Server) heartbeat(ctx context.Context, info contracts.ExecutorInfo) err
 // store error is logged; while the command stays claimable, the sweep
 // wakes a stream of the cluster again within a poll interval. Only a
 // write error (the stream is gone) is returned.
-func (s *Server) deliver(ctx context.Context, out *sse, cluster, connID string, log *slog.Logger) error {
+func (s *Server) deliver(ctx context.Context, out *sse.Writer, cluster, connID string, log *slog.Logger) error {
 	for {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 		cmds, err := s.cfg.Store.Claim(cctx, cluster, connID, claimBatch)
@@ -287,7 +238,7 @@ func (s *Server) deliver(ctx context.Context, out *sse, cluster, connID string, 
 			cctx, span := otel.Tracer(telemetry.ScopeName).Start(telemetry.ContextFromCommand(ctx, cmd), telemetry.SpanGatewayDeliver,
 				trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(telemetry.CommandAttributes(cmd)...))
 			telemetry.InjectCommand(cctx, &cmd)
-			err := out.event(cmd.ID, "command", cmd)
+			err := out.JSON(cmd.ID, contracts.EventCommand, cmd)
 			if err != nil {
 				span.SetStatus(codes.Error, "stream write failed")
 			}
@@ -417,7 +368,10 @@ func (s *Server) results(c echo.Context) error {
 		s.metrics.results.WithLabelValues("bad_request").Inc()
 		return writeError(c, contracts.Errorf(contracts.CodeBadRequest, "unknown status %q", r.Status))
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.StoreTimeout)
+	// A result read in full is processed in full: an executor killed
+	// while waiting for the answer must not leave its command acked but
+	// neither forwarded nor held (its caller would wait for the deadline).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), s.cfg.StoreTimeout)
 	defer cancel()
 	log := logging.FromContext(ctx).With(logging.KeyCluster, cluster, logging.KeyCommandID, r.CommandID, logging.KeyExecutorID, executorID)
 	unknown := func() error {
@@ -442,6 +396,10 @@ func (s *Server) results(c echo.Context) error {
 	_, _ = s.ackIDs(ctx, cluster, []string{r.CommandID})
 	awaited, err := s.forwardResult(ctx, cluster, r)
 	if err != nil {
+		// The result is acked but did not reach its dispatcher: record the
+		// poster as the holder (first ack wins), so that if it dies before
+		// its retry gets through, the caller hears executor_lost at once.
+		s.hold(ctx, c, cluster, []string{r.CommandID})
 		return writeError(c, err)
 	}
 	if awaited {
@@ -469,6 +427,7 @@ func (s *Server) results(c echo.Context) error {
 		// waiting but momentarily out of reach (a NATS restart). The
 		// executor retries; a post that finds it again is accepted.
 		s.metrics.results.WithLabelValues("dispatcher_unreachable").Inc()
+		s.hold(ctx, c, cluster, []string{r.CommandID})
 		log.Warn("result not handed over: the waiting dispatcher is unreachable; the executor will retry")
 		return writeError(c, contracts.Errorf(contracts.CodeUnavailable,
 			"the dispatcher waiting for command %s is unreachable; retry", r.CommandID))
@@ -536,13 +495,48 @@ func (s *Server) ack(c echo.Context) error {
 			return writeError(c, err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.StoreTimeout)
+	// Ack and hold are finished even if the executor goes away meanwhile
+	// (killed right after posting): an ack recorded without its holder
+	// would leave the caller waiting for its deadline instead of hearing
+	// executor_lost.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), s.cfg.StoreTimeout)
 	defer cancel()
 	n, err := s.ackIDs(ctx, cluster, a.CommandIDs)
 	if err != nil {
 		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "bridge unavailable: %v", err))
 	}
+	s.hold(ctx, c, cluster, a.CommandIDs)
 	return c.JSON(http.StatusOK, contracts.ExecutorAckResponse{Status: "acked", Acked: n})
+}
+
+// instanceOf returns the request's X-Executor-Instance, or "" if it is
+// missing or malformed (an older executor: never declared lost).
+func instanceOf(c echo.Context) string {
+	if id := c.Request().Header.Get(contracts.HeaderExecutorInstance); executorIDRE.MatchString(id) {
+		return id
+	}
+	return ""
+}
+
+// hold records the acknowledging executor instance as the holder of each
+// command (store.Bridge.Hold), so the dispatcher can answer the caller
+// executor_lost if that instance dies holding it. Best effort: a command
+// without a holder only waits for its deadline, as before.
+func (s *Server) hold(ctx context.Context, c echo.Context, cluster string, ids []string) {
+	instance := instanceOf(c)
+	if instance == "" {
+		return
+	}
+	h := contracts.CommandHolder{ExecutorID: executorIDOf(c), Instance: instance}
+	if conn := c.Request().Header.Get(contracts.HeaderExecutorConnID); contracts.ValidateConnID(conn) == nil {
+		h.ConnID = conn
+	}
+	for _, id := range ids {
+		if err := s.cfg.Store.Hold(ctx, cluster, id, h); err != nil && !errors.Is(err, store.ErrNotFound) {
+			logging.FromContext(ctx).Warn("cannot record the holder of a command", logging.KeyCluster, cluster,
+				logging.KeyCommandID, id, logging.KeyErr, err)
+		}
+	}
 }
 
 // ackIDs acknowledges ids in the cluster's queue and counts the outcome.

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -15,6 +17,7 @@ import (
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/store"
+	"kubently.io/libs/testkit"
 )
 
 // oneAtATime claims at most one command per Claim, so every delivery
@@ -211,7 +214,7 @@ func TestBridgeQueueDepthGauge(t *testing.T) {
 	gauge := e.srv.metrics.queueDepth
 	wantDepth := func(want float64) {
 		t.Helper()
-		checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 			if got := testutil.ToFloat64(gauge.WithLabelValues(cluster)); got != want {
 				return fmt.Errorf("kubently_bridge_queue_depth{cluster=%q} = %v; want %v", cluster, got, want)
 			}
@@ -235,7 +238,7 @@ func TestBridgeQueueDepthGauge(t *testing.T) {
 
 	// Once the last stream of the cluster ends, the series goes away.
 	e.srv.Close()
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := testutil.CollectAndCount(gauge); n != 0 {
 			return fmt.Errorf("%d kubently_bridge_queue_depth series after the stream ended; want 0", n)
 		}
@@ -297,7 +300,7 @@ func TestSweep(t *testing.T) {
 
 	// Each stream claims once on connect, after its connected event:
 	// let those land before the idle window.
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := cs.claims.Load(); n < int64(len(all)) {
 			return fmt.Errorf("%d initial claims of %d streams", n, len(all))
 		}
@@ -364,9 +367,103 @@ func TestSweep(t *testing.T) {
 	}
 	// The sweep also keeps the queue depth gauge current: the ack emptied
 	// the queue, and no delivery round followed.
-	checkFor(t, 2*time.Second, 10*time.Millisecond, func() error {
+	testkit.CheckFor(t, 2*time.Second, 10*time.Millisecond, func() error {
 		if got := testutil.ToFloat64(e.srv.metrics.queueDepth.WithLabelValues("dev-1")); got != 0 {
 			return fmt.Errorf("kubently_bridge_queue_depth{cluster=\"dev-1\"} = %v after the ack; want 0", got)
+		}
+		return nil
+	})
+}
+
+// TestAckRecordsHolder: an ack carrying X-Executor-Instance records that
+// instance (with the executor id and conn id) as the command's holder, the
+// first ack winning; an ack from another cluster or without an instance
+// records nothing.
+func TestAckRecordsHolder(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ack := func(t *testing.T, cluster, instance, executor string, ids ...string) {
+		t.Helper()
+		hdr := []string{"Authorization", "Bearer " + cluster + "-token-0123456789", contracts.HeaderClusterID, cluster,
+			"Content-Type", "application/json", contracts.HeaderExecutorID, executor, contracts.HeaderExecutorConnID, "conn-1"}
+		if instance != "" {
+			hdr = append(hdr, contracts.HeaderExecutorInstance, instance)
+		}
+		if r := e.do(t, http.MethodPost, "/v1/executor/ack", "", contracts.ExecutorAck{CommandIDs: ids}, hdr...); r.status != http.StatusOK {
+			t.Fatalf("POST /v1/executor/ack = %d %s; want 200", r.status, r.body)
+		}
+	}
+	held, foreign, anonymous := enqueue(t, e, "dev-1", time.Minute), enqueue(t, e, "dev-1", time.Minute), enqueue(t, e, "dev-1", time.Minute)
+	first, second := contracts.NewID(), contracts.NewID()
+	ack(t, "dev-1", first, "exec-a", held.ID)
+	ack(t, "dev-1", second, "exec-b", held.ID)
+	ack(t, "prod-1", second, "exec-b", foreign.ID)
+	ack(t, "dev-1", "", "exec-c", anonymous.ID)
+	got, err := e.st.Holder(t.Context(), held.ID)
+	if err != nil {
+		t.Fatalf("Holder() = %v; want the first acking instance", err)
+	}
+	if want := (contracts.CommandHolder{ExecutorID: "exec-a", Instance: first, ConnID: "conn-1"}); got != want {
+		t.Errorf("Holder() = %+v; want %+v", got, want)
+	}
+	for _, id := range []string{foreign.ID, anonymous.ID} {
+		if h, err := e.st.Holder(t.Context(), id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Holder(%s) = %+v, %v; want ErrNotFound", id, h, err)
+		}
+	}
+}
+
+// ackUntilHangUp is a store whose Ack, once the real ack is recorded,
+// waits until its context ends or a second passes (well within the
+// store timeout): the window in which an executor killed right after
+// posting its ack hangs up.
+type ackUntilHangUp struct {
+	Store
+	acked chan struct{}
+}
+
+func (s ackUntilHangUp) Ack(ctx context.Context, cluster string, ids []string) (int, error) {
+	n, err := s.Store.Ack(ctx, cluster, ids)
+	close(s.acked)
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second):
+	}
+	return n, err
+}
+
+// TestAckHolderSurvivesHangUp: an executor that posts its ack and dies
+// before the answer (the connection closes while the gateway records the
+// ack) still becomes the command's holder, so its caller hears
+// executor_lost instead of waiting for the deadline.
+func TestAckHolderSurvivesHangUp(t *testing.T) {
+	acked := make(chan struct{})
+	e := newEnv(t, envOpts{wrapStore: func(s Store) Store { return ackUntilHangUp{Store: s, acked: acked} }})
+	cmd := enqueue(t, e, "dev-1", time.Minute)
+	body, err := json.Marshal(contracts.ExecutorAck{CommandIDs: []string{cmd.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	instance := contracts.NewID()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.http.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /v1/executor/ack HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer dev-1-token-0123456789\r\n"+
+		"%s: dev-1\r\n%s: exec-a\r\n%s: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		contracts.HeaderClusterID, contracts.HeaderExecutorID, contracts.HeaderExecutorInstance, instance, len(body), body)
+	select {
+	case <-acked:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the ack never reached the store")
+	}
+	_ = conn.Close() // the executor dies before reading the answer
+	testkit.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		h, err := e.st.Holder(t.Context(), cmd.ID)
+		if err != nil {
+			return fmt.Errorf("Holder() = %w; want the instance whose ack was recorded", err)
+		}
+		if h.Instance != instance {
+			return fmt.Errorf("Holder() = %+v; want instance %s", h, instance)
 		}
 		return nil
 	})

@@ -23,7 +23,9 @@ import (
 	"kubently.io/libs/natsutil/natstest"
 	"kubently.io/libs/store"
 	"kubently.io/libs/store/backend"
+	"kubently.io/libs/testkit"
 	"kubently.io/services/gateway/internal/auth"
+	"kubently.io/services/gateway/internal/backoff"
 	"kubently.io/services/gateway/internal/hub"
 )
 
@@ -47,7 +49,7 @@ type env struct {
 	js   jetstream.JetStream
 	st   store.Store
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 
 	dispatcher nats.MsgHandler
 	ns         *server.Server
@@ -70,6 +72,19 @@ type envOpts struct {
 	// dispatcher, if set, answers the dispatcher's execute subject
 	// instead of the fake that says success at once.
 	dispatcher nats.MsgHandler
+	// mod, if set, adjusts the server's Config.
+	mod func(*Config)
+	// realServer serves e.http with the server's own http.Server and
+	// listener (its connection limits), not httptest's defaults.
+	realServer bool
+}
+
+// modConfig applies mod (if any) to cfg.
+func modConfig(cfg Config, mod func(*Config)) Config {
+	if mod != nil {
+		mod(&cfg)
+	}
+	return cfg
 }
 
 func keyring(t testing.TB) *authz.Keyring {
@@ -139,23 +154,33 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	e := &env{nc: nc, js: js, st: st, reg: prometheus.NewRegistry(), logs: logs, dispatcher: o.dispatcher, ns: ns}
 	var serverStore Store = st
 	if o.wrapStore != nil {
 		serverStore = o.wrapStore(st)
 	}
-	srv, err := New(Config{
+	srv, err := New(modConfig(Config{
 		Conn: nc, Store: serverStore, Poll: o.poll, Auth: authn, Limiter: lim, Audit: aw, AuditReader: ar, AuditPing: o.auditPing,
 		Hub: hub.New(), Log: logging.New(logging.Config{Level: "debug", Format: "json", Output: logs}),
 		Registry: e.reg, Name: "gw-test",
-	})
+		// Tests that send bad keys or hold many streams (TestSweep: 20
+		// per cluster) turn these on only when they test them.
+		Limits: Limits{AuthBackoff: backoff.Config{Failures: -1}, ExecutorStreamsPerCluster: -1},
+	}, o.mod))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
 	e.srv = srv
-	e.http = httptest.NewServer(srv.Handler())
+	if o.realServer {
+		e.http = httptest.NewUnstartedServer(nil)
+		e.http.Config = srv.HTTPServer()
+		e.http.Listener = Listener(e.http.Listener)
+		e.http.Start()
+	} else {
+		e.http = httptest.NewServer(srv.Handler())
+	}
 	t.Cleanup(e.http.Close)
 	e.fakeServices(t)
 	return e
@@ -281,36 +306,4 @@ func (e *env) do(t *testing.T, method, path, key string, body any, hdr ...string
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return resp{status: res.StatusCode, header: res.Header, body: b}
-}
-
-// checkFor polls f every interval until it returns nil, failing the test
-// with its last error after total.
-func checkFor(t *testing.T, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	t.Fatalf("condition not met after %s: %v", total, err)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

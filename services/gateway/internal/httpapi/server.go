@@ -3,18 +3,17 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
 	"kubently.io/libs/audit"
@@ -25,6 +24,7 @@ import (
 	"kubently.io/libs/store"
 	"kubently.io/libs/telemetry"
 	"kubently.io/services/gateway/internal/auth"
+	"kubently.io/services/gateway/internal/backoff"
 	"kubently.io/services/gateway/internal/hub"
 	"kubently.io/services/gateway/internal/liveness"
 	"kubently.io/services/gateway/internal/sweep"
@@ -37,6 +37,7 @@ type Store interface {
 	Ack(ctx context.Context, cluster string, commandIDs []string) (int, error)
 	Owner(ctx context.Context, commandID string) (string, error)
 	MarkAnswered(ctx context.Context, commandID, executorID string) (first bool, prevExecutor string, err error)
+	Hold(ctx context.Context, cluster, commandID string, holder contracts.CommandHolder) error
 	Fencer
 	Depth(ctx context.Context, cluster string) (int, error)
 	Queues(ctx context.Context, clusters []string) ([]store.QueueState, error)
@@ -44,6 +45,8 @@ type Store interface {
 	ListClusters(ctx context.Context) ([]store.ClusterRecord, error)
 	CreateCluster(ctx context.Context, c store.ClusterRecord) error
 	SwapCluster(ctx context.Context, oldTokenHash string, c store.ClusterRecord) error
+	store.ClusterLabels
+	PutDiscovery(ctx context.Context, cluster string, d contracts.ExecutorDiscovery) error
 	Ping(ctx context.Context) error
 }
 
@@ -103,6 +106,16 @@ type Config struct {
 	RequestMargin time.Duration
 	// StoreTimeout bounds each store call; zero means 5s.
 	StoreTimeout time.Duration
+	// Limits bounds connections, headers, failed authentications and
+	// streams (see Limits; zero values are defaults).
+	Limits Limits
+	// MetricsOnClientPort serves /metrics on this server too; false (the
+	// default) leaves it to the ops server (package ops), off the port
+	// clients reach.
+	MetricsOnClientPort bool
+	// MetricsToken, when set, is the bearer token /metrics on this server
+	// requires (ops.MetricsHandler).
+	MetricsToken string
 }
 
 // Server is the gateway's HTTP server.
@@ -121,6 +134,11 @@ type Server struct {
 	streamsOf map[string]int
 	// settler settles execute requests in flight across NATS disruptions.
 	settler *settler
+	// backoff refuses addresses that failed to authenticate too often.
+	backoff *backoff.Table
+	// routeSet holds the registered route templates: the only route
+	// labels besides "unmatched".
+	routeSet map[string]bool
 }
 
 type metrics struct {
@@ -143,6 +161,8 @@ type metrics struct {
 	// store calls.
 	sweepWakeups prometheus.Counter
 	sweepErrors  prometheus.Counter
+	// refusals counts requests refused at the edge by reason.
+	refusals *prometheus.CounterVec
 }
 
 // New builds the server and its routes.
@@ -183,11 +203,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 5 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, e: echo.New(), closing: make(chan struct{}), streamsOf: map[string]int{}}
+	cfg.Limits.defaults()
+	bo, err := backoff.New(cfg.Limits.AuthBackoff)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, e: echo.New(), closing: make(chan struct{}), streamsOf: map[string]int{}, backoff: bo}
 	s.metrics = &metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kubently_gateway_http_request_duration_seconds",
-			Help:    "HTTP request latency by route, method and status code.",
+			Help:    "HTTP request latency by route template (unmatched for a path no route serves), method (a standard method or OTHER) and status code.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
 		}, []string{"route", "method", "code"}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -246,10 +271,14 @@ func New(cfg Config) (*Server, error) {
 			Name: "kubently_gateway_sweep_errors_total",
 			Help: "Bridge sweeps whose store call (Queues) failed; the next sweep, one poll interval later, tries again.",
 		}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_gateway_edge_refusals_total",
+			Help: "Requests refused at the edge by reason: headers_too_large, auth_backoff (the address failed to authenticate too often), audit_stream_limit, executor_stream_limit.",
+		}, []string{"reason"}),
 	}
 	for _, c := range []prometheus.Collector{s.metrics.requests, s.metrics.streams, s.metrics.results,
 		s.metrics.authFailures, s.metrics.rateLimited, s.metrics.sse, s.metrics.executors, s.metrics.auditErrors, s.metrics.natsErrors, s.metrics.queueDepth, s.metrics.acks,
-		s.metrics.contactTimeouts, s.metrics.heartbeats, s.metrics.sweepWakeups, s.metrics.sweepErrors} {
+		s.metrics.contactTimeouts, s.metrics.heartbeats, s.metrics.sweepWakeups, s.metrics.sweepErrors, s.metrics.refusals} {
 		if err := cfg.Registry.Register(c); err != nil {
 			return nil, err
 		}
@@ -302,42 +331,56 @@ func (s *Server) routes() {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.recoverer, s.trace, s.correlate, s.observe)
+	// The client address (audit records, the authentication back-off) is
+	// the connection's unless a proxy is trusted to say it.
+	e.IPExtractor = echo.ExtractIPDirect()
+	if s.cfg.Limits.TrustForwardedFor {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
+	e.Use(s.recoverer, s.edge, s.trace, s.correlate, s.observe)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.ready)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
+	if s.cfg.MetricsOnClientPort {
+		e.GET("/metrics", echo.WrapHandler(ops.MetricsHandler(s.cfg.Registry, s.cfg.MetricsToken)))
+	}
 
 	// Middleware is attached per route, not per group: echo's Group.Use
-	// registers catch-all routes that would turn 405s into 404s.
-	client, executor := s.clientAuth, s.executorAuth
-	e.POST("/v1/sessions", s.createSession, client)
-	e.GET("/v1/sessions", s.listSessions, client)
-	e.GET("/v1/sessions/:id", s.getSession, client)
-	e.DELETE("/v1/sessions/:id", s.endSession, client)
-	e.POST("/v1/sessions/:id/keepalive", s.keepaliveSession, client)
-	e.POST("/v1/execute", s.execute, client)
-	e.GET("/v1/clusters", s.clusters, client)
-	e.POST("/v1/clusters/:cluster/token", s.createToken, client)
-	e.POST("/v1/clusters/:cluster/token/rotate", s.rotateToken, client)
-	e.DELETE("/v1/clusters/:cluster/token", s.revokeToken, client)
-	e.GET("/v1/audit", s.auditQuery, client)
-	e.GET("/v1/audit/stream", s.auditStream, client)
-	e.GET("/v1/openapi.yaml", s.openapiYAML)
-	e.GET("/v1/openapi.json", s.openapiJSON)
+	// registers catch-all routes that would turn 405s into 404s. Every
+	// authenticated route goes through the authentication back-off first.
+	client := func(next echo.HandlerFunc) echo.HandlerFunc { return s.authGuard(s.clientAuth(next)) }
+	e.POST(contracts.PathSessions, s.createSession, client)
+	e.GET(contracts.PathSessions, s.listSessions, client)
+	e.GET(contracts.PathSession, s.getSession, client)
+	e.DELETE(contracts.PathSession, s.endSession, client)
+	e.POST(contracts.PathSessionKeepalive, s.keepaliveSession, client)
+	e.POST(contracts.PathExecute, s.execute, client)
+	e.POST(contracts.PathDiagnose, s.diagnose, client)
+	e.GET(contracts.PathClusters, s.clusters, client)
+	e.POST(contracts.PathClusterToken, s.createToken, client)
+	e.POST(contracts.PathClusterTokenRotate, s.rotateToken, client)
+	e.DELETE(contracts.PathClusterToken, s.revokeToken, client)
+	e.POST(contracts.PathClusterLabels, s.labelCluster, client)
+	e.POST(contracts.PathFleetExecute, s.fleetExecute, client)
+	e.POST(contracts.PathFleetDiagnose, s.fleetDiagnose, client)
+	e.GET(contracts.PathAudit, s.auditQuery, client)
+	e.GET(contracts.PathAuditStream, s.auditStream, client, s.streamCap("audit"))
+	e.POST(contracts.PathMCP, s.mcpRoute(), client)
+	e.GET(contracts.PathOpenAPIYAML, s.openapiYAML)
+	e.GET(contracts.PathOpenAPIJSON, s.openapiJSON)
 
-	e.GET("/v1/executor/stream", s.stream, executor)
-	e.POST("/v1/executor/results", s.results, executor)
-	e.POST("/v1/executor/ack", s.ack, executor)
-	// Heartbeats authenticate without the registry while the stream is
-	// known (see executorHeartbeat): they are frequent.
-	e.POST("/v1/executor/heartbeat", s.executorHeartbeat)
+	s.executorRoutes(e)
 
 	e.POST("/debug/session", s.debugCreateSession, client)
 	e.GET("/debug/session/:id", s.debugGetSession, client)
 	e.DELETE("/debug/session/:id", s.debugEndSession, client)
 	e.POST("/debug/execute", s.debugExecute, client)
 	e.GET("/debug/clusters", s.debugClusters, client)
+
+	s.routeSet = map[string]bool{}
+	for _, r := range e.Routes() {
+		s.routeSet[r.Path] = true
+	}
 }
 
 // Context keys set by middleware.
@@ -360,7 +403,7 @@ var correlationRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 // (a span would last the connection), executor heartbeats (one per stream
 // every few seconds) and the ops routes.
 var untraced = map[string]bool{
-	"/v1/executor/stream": true, "/v1/audit/stream": true, "/v1/executor/heartbeat": true,
+	contracts.PathExecutorStream: true, contracts.PathAuditStream: true, contracts.PathExecutorHeartbeat: true,
 	"/healthz": true, "/readyz": true, "/metrics": true,
 }
 
@@ -409,10 +452,10 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		route := c.Path()
-		if route == "" {
+		if !s.routeSet[route] || c.Response().Status == http.StatusNotFound && echoNotFound(c) {
 			route = "unmatched"
 		}
-		s.metrics.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).Observe(time.Since(start).Seconds())
+		s.metrics.requests.WithLabelValues(route, methodLabel(c.Request().Method), statusLabel(c.Response().Status)).Observe(time.Since(start).Seconds())
 		return nil
 	}
 }
@@ -462,7 +505,7 @@ func (s *Server) refuse(c echo.Context, fail *auth.Failure) error {
 	rec := audit.Record{
 		Event: audit.EventAuthDenied, Identity: fail.Claimed, Remote: remote, Outcome: audit.OutcomeDenied,
 		Reason: string(fail.Reason), Gateway: s.cfg.Name, CorrelationID: auditID(contracts.CorrelationIDFrom(ctx)),
-		Message: c.Request().Method + " " + c.Path(),
+		Message: methodLabel(c.Request().Method) + " " + c.Path(),
 	}.Clamp()
 	s.writeAudit(ctx, rec)
 	h := c.Response().Header()
@@ -491,13 +534,11 @@ func (s *Server) writeAudit(ctx context.Context, rec audit.Record) {
 // auditID returns id if it may stand in an audit record's id field, else
 // "" (client correlation ids allow '.' and ':', audit ids do not).
 func auditID(id string) string {
-	if !auditIDRE.MatchString(id) {
+	if !contracts.IsID(id) {
 		return ""
 	}
 	return id
 }
-
-var auditIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // identity returns the authenticated caller of a client route.
 func identity(c echo.Context) authz.Identity {
@@ -521,12 +562,27 @@ func (s *Server) ready(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// HTTPServer returns the http.Server Serve runs: the handler under the
+// connection limits of Config.Limits. Serve it on Listener(ln).
+func (s *Server) HTTPServer() *http.Server {
+	l := s.cfg.Limits
+	// No server-wide WriteTimeout: it would end SSE streams. Responses get
+	// theirs per request (edge), stream events per event.
+	return &http.Server{Handler: s.e, ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout,
+		IdleTimeout: l.IdleTimeout, MaxHeaderBytes: l.MaxHeaderBytes}
+}
+
+// Listener wraps ln so that the refusals net/http writes itself, in plain
+// text, before any handler runs (431 and malformed requests) go out as
+// the JSON error shape.
+func Listener(ln net.Listener) net.Listener { return jsonErrors{ln} }
+
 // Serve serves on ln until ctx ends, then ends the executor streams and
 // shuts down within 10 s.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.e, ReadHeaderTimeout: 10 * time.Second}
+	srv := s.HTTPServer()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(Listener(ln)) }()
 	select {
 	case err := <-errc:
 		if errors.Is(err, http.ErrServerClosed) {

@@ -22,6 +22,10 @@ import (
 const (
 	ReasonNotDispatched = contracts.ReasonNotDispatched
 	ReasonResultLost    = contracts.ReasonResultLost
+	// ReasonDispatcherLost: the command was queued but no dispatcher holds
+	// its request any more; it may still run once, its result cannot
+	// reach the caller.
+	ReasonDispatcherLost = contracts.ReasonDispatcherLost
 )
 
 // Settling schedule: after a bus disruption each execute request in flight
@@ -82,7 +86,11 @@ type waiting struct {
 	// Guarded by settler.mu.
 	checksLeft int
 	nextCheck  time.Time
-	answeredAt time.Time // when a check first saw the result delivered
+	// misses counts checks in a row that no dispatcher answered.
+	misses int
+	// atRisk: a disruption happened while w was in flight; settled: the
+	// settler ended its wait.
+	atRisk, settled bool
 }
 
 func newSettler(f Fencer, timeout time.Duration, log *slog.Logger) *settler {
@@ -92,7 +100,7 @@ func newSettler(f Fencer, timeout time.Duration, log *slog.Logger) *settler {
 		calls: map[string]*waiting{},
 		settled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_gateway_requests_settled_total",
-			Help: "Execute requests in flight across a NATS disruption, by how they were settled: not_dispatched (lost before queueing; fenced and failed at once), replayed (the reply was lost and the dispatcher sent it again), result_lost (ran; the reply was lost and no dispatcher had it; failed at once), waited (queued; kept waiting for the reply), unsettled (the store could not be read; kept waiting).",
+			Help: "Execute requests in flight across a NATS disruption, by how they were settled: not_dispatched (lost before queueing; fenced and failed at once), replayed (the reply was lost and the dispatcher sent it again), result_lost (ran; the reply was lost and no dispatcher had it; failed), dispatcher_lost (queued, but no dispatcher held it any more; failed), waited (queued; its reply came over the restored connection), unsettled (the store could not be read; kept waiting).",
 		}, []string{"outcome"}),
 	}
 }
@@ -107,7 +115,11 @@ func (st *settler) track(id string, end time.Time, cancel context.CancelCauseFun
 	return func() {
 		st.mu.Lock()
 		delete(st.calls, id)
+		waited := w.atRisk && !w.settled
 		st.mu.Unlock()
+		if waited {
+			st.settled.WithLabelValues("waited").Inc()
+		}
 	}
 }
 
@@ -123,7 +135,8 @@ func (st *settler) disrupted(why string) {
 		}
 		w.checksLeft = settleChecks
 		w.nextCheck = now.Add(settleFirst)
-		w.answeredAt = time.Time{}
+		w.misses = 0
+		w.atRisk = true
 		n++
 	}
 	st.mu.Unlock()
@@ -163,6 +176,10 @@ func (st *settler) run(done <-chan struct{}) {
 	}
 }
 
+// settleParallel bounds the checks (a store call and a replay request
+// each) run at once.
+const settleParallel = 16
+
 // checkDue checks the requests whose check is due and returns when the
 // next one is (zero: none at risk).
 func (st *settler) checkDue(done <-chan struct{}) time.Time {
@@ -175,14 +192,21 @@ func (st *settler) checkDue(done <-chan struct{}) time.Time {
 		}
 	}
 	st.mu.Unlock()
+	sem := make(chan struct{}, settleParallel)
+	var wg sync.WaitGroup
 	for _, w := range due {
 		select {
 		case <-done:
+			wg.Wait()
 			return time.Time{}
-		default:
+		case sem <- struct{}{}:
 		}
-		st.check(w)
+		wg.Go(func() {
+			defer func() { <-sem }()
+			st.check(w)
+		})
 	}
+	wg.Wait()
 	var next time.Time
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -194,58 +218,60 @@ func (st *settler) checkDue(done <-chan struct{}) time.Time {
 	return next
 }
 
-// check settles one request as far as the store allows.
+// check settles one request as far as the store and the dispatchers
+// allow. A request no dispatcher queued is fenced and fails
+// (not_dispatched). For one that was queued the dispatchers are asked for
+// its reply (contracts.DispatchReplaySubject), whatever the store says of
+// its result: a reply can be lost while the result's hand-over to the
+// dispatcher looked failed to the gateway (the dispatcher took it, its
+// "accepted" was lost), so the answer record is no guide to whether a
+// reply exists. The request is checked again every settleEvery until it is
+// settled or its wait ends; only settleChecks checks in a row that no
+// dispatcher answers (the one holding it is gone) settle it as lost.
 func (st *settler) check(w *waiting) {
 	ctx, cancel := context.WithTimeout(context.Background(), st.timeout)
 	state, err := st.fence.Fence(ctx, w.id, w.until)
 	cancel()
-	now := time.Now()
 	log := st.log.With(logging.KeyCommandID, w.id)
-	answered := state.AnsweredBy != "" && state.AnsweredBy != answerPending
 	st.mu.Lock()
 	if st.calls[w.id] != w {
 		st.mu.Unlock()
 		return // answered meanwhile
 	}
-	w.checksLeft--
-	w.nextCheck = now.Add(settleEvery)
-	if err == nil && answered && !w.answeredAt.IsZero() && now.Sub(w.answeredAt) >= settleEvery {
-		// The reply is lost: ask the dispatchers for it again.
-		w.checksLeft = 0
-		st.mu.Unlock()
-		st.recover(w, state.AnsweredBy, log)
-		return
-	}
-	defer st.mu.Unlock()
+	w.nextCheck = time.Now().Add(settleEvery)
 	switch {
 	case err != nil:
+		w.checksLeft--
+		last := w.checksLeft == 0
+		st.mu.Unlock()
 		log.Warn("cannot settle an execute request: store unavailable; it keeps waiting", logging.KeyErr, err)
-		if w.checksLeft == 0 {
+		if last {
 			st.settled.WithLabelValues("unsettled").Inc()
 		}
+		return
 	case !state.Queued:
-		w.checksLeft = 0
+		w.checksLeft, w.settled = 0, true
+		st.mu.Unlock()
 		st.settled.WithLabelValues(ReasonNotDispatched).Inc()
 		log.Warn("execute request lost in a nats reconnect before it was queued: fenced and failed")
 		w.cancel(&contracts.Error{Code: contracts.CodeUnavailable, Reason: ReasonNotDispatched, Message: fmt.Sprintf(
 			"the request for command %s was lost when a NATS connection dropped; it did not run and will not run; retry it", w.id)})
-	case answered:
-		if w.answeredAt.IsZero() {
-			w.answeredAt = now
-		}
-		if w.checksLeft == 0 {
-			st.settled.WithLabelValues("waited").Inc()
-		}
-	default:
-		if w.checksLeft == 0 {
-			st.settled.WithLabelValues("waited").Inc()
-		}
+		return
 	}
+	st.mu.Unlock()
+	answeredBy := state.AnsweredBy
+	if answeredBy == answerPending {
+		answeredBy = ""
+	}
+	st.recover(w, answeredBy, log)
 }
 
-// recover asks the dispatcher replicas to send a lost reply again
-// (contracts.DispatchReplaySubject) and ends the wait with it; if none has
-// it (that dispatcher is gone too), the request fails with result_lost.
+// recover asks the dispatcher replicas for a queued command's reply
+// (contracts.DispatchReplaySubject) and ends the wait with it. A replica
+// still working on the command says so and the request keeps waiting
+// (checked again later). If none answers settleChecks checks in a row
+// (the dispatcher holding the request is gone), the request fails:
+// result_lost if an executor answered, dispatcher_lost otherwise.
 func (st *settler) recover(w *waiting, executor string, log *slog.Logger) {
 	if st.replay != nil {
 		if reply, err := st.replay(w.id); err == nil {
@@ -254,20 +280,23 @@ func (st *settler) recover(w *waiting, executor string, log *slog.Logger) {
 			perr := json.Unmarshal(reply, &env)
 			switch {
 			case perr == nil && env.Type == contracts.TypeReplayPending:
-				// Not lost: its dispatcher is still on it (a slow audit
-				// write, say). Keep waiting, and ask again later.
-				log.Info("execute reply not out yet: the dispatcher is still working on it")
+				// Not lost: its dispatcher is still on it (the command
+				// runs, or a slow audit write). Keep waiting, and look
+				// again later in case that dispatcher goes too.
+				log.Debug("execute reply not out yet: the dispatcher is still working on it")
 				st.mu.Lock()
-				w.checksLeft, w.nextCheck = 1, time.Now().Add(settleEvery)
+				w.checksLeft, w.misses = max(w.checksLeft, 1), 0
 				st.mu.Unlock()
 				return
 			case perr == nil && env.Error != nil:
 				// The dispatcher's answer was an error: that is the answer.
+				st.finish(w)
 				st.settled.WithLabelValues("replayed").Inc()
 				log.Info("execute reply lost in a nats reconnect: replayed by the dispatcher", logging.KeyErr, env.Error)
 				w.cancel(&replayed{err: env.Error})
 				return
 			case contracts.Decode(reply, contracts.TypeCommandResult, &res) == nil && res.CommandID == w.id:
+				st.finish(w)
 				st.settled.WithLabelValues("replayed").Inc()
 				log.Info("execute reply lost in a nats reconnect: replayed by the dispatcher")
 				w.cancel(&replayed{res: res})
@@ -277,11 +306,36 @@ func (st *settler) recover(w *waiting, executor string, log *slog.Logger) {
 			}
 		}
 	}
-	st.settled.WithLabelValues(ReasonResultLost).Inc()
-	log.Warn("execute reply lost in a nats reconnect after the command ran, and no dispatcher has it: failed", logging.KeyExecutorID, executor)
-	w.cancel(&contracts.Error{Code: contracts.CodeUnavailable, Reason: ReasonResultLost, Message: fmt.Sprintf(
-		"command %s ran on executor %s, but its result was lost when a NATS connection dropped; its outcome is in the audit log (kubently audit --command-id %s)",
-		w.id, executor, w.id)})
+	st.mu.Lock()
+	w.misses++
+	if w.misses < settleChecks {
+		// The dispatcher may not be back on the bus yet.
+		w.checksLeft = max(w.checksLeft, 1)
+		st.mu.Unlock()
+		return
+	}
+	w.checksLeft, w.settled = 0, true
+	st.mu.Unlock()
+	if executor != "" {
+		st.settled.WithLabelValues(ReasonResultLost).Inc()
+		log.Warn("execute reply lost in a nats reconnect after the command ran, and no dispatcher has it: failed", logging.KeyExecutorID, executor)
+		w.cancel(&contracts.Error{Code: contracts.CodeUnavailable, Reason: ReasonResultLost, Message: fmt.Sprintf(
+			"command %s ran on executor %s, but its result was lost when a NATS connection dropped; its outcome is in the audit log (kubently audit --command-id %s)",
+			w.id, executor, w.id)})
+		return
+	}
+	st.settled.WithLabelValues(ReasonDispatcherLost).Inc()
+	log.Warn("execute request queued, but no dispatcher holds it any more after a nats disruption: failed")
+	w.cancel(&contracts.Error{Code: contracts.CodeUnavailable, Reason: ReasonDispatcherLost, Message: fmt.Sprintf(
+		"command %s was queued, but the dispatcher waiting for it is gone; it may still run once and its result cannot reach this request; its outcome will be in the audit log (kubently audit --command-id %s)",
+		w.id, w.id)})
+}
+
+// finish stops checking w: the settler ends its wait.
+func (st *settler) finish(w *waiting) {
+	st.mu.Lock()
+	w.checksLeft, w.settled = 0, true
+	st.mu.Unlock()
 }
 
 // replayed is the cause a recovered request's wait ends with.
@@ -345,7 +399,7 @@ func settledError(ctx context.Context, err error) (contracts.CommandResult, erro
 	}
 	var ce *contracts.Error
 	if cause := context.Cause(ctx); cause != nil && errors.As(cause, &ce) &&
-		(ce.Reason == ReasonNotDispatched || ce.Reason == ReasonResultLost) {
+		(ce.Reason == ReasonNotDispatched || ce.Reason == ReasonResultLost || ce.Reason == ReasonDispatcherLost) {
 		return contracts.CommandResult{}, ce
 	}
 	return contracts.CommandResult{}, err

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,7 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/natsutil/natstest"
 	"kubently.io/libs/store"
+	"kubently.io/libs/testkit"
 )
 
 // swallow is a dispatcher that takes execute requests and, depending on
@@ -88,7 +91,7 @@ func waitOutcome(t *testing.T, ch <-chan outcome, within time.Duration) outcome 
 // waitRequest waits until the dispatcher has the request.
 func (d *swallow) wait(t *testing.T) contracts.ExecuteRequest {
 	t.Helper()
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if len(d.reqs) == 0 {
@@ -334,5 +337,106 @@ func TestSettlePending(t *testing.T) {
 	o := waitOutcome(t, ch, 20*time.Second)
 	if o.r.status != http.StatusOK || !strings.Contains(string(o.r.body), "slow but fine") {
 		t.Fatalf("got %d %s; want the slow reply", o.r.status, o.r.body)
+	}
+}
+
+// TestSettleReplyLostAcceptLost reproduces the window of issue 11 over a
+// real NATS disconnect: the dispatcher took the executor's result, but
+// the "accepted" the gateway waited for was lost, so the answer record
+// says the result was never handed over (answerPending), and the
+// dispatcher's reply to the execute request is published while the
+// gateway's connection is down, so it is dropped for want of interest.
+// The settler must still ask the dispatchers for the reply after the
+// reconnect and end the wait with it, not leave the caller to its
+// deadline.
+func TestSettleReplyLostAcceptLost(t *testing.T) {
+	d := &swallow{}
+	e := newEnv(t, envOpts{dispatcher: d.handle})
+	msgs := make(chan *nats.Msg, 1)
+	d.act = func(m *nats.Msg, req contracts.ExecuteRequest) {
+		cmd := contracts.Command{ID: req.CommandID, Cluster: req.Cluster, Argv: req.Argv, Deadline: time.Now().Add(30 * time.Second), IssuedAt: time.Now()}
+		if err := e.st.Enqueue(t.Context(), cmd); err != nil {
+			t.Error(err)
+		}
+		if _, _, err := e.st.MarkAnswered(t.Context(), cmd.ID, answerPending); err != nil {
+			t.Error(err)
+		}
+		msgs <- m
+	}
+	// The dispatcher's own connection: it keeps the reply and answers a
+	// replay with it, as dispatch's replay cache does.
+	dc := natstest.Connect(t, e.ns)
+	var reply []byte
+	var mu sync.Mutex
+	replays := 0
+	sub, err := dc.Subscribe(contracts.DispatchReplaySubject, func(m *nats.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
+		if reply != nil {
+			replays++
+			_ = m.Respond(reply)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := dc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	ch := e.executeAsync(t)
+	var m *nats.Msg
+	select {
+	case m = <-msgs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no execute request reached the dispatcher")
+	}
+	req := d.last(t)
+	r, _ := contracts.NewResponse(contracts.TypeCommandResult, contracts.CommandResult{CommandID: req.CommandID, Cluster: req.Cluster, Status: contracts.StatusSuccess, Output: "ran before the drop"})
+	b, _ := json.Marshal(r)
+	mu.Lock()
+	reply = b
+	mu.Unlock()
+
+	// Drop the gateway's connection server-side (the client reconnects
+	// after its 2 s reconnect wait, the request still pending) and wait
+	// until the server has forgotten it.
+	clients := e.ns.NumClients()
+	id, err := e.nc.GetClientID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ns.DisconnectClientByID(id); err != nil {
+		t.Fatal(err)
+	}
+	testkit.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if n := e.ns.NumClients(); n >= clients {
+			return fmt.Errorf("server still has %d clients", n)
+		}
+		return nil
+	})
+	// Nobody listens on the gateway's reply inbox now: the reply is lost.
+	if _, err := dc.Request(m.Reply, []byte("probe"), time.Second); !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("probe of the reply inbox during the drop: %v; want no responders (the inbox must be gone)", err)
+	}
+	if err := dc.Publish(m.Reply, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := dc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	o := waitOutcome(t, ch, 15*time.Second)
+	if o.r.status != http.StatusOK || !strings.Contains(string(o.r.body), "ran before the drop") {
+		t.Fatalf("got %d %s; want the replayed result", o.r.status, o.r.body)
+	}
+	if got := testutil.ToFloat64(e.srv.settler.settled.WithLabelValues("replayed")); got != 1 {
+		t.Errorf("settled{replayed} = %v; want 1", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if replays == 0 {
+		t.Errorf("the dispatchers were never asked for the lost reply")
 	}
 }

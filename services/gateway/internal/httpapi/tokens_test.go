@@ -11,6 +11,7 @@ import (
 	"kubently.io/libs/audit"
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/store"
+	"kubently.io/libs/testkit"
 	"kubently.io/services/gateway/internal/auth"
 )
 
@@ -117,7 +118,7 @@ func TestTokenLifecycle(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("stream with the created token = %d; want 200", status)
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if e.srv.cfg.Hub.Streams() == 0 {
 			return context.DeadlineExceeded
 		}
@@ -197,7 +198,7 @@ func TestTokenLifecycle(t *testing.T) {
 	// Audit: one record per action, success and denial, never the token.
 	e.do(t, "DELETE", "/v1/clusters/new-1/token", operatorKey, nil)
 	var recs []audit.Record
-	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 		_, p := e.audit(t, adminKey, "?cluster=new-1&limit=1000")
 		recs = p.Records
 		if len(recs) < 6 {
