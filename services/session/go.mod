@@ -63,6 +63,7 @@ require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect
 	google.golang.org/grpc v1.83.2 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	kubently.io/libs/testkit v0.0.0 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
@@ -78,9 +79,11 @@ replace (
 	kubently.io/libs/ops => ../../libs/ops
 	kubently.io/libs/policy => ../../libs/policy
 	kubently.io/libs/redistest => ../../libs/redistest
+	kubently.io/libs/sse => ../../libs/sse
 	kubently.io/libs/store => ../../libs/store
 	kubently.io/libs/telemetry => ../../libs/telemetry
 	kubently.io/libs/testbed => ../../libs/testbed
+	kubently.io/libs/testkit => ../../libs/testkit
 	kubently.io/services/dispatcher => ../dispatcher
 	kubently.io/services/executor => ../executor
 	kubently.io/services/gateway => ../gateway

@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -28,6 +29,12 @@ import (
 // Config is the session service's configuration.
 type Config struct {
 	config.Platform
+	// ConnConfig holds the NATS credentials and TLS settings
+	// (KUBENTLY_NATS_CREDS_FILE, _NKEY_FILE, _USER, _PASSWORD, _TLS_*).
+	natsutil.ConnConfig
+	// RedisConfig holds the Redis credentials, TLS and Sentinel settings
+	// (KUBENTLY_REDIS_USERNAME, _PASSWORD, _TLS_*, _SENTINEL_*).
+	backend.RedisConfig
 	// Config holds the tracing settings (KUBENTLY_TRACING, off by default).
 	telemetry.Config
 	// AuditMaxAge is how long the audit stream keeps records (default
@@ -52,7 +59,7 @@ func (c Config) Validate() error {
 	if c.AuditReplicas < 1 || c.AuditReplicas > 5 {
 		return fmt.Errorf("KUBENTLY_AUDIT_REPLICAS %d out of range [1, 5]", c.AuditReplicas)
 	}
-	return c.Platform.Validate()
+	return errors.Join(c.Platform.Validate(), c.ConnConfig.Validate(), c.RedisConfig.Validate(c.RedisURL))
 }
 
 // Deps are the dependencies Start wires the service onto.
@@ -132,7 +139,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("session: %w", err)
 	}
 	defer telemetry.Close(log, stopTracing)
-	nc, st, closeAll, err := backend.Dial(ctx, cfg.Platform, "kubently-session", log)
+	nc, st, closeAll, err := backend.Dial(ctx, cfg.Platform, "kubently-session", log, backend.WithNATS(cfg.ConnConfig, natsutil.RoleSession), backend.WithRedis(cfg.RedisConfig))
 	if err != nil {
 		return err
 	}
@@ -145,13 +152,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	defer func() { _ = a.Stop() }()
-	srv, err := ops.New(ops.Config{Addr: cfg.OpsAddr, Log: log, Registry: reg, Ready: map[string]ops.Check{
+	srv, err := ops.New(ops.Config{Addr: cfg.OpsAddr, MetricsToken: cfg.MetricsToken, PProf: cfg.PProf, Log: log, Registry: reg, Ready: map[string]ops.Check{
 		"nats":  natsutil.ConnectedCheck(nc),
 		"store": st.Ping,
 	}})
 	if err != nil {
 		return err
 	}
-	log.Info("session service started", "store", backend.Name(backend.Config{RedisURL: cfg.RedisURL}), "ops_addr", srv.Addr())
+	log.Info("session service started", "store", backend.Name(backend.Config{RedisURL: cfg.RedisURL, Redis: cfg.RedisConfig}), "ops_addr", srv.Addr())
 	return srv.Run(ctx)
 }

@@ -4,13 +4,9 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"log/slog"
 
-	"kubently.io/libs/config"
-	"kubently.io/libs/logging"
+	"kubently.io/libs/config/svcmain"
 	"kubently.io/services/session/app"
 )
 
@@ -18,21 +14,13 @@ var version = "dev"
 
 func main() {
 	var cfg app.Config
-	if err := config.Load(&cfg, config.Env()); err != nil {
-		fmt.Fprintln(os.Stderr, "session:", err)
-		os.Exit(2)
-	}
-	cfg.Version = version
-	fs := flag.NewFlagSet("session", flag.ContinueOnError)
-	cfg.BindFlags(fs)
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
-	log := logging.New(logging.Config{Service: "session", Level: cfg.LogLevel, Format: cfg.LogFormat})
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := app.Run(ctx, cfg, log); err != nil {
-		log.Error("session service failed", "err", err)
-		os.Exit(1)
-	}
+	svcmain.Main(svcmain.Spec{
+		Name: "session", Title: "session service", Config: &cfg,
+		Flags: func(fs *flag.FlagSet) {
+			cfg.Version = version
+			cfg.BindFlags(fs)
+		},
+		Logging: func() (string, string) { return cfg.LogLevel, cfg.LogFormat },
+		Run:     func(ctx context.Context, log *slog.Logger) error { return app.Run(ctx, cfg, log) },
+	})
 }

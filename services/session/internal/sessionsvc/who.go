@@ -3,7 +3,6 @@ package sessionsvc
 import (
 	"context"
 	"fmt"
-	"regexp"
 
 	"kubently.io/libs/audit"
 	"kubently.io/libs/authz"
@@ -51,8 +50,6 @@ func (w who) mayUse(owner string) bool {
 	return owner != "" && owner == w.caller
 }
 
-var auditID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // audit writes a session record for sess by w and waits for its
 // acknowledgement, on a context the request's end does not cancel.
 func (s *Service) audit(ctx context.Context, w who, sess contracts.Session, event audit.Event, suffix string) error {
@@ -65,7 +62,7 @@ func (s *Service) audit(ctx context.Context, w who, sess contracts.Session, even
 		SessionID: sess.ID,
 		Outcome:   audit.OutcomeSuccess,
 	}
-	if corr := contracts.CorrelationIDFrom(ctx); auditID.MatchString(corr) {
+	if corr := contracts.CorrelationIDFrom(ctx); contracts.IsID(corr) {
 		rec.CorrelationID = corr
 	}
 	if sess.Owner != w.caller {
