@@ -3,15 +3,19 @@ module kubently.io/cli
 go 1.26.0
 
 require (
+	github.com/modelcontextprotocol/go-sdk v1.8.0
 	github.com/spf13/cobra v1.10.2
 	kubently.io/libs/audit v0.0.0
 	kubently.io/libs/contracts v0.0.0
 	kubently.io/libs/logging v0.0.0
+	kubently.io/libs/mcptools v0.0.0
 	kubently.io/libs/natsutil v0.0.0
 	kubently.io/libs/ops v0.0.0
 	kubently.io/libs/policy v0.0.0
+	kubently.io/libs/sse v0.0.0
 	kubently.io/libs/store v0.0.0
 	kubently.io/libs/telemetry v0.0.0
+	kubently.io/libs/testkit v0.0.0
 	kubently.io/services/dispatcher v0.0.0
 	kubently.io/services/executor v0.0.0
 	kubently.io/services/gateway v0.0.0
@@ -24,7 +28,11 @@ require (
 	github.com/coreos/go-oidc/v3 v3.21.0 // indirect
 	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
+	github.com/google/jsonschema-go v0.4.3 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.30.0 // indirect
+	github.com/segmentio/asm v1.1.3 // indirect
+	github.com/segmentio/encoding v0.5.4 // indirect
+	github.com/yosida95/uritemplate/v3 v3.0.2 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
@@ -90,8 +98,8 @@ require (
 	github.com/monochromegane/go-gitignore v0.0.0-20200626010858-205db1a8cc00 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/nats-io/jwt/v2 v2.8.3 // indirect
-	github.com/nats-io/nats-server/v2 v2.15.3 // indirect
-	github.com/nats-io/nats.go v1.55.0 // indirect
+	github.com/nats-io/nats-server/v2 v2.15.3
+	github.com/nats-io/nats.go v1.55.0
 	github.com/nats-io/nkeys v0.4.17 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/peterbourgon/diskv v2.0.1+incompatible // indirect
@@ -115,14 +123,14 @@ require (
 	golang.org/x/oauth2 v0.37.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
-	golang.org/x/term v0.47.0 // indirect
+	golang.org/x/term v0.47.0
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/evanphx/json-patch.v4 v4.13.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	k8s.io/api v0.37.2 // indirect
-	k8s.io/apimachinery v0.37.2 // indirect
+	k8s.io/apimachinery v0.37.2
 	k8s.io/cli-runtime v0.37.2 // indirect
 	k8s.io/client-go v0.37.2 // indirect
 	k8s.io/component-base v0.37.2 // indirect
@@ -147,13 +155,16 @@ replace (
 	kubently.io/libs/contracts => ../libs/contracts
 	kubently.io/libs/deptest => ../libs/deptest
 	kubently.io/libs/logging => ../libs/logging
+	kubently.io/libs/mcptools => ../libs/mcptools
 	kubently.io/libs/natsutil => ../libs/natsutil
 	kubently.io/libs/ops => ../libs/ops
 	kubently.io/libs/policy => ../libs/policy
 	kubently.io/libs/redistest => ../libs/redistest
+	kubently.io/libs/sse => ../libs/sse
 	kubently.io/libs/store => ../libs/store
 	kubently.io/libs/telemetry => ../libs/telemetry
 	kubently.io/libs/testbed => ../libs/testbed
+	kubently.io/libs/testkit => ../libs/testkit
 	kubently.io/services/dispatcher => ../services/dispatcher
 	kubently.io/services/executor => ../services/executor
 	kubently.io/services/gateway => ../services/gateway

@@ -6,16 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
 
-	"kubently.io/cli/internal/sse"
 	"kubently.io/libs/audit"
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/sse"
 )
 
 // Audit defaults.
@@ -104,7 +103,7 @@ type AuditPage struct {
 // *APIError (errors.As also finds its *contracts.Error).
 func (c *Client) Audit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 	var p AuditPage
-	path := "/v1/audit"
+	path := contracts.PathAudit
 	if v := q.values(true); len(v) > 0 {
 		path += "?" + v.Encode()
 	}
@@ -185,7 +184,7 @@ func (c *Client) FollowAuditWith(ctx context.Context, q AuditQuery, opt FollowOp
 			attempt = 0
 			f.progressed = false
 		}
-		wait := backoff(attempt, opt.MinBackoff, opt.MaxBackoff)
+		wait := sse.Backoff(attempt, opt.MinBackoff, opt.MaxBackoff)
 		if ae != nil && ae.RetryAfter > 0 {
 			wait = ae.RetryAfter
 		}
@@ -233,7 +232,7 @@ func (f *follower) stream(ctx context.Context, connected *bool) error {
 			q.Since = from
 		}
 	}
-	u := f.c.base.String() + "/v1/audit/stream"
+	u := f.c.base.String() + contracts.PathAuditStream
 	if v := q.values(false); len(v) > 0 {
 		u += "?" + v.Encode()
 	}
@@ -302,7 +301,7 @@ func (f *follower) stream(ctx context.Context, connected *bool) error {
 		if ev.ID != "" {
 			f.lastID = ev.ID
 		}
-		if ev.Name != "record" {
+		if ev.Name != contracts.EventRecord {
 			continue // unknown events are for newer clients
 		}
 		var rec audit.Record
@@ -341,20 +340,6 @@ func codeForStatus(status int) contracts.ErrorCode {
 		return contracts.CodeTimeout
 	}
 	return contracts.CodeInternal
-}
-
-// backoff is the delay before reconnect attempt n (0-based): full jitter,
-// uniform in [lo, min(hi, lo·2ⁿ)].
-func backoff(n int, lo, hi time.Duration) time.Duration {
-	ceil := lo
-	for i := 0; i < n && ceil < hi; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, hi)
-	if ceil <= lo {
-		return lo
-	}
-	return lo + rand.N(ceil-lo)
 }
 
 // recent is a bounded set of the most recently added ids.

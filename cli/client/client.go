@@ -92,6 +92,11 @@ func New(apiURL, apiKey string, hc *http.Client) (*Client, error) {
 // comes back as *contracts.Error. For execute, a non-2xx answer that carries
 // a CommandResult is decoded into out and not treated as an error.
 func (c *Client) do(ctx context.Context, method, path string, in, out any, resultOK bool) (int, error) {
+	return c.send(ctx, method, path, nil, in, out, resultOK)
+}
+
+// send is do with extra request headers (nil: none).
+func (c *Client) send(ctx context.Context, method, path string, hdr http.Header, in, out any, resultOK bool) (int, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -105,6 +110,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, resul
 		return 0, err
 	}
 	req.Header.Set(contracts.HeaderAPIKey, c.key)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -150,6 +158,9 @@ type ExecuteRequest struct {
 	Argv           []string `json:"argv"`
 	Namespace      string   `json:"namespace,omitempty"`
 	TimeoutSeconds int      `json:"timeout_seconds,omitempty"`
+	// Tool names the MCP tool the command serves, for audit; it travels
+	// as the contracts.HeaderTool header, not in the body. Empty: none.
+	Tool string `json:"-"`
 }
 
 // Execute runs one command. A command that ran (whatever its outcome,
@@ -164,8 +175,12 @@ func (c *Client) Execute(ctx context.Context, req ExecuteRequest) (contracts.Com
 	}
 	ctx, cancel := context.WithTimeout(ctx, t+15*time.Second)
 	defer cancel()
+	var hdr http.Header
+	if req.Tool != "" {
+		hdr = http.Header{http.CanonicalHeaderKey(contracts.HeaderTool): {req.Tool}}
+	}
 	for attempt := 0; ; attempt++ {
-		_, err := c.do(ctx, http.MethodPost, "/v1/execute", req, &res, true)
+		_, err := c.send(ctx, http.MethodPost, contracts.PathExecute, hdr, req, &res, true)
 		var ae *APIError
 		if attempt >= len(notDispatchedBackoff) || !errors.As(err, &ae) || ae.Err.Reason != contracts.ReasonNotDispatched {
 			return res, err
@@ -194,6 +209,8 @@ type ClusterInfo struct {
 	// RevokedAt is when the cluster's executor token was revoked; nil
 	// while it has one.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Labels are the cluster's labels (env=prod); empty if none.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Clusters lists the registered clusters.
@@ -201,42 +218,42 @@ func (c *Client) Clusters(ctx context.Context) ([]ClusterInfo, error) {
 	var out struct {
 		Clusters []ClusterInfo `json:"clusters"`
 	}
-	_, err := c.do(ctx, http.MethodGet, "/v1/clusters", nil, &out, false)
+	_, err := c.do(ctx, http.MethodGet, contracts.PathClusters, nil, &out, false)
 	return out.Clusters, err
 }
 
 // CreateSession opens a session on a cluster; ttl 0 means the default.
 func (c *Client) CreateSession(ctx context.Context, cluster string, ttl time.Duration) (contracts.Session, error) {
 	var s contracts.Session
-	_, err := c.do(ctx, http.MethodPost, "/v1/sessions", map[string]any{"cluster_id": cluster, "ttl_seconds": int(ttl / time.Second)}, &s, false)
+	_, err := c.do(ctx, http.MethodPost, contracts.PathSessions, map[string]any{"cluster_id": cluster, "ttl_seconds": int(ttl / time.Second)}, &s, false)
 	return s, err
 }
 
 // GetSession reads a session.
 func (c *Client) GetSession(ctx context.Context, id string) (contracts.Session, error) {
 	var s contracts.Session
-	_, err := c.do(ctx, http.MethodGet, "/v1/sessions/"+url.PathEscape(id), nil, &s, false)
+	_, err := c.do(ctx, http.MethodGet, contracts.SessionPath(id), nil, &s, false)
 	return s, err
 }
 
 // EndSession ends a session.
 func (c *Client) EndSession(ctx context.Context, id string) (contracts.Session, error) {
 	var s contracts.Session
-	_, err := c.do(ctx, http.MethodDelete, "/v1/sessions/"+url.PathEscape(id), nil, &s, false)
+	_, err := c.do(ctx, http.MethodDelete, contracts.SessionPath(id), nil, &s, false)
 	return s, err
 }
 
 // KeepaliveSession extends a session; ttl 0 keeps its own TTL.
 func (c *Client) KeepaliveSession(ctx context.Context, id string, ttl time.Duration) (contracts.Session, error) {
 	var s contracts.Session
-	_, err := c.do(ctx, http.MethodPost, "/v1/sessions/"+url.PathEscape(id)+"/keepalive", map[string]any{"ttl_seconds": int(ttl / time.Second)}, &s, false)
+	_, err := c.do(ctx, http.MethodPost, contracts.SessionKeepalivePath(id), map[string]any{"ttl_seconds": int(ttl / time.Second)}, &s, false)
 	return s, err
 }
 
 // ListSessions lists the caller's active sessions on a cluster.
 func (c *Client) ListSessions(ctx context.Context, cluster string) ([]contracts.Session, error) {
 	var out contracts.SessionList
-	_, err := c.do(ctx, http.MethodGet, "/v1/sessions?cluster_id="+url.QueryEscape(cluster), nil, &out, false)
+	_, err := c.do(ctx, http.MethodGet, contracts.PathSessions+"?cluster_id="+url.QueryEscape(cluster), nil, &out, false)
 	return out.Sessions, err
 }
 
@@ -256,7 +273,7 @@ type Revocation struct {
 // CreateToken registers a new cluster with a fresh executor token (admin).
 func (c *Client) CreateToken(ctx context.Context, cluster string) (ClusterToken, error) {
 	var t ClusterToken
-	_, err := c.do(ctx, http.MethodPost, "/v1/clusters/"+url.PathEscape(cluster)+"/token", nil, &t, false)
+	_, err := c.do(ctx, http.MethodPost, contracts.ClusterTokenPath(cluster), nil, &t, false)
 	return t, err
 }
 
@@ -264,7 +281,7 @@ func (c *Client) CreateToken(ctx context.Context, cluster string) (ClusterToken,
 // working at once (admin).
 func (c *Client) RotateToken(ctx context.Context, cluster string) (ClusterToken, error) {
 	var t ClusterToken
-	_, err := c.do(ctx, http.MethodPost, "/v1/clusters/"+url.PathEscape(cluster)+"/token/rotate", nil, &t, false)
+	_, err := c.do(ctx, http.MethodPost, contracts.ClusterTokenRotatePath(cluster), nil, &t, false)
 	return t, err
 }
 
@@ -272,6 +289,23 @@ func (c *Client) RotateToken(ctx context.Context, cluster string) (ClusterToken,
 // registered with no working token (admin).
 func (c *Client) RevokeToken(ctx context.Context, cluster string) (Revocation, error) {
 	var r Revocation
-	_, err := c.do(ctx, http.MethodDelete, "/v1/clusters/"+url.PathEscape(cluster)+"/token", nil, &r, false)
+	_, err := c.do(ctx, http.MethodDelete, contracts.ClusterTokenPath(cluster), nil, &r, false)
 	return r, err
+}
+
+// Diagnose asks the gateway to diagnose namespaces of a cluster (or, with
+// AllNamespaces, the whole cluster) and returns the report: findings
+// grouped by root cause, most severe first. The timeout is per namespace;
+// the HTTP call is given one per namespace plus a margin.
+func (c *Client) Diagnose(ctx context.Context, req contracts.DiagnoseRequest) (contracts.DiagnoseReport, error) {
+	var rep contracts.DiagnoseReport
+	t := time.Duration(contracts.DefaultDiagnoseTimeoutSeconds) * time.Second
+	if req.TimeoutSeconds > 0 {
+		t = time.Duration(req.TimeoutSeconds) * time.Second
+	}
+	n := max(len(req.Namespaces), 1)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(n)*t+15*time.Second)
+	defer cancel()
+	_, err := c.do(ctx, http.MethodPost, contracts.PathDiagnose, req, &rep, false)
+	return rep, err
 }

@@ -15,7 +15,8 @@ import (
 
 // TestExecuteRetriesNotDispatched: a command the gateway settled as
 // not_dispatched (lost before queueing, fenced: it never ran) is sent
-// again, up to twice; result_lost (it ran) and other errors are not.
+// again, up to twice; result_lost (it ran), executor_lost and
+// dispatcher_lost (it may have run) and other errors are not.
 func TestExecuteRetriesNotDispatched(t *testing.T) {
 	notDispatched := contracts.Error{Code: contracts.CodeUnavailable, Reason: contracts.ReasonNotDispatched, Message: "lost; retry"}
 	tests := []struct {
@@ -28,6 +29,8 @@ func TestExecuteRetriesNotDispatched(t *testing.T) {
 		{"twice lost", []contracts.Error{notDispatched, notDispatched}, 3, ""},
 		{"lost every time", []contracts.Error{notDispatched, notDispatched, notDispatched}, 3, contracts.ReasonNotDispatched},
 		{"result lost", []contracts.Error{{Code: contracts.CodeUnavailable, Reason: contracts.ReasonResultLost, Message: "ran"}}, 1, contracts.ReasonResultLost},
+		{"executor lost", []contracts.Error{{Code: contracts.CodeExecutorLost, Message: "executor exec-a went away; may have run"}}, 1, string(contracts.CodeExecutorLost)},
+		{"dispatcher lost", []contracts.Error{{Code: contracts.CodeUnavailable, Reason: contracts.ReasonDispatcherLost, Message: "may still run"}}, 1, contracts.ReasonDispatcherLost},
 		{"plain unavailable", []contracts.Error{{Code: contracts.CodeUnavailable, Message: "store down"}}, 1, "unavailable"},
 	}
 	for _, tt := range tests {
@@ -37,7 +40,7 @@ func TestExecuteRetriesNotDispatched(t *testing.T) {
 				n := calls.Add(1)
 				w.Header().Set("Content-Type", "application/json")
 				if int(n) <= len(tt.failures) {
-					w.WriteHeader(http.StatusServiceUnavailable)
+					w.WriteHeader(tt.failures[n-1].Code.Status())
 					_ = json.NewEncoder(w).Encode(tt.failures[n-1])
 					return
 				}

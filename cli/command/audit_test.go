@@ -1,13 +1,11 @@
 package command
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,34 +15,17 @@ import (
 	"kubently.io/cli/internal/auditfake"
 	"kubently.io/libs/audit"
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/testkit"
 )
 
 // testNow is the clock of these tests; records are an hour before it.
 var testNow = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
-// syncBuffer is a bytes.Buffer safe to read while a command writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runCLI runs kubently with args against url and returns the exit code,
 // stdout and stderr.
 func runCLI(t testing.TB, ctx context.Context, url string, args ...string) (int, string, string) {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	env := func(k string) (string, bool) {
 		switch k {
 		case "KUBENTLY_API_URL":
@@ -329,12 +310,12 @@ func followCLI(t *testing.T, url string, wantLines int, args ...string) (int, st
 
 // watchBuffer calls watch with its contents after each write.
 type watchBuffer struct {
-	syncBuffer
+	testkit.SyncBuffer
 	watch func(string)
 }
 
 func (w *watchBuffer) Write(p []byte) (int, error) {
-	n, err := w.syncBuffer.Write(p)
+	n, err := w.SyncBuffer.Write(p)
 	w.watch(w.String())
 	return n, err
 }
@@ -342,7 +323,7 @@ func (w *watchBuffer) Write(p []byte) (int, error) {
 func runCLIWatch(t testing.TB, ctx context.Context, url string, watch func(string), args ...string) (int, string, string) {
 	t.Helper()
 	stdout := &watchBuffer{watch: watch}
-	var stderr syncBuffer
+	var stderr testkit.SyncBuffer
 	env := func(k string) (string, bool) {
 		switch k {
 		case "KUBENTLY_API_URL":

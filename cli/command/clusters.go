@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"kubently.io/libs/contracts"
 )
 
 func newClustersCmd(o *Options) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "clusters",
-		Short: "List registered clusters and whether an executor is connected",
+		Short: "List registered clusters, whether an executor is connected, and their labels",
 		Args:  usage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.client()
@@ -34,7 +36,7 @@ func newClustersCmd(o *Options) *cobra.Command {
 				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--output %q: want text or json", output)}
 			}
 			tw := tabwriter.NewWriter(o.stdout, 0, 4, 3, ' ', 0)
-			fmt.Fprintln(tw, "CLUSTER\tCONNECTED\tEXECUTORS\tLAST SEEN")
+			fmt.Fprintln(tw, "CLUSTER\tCONNECTED\tEXECUTORS\tLAST SEEN\tLABELS")
 			for _, cl := range list {
 				seen := "-"
 				if cl.LastSeen != nil {
@@ -44,7 +46,11 @@ func newClustersCmd(o *Options) *cobra.Command {
 				if cl.RevokedAt != nil {
 					connected = "revoked"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", cl.ID, connected, cl.Executors, seen)
+				labels := contracts.FormatLabels(cl.Labels)
+				if labels == "" {
+					labels = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", cl.ID, connected, cl.Executors, seen, labels)
 			}
 			return tw.Flush()
 		},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -19,16 +20,25 @@ func newExecCmd(o *Options) *cobra.Command {
 		timeout time.Duration
 		ns      string
 		output  string
+		fleet   fleetFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "exec CLUSTER -- VERB [ARGS...]",
+		Use:   "exec CLUSTER -- VERB [ARGS...] | exec -l SELECTOR -- VERB [ARGS...]",
 		Short: "Run a read-only kubectl-style command on a cluster",
 		Example: `  kubently exec prod-eu -- get pods -A
   kubently exec prod-eu -- describe deploy/web -n shop
   kubently exec prod-eu -- logs web-7d4b9 -n shop --tail 50
-  kubently exec prod-eu -o json -- get events -n shop`,
+  kubently exec prod-eu -o json -- get events -n shop
+  kubently exec -l env=prod -- get pods -A          # every cluster labelled env=prod
+  kubently exec --clusters eu-1,us-1 -- get nodes   # these clusters`,
 		Args: usage(func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
+			if fleet.on() {
+				if dash != 0 || len(args) == 0 {
+					return errors.New("with -l or --clusters give no CLUSTER, and the command after --, e.g. kubently exec -l env=prod -- get pods -A")
+				}
+				return nil
+			}
 			if len(args) < 2 {
 				return errors.New("want a cluster and a command, e.g. kubently exec my-cluster -- get pods")
 			}
@@ -43,6 +53,12 @@ func newExecCmd(o *Options) *cobra.Command {
 			}
 			if timeout < 0 || timeout > contracts.MaxTimeout {
 				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--timeout %s out of range (max %s)", timeout, contracts.MaxTimeout)}
+			}
+			if fleet.on() {
+				if session != "" {
+					return &ExitError{Code: ExitUsage, Err: errors.New("--session names one cluster's session: not with -l or --clusters")}
+				}
+				return runFleetExec(cmd, o, &fleet, args, ns, int(timeout/time.Second), output)
 			}
 			c, err := o.client()
 			if err != nil {
@@ -82,8 +98,43 @@ func newExecCmd(o *Options) *cobra.Command {
 	f.StringVar(&session, "session", "", "run inside this session (keeps it alive)")
 	f.DurationVar(&timeout, "timeout", 0, "command timeout (default 30s, max 2m)")
 	f.StringVarP(&ns, "namespace", "n", "", "namespace to add as -n when the command names none")
-	f.StringVarP(&output, "output", "o", "", "text (default) or json: the whole result, for scripts")
+	f.StringVarP(&output, "output", "o", "", "text (default) or json: the whole result, for scripts (NDJSON with -l)")
+	fleet.add(cmd)
 	return cmd
+}
+
+// runFleetExec runs argv on every cluster the fleet flags select and
+// prints each result as it arrives.
+func runFleetExec(cmd *cobra.Command, o *Options, fl *fleetFlags, argv []string, ns string, timeout int, output string) error {
+	t, err := fl.target(timeout)
+	if err != nil {
+		return err
+	}
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	p := newFleetPrinter(o, output)
+	sum, err := c.FleetExecute(cmd.Context(), contracts.FleetExecuteRequest{FleetTarget: t, Argv: argv, Namespace: ns},
+		func(r contracts.FleetResult) error {
+			return p.result(r, func(w io.Writer, r contracts.FleetResult) error {
+				if r.Result == nil {
+					return nil
+				}
+				fmt.Fprint(w, r.Result.Output)
+				if r.Result.Error != "" {
+					fmt.Fprintln(w, strings.TrimRight(r.Result.Error, "\n"))
+				}
+				if r.Result.Truncated {
+					fmt.Fprintln(w, "(output truncated)")
+				}
+				return nil
+			})
+		})
+	if err != nil {
+		return err
+	}
+	return p.summary(sum)
 }
 
 // exitFor maps a command's outcome to the CLI's exit code.

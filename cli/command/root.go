@@ -1,5 +1,6 @@
 // Package command implements the kubently command: the client commands (exec,
-// clusters, session, audit, token) and the all-in-one `kubently dev` runner.
+// clusters, session, audit, token), the stdio MCP server (`kubently mcp`)
+// and the all-in-one `kubently dev` runner.
 //
 // Exit codes: 0 success; 1 the command ran and failed (kubectl's exit
 // code); 2 usage or configuration error; 3 denied by policy; 4 timeout;
@@ -158,7 +159,7 @@ api_url/api_key in ~/.kubently/config (YAML).`,
 	pf.StringVar(&o.APIURL, "api-url", "", "gateway URL (env KUBENTLY_API_URL)")
 	pf.StringVar(&o.APIKey, "api-key", "", "API key (env KUBENTLY_API_KEY)")
 	pf.StringVar(&o.ConfigPath, "config", "", "config file (default ~/.kubently/config)")
-	root.AddCommand(newExecCmd(o), newClustersCmd(o), newSessionCmd(o), newAuditCmd(o), newTokenCmd(o), newDevCmd(o, version), newVersionCmd(version))
+	root.AddCommand(newExecCmd(o), newDiagnoseCmd(o), newClustersCmd(o), newClusterCmd(o), newSessionCmd(o), newAuditCmd(o), newTokenCmd(o), newNATSCmd(o), newDevCmd(o, version), newMCPCmd(o, version), newVersionCmd(version))
 	return root
 }
 

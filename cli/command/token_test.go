@@ -10,6 +10,7 @@ import (
 
 	"kubently.io/cli/internal/auditfake"
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/testkit"
 )
 
 // tokenGateway fakes the token routes: cluster "taken" already has a
@@ -115,7 +116,7 @@ func TestTokenCommands(t *testing.T) {
 
 func TestTokenCommandForbidden(t *testing.T) {
 	srv := tokenGateway(t)
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	env := func(k string) (string, bool) {
 		switch k {
 		case "KUBENTLY_API_URL":

@@ -22,6 +22,7 @@ import (
 
 	"kubently.io/libs/audit"
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/sse"
 )
 
 // Key is the API key the fake accepts.
@@ -195,10 +196,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	conn := s.n
 	s.n++
 	s.mu.Unlock()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.WriteHeader(http.StatusOK)
-	sw := &Writer{w: w, f: w.(http.Flusher), Filter: f}
-	sw.f.Flush()
+	out, err := sse.NewWriter(w, 0)
+	if err != nil {
+		writeError(w, &Failure{Status: http.StatusInternalServerError, Code: contracts.CodeInternal})
+		return
+	}
+	out.Start()
+	sw := &Writer{w: w, f: w.(http.Flusher), out: out, Filter: f}
 	if s.cfg.Stream != nil {
 		s.cfg.Stream(conn, sw, r)
 		return
@@ -213,15 +217,16 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-t.C:
-			sw.Raw(": ping\n\n")
+			_ = out.Comment("ping")
 		}
 	}
 }
 
 // Writer writes SSE frames to one stream connection.
 type Writer struct {
-	w http.ResponseWriter
-	f http.Flusher
+	w   http.ResponseWriter
+	f   http.Flusher
+	out *sse.Writer
 	// Filter is the connection's parsed filter.
 	Filter audit.Filter
 }
@@ -232,12 +237,7 @@ func (w *Writer) Record(id string, rec audit.Record) {
 	if !w.Filter.Match(&rec) {
 		return
 	}
-	b, _ := json.Marshal(rec)
-	frame := "event: record\ndata: " + string(b) + "\n\n"
-	if id != "" {
-		frame = "id: " + id + "\n" + frame
-	}
-	w.Raw(frame)
+	_ = w.out.JSON(id, contracts.EventRecord, rec)
 }
 
 // Raw writes s as is and flushes.

@@ -20,10 +20,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"kubently.io/libs/logging"
 	"kubently.io/libs/natsutil"
 	"kubently.io/libs/ops"
 	"kubently.io/libs/policy"
+	"kubently.io/libs/store"
 	"kubently.io/libs/store/backend"
 	"kubently.io/libs/telemetry"
 	dispatchapp "kubently.io/services/dispatcher/app"
@@ -31,6 +34,11 @@ import (
 	gatewayapp "kubently.io/services/gateway/app"
 	sessionapp "kubently.io/services/session/app"
 )
+
+// AdminURLFile is the file in the data directory holding the URL (with an
+// unrestricted user's password) of this run's embedded NATS server, for
+// inspecting the bus locally (`nats --server "$(cat ...)"`).
+const AdminURLFile = "nats-admin.url"
 
 // Config configures Run.
 type Config struct {
@@ -145,51 +153,84 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("dev: executor token: %w", err)
 	}
 
-	ns, err := natsutil.RunEmbedded(natsutil.EmbeddedConfig{Port: cfg.NATSPort, StoreDir: filepath.Join(cfg.DataDir, "jetstream")})
+	// Each service connects as its own user with its role's permissions
+	// (the production model); the passwords are new on every run. The
+	// admin user, unrestricted, is for inspecting the bus locally: its
+	// URL is in <data-dir>/nats-admin.url (mode 0600, beside the
+	// JetStream data it could read anyway).
+	users := []natsutil.EmbeddedUser{{User: "admin", Password: rand.Text()}}
+	for _, r := range natsutil.Roles() {
+		users = append(users, natsutil.EmbeddedUser{User: string(r), Password: rand.Text(), Role: r})
+	}
+	ns, err := natsutil.RunEmbedded(natsutil.EmbeddedConfig{Port: cfg.NATSPort, StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Users: users})
 	if err != nil {
 		return fmt.Errorf("dev: embedded NATS on port %d: %w (is another kubently dev running? try --nats-port -1)", cfg.NATSPort, err)
 	}
 	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	adminURL := strings.Replace(ns.ClientURL(), "://", "://admin:"+users[0].Password+"@", 1)
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, AdminURLFile), []byte(adminURL+"\n"), 0o600); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
 	log := cfg.Log
-	nc, err := natsutil.Connect(ctx, ns.ClientURL(), "kubently-dev", log)
-	if err != nil {
-		return err
+	conns := map[natsutil.Role]*nats.Conn{}
+	stores := map[natsutil.Role]store.Store{}
+	for i, r := range natsutil.Roles() {
+		opts, err := natsutil.ConnConfig{User: users[i+1].User, Password: users[i+1].Password}.Options()
+		if err != nil {
+			return err
+		}
+		nc, err := natsutil.Connect(ctx, ns.ClientURL(), r.ServiceName(), log, append(opts, natsutil.RoleOption(r))...)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		st, err := backend.Open(ctx, backend.Config{RedisURL: cfg.RedisURL, Conn: nc})
+		if err != nil {
+			return err
+		}
+		defer func() { _ = st.Close() }()
+		conns[r], stores[r] = nc, st
 	}
-	defer nc.Close()
-	st, err := backend.Open(ctx, backend.Config{RedisURL: cfg.RedisURL, Conn: nc})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = st.Close() }()
 
-	sess, err := sessionapp.Start(ctx, sessionapp.Deps{Conn: nc, Store: st, Log: log.With("service", "session"), Version: cfg.Version})
+	sess, err := sessionapp.Start(ctx, sessionapp.Deps{Conn: conns[natsutil.RoleSession], Store: stores[natsutil.RoleSession], Log: log.With("service", "session"), Version: cfg.Version})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = sess.Stop() }()
+	// The services are on separate connections: make sure the server has
+	// each one's subscriptions before the gateway sends it requests.
+	if err := conns[natsutil.RoleSession].FlushTimeout(10 * time.Second); err != nil {
+		return fmt.Errorf("dev: session: %w", err)
+	}
 	reg := ops.NewRegistry()
 	pol, err := policy.NewSource(policy.SourceConfig{Path: cfg.PolicyFile, Log: log.With("service", "dispatcher"), Registerer: reg})
 	if err != nil {
 		return err
 	}
 	go pol.Run(ctx)
-	disp, err := dispatchapp.Start(ctx, dispatchapp.Deps{Conn: nc, Store: st, Log: log.With("service", "dispatcher"), Registerer: reg, Version: cfg.Version, Policy: pol, BridgeGrace: 10 * time.Second,
+	disp, err := dispatchapp.Start(ctx, dispatchapp.Deps{Conn: conns[natsutil.RoleDispatcher], Store: stores[natsutil.RoleDispatcher], Log: log.With("service", "dispatcher"), Registerer: reg, Version: cfg.Version, Policy: pol, BridgeGrace: 10 * time.Second,
 		// A short drain: Ctrl-C should not hang for long.
 		DrainTimeout: 2 * time.Second})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = disp.Stop() }()
-
-	gwCfg := gatewayapp.Config{
-		Addr:        cfg.Addr,
-		APIKeys:     []string{"dev:admin:" + creds.APIKey}, // the one local user administers too
-		AgentTokens: cfg.ClusterID + ":" + creds.Token,
-		Name:        "dev",
-		Heartbeat:   5 * time.Second,
+	if err := conns[natsutil.RoleDispatcher].FlushTimeout(10 * time.Second); err != nil {
+		return fmt.Errorf("dev: dispatcher: %w", err)
 	}
+
+	// The documented defaults (rate limits, connection limits, the
+	// authentication back-off) apply in dev as in production.
+	gwCfg := gatewayapp.DefaultConfig()
+	gwCfg.Addr = cfg.Addr
+	gwCfg.APIKeys = []string{"dev:admin:" + creds.APIKey} // the one local user administers too
+	gwCfg.AgentTokens = cfg.ClusterID + ":" + creds.Token
+	gwCfg.Name = "dev"
+	gwCfg.Heartbeat = 5 * time.Second
+	// One local address serves everything, /metrics included.
+	gwCfg.MetricsOnClientPort = true
 	gwCfg.NATSURL = ns.ClientURL()
-	gw, err := gatewayapp.Start(ctx, gwCfg, gatewayapp.Deps{Conn: nc, Store: st, Log: log.With("service", "gateway"), Registry: reg})
+	gw, err := gatewayapp.Start(ctx, gwCfg, gatewayapp.Deps{Conn: conns[natsutil.RoleGateway], Store: stores[natsutil.RoleGateway], Log: log.With("service", "gateway"), Registry: reg})
 	if err != nil {
 		return err
 	}
@@ -229,7 +270,7 @@ func Run(ctx context.Context, cfg Config) error {
 Kubently dev is running.
 
   Gateway:    %s
-  NATS:       %s (JetStream data in %s)
+  NATS:       %s (JetStream data in %s; per-service users, admin URL in %s)
   Store:      %s
   Cluster:    %s — %s
   API key:    %s
@@ -241,7 +282,7 @@ Try it:
   kubently clusters
   kubently exec %s -- get pods -A
 
-`, url, ns.ClientURL(), filepath.Join(cfg.DataDir, "jetstream"), backend.Name(backend.Config{RedisURL: cfg.RedisURL}),
+`, url, ns.ClientURL(), filepath.Join(cfg.DataDir, "jetstream"), filepath.Join(cfg.DataDir, AdminURLFile), backend.Name(backend.Config{RedisURL: cfg.RedisURL}),
 		cfg.ClusterID, executorNote, creds.APIKey, url, creds.APIKey, cfg.ClusterID)
 	if strings.HasPrefix(executorNote, "no ") {
 		fmt.Fprintf(cfg.Out, `To connect an executor for a cluster, run it where it can reach that cluster:

@@ -1,19 +1,18 @@
 package dev
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"kubently.io/cli/client"
 	"kubently.io/libs/logging"
+	"kubently.io/libs/testkit"
 )
 
 func TestFindRepoRoot(t *testing.T) {
@@ -58,24 +57,6 @@ func TestFindRepoRoot(t *testing.T) {
 	}
 }
 
-// syncWriter lets the banner and the test read the output concurrently.
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
 // TestRunLocalCluster runs `kubently dev --local-cluster` against the local
 // testbed (building and starting it if needed, which make test has done)
 // and runs a command on the seeded demo shop through the Go client.
@@ -84,7 +65,7 @@ func TestRunLocalCluster(t *testing.T) {
 		t.Skip("builds and starts the local Kubernetes testbed")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncWriter{}
+	out := &testkit.SyncBuffer{}
 	ready := make(chan string, 1)
 	const key = "dev-test-key-0123456789abcdef"
 	errc := make(chan error, 1)
