@@ -16,6 +16,7 @@ import (
 	"kubently.io/libs/authz/oidctest"
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/testbed"
+	"kubently.io/libs/testkit"
 	executorapp "kubently.io/services/executor/app"
 	gatewayapp "kubently.io/services/gateway/app"
 	kstack "kubently.io/tests/stack"
@@ -191,7 +192,7 @@ func TestAccessKeyFileReload(t *testing.T) {
 		t.Fatalf("late key before it exists: got %d; want 401", r.status)
 	}
 	writeKeyFile(t, s.keyFile, "  - {name: late, role: viewer, sha256: '"+authz.HashKey(accLateKey)+"', scopes: [{clusters: ['*']}]}\n")
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if s.do(t, "GET", "/v1/clusters", accLateKey, nil).status != http.StatusOK {
 			return errors.New("added key not accepted yet")
 		}
@@ -200,7 +201,7 @@ func TestAccessKeyFileReload(t *testing.T) {
 		}
 		return nil
 	})
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		recs := queryAudit(t, s, accAdminKey, "?event=key_changed")
 		var got []string
 		for _, r := range recs {

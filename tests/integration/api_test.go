@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/testkit"
 )
 
 func TestEndToEndRedis(t *testing.T) {
@@ -171,7 +172,8 @@ func testDenied(t *testing.T, s *stack) {
 	}{
 		{[]string{"delete", "pod", "x"}, "verb_not_allowed"},
 		{[]string{"get", "secrets", "-A"}, "restricted_resource"},
-		{[]string{"get", "pods,secret/x"}, "restricted_resource"},
+		{[]string{"get", "pods,secret"}, "restricted_resource"},
+		{[]string{"get", "pods/x,secret/y"}, "bad_resource_argument"},
 		{[]string{"get", "pods", "-w"}, "unbounded_command"},
 		{[]string{"logs", "x", "-f"}, "unbounded_command"},
 		{[]string{"get", "pods", "--token=abc"}, "credential_flag"},
@@ -324,7 +326,7 @@ func testSessions(t *testing.T, s *stack) {
 		if err := s.store.CreateSession(ctx, short, time.Second); err != nil {
 			t.Fatal(err)
 		}
-		checkFor(t, 10*time.Second, 200*time.Millisecond, func() error {
+		testkit.CheckFor(t, 10*time.Second, 200*time.Millisecond, func() error {
 			var got contracts.Session
 			r := s.do(t, http.MethodGet, "/v1/sessions/"+short.ID, aliceKey, nil)
 			r.json(t, &got)

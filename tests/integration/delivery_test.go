@@ -14,6 +14,7 @@ import (
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
 	"kubently.io/libs/testbed"
+	"kubently.io/libs/testkit"
 	dispatchapp "kubently.io/services/dispatcher/app"
 	executorapp "kubently.io/services/executor/app"
 	kstack "kubently.io/tests/stack"
@@ -126,7 +127,7 @@ func TestDelivery(t *testing.T) {
 		}
 		lines := bufio.NewScanner(resp.Body)
 		lines.Buffer(make([]byte, 1<<20), 1<<20)
-		checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 			conns, err := s.Store.Connected(ctx, flakyCluster)
 			if err != nil || len(conns) == 0 {
 				return fmt.Errorf("stand-in not present yet: %w", err)
@@ -160,7 +161,7 @@ func TestDelivery(t *testing.T) {
 		ectx, ecancel := context.WithCancel(context.Background())
 		var ewg sync.WaitGroup
 		defer func() { ecancel(); ewg.Wait() }()
-		elogs := &kstack.SyncBuffer{}
+		elogs := &testkit.SyncBuffer{}
 		ewg.Go(func() {
 			cfg := executorapp.Config{APIURL: s.URL, Cluster: flakyCluster, Token: flakyToken, Workers: 2, Queue: 4,
 				MaxOutputBytes: 64 << 10, ExecutorID: "flaky-real", KubeQPS: 100, KubeBurst: 100}
@@ -192,7 +193,7 @@ func TestDelivery(t *testing.T) {
 			t.Fatalf("stand-in stream: %v %v", err, resp)
 		}
 		defer resp.Body.Close()
-		checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 			conns, err := s.Store.Connected(ctx, fullCluster)
 			if err != nil || len(conns) == 0 {
 				return fmt.Errorf("stand-in not present yet: %w", err)
@@ -207,7 +208,7 @@ func TestDelivery(t *testing.T) {
 			wg.Go(func() {
 				_, _ = s.Request(http.MethodPost, "/v1/execute", aliceKey, map[string]any{"cluster_id": fullCluster, "argv": []string{"get", "ns"}, "timeout_seconds": 5})
 			})
-			checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+			testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 				if d, err := s.Store.Depth(ctx, fullCluster); err != nil || d < i+1 {
 					return fmt.Errorf("depth %d (%w); want %d", d, err, i+1)
 				}

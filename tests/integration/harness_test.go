@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"k8s.io/client-go/rest"
@@ -12,6 +11,7 @@ import (
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/store"
 	"kubently.io/libs/testbed"
+	"kubently.io/libs/testkit"
 	executorapp "kubently.io/services/executor/app"
 	kstack "kubently.io/tests/stack"
 )
@@ -36,7 +36,7 @@ type stack struct {
 	url   string
 	nc    *nats.Conn
 	store store.Store
-	logs  *kstack.SyncBuffer
+	logs  *testkit.SyncBuffer
 }
 
 // startStack starts NATS (and Redis unless useJetStream), the session
@@ -56,12 +56,6 @@ func startStack(t testing.TB, useJetStream bool) *stack {
 		},
 	})
 	return &stack{Stack: s, url: s.URL, nc: s.Conn, store: s.Store, logs: s.Logs}
-}
-
-// checkFor polls f until it returns nil or total passes.
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	kstack.CheckFor(t, total, every, f)
 }
 
 type response struct {

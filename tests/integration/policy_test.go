@@ -11,6 +11,7 @@ import (
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/testbed"
+	"kubently.io/libs/testkit"
 	executorapp "kubently.io/services/executor/app"
 	kstack "kubently.io/tests/stack"
 )
@@ -102,7 +103,8 @@ func TestPolicyEndToEnd(t *testing.T) {
 		}{
 			{[]string{"top", "pod", "-n", "shop"}, "verb_not_allowed"},
 			{[]string{"get", "cm", "-n", "shop"}, "restricted_resource"},
-			{[]string{"get", "pods,configmap/x", "-n", "shop"}, "restricted_resource"},
+			{[]string{"get", "pods,configmaps", "-n", "shop"}, "restricted_resource"},
+			{[]string{"get", "configmap/x", "pod/y", "-n", "shop"}, "restricted_resource"},
 			{[]string{"get", "secret", "-n", "shop"}, "restricted_resource"},
 			{[]string{"get", "pods", "-n", "kube-system"}, "restricted_namespace"},
 			{[]string{"get", "pods", "-A"}, "restricted_namespace"},
@@ -236,7 +238,7 @@ func TestPolicyEndToEnd(t *testing.T) {
 	t.Run("hot reload", func(t *testing.T) {
 		events := []string{"events", "-n", "shop"}
 		writeFile(t, path, policyV2)
-		checkFor(t, 20*time.Second, 200*time.Millisecond, func() error {
+		testkit.CheckFor(t, 20*time.Second, 200*time.Millisecond, func() error {
 			if r, _ := s.Exec(t, aliceKey, strictCluster, events...); r.Status != http.StatusForbidden {
 				return errStatus(r.Status)
 			}
@@ -245,7 +247,7 @@ func TestPolicyEndToEnd(t *testing.T) {
 		// A broken file keeps the last good policy: events stay denied,
 		// gets still run.
 		writeFile(t, path, "apiVersion: kubently.io/v1\nkind: Policy\nprofiles: [{name: strict, verbs: [rm]}]\n")
-		checkFor(t, 20*time.Second, 200*time.Millisecond, func() error {
+		testkit.CheckFor(t, 20*time.Second, 200*time.Millisecond, func() error {
 			if !strings.Contains(s.logs.String(), "command policy reload failed; keeping the last good policy") {
 				return errStatus(0)
 			}
@@ -258,7 +260,7 @@ func TestPolicyEndToEnd(t *testing.T) {
 			t.Fatalf("get after a broken reload: got %d %q; want 200", r.Status, res.Error)
 		}
 		writeFile(t, path, policyV1)
-		checkFor(t, 20*time.Second, 200*time.Millisecond, func() error {
+		testkit.CheckFor(t, 20*time.Second, 200*time.Millisecond, func() error {
 			if r, _ := s.Exec(t, aliceKey, strictCluster, events...); r.Status != http.StatusOK {
 				return errStatus(r.Status)
 			}
@@ -284,7 +286,7 @@ func TestPolicyFailsClosed(t *testing.T) {
 	}
 	// Once a good file appears, commands run.
 	writeFile(t, path, policyV1)
-	checkFor(t, 20*time.Second, 200*time.Millisecond, func() error {
+	testkit.CheckFor(t, 20*time.Second, 200*time.Millisecond, func() error {
 		if r, _ := s.Exec(t, aliceKey, openCluster, "get", "pods", "-n", "shop"); r.Status != http.StatusOK {
 			return errStatus(r.Status)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"kubently.io/cli/command"
 	"kubently.io/libs/audit"
+	"kubently.io/libs/testkit"
 )
 
 // Keys of the operator scenario, from the key file.
@@ -105,7 +106,7 @@ func TestOperatorScenario(t *testing.T) {
 		"  - {name: teammate, role: viewer, key: "+teamViewerKey+", scopes: [{clusters: ["+live+"], namespaces: [shop]}]}\n"+
 		"  - {name: shop-op, role: operator, key: "+teamOperatorKey+", scopes: [{clusters: ["+live+"], namespaces: [shop]}]}\n")
 	s := a.stack
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if r := s.do(t, http.MethodGet, "/v1/clusters", teamViewerKey, nil); r.status != http.StatusOK {
 			return fmt.Errorf("teammate key not loaded yet: %d", r.status)
 		}
@@ -147,7 +148,7 @@ func TestOperatorScenario(t *testing.T) {
 
 	// The admin sees everything each key did, with the CLI.
 	var recs []audit.Record
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		code, out, errOut := cli(t, s, accAdminKey, "audit", "--identity", "shop-op", "--since", "1h", "-o", "json")
 		if code != command.ExitOK {
 			return fmt.Errorf("kubently audit: exit %d: %s", code, errOut)

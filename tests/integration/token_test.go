@@ -13,6 +13,7 @@ import (
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
 	"kubently.io/libs/testbed"
+	"kubently.io/libs/testkit"
 	executorapp "kubently.io/services/executor/app"
 	gatewayapp "kubently.io/services/gateway/app"
 	kstack "kubently.io/tests/stack"
@@ -83,7 +84,7 @@ func (s *tokenStack) startExecutor(t *testing.T, url, cluster, token string) <-c
 // (or none at all, when gw is "").
 func (s *tokenStack) waitConnected(t *testing.T, cluster, gw string, total time.Duration) {
 	t.Helper()
-	kstack.CheckFor(t, total, 20*time.Millisecond, func() error {
+	testkit.CheckFor(t, total, 20*time.Millisecond, func() error {
 		conns, err := s.Store.Connected(context.Background(), cluster)
 		if err != nil {
 			return err

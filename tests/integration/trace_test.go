@@ -12,6 +12,7 @@ import (
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/telemetry/telemetrytest"
+	"kubently.io/libs/testkit"
 )
 
 // One command makes one trace across the gateway, NATS, the dispatcher,
@@ -42,7 +43,7 @@ func TestTraceSpansAllServices(t *testing.T) {
 		"gateway.http POST /v1/executor/results",
 	}
 	var spans map[string]sdktrace.ReadOnlySpan
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		spans = map[string]sdktrace.ReadOnlySpan{}
 		for _, sp := range rec.Ended() {
 			if sp.SpanContext().TraceID().String() == traceID {

@@ -1,0 +1,125 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/logging"
+	"kubently.io/libs/testkit"
+	executorapp "kubently.io/services/executor/app"
+	kstack "kubently.io/tests/stack"
+)
+
+// envFleetBenchClusters sets how many clusters BenchmarkFleetFanout
+// connects; default 1000.
+const envFleetBenchClusters = "KUBENTLY_FLEET_BENCH_CLUSTERS"
+
+// BenchmarkFleetFanout sends `version --client` to every one of N
+// connected clusters (real executor links over SSE, one executor each;
+// the command needs no API server, so theirs refuses connections) through POST
+// /v1/fleet/execute, and reports per fan-out: the time to the first and
+// to the last result, the median arrival of a result, and the heap of the
+// process (gateway, dispatcher, session service, NATS, and the N
+// executors, which share it) after the fan-outs.
+func BenchmarkFleetFanout(b *testing.B) {
+	n := 1000
+	if v := os.Getenv(envFleetBenchClusters); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > contracts.MaxFleetClusters {
+			b.Fatalf("%s=%q: want 1-%d", envFleetBenchClusters, v, contracts.MaxFleetClusters)
+		}
+	}
+	clusters := make([]kstack.Cluster, n)
+	for i := range clusters {
+		clusters[i] = kstack.Cluster{ID: fmt.Sprintf("bench-%04d", i), Token: fmt.Sprintf("bench-token-%04d-0123456789abcdef", i)}
+	}
+	s := kstack.Start(b, kstack.Config{LogLevel: "error", Clusters: clusters})
+	hole := &rest.Config{Host: refused(b), Timeout: 5 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	b.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	log := logging.New(logging.Config{Level: "error", Format: "json", Output: s.Logs})
+	for _, c := range clusters {
+		cfg := executorapp.Config{APIURL: s.URL, Cluster: c.ID, Token: c.Token, Workers: 1, Queue: 4,
+			MaxOutputBytes: 64 << 10, ExecutorID: c.ID + "-exec", KubeQPS: 100, KubeBurst: 100}
+		wg.Go(func() { _ = executorapp.RunWith(ctx, cfg, hole, log) })
+	}
+	testkit.CheckFor(b, 10*time.Minute, time.Second, func() error {
+		connected := 0
+		for _, c := range clusters {
+			conns, err := s.Store.Connected(ctx, c.ID)
+			if err != nil {
+				return err
+			}
+			if len(conns) > 0 {
+				connected++
+			}
+		}
+		if connected < n {
+			return fmt.Errorf("%d of %d executors connected", connected, n)
+		}
+		return nil
+	})
+	for _, c := range clusters {
+		if _, err := s.Store.LabelCluster(ctx, c.ID, map[string]string{"bench": "yes"}, nil); err != nil {
+			b.Fatalf("label %s: %v", c.ID, err)
+		}
+	}
+	body := contracts.FleetExecuteRequest{FleetTarget: contracts.FleetTarget{Selector: "bench=yes", Concurrency: contracts.MaxFleetConcurrency, TimeoutSeconds: 60},
+		Argv: []string{"version", "--client"}}
+	st := &stack{Stack: s, url: s.URL}
+	var firsts, lasts, medians []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		var arrivals []time.Duration
+		_, _, sum := fleetStream(b, st, "/v1/fleet/execute", kstack.AliceKey, body, false, func(contracts.FleetResult) { arrivals = append(arrivals, time.Since(start)) })
+		if sum.Succeeded != n {
+			b.Fatalf("summary %+v; want %d succeeded", sum, n)
+		}
+		firsts = append(firsts, arrivals[0])
+		lasts = append(lasts, arrivals[len(arrivals)-1])
+		medians = append(medians, arrivals[len(arrivals)/2])
+	}
+	b.StopTimer()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	med := func(d []time.Duration) float64 {
+		slices.Sort(d)
+		return float64(d[len(d)/2]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(med(firsts), "first-ms")
+	b.ReportMetric(med(lasts), "last-ms")
+	b.ReportMetric(med(medians), "p50-result-ms")
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+	b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
+	b.ReportMetric(float64(n), "clusters")
+}
+
+// refused returns the URL of a local port nothing listens on: every
+// connection to it is refused at once.
+func refused(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return "http://" + addr
+}
