@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/google/go-cmp v0.7.0
+	github.com/modelcontextprotocol/go-sdk v1.8.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	go.opentelemetry.io/otel/sdk v1.47.0
@@ -14,6 +15,7 @@ require (
 	kubently.io/libs/authz v0.0.0
 	kubently.io/libs/contracts v0.0.0
 	kubently.io/libs/logging v0.0.0
+	kubently.io/libs/mcptools v0.0.0
 	kubently.io/libs/natsutil v0.0.0
 	kubently.io/libs/ops v0.0.0
 	kubently.io/libs/policy v0.0.0
@@ -21,6 +23,7 @@ require (
 	kubently.io/libs/store v0.0.0
 	kubently.io/libs/telemetry v0.0.0
 	kubently.io/libs/testbed v0.0.0
+	kubently.io/libs/testkit v0.0.0
 	kubently.io/services/dispatcher v0.0.0
 	kubently.io/services/executor v0.0.0
 	kubently.io/services/gateway v0.0.0
@@ -63,6 +66,7 @@ require (
 	github.com/google/btree v1.1.3 // indirect
 	github.com/google/gnostic-models v0.7.0 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
+	github.com/google/jsonschema-go v0.4.3 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.30.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
@@ -91,12 +95,15 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
+	github.com/segmentio/asm v1.1.3 // indirect
+	github.com/segmentio/encoding v0.5.4 // indirect
 	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.1.0 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasttemplate v1.2.2 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	github.com/xlab/treeprint v1.2.0 // indirect
+	github.com/yosida95/uritemplate/v3 v3.0.2 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
@@ -132,6 +139,7 @@ require (
 	k8s.io/metrics v0.37.2 // indirect
 	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect
 	kubently.io/libs/config v0.0.0 // indirect
+	kubently.io/libs/sse v0.0.0 // indirect
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730 // indirect
 	sigs.k8s.io/kustomize/api v0.21.1 // indirect
 	sigs.k8s.io/kustomize/kyaml v0.21.1 // indirect
@@ -148,13 +156,16 @@ replace (
 	kubently.io/libs/contracts => ../libs/contracts
 	kubently.io/libs/deptest => ../libs/deptest
 	kubently.io/libs/logging => ../libs/logging
+	kubently.io/libs/mcptools => ../libs/mcptools
 	kubently.io/libs/natsutil => ../libs/natsutil
 	kubently.io/libs/ops => ../libs/ops
 	kubently.io/libs/policy => ../libs/policy
 	kubently.io/libs/redistest => ../libs/redistest
+	kubently.io/libs/sse => ../libs/sse
 	kubently.io/libs/store => ../libs/store
 	kubently.io/libs/telemetry => ../libs/telemetry
 	kubently.io/libs/testbed => ../libs/testbed
+	kubently.io/libs/testkit => ../libs/testkit
 	kubently.io/services/dispatcher => ../services/dispatcher
 	kubently.io/services/executor => ../services/executor
 	kubently.io/services/gateway => ../services/gateway

@@ -21,6 +21,7 @@ import (
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/testbed"
+	"kubently.io/libs/testkit"
 )
 
 const (
@@ -68,7 +69,7 @@ type devServer struct {
 func startDev(t testing.TB) *devServer {
 	t.Helper()
 	buildKubently(t)
-	d := &devServer{t: t, dataDir: t.TempDir(), addr: freeAddr(t), natsPort: freePort(t)}
+	d := &devServer{t: t, dataDir: t.TempDir(), addr: testkit.FreeAddr(t), natsPort: testkit.FreePort(t)}
 	d.start()
 	return d
 }
@@ -81,9 +82,9 @@ func (d *devServer) start() {
 	d.p = startProc(d.t, "kubently-dev-"+strconv.Itoa(d.starts), "kubently", []string{"dev",
 		"--data-dir", d.dataDir, "--addr", d.addr, "--nats-port", strconv.Itoa(d.natsPort),
 		"--cluster-id", clusterDev, "--no-executor", "--api-key", devKey, "--log-level", "info"}, nil)
-	checkFor(d.t, 30*time.Second, 50*time.Millisecond, func() error {
-		if d.p.exited() {
-			d.t.Fatalf("kubently dev exited: %v\n%s", d.p.err, lastLine(d.p))
+	testkit.CheckFor(d.t, 30*time.Second, 50*time.Millisecond, func() error {
+		if d.p.Exited() {
+			d.t.Fatalf("kubently dev exited: %v\n%s", d.p.Err(), lastLine(d.p))
 		}
 		resp, err := http.Get(d.URL() + "/readyz")
 		if err != nil {
@@ -110,7 +111,7 @@ func (d *devServer) startExecutor(id string) *proc {
 		"KUBENTLY_API_URL=" + d.URL(), "CLUSTER_ID=" + clusterDev, "KUBENTLY_TOKEN=" + strings.TrimSpace(string(tok)),
 		"KUBENTLY_KUBECONFIG=" + testbed.Kubeconfig(d.t), "KUBENTLY_EXECUTOR_ID=" + id, "KUBENTLY_LOG_LEVEL=info",
 	})
-	checkFor(d.t, 20*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(d.t, 20*time.Second, 50*time.Millisecond, func() error {
 		if p.count("connected to gateway") == 0 {
 			return fmt.Errorf("%s not connected", id)
 		}
@@ -147,7 +148,13 @@ func (d *devServer) connected(api apiClient) (bool, error) {
 
 // withJS runs f with a JetStream client of the embedded server.
 func (d *devServer) withJS(f func(ctx context.Context, js jetstream.JetStream) error) error {
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", d.natsPort), nats.Timeout(time.Second))
+	// The embedded server lets only its services' users and this run's
+	// admin (URL in the data dir) in.
+	admin, err := os.ReadFile(filepath.Join(d.dataDir, "nats-admin.url"))
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(strings.TrimSpace(string(admin)), nats.Timeout(time.Second))
 	if err != nil {
 		return err
 	}
@@ -234,7 +241,7 @@ func TestDevRestartKeepsState(t *testing.T) {
 		caller func(*queuedCmd) error
 	}{
 		{
-			name: "SIGTERM", down: func(p *proc, t testing.TB) { p.stop(t) },
+			name: "SIGTERM", down: func(p *proc, t testing.TB) { p.Stop(t) },
 			// A clean shutdown answers once the dispatcher's drain
 			// ends: the command stays queued and says so.
 			// A command whose deadline comes during the drain times out.
@@ -250,7 +257,7 @@ func TestDevRestartKeepsState(t *testing.T) {
 			},
 		},
 		{
-			name: "SIGKILL", down: func(p *proc, _ testing.TB) { p.kill() },
+			name: "SIGKILL", down: func(p *proc, _ testing.TB) { p.Kill() },
 			// A crash answers nothing: the connection breaks.
 			caller: func(q *queuedCmd) error {
 				if q.err == nil {
@@ -271,7 +278,7 @@ func devPersist(t *testing.T, name string, down func(*proc, testing.TB), caller 
 	d := startDev(t)
 	api := apiClient{base: d.URL(), key: devKey}
 	exec1 := d.startExecutor("dev-exec-a")
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+	testkit.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
 		q := &queuedCmd{corr: "dev-warmup", timeout: 10 * time.Second, done: make(chan struct{})}
 		api.execute(q, clusterDev)
 		if !q.ok() {
@@ -285,8 +292,8 @@ func devPersist(t *testing.T, name string, down func(*proc, testing.TB), caller 
 	sessIDs := []string{live.ID, ended.ID}
 
 	begin := time.Now()
-	exec1.kill()
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	exec1.Kill()
+	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		ok, err := d.connected(api)
 		if err == nil && ok {
 			err = errors.New("dev-1 still connected")
@@ -294,7 +301,7 @@ func devPersist(t *testing.T, name string, down func(*proc, testing.TB), caller 
 		return err
 	})
 	queued := queueCommands(api, clusterDev, "dev-"+strings.ToLower(name), live.ID)
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		for _, q := range queued {
 			if q.finished() {
 				return fmt.Errorf("command %s was not queued: %s", q.corr, q)
@@ -347,13 +354,13 @@ func devPersist(t *testing.T, name string, down func(*proc, testing.TB), caller 
 	}
 	// Long-deadline commands are all still queued; expired ones leave
 	// with their message TTL (whole seconds, rounded up).
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		return countIs("dev-1 bridge queue commands after the restart", d.queued, persistLong)
 	})
 
 	exec2 := d.startExecutor("dev-exec-b")
 	var execs map[string][]string
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+	testkit.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
 		execs = executionsByCorrelation(exec1, exec2)
 		for _, q := range queued[:persistLong] {
 			if len(execs[q.corr]) == 0 {
@@ -364,7 +371,7 @@ func devPersist(t *testing.T, name string, down func(*proc, testing.TB), caller 
 	})
 	// Every command is acked and gone from the queue: none can be
 	// delivered again.
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		return countIs("dev-1 bridge queue commands after the run", d.queued, 0)
 	})
 	execs = executionsByCorrelation(exec1, exec2)

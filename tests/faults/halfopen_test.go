@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/testkit"
 )
 
 // contactTimeout is the gateways' executor contact timeout in the
@@ -45,7 +46,7 @@ func TestStreamsFrozen(t *testing.T) {
 		reconnected = time.Since(w.from)
 		// The gateways close the frozen streams: presence lists exactly
 		// one stream per executor, the one it holds now.
-		checkFor(t, 20*time.Second, 100*time.Millisecond, func() error { return h.presenceIsLive(ids) })
+		testkit.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error { return h.presenceIsLive(ids) })
 		closed = time.Since(w.from)
 		w.to = time.Now().Add(time.Second)
 		return w

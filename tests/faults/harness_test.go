@@ -12,21 +12,23 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/natsutil"
+	"kubently.io/libs/natsutil/natstest"
 	"kubently.io/libs/redistest"
 	"kubently.io/libs/testbed"
-	"kubently.io/tests/stack"
+	"kubently.io/libs/testkit"
 )
 
 const (
@@ -87,97 +89,30 @@ func hasDefaultTestbed() bool {
 
 // buildAll compiles the service binaries and nats-server into dir.
 func buildAll(dir string) error {
-	for _, pkg := range []string{
-		"kubently.io/services/gateway/cmd/gateway",
-		"kubently.io/services/session/cmd/session",
-		"kubently.io/services/dispatcher/cmd/dispatcher",
-		"kubently.io/services/executor/cmd/executor",
-		"github.com/nats-io/nats-server/v2",
-	} {
-		out := dir + "/"
-		if strings.HasPrefix(pkg, "github.com/nats-io") {
-			out = filepath.Join(dir, "nats-server")
-		}
-		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-		}
-	}
-	return nil
+	return testkit.Build(dir, "", append(slices.Clone(testkit.ServiceCommands), "github.com/nats-io/nats-server/v2")...)
 }
 
 // ---------------------------------------------------------------------------
 // Processes
 
 // proc is one running binary whose combined output is captured.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *stack.SyncBuffer
-	done chan struct{} // closed when the process has exited
-	err  error         // Wait's error, valid after done
-}
+type proc struct{ *testkit.Proc }
 
+// startProc starts bin from binDir with env on top of PATH, a fresh HOME
+// and JSON logs. FAULTS_LOG_DIR, when set, keeps every process's output.
 func startProc(t testing.TB, name, bin string, args, env []string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &stack.SyncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(filepath.Join(binDir, bin), args...)
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBENTLY_LOG_FORMAT=json"}, env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop(t)
-		if dir := os.Getenv("FAULTS_LOG_DIR"); dir != "" {
-			// Keep every process's output (for CI artifacts, or to study
-			// a passing run).
-			f := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"."+name+".log")
-			if err := os.WriteFile(f, []byte(p.out.String()), 0o644); err != nil {
-				t.Logf("keep %s output: %v", name, err)
-			}
-		}
-		if t.Failed() {
-			t.Logf("--- %s output (tail):\n%s", name, stack.Tail(p.out.String(), 40))
-		}
-	})
-	return p
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM and waits up to 15s (then SIGKILL and an error).
-func (p *proc) stop(t testing.TB) {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("%s did not stop within 15s of SIGTERM", p.name)
-	}
-}
-
-// kill sends SIGKILL and waits for the exit.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
+	return &proc{testkit.StartProc(t, testkit.ProcConfig{
+		Name: name, Path: filepath.Join(binDir, bin), Args: args,
+		Env:    append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBENTLY_LOG_FORMAT=json"}, env...),
+		LogDir: os.Getenv("FAULTS_LOG_DIR"),
+	})}
 }
 
 // logLines returns the process's JSON log records whose msg is msg.
 func (p *proc) logLines(msg string) []map[string]any {
 	var recs []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(p.out.String()))
+	sc := bufio.NewScanner(strings.NewReader(p.Out.String()))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	needle := `"msg":"` + msg + `"`
 	for sc.Scan() {
@@ -195,20 +130,6 @@ func (p *proc) logLines(msg string) []map[string]any {
 
 func (p *proc) count(msg string) int { return len(p.logLines(msg)) }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func freeAddr(t testing.TB) string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-}
-
 // ---------------------------------------------------------------------------
 // nats-server
 
@@ -220,6 +141,9 @@ type natsServer struct {
 	port  int
 	store string
 	extra []string // cluster arguments; nil for a single node
+	// conf is the generated authorization config (natstest.ConfigFile):
+	// every service connects as its role.
+	conf string
 	// monitor is the monitoring base URL (cluster nodes only).
 	monitor string
 	p       *proc
@@ -227,7 +151,7 @@ type natsServer struct {
 
 func startNATS(t testing.TB) *natsServer {
 	t.Helper()
-	n := &natsServer{t: t, name: "nats-server", port: freePort(t), store: t.TempDir()}
+	n := &natsServer{t: t, name: "nats-server", port: testkit.FreePort(t), store: t.TempDir(), conf: natstest.ConfigFile(t)}
 	n.start()
 	return n
 }
@@ -239,13 +163,14 @@ func startNATSCluster(t testing.TB) []*natsServer {
 	routes := make([]string, 3)
 	cports := make([]int, 3)
 	for i := range cports {
-		cports[i] = freePort(t)
+		cports[i] = testkit.FreePort(t)
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", cports[i])
 	}
 	nodes := make([]*natsServer, 3)
+	conf := natstest.ConfigFile(t)
 	for i := range nodes {
-		mon := freePort(t)
-		nodes[i] = &natsServer{t: t, name: fmt.Sprintf("nats-%d", i), port: freePort(t), store: t.TempDir(), extra: []string{
+		mon := testkit.FreePort(t)
+		nodes[i] = &natsServer{t: t, name: fmt.Sprintf("nats-%d", i), port: testkit.FreePort(t), store: t.TempDir(), conf: conf, extra: []string{
 			"-n", fmt.Sprintf("nats-%d", i), "-m", strconv.Itoa(mon),
 			"--cluster_name", "kubently-faults", "--cluster", routes[i], "--routes", strings.Join(routes, ","),
 		}}
@@ -253,7 +178,7 @@ func startNATSCluster(t testing.TB) []*natsServer {
 		nodes[i].start()
 	}
 	for _, n := range nodes {
-		checkFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+		testkit.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
 			resp, err := http.Get(n.monitor + "/healthz")
 			if err != nil {
 				return err
@@ -292,11 +217,11 @@ func (n *natsServer) start() {
 	var err error
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		n.p = startProc(n.t, n.name, "nats-server",
-			append([]string{"-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-js", "-sd", n.store}, n.extra...), nil)
+			append([]string{"-c", n.conf, "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-js", "-sd", n.store}, n.extra...), nil)
 		if err = waitTCP(n.p, fmt.Sprintf("127.0.0.1:%d", n.port), 10*time.Second); err == nil {
 			return
 		}
-		n.p.kill()
+		n.p.Kill()
 	}
 	n.t.Fatalf("nats-server on port %d: %v", n.port, err)
 }
@@ -305,7 +230,7 @@ func (n *natsServer) start() {
 // the same port and JetStream directory after down.
 func (n *natsServer) Restart(down time.Duration) {
 	n.t.Helper()
-	n.p.stop(n.t)
+	n.p.Stop(n.t)
 	time.Sleep(down)
 	n.start()
 }
@@ -314,8 +239,8 @@ func (n *natsServer) Restart(down time.Duration) {
 func waitTCP(p *proc, addr string, total time.Duration) error {
 	deadline := time.Now().Add(total)
 	for {
-		if p.exited() {
-			return fmt.Errorf("%s exited: %s", p.name, stack.Tail(p.out.String(), 10))
+		if p.Exited() {
+			return fmt.Errorf("%s exited: %s", p.Name, testkit.Tail(p.Out.String(), 10))
 		}
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
@@ -509,6 +434,9 @@ type Harness struct {
 
 	mu       sync.Mutex
 	answered map[string]bool // command ids any client got an answer for
+	// calls counts every execute request any client of the harness sent
+	// (the load's and the scenario's own probes).
+	calls atomic.Int64
 }
 
 // executorsOf lists the executor ids started for cluster.
@@ -559,17 +487,17 @@ func newHarnessWith(t testing.TB, opt options) *Harness {
 	// Append-only, so the registry (executor tokens) survives a restart,
 	// as a production Redis with persistence would.
 	h.Redis = redistest.StartWith(t, redistest.Config{AppendOnly: true})
-	h.DispOps, h.SessOps = freeAddr(t), freeAddr(t)
-	h.Session = startProc(t, "session", "session", nil, append(h.platform(), "KUBENTLY_OPS_ADDR="+h.SessOps))
-	h.Dispatcher = startProc(t, "dispatcher", "dispatcher", nil, append(h.platform(), "KUBENTLY_OPS_ADDR="+h.DispOps))
+	h.DispOps, h.SessOps = testkit.FreeAddr(t), testkit.FreeAddr(t)
+	h.Session = startProc(t, "session", "session", nil, append(h.platform(natsutil.RoleSession), "KUBENTLY_OPS_ADDR="+h.SessOps))
+	h.Dispatcher = startProc(t, "dispatcher", "dispatcher", nil, append(h.platform(natsutil.RoleDispatcher), "KUBENTLY_OPS_ADDR="+h.DispOps))
 	for _, name := range []string{"gw-a", "gw-b"} {
 		h.startGateway(name)
 	}
 	h.ExecProxy = startProxy(t, h.GWAddr["gw-a"], h.GWAddr["gw-b"])
 	h.Client = startProxy(t, h.GWAddr["gw-a"], h.GWAddr["gw-b"])
 	// Every service has finished starting before any fault.
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error { return h.ready(h.DispOps) })
-	checkFor(t, 20*time.Second, 100*time.Millisecond, func() error { return h.ready(h.SessOps) })
+	testkit.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error { return h.ready(h.DispOps) })
+	testkit.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error { return h.ready(h.SessOps) })
 	// Started one by one through the round-robin proxy: ha-1-a on one
 	// gateway, ha-1-b on the other, solo-1-a on the first again.
 	h.startExecutor(clusterHA, "ha-1-a", haToken)
@@ -577,7 +505,7 @@ func newHarnessWith(t testing.TB, opt options) *Harness {
 	h.startExecutor(clusterSolo, "solo-1-a", soloToken)
 	// Both clusters answer before any fault.
 	for _, cl := range []string{clusterHA, clusterSolo} {
-		checkFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+		testkit.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
 			o := h.execute(context.Background(), cl)
 			if o.kind != outOK {
 				return fmt.Errorf("%s: %s", cl, o)
@@ -588,17 +516,20 @@ func newHarnessWith(t testing.TB, opt options) *Harness {
 	return h
 }
 
-func (h *Harness) platform() []string {
-	return []string{"KUBENTLY_NATS_URL=" + h.natsURL, "KUBENTLY_REDIS_URL=" + h.Redis.URL(), "KUBENTLY_LOG_LEVEL=info",
-		"KUBENTLY_AUDIT_REPLICAS=" + strconv.Itoa(h.replicas)}
+// platform is the environment every service process shares, with role's
+// NATS credentials.
+func (h *Harness) platform(role natsutil.Role) []string {
+	return append([]string{"KUBENTLY_NATS_URL=" + h.natsURL, "KUBENTLY_REDIS_URL=" + h.Redis.URL(), "KUBENTLY_LOG_LEVEL=info",
+		"KUBENTLY_AUDIT_REPLICAS=" + strconv.Itoa(h.replicas)}, natstest.Env(role)...)
 }
 
 func (h *Harness) startGateway(name string) {
 	h.t.Helper()
-	addr := freeAddr(h.t)
+	addr := testkit.FreeAddr(h.t)
 	h.GWAddr[name] = addr
-	h.Gateways[name] = startProc(h.t, name, "gateway", nil, append(h.platform(),
+	h.Gateways[name] = startProc(h.t, name, "gateway", nil, append(h.platform(natsutil.RoleGateway),
 		"KUBENTLY_GATEWAY_ADDR="+addr,
+		"KUBENTLY_OPS_ADDR="+testkit.FreeAddr(h.t), // each replica its own (default :9090)
 		"KUBENTLY_GATEWAY_NAME="+name,
 		"KUBENTLY_API_KEYS=ops:admin:"+adminKey,
 		"KUBENTLY_AGENT_TOKENS="+clusterHA+":"+haToken+","+clusterSolo+":"+soloToken,
@@ -607,7 +538,7 @@ func (h *Harness) startGateway(name string) {
 		"KUBENTLY_RATE_LIMIT_PER_IDENTITY=0",
 		"KUBENTLY_RATE_LIMIT_PER_CLUSTER=0",
 	))
-	checkFor(h.t, 20*time.Second, 100*time.Millisecond, func() error { return h.ready(addr) })
+	testkit.CheckFor(h.t, 20*time.Second, 100*time.Millisecond, func() error { return h.ready(addr) })
 }
 
 func (h *Harness) ready(addr string) error {
@@ -631,7 +562,7 @@ func (h *Harness) startExecutor(cluster, id, token string) *proc {
 		"KUBENTLY_KUBECONFIG=" + h.kubeconfig, "KUBENTLY_EXECUTOR_ID=" + id, "KUBENTLY_LOG_LEVEL=info",
 	})
 	h.Executors[id] = p
-	checkFor(h.t, 20*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(h.t, 20*time.Second, 50*time.Millisecond, func() error {
 		if p.count("connected to gateway") == 0 {
 			return fmt.Errorf("%s not connected", id)
 		}
@@ -671,10 +602,10 @@ func (h *Harness) connects() map[string]int {
 // after before (a connects() snapshot).
 func (h *Harness) waitReconnected(ids []string, before map[string]int, total time.Duration) {
 	h.t.Helper()
-	checkFor(h.t, total, 100*time.Millisecond, func() error {
+	testkit.CheckFor(h.t, total, 100*time.Millisecond, func() error {
 		for _, id := range ids {
 			p := h.Executors[id]
-			if p.exited() {
+			if p.Exited() {
 				continue
 			}
 			if p.count("connected to gateway") <= before[id] {
@@ -691,6 +622,21 @@ func (h *Harness) executedBy(cluster string) map[string][]string {
 	m := map[string][]string{}
 	for _, id := range h.executorsOf(cluster) {
 		for _, r := range h.Executors[id].logLines("command executed") {
+			if cid, _ := r["command_id"].(string); cid != "" {
+				m[cid] = append(m[cid], id)
+			}
+		}
+	}
+	return m
+}
+
+// received returns, per command id, the executors (of any cluster) that
+// logged its arrival receipt ("command received", written before the
+// command is handed on to run), one entry per arrival.
+func (h *Harness) received() map[string][]string {
+	m := map[string][]string{}
+	for id, p := range h.Executors {
+		for _, r := range p.logLines("command received") {
 			if cid, _ := r["command_id"].(string); cid != "" {
 				m[cid] = append(m[cid], id)
 			}
@@ -725,6 +671,8 @@ const (
 	outUnavail   outcomeKind = "unavailable" // 503 unavailable, 500 internal
 	outTransport outcomeKind = "transport"   // connection error to the gateway
 	outHang      outcomeKind = "hang"        // no answer within timeout + slack
+	outLost      outcomeKind = "executor_lost"
+	outNotDisp   outcomeKind = "not_dispatched" // 503 unavailable, reason not_dispatched
 	outOther     outcomeKind = "other"
 )
 
@@ -732,6 +680,7 @@ type outcome struct {
 	kind      outcomeKind
 	code      int
 	errCode   string
+	reason    string
 	commandID string
 	msg       string
 	start     time.Time
@@ -749,6 +698,7 @@ var httpClient = &http.Client{
 
 // execute runs `get ns -o name` on cluster through the client proxy.
 func (h *Harness) execute(ctx context.Context, cluster string) outcome {
+	h.calls.Add(1)
 	o := h.executeAt(ctx, h.Client.URL(), cluster)
 	if o.commandID != "" {
 		h.mu.Lock()
@@ -811,13 +761,23 @@ func (h *Harness) executeAt(ctx context.Context, base, cluster string) outcome {
 			e.Message = res.Error
 		}
 	}
-	o.errCode, o.msg = string(e.Code), e.Message
+	o.errCode, o.reason, o.msg = string(e.Code), e.Reason, e.Message
 	if o.msg == "" {
 		o.msg = string(raw)
+	}
+	if o.commandID == "" {
+		// Errors about a command name it in their message.
+		if m := commandInMessage.FindStringSubmatch(o.msg); m != nil {
+			o.commandID = m[1]
+		}
 	}
 	switch {
 	case e.Code == contracts.CodeExecutorUnavailable:
 		o.kind = outRefused
+	case e.Code == contracts.CodeExecutorLost:
+		o.kind = outLost
+	case e.Code == contracts.CodeUnavailable && e.Reason == contracts.ReasonNotDispatched:
+		o.kind = outNotDisp
 	case e.Code == contracts.CodeTimeout || resp.StatusCode == http.StatusGatewayTimeout:
 		o.kind = outTimeout
 	case e.Code == contracts.CodeUnavailable || e.Code == contracts.CodeInternal ||
@@ -829,6 +789,9 @@ func (h *Harness) executeAt(ctx context.Context, base, cluster string) outcome {
 	}
 	return o
 }
+
+// commandInMessage finds the command id an error message names.
+var commandInMessage = regexp.MustCompile(`command ([0-9a-f]{32})\b`)
 
 // load sends commands to a cluster from workers goroutines, each pausing
 // gap between requests, until stop is called; stop waits for the
@@ -887,21 +850,34 @@ func (w window) contains(o outcome) bool {
 	return !end.Before(w.from) && !o.start.After(w.to)
 }
 
-// tally summarises one scenario.
+// tally summarises one scenario. Its counts rest on the executors'
+// receipts (an arrival line logged before a command runs, and a finish
+// line after), not on what the services claim.
 type tally struct {
 	sent, executed, ok, duplicates int
-	refused, refusedOutside        int
-	// diedWith counts timeouts of commands sent before the fault that no
-	// surviving executor ran: acked by the killed executor (acks are sent
-	// on receipt) and lost with it.
+	// probes counts requests the scenario sent outside the load (e.g.
+	// "does it work again" checks); their commands are among executed.
+	probes                  int
+	refused, refusedOutside int
+	// diedWith counts commands answered executor_lost that the killed
+	// executor had received (its arrival receipt is in its log) and no
+	// surviving executor ran: at most once, lost with it.
 	diedWith int
+	// lostWrong counts executor_lost answers not backed by a receipt of
+	// the killed executor (or with no executor killed).
+	lostWrong int
 	// dropped counts timeouts of commands a surviving executor ran: the
 	// result existed but never reached its caller.
-	dropped                         int
+	dropped int
+	// notDispatched counts requests settled not_dispatched; ranAnyway
+	// those of them that some executor received all the same (must be 0:
+	// not_dispatched promises the command never ran and never will).
+	notDispatched, ranAnyway        int
 	timeout, unavailable, transport int
 	hang, other                     int
 	// unanswered counts commands an executor ran whose caller never
-	// learnt the command's id (its request failed before the result).
+	// learnt the command's id (its request failed before the result, and
+	// its error did not name the command).
 	unanswered int
 	maxTook    time.Duration
 	problems   []string // first few unexpected outcomes
@@ -916,22 +892,33 @@ func (h *Harness) tally(results []outcome, sent int, fault window, killed string
 		}
 	}
 	by := h.executedBy(clusterHA)
+	recv := h.received()
 	h.mu.Lock()
 	for id := range exec {
 		if !h.answered[id] {
 			tl.unanswered++
+			if len(tl.problems) < 8 {
+				tl.problems = append(tl.problems, fmt.Sprintf("command %s ran on %v but no caller learnt its id", id, by[id]))
+			}
 		}
 	}
 	h.mu.Unlock()
-	for _, n := range exec {
-		tl.executed++
-		if n > 1 {
-			tl.duplicates++
-		}
-	}
 	for id, n := range exec {
-		if n > 1 && len(tl.problems) < 5 {
-			tl.problems = append(tl.problems, fmt.Sprintf("command %s executed %d times", id, n))
+		tl.executed++
+		// Run twice, or received by two executors that both live on (a
+		// killed executor's receipts may be followed by a redelivery of
+		// what it never acknowledged).
+		live := map[string]bool{}
+		for _, e := range recv[id] {
+			if e != killed {
+				live[e] = true
+			}
+		}
+		if n > 1 || len(live) > 1 {
+			tl.duplicates++
+			if len(tl.problems) < 8 {
+				tl.problems = append(tl.problems, fmt.Sprintf("command %s executed %d times, received by %v", id, n, recv[id]))
+			}
 		}
 	}
 	for _, o := range results {
@@ -947,20 +934,35 @@ func (h *Harness) tally(results []outcome, sent int, fault window, killed string
 			} else {
 				continue
 			}
+		case outLost:
+			survivor := false
+			for _, e := range by[o.commandID] {
+				survivor = survivor || e != killed
+			}
+			if killed != "" && slices.Contains(recv[o.commandID], killed) && !survivor && strings.Contains(o.msg, killed) {
+				tl.diedWith++
+				continue
+			}
+			tl.lostWrong++
+			o.msg = fmt.Sprintf("%s; received by %v, executed by %v", o.msg, recv[o.commandID], by[o.commandID])
+		case outNotDisp:
+			tl.notDispatched++
+			if len(recv[o.commandID]) == 0 {
+				continue
+			}
+			tl.ranAnyway++
+			o.msg = fmt.Sprintf("%s; yet received by %v", o.msg, recv[o.commandID])
 		case outTimeout:
 			survivor := false
 			for _, e := range by[o.commandID] {
 				survivor = survivor || e != killed
 			}
-			switch {
-			case killed != "" && o.start.Before(fault.from) && !survivor:
-				tl.diedWith++
-			case survivor:
+			if survivor {
 				tl.dropped++
-			default:
+			} else {
 				tl.timeout++
 			}
-			o.msg = fmt.Sprintf("command %s executed by %v", o.commandID, by[o.commandID])
+			o.msg = fmt.Sprintf("command %s received by %v, executed by %v: %s", o.commandID, recv[o.commandID], by[o.commandID], o.msg)
 		case outUnavail:
 			tl.unavailable++
 		case outTransport:
@@ -970,7 +972,7 @@ func (h *Harness) tally(results []outcome, sent int, fault window, killed string
 		default:
 			tl.other++
 		}
-		if len(tl.problems) < 8 {
+		if len(tl.problems) < 12 {
 			tl.problems = append(tl.problems, fmt.Sprintf("%s at +%v", o, o.start.Sub(fault.from).Round(time.Millisecond)))
 		}
 	}
@@ -979,18 +981,29 @@ func (h *Harness) tally(results []outcome, sent int, fault window, killed string
 
 func (tl tally) log(t testing.TB, scenario string, took time.Duration) {
 	t.Helper()
-	t.Logf("\n%-20s %5s %8s %5s %4s %5s %9s %7s %7s %7s %7s %9s %4s %5s %10s %8s %7s\n%-20s %5d %8d %5d %4d %5d %9d %7d %7d %7d %7d %9d %4d %5d %10d %8v %7v",
-		"scenario", "sent", "executed", "ok", "dup", "lost", "died_with", "dropped", "refused", "timeout", "unavail", "transport", "hang", "other", "unanswered", "max_req", "took",
-		scenario, tl.sent, tl.executed, tl.ok, tl.duplicates, tl.lost(), tl.diedWith, tl.dropped, tl.refused, tl.timeout, tl.unavailable, tl.transport, tl.hang, tl.other, tl.unanswered,
+	t.Logf("\n%-20s %5s %6s %8s %5s %4s %5s %9s %7s %7s %6s %7s %7s %7s %9s %4s %5s %10s %8s %7s\n%-20s %5d %6d %8d %5d %4d %5d %9d %7d %7d %6d %7d %7d %7d %9d %4d %5d %10d %8v %7v",
+		"scenario", "sent", "probes", "executed", "ok", "dup", "lost", "died_with", "dropped", "not_dis", "ranNd", "refused", "timeout", "unavail", "transport", "hang", "other", "unanswered", "max_req", "took",
+		scenario, tl.sent, tl.probes, tl.executed, tl.ok, tl.duplicates, tl.lost(), tl.diedWith, tl.dropped, tl.notDispatched, tl.ranAnyway, tl.refused, tl.timeout, tl.unavailable, tl.transport, tl.hang, tl.other, tl.unanswered,
 		tl.maxTook.Round(time.Millisecond), took.Round(time.Second))
 	for _, p := range tl.problems {
 		t.Logf("  %s: %s", scenario, p)
 	}
 }
 
-// checkFor polls f every `every` until it returns nil, failing the test
-// with f's last error after total.
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
+// waitRecovered waits (up to total for each step) until the dispatcher is
+// ready again and a command on ha-1 succeeds, logs how long after the fault
+// (at from; after names it) that was, and returns that moment.
+func (h *Harness) waitRecovered(t testing.TB, total time.Duration, from time.Time, after string) time.Time {
 	t.Helper()
-	stack.CheckFor(t, total, every, f)
+	testkit.CheckFor(t, total, 100*time.Millisecond, func() error { return h.ready(h.DispOps) })
+	t.Logf("dispatcher /readyz ready %v after %s", time.Since(from).Round(time.Millisecond), after)
+	testkit.CheckFor(t, total, 100*time.Millisecond, func() error {
+		if o := h.execute(context.Background(), clusterHA); o.kind != outOK {
+			return fmt.Errorf("ha-1 after %s: %s", after, o)
+		}
+		return nil
+	})
+	recovered := time.Now()
+	t.Logf("commands succeed again %v after %s", recovered.Sub(from).Round(time.Millisecond), after)
+	return recovered
 }

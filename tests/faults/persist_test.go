@@ -19,6 +19,7 @@ import (
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/redistest"
+	"kubently.io/libs/testkit"
 )
 
 // The persistence scenarios queue commands that cannot run yet (their
@@ -85,8 +86,8 @@ func redisPersist(t *testing.T, h *Harness, name string, down func(*redistest.Se
 	begin := time.Now()
 	// solo-1's only executor goes away: its commands now queue, within
 	// the reconnect grace, instead of running.
-	h.Executors["solo-1-a"].kill()
-	checkFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+	h.Executors["solo-1-a"].Kill()
+	testkit.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 		if n := h.streamsOn("gw-a", "solo-1-a") + h.streamsOn("gw-b", "solo-1-a"); n != 0 {
 			return fmt.Errorf("gateways still hold %d solo-1-a stream(s)", n)
 		}
@@ -94,7 +95,7 @@ func redisPersist(t *testing.T, h *Harness, name string, down func(*redistest.Se
 	})
 	queued := queueCommands(api, clusterSolo, "redis-"+strings.ToLower(name), soloSess.ID)
 	depth := func() (int, error) { return redisInt(h.Redis.Addr(), "XLEN", redisQueueKey(clusterSolo)) }
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	testkit.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		for _, q := range queued {
 			if q.finished() {
 				return fmt.Errorf("command %s was not queued: %s", q.corr, q)
@@ -107,7 +108,7 @@ func redisPersist(t *testing.T, h *Harness, name string, down func(*redistest.Se
 	// The outage.
 	outage := time.Now()
 	down(h.Redis)
-	checkFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+	testkit.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
 		if h.ready(h.DispOps) == nil {
 			return errors.New("dispatcher /readyz still 200 with Redis down")
 		}
@@ -119,7 +120,7 @@ func redisPersist(t *testing.T, h *Harness, name string, down func(*redistest.Se
 		t.Errorf("GET session with Redis down: %d %s (%v); want 503 %s", code, raw, err, contracts.CodeUnavailable)
 	}
 	h.Redis.Restart(t)
-	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error { return h.ready(h.DispOps) })
+	testkit.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error { return h.ready(h.DispOps) })
 	ready := time.Since(outage)
 
 	// What Redis persisted is back: the queue, and each session as it was.
@@ -156,7 +157,7 @@ func redisPersist(t *testing.T, h *Harness, name string, down func(*redistest.Se
 	}
 	// Every command is acked or, past its deadline, dropped: none is left
 	// to be delivered again.
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	testkit.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		return countIs("solo-1 bridge queue entries after the run", depth, 0)
 	})
 	execs := executionsByCorrelation(h.Executors["solo-1-a"], h.Executors["solo-1-b"])

@@ -10,86 +10,45 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/natsutil"
 	"kubently.io/libs/natsutil/natstest"
 	"kubently.io/libs/redistest"
 	"kubently.io/libs/testbed"
-	"kubently.io/tests/stack"
+	"kubently.io/libs/testkit"
 )
 
 const (
 	apiKey = "ops-key-0123456789abcdef"
 	token  = "proc-token-0123456789abcdef"
+	// metricsToken guards the gateway's /metrics.
+	metricsToken = "metrics-token-0123456789abcdef"
 )
 
-// build compiles the service binaries once into a temp dir.
+// build compiles the service binaries into a temp dir.
 func build(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, pkg := range []string{
-		"kubently.io/services/gateway/cmd/gateway",
-		"kubently.io/services/session/cmd/session",
-		"kubently.io/services/dispatcher/cmd/dispatcher",
-		"kubently.io/services/executor/cmd/executor",
-	} {
-		out, err := exec.Command("go", "build", "-o", dir+"/", pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-		}
+	if err := testkit.Build(dir, "", testkit.ServiceCommands...); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
 
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *stack.SyncBuffer
-}
-
-func start(t *testing.T, bin, name string, env ...string) *proc {
+// start runs the binary name from bin with env on top of PATH, a fresh
+// HOME and debug JSON logs.
+func start(t *testing.T, bin, name string, env ...string) *testkit.Proc {
 	t.Helper()
-	p := &proc{name: name, out: &stack.SyncBuffer{}}
-	p.cmd = exec.Command(filepath.Join(bin, name))
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBENTLY_LOG_LEVEL=debug", "KUBENTLY_LOG_FORMAT=json"}, env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = p.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = p.cmd.Process.Kill()
-			t.Errorf("%s did not stop within 15s of SIGTERM", name)
-		}
-		if t.Failed() {
-			t.Logf("--- %s output:\n%s", name, stack.Tail(p.out.String(), 60))
-		}
-	})
-	return p
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().String()
+	return testkit.StartProc(t, testkit.ProcConfig{Name: name, Path: filepath.Join(bin, name), TailLines: 60,
+		Env: append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBENTLY_LOG_LEVEL=debug", "KUBENTLY_LOG_FORMAT=json"}, env...)})
 }
 
 func post(url string, body any) (int, []byte, error) {
@@ -116,13 +75,14 @@ func TestBinaries(t *testing.T) {
 	redis := redistest.Start(t)
 	common := []string{"KUBENTLY_NATS_URL=" + ns.ClientURL(), "KUBENTLY_REDIS_URL=" + redis.URL()}
 
-	gwAddr, dispOps := freeAddr(t), freeAddr(t)
-	start(t, bin, "session", common...)
-	start(t, bin, "dispatcher", append(common, "KUBENTLY_OPS_ADDR="+dispOps)...)
-	gw := start(t, bin, "gateway", append(common, "KUBENTLY_GATEWAY_ADDR="+gwAddr,
+	gwAddr, dispOps, gwOps := testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)
+	// Each process connects as its own NATS user (natstest's permission model).
+	start(t, bin, "session", append(common, natstest.Env(natsutil.RoleSession)...)...)
+	start(t, bin, "dispatcher", append(append(common, natstest.Env(natsutil.RoleDispatcher)...), "KUBENTLY_OPS_ADDR="+dispOps)...)
+	gw := start(t, bin, "gateway", append(append(common, natstest.Env(natsutil.RoleGateway)...), "KUBENTLY_GATEWAY_ADDR="+gwAddr, "KUBENTLY_OPS_ADDR="+gwOps, "KUBENTLY_METRICS_TOKEN="+metricsToken,
 		"KUBENTLY_API_KEYS=ops:"+apiKey, "KUBENTLY_AGENT_TOKENS=proc-1:"+token, "KUBENTLY_SSE_HEARTBEAT=1s")...)
 	url := "http://" + gwAddr
-	stack.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+	testkit.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
 		resp, err := http.Get(url + "/readyz")
 		if err != nil {
 			return err
@@ -136,7 +96,7 @@ func TestBinaries(t *testing.T) {
 	start(t, bin, "executor", "KUBENTLY_API_URL="+url, "CLUSTER_ID=proc-1", "KUBENTLY_TOKEN="+token, "KUBENTLY_KUBECONFIG="+kubeconfig)
 
 	var res contracts.CommandResult
-	stack.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+	testkit.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
 		code, body, err := post(url+"/v1/execute", map[string]any{"cluster_id": "proc-1", "argv": []string{"get", "nodes"}})
 		if err != nil {
 			return err
@@ -158,7 +118,33 @@ func TestBinaries(t *testing.T) {
 		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
 		if !strings.Contains(string(b), `kubently_dispatcher_commands_total{cluster="proc-1",code="",status="success"}`) {
-			t.Errorf("dispatcher metrics lack the success counter:\n%s", stack.Tail(string(b), 20))
+			t.Errorf("dispatcher metrics lack the success counter:\n%s", testkit.Tail(string(b), 20))
+		}
+	})
+
+	t.Run("gateway metrics on the ops address only, behind the token", func(t *testing.T) {
+		get := func(u, token string) (int, string) {
+			t.Helper()
+			req, _ := http.NewRequest(http.MethodGet, u, nil)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = resp.Body.Close() }()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		if code, _ := get(url+"/metrics", metricsToken); code != http.StatusNotFound {
+			t.Errorf("GET /metrics on the client port = %d; want 404", code)
+		}
+		if code, _ := get("http://"+gwOps+"/metrics", ""); code != http.StatusUnauthorized {
+			t.Errorf("GET /metrics on the ops port without the token = %d; want 401", code)
+		}
+		if code, body := get("http://"+gwOps+"/metrics", metricsToken); code != http.StatusOK || !strings.Contains(body, "kubently_gateway_http_request_duration_seconds") {
+			t.Errorf("GET /metrics on the ops port with the token = %d; want 200 with the gateway's metrics", code)
 		}
 	})
 
@@ -193,7 +179,7 @@ func TestBinaries(t *testing.T) {
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "KUBENTLY_API_URL=" + url, "CLUSTER_ID=proc-1",
 			"KUBENTLY_TOKEN=wrong-token-0123456789", "KUBENTLY_KUBECONFIG=" + kubeconfig}
 		done := make(chan error, 1)
-		var out stack.SyncBuffer
+		var out testkit.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -211,7 +197,7 @@ func TestBinaries(t *testing.T) {
 	})
 
 	t.Run("tokens and keys never logged", func(t *testing.T) {
-		if strings.Contains(gw.out.String(), token) || strings.Contains(gw.out.String(), apiKey) {
+		if strings.Contains(gw.Out.String(), token) || strings.Contains(gw.Out.String(), apiKey) || strings.Contains(gw.Out.String(), metricsToken) {
 			t.Errorf("gateway output contains a secret")
 		}
 	})

@@ -48,18 +48,18 @@ func TestConfigDocumented(t *testing.T) {
 			t.Errorf("README.md does not document %s", key)
 		}
 	}
-	compose, err := os.ReadFile(filepath.Join(root, "deploy", "docker-compose.yml"))
+	compose, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	re := regexp.MustCompile(`(?m)^\s+((?:KUBENTLY_|CLUSTER_ID)[A-Z_]*):`)
 	matches := re.FindAllStringSubmatch(string(compose), -1)
 	if len(matches) == 0 {
-		t.Fatal("no environment keys found in deploy/docker-compose.yml")
+		t.Fatal("no environment keys found in docker-compose.yml")
 	}
 	for _, m := range matches {
 		if !known[m[1]] {
-			t.Errorf("deploy/docker-compose.yml sets %s, which no service reads", m[1])
+			t.Errorf("docker-compose.yml sets %s, which no service reads", m[1])
 		}
 	}
 }

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"kubently.io/libs/contracts"
-	"kubently.io/tests/stack"
+	"kubently.io/libs/testkit"
 )
 
 // Environment of the load client process (set by startClient).
@@ -389,7 +389,7 @@ func (r *reporter) close() {
 type client struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr *stack.SyncBuffer
+	stderr *testkit.SyncBuffer
 	// commands receives the command events.
 	commands chan event
 	// control receives ready and fail.
@@ -411,7 +411,7 @@ func startClient(tb testing.TB, addr string, first, count int, beats bool) *clie
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := &client{stderr: &stack.SyncBuffer{}, commands: make(chan event, 1024), control: make(chan event, 4), exited: make(chan struct{})}
+	c := &client{stderr: &testkit.SyncBuffer{}, commands: make(chan event, 1024), control: make(chan event, 4), exited: make(chan struct{})}
 	c.cmd = exec.Command(exe, "-test.run=^$", "-test.bench=^$")
 	c.cmd.Env = append(os.Environ(), envClient+"=1", envAddr+"="+addr,
 		envFirst+"="+strconv.Itoa(first), envCount+"="+strconv.Itoa(count))
@@ -463,11 +463,11 @@ func (c *client) awaitReady(tb testing.TB, timeout time.Duration) time.Duration 
 	select {
 	case ev := <-c.control:
 		if ev.Ev == evFail {
-			tb.Fatalf("load client: stream of %s failed to connect: %s\nclient stderr:\n%s", ev.Cluster, ev.Err, stack.Tail(c.stderr.String(), 40))
+			tb.Fatalf("load client: stream of %s failed to connect: %s\nclient stderr:\n%s", ev.Cluster, ev.Err, testkit.Tail(c.stderr.String(), 40))
 		}
 		return time.Duration(ev.MS * float64(time.Millisecond))
 	case <-c.exited:
-		tb.Fatalf("load client exited before its streams connected:\n%s", stack.Tail(c.stderr.String(), 40))
+		tb.Fatalf("load client exited before its streams connected:\n%s", testkit.Tail(c.stderr.String(), 40))
 	case <-time.After(timeout):
 		tb.Fatalf("load client: streams not connected after %s", timeout)
 	}

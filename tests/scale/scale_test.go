@@ -26,8 +26,8 @@ import (
 	"kubently.io/libs/redistest"
 	"kubently.io/libs/store"
 	"kubently.io/libs/store/backend"
+	"kubently.io/libs/testkit"
 	gatewayapp "kubently.io/services/gateway/app"
-	"kubently.io/tests/stack"
 )
 
 // TestMain turns the test binary into the load client when it is started
@@ -298,7 +298,7 @@ func (e *env) phase(tb testing.TB, count int, beats bool, rng *rand.Rand) result
 
 	cl := startClient(tb, e.addr, 0, count, beats)
 	r.connect = cl.awaitReady(tb, 5*time.Minute)
-	stack.CheckFor(tb, time.Minute, 100*time.Millisecond, func() error {
+	testkit.CheckFor(tb, time.Minute, 100*time.Millisecond, func() error {
 		if got := e.streams(); got != count {
 			return fmt.Errorf("gateway holds %d streams; want %d", got, count)
 		}
@@ -341,7 +341,7 @@ func (e *env) phase(tb testing.TB, count int, beats bool, rng *rand.Rand) result
 	r.contactTimeouts = e.counter("kubently_gateway_executor_contact_timeouts_total", "") - ct0
 	cl.stop(tb)
 	r.beatsSent, r.beatsFailed, r.beatErr = cl.beats.N, int(cl.beats.MS), cl.beats.Err
-	stack.CheckFor(tb, time.Minute, 100*time.Millisecond, func() error {
+	testkit.CheckFor(tb, time.Minute, 100*time.Millisecond, func() error {
 		if got := e.streams(); got != 0 {
 			return fmt.Errorf("gateway still holds %d streams after the client left", got)
 		}

@@ -38,12 +38,14 @@ import (
 
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
+	"kubently.io/libs/natsutil"
 	"kubently.io/libs/natsutil/natstest"
 	"kubently.io/libs/ops"
 	"kubently.io/libs/policy"
 	"kubently.io/libs/redistest"
 	"kubently.io/libs/store"
 	"kubently.io/libs/store/backend"
+	"kubently.io/libs/testkit"
 	dispatchapp "kubently.io/services/dispatcher/app"
 	executorapp "kubently.io/services/executor/app"
 	gatewayapp "kubently.io/services/gateway/app"
@@ -102,10 +104,12 @@ type Stack struct {
 	URL string
 	// Conn is the gateway's NATS connection.
 	Conn *nats.Conn
-	// Store is the gateway's store client.
+	// Store is a store client on an unrestricted harness connection: the
+	// tests read and write any part of the state through it (the services'
+	// own connections may touch only their own part).
 	Store store.Store
 	// Logs holds every service's JSON log lines.
-	Logs *SyncBuffer
+	Logs *testkit.SyncBuffer
 	// NATSURL is the URL of the stack's NATS server (JetStream enabled).
 	NATSURL string
 	// Registries are the metrics registries of the central services, by
@@ -152,7 +156,7 @@ func (s *Stack) RestartDispatcher(tb testing.TB) {
 	}
 	p.nc.Close()
 	_ = p.st.Close()
-	p.nc, p.st = connect(s.ctx, tb, s.NATSURL, p.redisURL)
+	p.nc, p.st = connect(s.ctx, tb, s.NATSURL, p.redisURL, natsutil.RoleDispatcher)
 	app, err := p.start(p.nc, p.st)
 	if err != nil {
 		tb.Fatalf("restart dispatcher: %v", err)
@@ -182,10 +186,10 @@ func Start(tb testing.TB, cfg Config) *Stack {
 	if !cfg.JetStream {
 		redisURL = redistest.Start(tb).URL()
 	}
-	logs := &SyncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	log := logging.New(logging.Config{Level: level, Format: "json", Output: logs})
 
-	ncS, stS := connect(ctx, tb, ns.ClientURL(), redisURL)
+	ncS, stS := connect(ctx, tb, ns.ClientURL(), redisURL, natsutil.RoleSession)
 	regs := map[string]*prometheus.Registry{"gateway": ops.NewRegistry(), "dispatcher": ops.NewRegistry(), "session": ops.NewRegistry()}
 	sess, err := sessionapp.Start(ctx, sessionapp.Deps{Conn: ncS, Store: stS, Log: log.With("service", "session"), Registerer: regs["session"]})
 	if err != nil {
@@ -193,7 +197,7 @@ func Start(tb testing.TB, cfg Config) *Stack {
 	}
 	tb.Cleanup(func() { _ = sess.Stop() })
 
-	ncD, stD := connect(ctx, tb, ns.ClientURL(), redisURL)
+	ncD, stD := connect(ctx, tb, ns.ClientURL(), redisURL, natsutil.RoleDispatcher)
 	pol, err := policy.NewSource(policy.SourceConfig{Path: cfg.PolicyFile, Interval: cfg.PolicyReload, Log: log.With("service", "dispatcher"), Registerer: regs["dispatcher"]})
 	if err != nil {
 		tb.Fatalf("dispatcher policy: %v", err)
@@ -221,12 +225,17 @@ func Start(tb testing.TB, cfg Config) *Stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ncG, stG := connect(ctx, tb, ns.ClientURL(), redisURL)
+	ncG, stG := connect(ctx, tb, ns.ClientURL(), redisURL, natsutil.RoleGateway)
 	gwCfg := gatewayapp.Config{
 		APIKeys:     []string{"alice:" + AliceKey, "bob:" + BobKey},
 		AgentTokens: string(rawTokens),
 		Name:        "gw-test",
 		Heartbeat:   500 * time.Millisecond,
+		// The suites scrape the gateway where they reach it.
+		MetricsOnClientPort: true,
+		// The suites send many bad credentials from one address; the
+		// back-off has its own tests (services/gateway/internal/httpapi).
+		AuthBackoffFailures: -1,
 	}
 	gwCfg.NATSURL = ns.ClientURL()
 	if cfg.Gateway != nil {
@@ -276,12 +285,13 @@ func Start(tb testing.TB, cfg Config) *Stack {
 		cancel()
 		wg.Wait()
 		if tb.Failed() {
-			tb.Logf("service logs:\n%s", Tail(logs.String(), 200))
+			tb.Logf("service logs:\n%s", testkit.Tail(logs.String(), 200))
 		}
 	})
-	s := &Stack{URL: url, Conn: ncG, Store: stG, Logs: logs, NATSURL: ns.ClientURL(), Registries: regs, client: &http.Client{Timeout: 60 * time.Second}, dispatcher: dispatcher, ctx: ctx,
+	stH := harnessStore(ctx, tb, ns.ClientURL(), redisURL)
+	s := &Stack{URL: url, Conn: ncG, Store: stH, Logs: logs, NATSURL: ns.ClientURL(), Registries: regs, client: &http.Client{Timeout: 60 * time.Second}, dispatcher: dispatcher, ctx: ctx,
 		gwCfg: gwCfg, log: log, redisURL: redisURL}
-	CheckFor(tb, 20*time.Second, 100*time.Millisecond, func() error {
+	testkit.CheckFor(tb, 20*time.Second, 100*time.Millisecond, func() error {
 		for _, c := range online {
 			conns, err := stG.Connected(ctx, c)
 			if err != nil {
@@ -301,7 +311,7 @@ func Start(tb testing.TB, cfg Config) *Stack {
 // and returns its base URL. It stops in t.Cleanup.
 func (s *Stack) StartGateway(tb testing.TB, name string) string {
 	tb.Helper()
-	nc, st := connect(s.ctx, tb, s.NATSURL, s.redisURL)
+	nc, st := connect(s.ctx, tb, s.NATSURL, s.redisURL, natsutil.RoleGateway)
 	cfg := s.gwCfg
 	cfg.Name = name
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -328,11 +338,25 @@ func (s *Stack) StartGateway(tb testing.TB, name string) string {
 }
 
 // connect opens a NATS connection and a store client for one "process".
-func connect(ctx context.Context, tb testing.TB, url, redisURL string) (*nats.Conn, store.Store) {
+// It connects with role's credentials and permissions, so every stack
+// test runs under the production permission model.
+func connect(ctx context.Context, tb testing.TB, url, redisURL string, role natsutil.Role) (*nats.Conn, store.Store) {
 	tb.Helper()
-	nc, err := nats.Connect(url)
+	nc := natstest.ConnectURLAs(tb, url, role)
+	st, err := backend.Open(ctx, backend.Config{RedisURL: redisURL, Conn: nc})
 	if err != nil {
-		tb.Fatalf("nats connect: %v", err)
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() { _ = st.Close() })
+	return nc, st
+}
+
+// harnessStore opens a store client on the harness user's connection.
+func harnessStore(ctx context.Context, tb testing.TB, url, redisURL string) store.Store {
+	tb.Helper()
+	nc, err := nats.Connect(url, natstest.HarnessAuth())
+	if err != nil {
+		tb.Fatalf("stack: harness connection: %v", err)
 	}
 	tb.Cleanup(nc.Close)
 	st, err := backend.Open(ctx, backend.Config{RedisURL: redisURL, Conn: nc})
@@ -340,7 +364,7 @@ func connect(ctx context.Context, tb testing.TB, url, redisURL string) (*nats.Co
 		tb.Fatalf("open store: %v", err)
 	}
 	tb.Cleanup(func() { _ = st.Close() })
-	return nc, st
+	return st
 }
 
 // Response is an HTTP response read in full.
@@ -426,21 +450,6 @@ func (s *Stack) Execute(key, cluster string, argv ...string) (Response, contract
 	return r, res, err
 }
 
-// CheckFor calls f every interval until it returns nil, and fails the test
-// with f's last error when total has passed.
-func CheckFor(tb testing.TB, total, every time.Duration, f func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	tb.Fatalf("condition not met after %s: %v", total, err)
-}
-
 // Blackhole returns the URL of a TCP server that accepts connections and
 // never answers, standing in for an API server that hangs.
 func Blackhole(tb testing.TB) string {
@@ -466,34 +475,4 @@ func Blackhole(tb testing.TB) string {
 		}
 	}()
 	return "http://" + ln.Addr().String()
-}
-
-// SyncBuffer is a bytes.Buffer safe for concurrent writers, such as loggers
-// shared by several services.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p.
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns everything written so far.
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// Tail returns the last n lines of s.
-func Tail(s string, n int) string {
-	parts := strings.Split(s, "\n")
-	if len(parts) > n {
-		parts = parts[len(parts)-n:]
-	}
-	return strings.Join(parts, "\n")
 }
