@@ -13,6 +13,8 @@ targets=(
 	"libs/policy . FuzzNoDeniedAccepted"
 	"libs/policy . FuzzCheck"
 	"libs/policy . FuzzSplitLine"
+	"libs/policy ./sensitive FuzzValue"
+	"libs/policy . FuzzScopedNeverClusterScoped"
 	"services/executor ./internal/redact FuzzJSON"
 )
 for t in "${targets[@]}"; do

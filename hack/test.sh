@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 hack/deps.sh
+# The pinned Helm CLI for tests/deploy (installed once per machine into ~/.cache/kubently/tools).
+KUBENTLY_HELM=$(hack/helm.sh)
+export KUBENTLY_HELM
 export TESTBED_DIR=${TESTBED_DIR:-/tmp/kubently-testbed}
 started_here=0
 cleanup() {
@@ -27,6 +30,10 @@ else
 fi
 hack/testbed/testbed.sh seed
 export KUBENTLY_TEST_KUBECONFIG=$TESTBED_DIR/kubeconfig
+# The pinned external MCP clients (conformance suite, Inspector CLI) that
+# tests/integration runs against /mcp.
+KUBENTLY_MCP_CLIENTS=${KUBENTLY_MCP_CLIENTS:-$(hack/mcp/install.sh)}
+export KUBENTLY_MCP_CLIENTS
 
 mapfile -t pkgs < <(go list -m -f '{{.Path}}/...')
 echo "[test] go test -race over: ${pkgs[*]}" >&2
