@@ -99,3 +99,32 @@ func ResultSubject(cluster, commandID string) (string, error) {
 	}
 	return fmt.Sprintf(ResultSubjectT, cluster, commandID), nil
 }
+
+// Endpoint is one NATS request-reply endpoint: its subject and the
+// versioned type strings of its request (Req) and its reply (Resp), so a
+// caller names the endpoint once (natsutil.Request) and the compiler
+// checks what it sends and decodes.
+type Endpoint[Req, Resp any] struct {
+	// Subject is where requests go.
+	Subject string
+	// ReqType is the type string of Req (NATSHeaderType).
+	ReqType string
+	// RespType is the type string of the Response's Data.
+	RespType string
+}
+
+// The request-reply endpoints of the session service and the dispatcher.
+var (
+	// CreateSession creates a session.
+	CreateSession = Endpoint[CreateSessionRequest, Session]{SessionCreateSubject, TypeCreateSession, TypeSession}
+	// GetSession reads a session.
+	GetSession = Endpoint[SessionRequest, Session]{SessionGetSubject, TypeSessionRequest, TypeSession}
+	// KeepSessionAlive extends a session's TTL.
+	KeepSessionAlive = Endpoint[SessionRequest, Session]{SessionKeepaliveSubject, TypeSessionRequest, TypeSession}
+	// EndSession ends a session.
+	EndSession = Endpoint[SessionRequest, Session]{SessionEndSubject, TypeSessionRequest, TypeSession}
+	// ListSessions lists a caller's sessions on a cluster.
+	ListSessions = Endpoint[ListSessionsRequest, SessionList]{SessionListSubject, TypeListSessions, TypeSessionList}
+	// DispatchExecute runs one command.
+	DispatchExecute = Endpoint[ExecuteRequest, CommandResult]{DispatchExecuteSubject, TypeExecuteRequest, TypeCommandResult}
+)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
 	"kubently.io/libs/contracts"
@@ -31,6 +32,13 @@ func TestServiceVersion(t *testing.T) {
 type echoReq struct {
 	Msg   string        `json:"msg"`
 	Sleep time.Duration `json:"sleep,omitempty"`
+}
+
+// request calls the echo endpoint on subject and decodes its reply into
+// out.
+func request[Req any](ctx context.Context, nc *nats.Conn, subject string, req Req, out *echoReq) (err error) {
+	*out, err = natsutil.Request(ctx, nc, contracts.Endpoint[Req, echoReq]{Subject: subject, ReqType: "req", RespType: "echo.v1"}, req)
+	return err
 }
 
 func TestRequestReply(t *testing.T) {
@@ -65,7 +73,7 @@ func TestRequestReply(t *testing.T) {
 	t.Run("reply and correlation id", func(t *testing.T) {
 		var out echoReq
 		cctx := contracts.WithCorrelationID(ctx, "corr-1")
-		if err := natsutil.Request(cctx, nc, "test.echo", "req", echoReq{Msg: "hi"}, "echo.v1", &out); err != nil || out.Msg != "hi" {
+		if err := request(cctx, nc, "test.echo", echoReq{Msg: "hi"}, &out); err != nil || out.Msg != "hi" {
 			t.Fatalf("Request = %v, %+v", err, out)
 		}
 		if v, _ := gotCorrelation.Load("hi"); v != "corr-1" {
@@ -74,21 +82,21 @@ func TestRequestReply(t *testing.T) {
 	})
 	t.Run("error reply", func(t *testing.T) {
 		var out echoReq
-		err := natsutil.Request(ctx, nc, "test.echo", "req", echoReq{Msg: "fail"}, "echo.v1", &out)
+		err := request(ctx, nc, "test.echo", echoReq{Msg: "fail"}, &out)
 		if !errors.Is(err, &contracts.Error{Code: contracts.CodeUnknownCluster}) {
 			t.Fatalf("got %v; want unknown_cluster", err)
 		}
 	})
 	t.Run("strict decoding", func(t *testing.T) {
 		var out echoReq
-		err := natsutil.Request(ctx, nc, "test.echo", "req", map[string]any{"msg": "x", "extra": 1}, "echo.v1", &out)
+		err := request(ctx, nc, "test.echo", map[string]any{"msg": "x", "extra": 1}, &out)
 		if !errors.Is(err, &contracts.Error{Code: contracts.CodeInvalidJSON}) {
 			t.Fatalf("got %v; want invalid_json", err)
 		}
 	})
 	t.Run("no responders", func(t *testing.T) {
 		var out echoReq
-		err := natsutil.Request(ctx, nc, "test.nobody", "req", echoReq{}, "echo.v1", &out)
+		err := request(ctx, nc, "test.nobody", echoReq{}, &out)
 		if !errors.Is(err, &contracts.Error{Code: contracts.CodeUnavailable}) {
 			t.Fatalf("got %v; want unavailable", err)
 		}
@@ -97,7 +105,7 @@ func TestRequestReply(t *testing.T) {
 		var out echoReq
 		cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		defer cancel()
-		err := natsutil.Request(cctx, nc, "test.echo", "req", echoReq{Msg: "slow", Sleep: time.Second}, "echo.v1", &out)
+		err := request(cctx, nc, "test.echo", echoReq{Msg: "slow", Sleep: time.Second}, &out)
 		if !errors.Is(err, &contracts.Error{Code: contracts.CodeTimeout}) {
 			t.Fatalf("got %v; want timeout", err)
 		}
@@ -108,12 +116,12 @@ func TestRequestReply(t *testing.T) {
 		for i := range 2 {
 			wg.Go(func() {
 				var out echoReq
-				_ = natsutil.Request(ctx, nc, "test.echo", "req", echoReq{Msg: "busy" + string(rune('a'+i)), Sleep: 500 * time.Millisecond}, "echo.v1", &out)
+				_ = request(ctx, nc, "test.echo", echoReq{Msg: "busy" + string(rune('a'+i)), Sleep: 500 * time.Millisecond}, &out)
 			})
 		}
 		time.Sleep(100 * time.Millisecond)
 		var out echoReq
-		err := natsutil.Request(ctx, nc, "test.echo", "req", echoReq{Msg: "third"}, "echo.v1", &out)
+		err := request(ctx, nc, "test.echo", echoReq{Msg: "third"}, &out)
 		if !errors.Is(err, &contracts.Error{Code: contracts.CodeUnavailable}) {
 			t.Errorf("third request = %v; want unavailable (busy)", err)
 		}

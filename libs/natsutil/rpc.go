@@ -18,23 +18,23 @@ import (
 	"kubently.io/libs/telemetry"
 )
 
-// Request sends req (of type reqType) to subject and decodes a Response of
-// type respType into resp. The correlation id in ctx travels as a header,
-// and so does its trace context: Request runs under a client span
-// "nats.request <subject>" whose context the responder's span (see
-// Concurrent) continues. A missing responder is CodeUnavailable; ctx's
-// deadline is CodeTimeout.
-func Request(ctx context.Context, nc *nats.Conn, subject, reqType string, req any, respType string, resp any) (err error) {
+// Request sends req to the endpoint ep and decodes the reply's Data. The
+// correlation id in ctx travels as a header, and so does its trace
+// context: Request runs under a client span "nats.request <subject>"
+// whose context the responder's span (see Concurrent) continues. A
+// missing responder is CodeUnavailable; ctx's deadline is CodeTimeout.
+func Request[Req, Resp any](ctx context.Context, nc *nats.Conn, ep contracts.Endpoint[Req, Resp], req Req) (resp Resp, err error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return fmt.Errorf("natsutil: marshal %s: %w", reqType, err)
+		return resp, fmt.Errorf("natsutil: marshal %s: %w", ep.ReqType, err)
 	}
+	subject := ep.Subject
 	ctx, span := tracer().Start(ctx, telemetry.SpanNATSRequest+" "+subject,
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(natsAttrs(subject)...))
 	defer func() { endSpan(span, err) }()
 	msg := nats.NewMsg(subject)
 	msg.Data = body
-	msg.Header.Set(contracts.NATSHeaderType, reqType)
+	msg.Header.Set(contracts.NATSHeaderType, ep.ReqType)
 	if id := contracts.CorrelationIDFrom(ctx); id != "" {
 		msg.Header.Set(contracts.NATSHeaderCorrelationID, id)
 		span.SetAttributes(telemetry.AttrCorrelationID.String(id))
@@ -42,9 +42,10 @@ func Request(ctx context.Context, nc *nats.Conn, subject, reqType string, req an
 	InjectTrace(ctx, msg)
 	reply, err := nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
-		return MapError(err, subject)
+		return resp, MapError(err, subject)
 	}
-	return contracts.Decode(reply.Data, respType, resp)
+	err = contracts.Decode(reply.Data, ep.RespType, &resp)
+	return resp, err
 }
 
 // MapError turns a NATS request error into a contracts error.

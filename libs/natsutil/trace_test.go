@@ -78,7 +78,7 @@ func TestRequestTracing(t *testing.T) {
 		rec.Reset()
 		rctx, root := otel.Tracer("test").Start(contracts.WithCorrelationID(ctx, "corr-7"), "root")
 		var out echoReq
-		if err := natsutil.Request(rctx, nc, "test.traced", "req", echoReq{Msg: "hi"}, "echo.v1", &out); err != nil {
+		if err := request(rctx, nc, "test.traced", echoReq{Msg: "hi"}, &out); err != nil {
 			t.Fatal(err)
 		}
 		root.End()
@@ -119,7 +119,7 @@ func TestRequestTracing(t *testing.T) {
 	t.Run("error replies mark both spans", func(t *testing.T) {
 		rec.Reset()
 		var out echoReq
-		err := natsutil.Request(ctx, nc, "test.traced", "req", echoReq{Msg: "fail"}, "echo.v1", &out)
+		err := request(ctx, nc, "test.traced", echoReq{Msg: "fail"}, &out)
 		if !errors.Is(err, &contracts.Error{Code: contracts.CodeUnknownCluster}) {
 			t.Fatalf("got %v; want unknown_cluster", err)
 		}
@@ -144,7 +144,7 @@ func TestRequestTracing(t *testing.T) {
 	t.Run("no responders", func(t *testing.T) {
 		rec.Reset()
 		var out echoReq
-		_ = natsutil.Request(ctx, nc, "test.nobody", "req", echoReq{}, "echo.v1", &out)
+		_ = request(ctx, nc, "test.nobody", echoReq{}, &out)
 		if s := one(t, rec.Ended(), "nats.request test.nobody"); attr(s, "kubently.error_code") != string(contracts.CodeUnavailable) {
 			t.Errorf("attributes = %v; want error_code unavailable", s.Attributes())
 		}
@@ -170,7 +170,7 @@ func TestRequestContextWithoutConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out echoReq
-	if err := natsutil.Request(ctx, nc, "test.plain", "req", echoReq{}, "echo.v1", &out); err != nil {
+	if err := request(ctx, nc, "test.plain", echoReq{}, &out); err != nil {
 		t.Fatal(err)
 	}
 	parent := <-got

@@ -82,8 +82,7 @@ func (s *stack) dispatch(t *testing.T, in contracts.ExecuteRequest) (contracts.C
 	corr := "audit-" + contracts.NewID()[:16]
 	ctx, cancel := context.WithTimeout(contracts.WithCorrelationID(context.Background(), corr), 90*time.Second)
 	defer cancel()
-	var res contracts.CommandResult
-	err := natsutil.Request(ctx, s.nc, contracts.DispatchExecuteSubject, contracts.TypeExecuteRequest, in, contracts.TypeCommandResult, &res)
+	res, err := natsutil.Request(ctx, s.nc, contracts.DispatchExecute, in)
 	if err != nil {
 		return res, contracts.AsError(err), corr
 	}

@@ -756,9 +756,8 @@ func (d *Dispatcher) checkTarget(ctx context.Context, c *call) error {
 	if in.SessionID != "" {
 		sctx, cancel := context.WithTimeout(ctx, d.cfg.StoreTimeout)
 		defer cancel()
-		var sess contracts.Session
-		err := natsutil.Request(contracts.WithCorrelationID(sctx, c.corr), d.cfg.Conn, contracts.SessionKeepaliveSubject, contracts.TypeSessionRequest,
-			contracts.SessionRequest{ID: in.SessionID, Caller: in.Caller, Principal: in.Principal}, contracts.TypeSession, &sess)
+		sess, err := natsutil.Request(contracts.WithCorrelationID(sctx, c.corr), d.cfg.Conn, contracts.KeepSessionAlive,
+			contracts.SessionRequest{ID: in.SessionID, Caller: in.Caller, Principal: in.Principal})
 		if err != nil {
 			if e := contracts.AsError(err); e.Code == contracts.CodeUnavailable || e.Code == contracts.CodeTimeout {
 				d.m.natsErrors.WithLabelValues("session_request").Inc()

@@ -150,8 +150,7 @@ func (e *env) exec(tb testing.TB, in contracts.ExecuteRequest) (contracts.Comman
 	tb.Helper()
 	corr := "corr-" + contracts.NewID()[:12]
 	ctx := contracts.WithCorrelationID(testCtx(tb), corr)
-	var res contracts.CommandResult
-	err := natsutil.Request(ctx, e.nc, contracts.DispatchExecuteSubject, contracts.TypeExecuteRequest, in, contracts.TypeCommandResult, &res)
+	res, err := natsutil.Request(ctx, e.nc, contracts.DispatchExecute, in)
 	if err != nil {
 		return res, contracts.AsError(err), corr
 	}

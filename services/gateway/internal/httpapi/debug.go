@@ -57,7 +57,7 @@ func (s *Server) debugCreateSession(c echo.Context) error {
 }
 
 func (s *Server) debugGetSession(c echo.Context) error {
-	sess, err := s.sessionOp(c, "", 0)
+	sess, err := s.sessionOp(c, contracts.GetSession, 0)
 	if err != nil {
 		return writeError(c, err)
 	}
@@ -65,7 +65,7 @@ func (s *Server) debugGetSession(c echo.Context) error {
 }
 
 func (s *Server) debugEndSession(c echo.Context) error {
-	if _, err := s.sessionOp(c, contracts.SessionEndSubject, 0); err != nil {
+	if _, err := s.sessionOp(c, contracts.EndSession, 0); err != nil {
 		return writeError(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -108,8 +108,7 @@ func (s *Server) dispatch(ctx context.Context, req contracts.ExecuteRequest) (co
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	defer s.settler.track(req.CommandID, time.Now().Add(wait), cancel)()
-	var res contracts.CommandResult
-	err = s.rpc(ctx, wait, contracts.DispatchExecuteSubject, contracts.TypeExecuteRequest, req, contracts.TypeCommandResult, &res)
+	res, err := rpc(ctx, s, wait, contracts.DispatchExecute, req)
 	if err != nil {
 		res, err := settledError(ctx, err)
 		return res, namingCommand(err, req.CommandID)

@@ -24,12 +24,12 @@ type keepaliveBody struct {
 
 // rpc calls a NATS service endpoint with a bounded wait, counting failures
 // by subject prefix.
-func (s *Server) rpc(ctx context.Context, wait time.Duration, subject, reqType string, req any, respType string, resp any) error {
+func rpc[Req, Resp any](ctx context.Context, s *Server, wait time.Duration, ep contracts.Endpoint[Req, Resp], req Req) (Resp, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	err := natsutil.Request(ctx, s.cfg.Conn, subject, reqType, req, respType, resp)
-	s.countNATSError(subject, err)
-	return err
+	resp, err := natsutil.Request(ctx, s.cfg.Conn, ep, req)
+	s.countNATSError(ep.Subject, err)
+	return resp, err
 }
 
 // countNATSError counts a request that failed in transport or in the
@@ -64,13 +64,10 @@ func (s *Server) doCreateSession(c echo.Context, body createSessionBody) (contra
 		return contracts.Session{}, err
 	}
 	id := identity(c)
-	var sess contracts.Session
-	err := s.rpc(c.Request().Context(), s.cfg.StoreTimeout, contracts.SessionCreateSubject, contracts.TypeCreateSession,
-		contracts.CreateSessionRequest{
-			Cluster: body.Cluster, TTLSeconds: body.TTLSeconds, Caller: id.Principal(), Principal: principalOf(id),
-			CorrelationID: contracts.CorrelationIDFrom(c.Request().Context()),
-		}, contracts.TypeSession, &sess)
-	return sess, err
+	return rpc(c.Request().Context(), s, s.cfg.StoreTimeout, contracts.CreateSession, contracts.CreateSessionRequest{
+		Cluster: body.Cluster, TTLSeconds: body.TTLSeconds, Caller: id.Principal(), Principal: principalOf(id),
+		CorrelationID: contracts.CorrelationIDFrom(c.Request().Context()),
+	})
 }
 
 func (s *Server) createSession(c echo.Context) error {
@@ -85,11 +82,11 @@ func (s *Server) createSession(c echo.Context) error {
 	return c.JSON(http.StatusCreated, sess)
 }
 
-// sessionOp runs subject on the session named by the :id parameter: it
-// reads the session first (the session service answers only to its owner,
-// or to an admin), checks that the caller may write sessions on its
-// cluster, then runs subject. An empty subject only reads.
-func (s *Server) sessionOp(c echo.Context, subject string, ttl int) (contracts.Session, error) {
+// sessionOp runs op on the session named by the :id parameter: it reads
+// the session first (the session service answers only to its owner, or to
+// an admin), checks that the caller may write sessions on its cluster,
+// then runs op. contracts.GetSession only reads.
+func (s *Server) sessionOp(c echo.Context, op contracts.Endpoint[contracts.SessionRequest, contracts.Session], ttl int) (contracts.Session, error) {
 	sid := c.Param("id")
 	if err := contracts.ValidateID("session", sid); err != nil {
 		return contracts.Session{}, err
@@ -99,24 +96,22 @@ func (s *Server) sessionOp(c echo.Context, subject string, ttl int) (contracts.S
 	}
 	id := identity(c)
 	req := contracts.SessionRequest{ID: sid, Caller: id.Principal(), Principal: principalOf(id)}
-	var sess contracts.Session
-	if err := s.rpc(c.Request().Context(), s.cfg.StoreTimeout, contracts.SessionGetSubject, contracts.TypeSessionRequest,
-		req, contracts.TypeSession, &sess); err != nil {
+	sess, err := rpc(c.Request().Context(), s, s.cfg.StoreTimeout, contracts.GetSession, req)
+	if err != nil {
 		return contracts.Session{}, err
 	}
 	if err := s.allowCluster(c, authz.ActionSessionWrite, sess.Cluster); err != nil {
 		return contracts.Session{}, err
 	}
-	if subject == "" {
+	if op == contracts.GetSession {
 		return sess, nil
 	}
 	req.TTLSeconds = ttl
-	err := s.rpc(c.Request().Context(), s.cfg.StoreTimeout, subject, contracts.TypeSessionRequest, req, contracts.TypeSession, &sess)
-	return sess, err
+	return rpc(c.Request().Context(), s, s.cfg.StoreTimeout, op, req)
 }
 
 func (s *Server) getSession(c echo.Context) error {
-	sess, err := s.sessionOp(c, "", 0)
+	sess, err := s.sessionOp(c, contracts.GetSession, 0)
 	if err != nil {
 		return writeError(c, err)
 	}
@@ -124,7 +119,7 @@ func (s *Server) getSession(c echo.Context) error {
 }
 
 func (s *Server) endSession(c echo.Context) error {
-	sess, err := s.sessionOp(c, contracts.SessionEndSubject, 0)
+	sess, err := s.sessionOp(c, contracts.EndSession, 0)
 	if err != nil {
 		return writeError(c, err)
 	}
@@ -143,7 +138,7 @@ func (s *Server) keepaliveSession(c echo.Context) error {
 			return writeError(c, err)
 		}
 	}
-	sess, err := s.sessionOp(c, contracts.SessionKeepaliveSubject, body.TTLSeconds)
+	sess, err := s.sessionOp(c, contracts.KeepSessionAlive, body.TTLSeconds)
 	if err != nil {
 		return writeError(c, err)
 	}
@@ -159,9 +154,8 @@ func (s *Server) listSessions(c echo.Context) error {
 		return writeError(c, err)
 	}
 	id := identity(c)
-	var list contracts.SessionList
-	err := s.rpc(c.Request().Context(), s.cfg.StoreTimeout, contracts.SessionListSubject, contracts.TypeListSessions,
-		contracts.ListSessionsRequest{Cluster: cluster, Caller: id.Principal(), Principal: principalOf(id)}, contracts.TypeSessionList, &list)
+	list, err := rpc(c.Request().Context(), s, s.cfg.StoreTimeout, contracts.ListSessions,
+		contracts.ListSessionsRequest{Cluster: cluster, Caller: id.Principal(), Principal: principalOf(id)})
 	if err != nil {
 		return writeError(c, err)
 	}

@@ -95,16 +95,14 @@ var (
 
 func (e *env) create(tb testing.TB, id authz.Identity) (contracts.Session, *contracts.Error) {
 	tb.Helper()
-	var s contracts.Session
-	err := natsutil.Request(contracts.WithCorrelationID(testCtx(tb), "corr-create"), e.nc, contracts.SessionCreateSubject, contracts.TypeCreateSession,
-		contracts.CreateSessionRequest{Cluster: cluster, Caller: id.Principal(), Principal: wire(id)}, contracts.TypeSession, &s)
+	s, err := natsutil.Request(contracts.WithCorrelationID(testCtx(tb), "corr-create"), e.nc, contracts.CreateSession,
+		contracts.CreateSessionRequest{Cluster: cluster, Caller: id.Principal(), Principal: wire(id)})
 	return s, contracts.AsError(err)
 }
 
-func (e *env) call(tb testing.TB, subject string, req contracts.SessionRequest) (contracts.Session, *contracts.Error) {
+func (e *env) call(tb testing.TB, ep contracts.Endpoint[contracts.SessionRequest, contracts.Session], req contracts.SessionRequest) (contracts.Session, *contracts.Error) {
 	tb.Helper()
-	var s contracts.Session
-	err := natsutil.Request(testCtx(tb), e.nc, subject, contracts.TypeSessionRequest, req, contracts.TypeSession, &s)
+	s, err := natsutil.Request(testCtx(tb), e.nc, ep, req)
 	return s, contracts.AsError(err)
 }
 
@@ -135,27 +133,27 @@ func TestSessionAccess(t *testing.T) {
 			legacy := contracts.SessionRequest{ID: sess.ID, Caller: "alice"}
 			legacyOther := contracts.SessionRequest{ID: sess.ID, Caller: "bob"}
 			tests := []struct {
-				name    string
-				subject string
-				req     contracts.SessionRequest
-				code    contracts.ErrorCode
+				name string
+				ep   contracts.Endpoint[contracts.SessionRequest, contracts.Session]
+				req  contracts.SessionRequest
+				code contracts.ErrorCode
 			}{
-				{"owner get", contracts.SessionGetSubject, as(alice, sess.ID), ""},
-				{"owner keepalive", contracts.SessionKeepaliveSubject, as(alice, sess.ID), ""},
-				{"other operator get", contracts.SessionGetSubject, as(bob, sess.ID), contracts.CodeSessionNotFound},
-				{"other operator keepalive", contracts.SessionKeepaliveSubject, as(bob, sess.ID), contracts.CodeSessionNotFound},
-				{"other operator end", contracts.SessionEndSubject, as(bob, sess.ID), contracts.CodeSessionNotFound},
-				{"caller is not the principal", contracts.SessionGetSubject, mismatch, contracts.CodeUnauthorized},
-				{"no principal, owner", contracts.SessionGetSubject, legacy, ""},
-				{"no principal, other", contracts.SessionGetSubject, legacyOther, contracts.CodeSessionNotFound},
-				{"admin get", contracts.SessionGetSubject, as(root, sess.ID), ""},
-				{"admin keepalive", contracts.SessionKeepaliveSubject, as(root, sess.ID), ""},
-				{"admin end", contracts.SessionEndSubject, as(root, sess.ID), ""},
-				{"owner keepalive after end", contracts.SessionKeepaliveSubject, as(alice, sess.ID), contracts.CodeSessionEnded},
+				{"owner get", contracts.GetSession, as(alice, sess.ID), ""},
+				{"owner keepalive", contracts.KeepSessionAlive, as(alice, sess.ID), ""},
+				{"other operator get", contracts.GetSession, as(bob, sess.ID), contracts.CodeSessionNotFound},
+				{"other operator keepalive", contracts.KeepSessionAlive, as(bob, sess.ID), contracts.CodeSessionNotFound},
+				{"other operator end", contracts.EndSession, as(bob, sess.ID), contracts.CodeSessionNotFound},
+				{"caller is not the principal", contracts.GetSession, mismatch, contracts.CodeUnauthorized},
+				{"no principal, owner", contracts.GetSession, legacy, ""},
+				{"no principal, other", contracts.GetSession, legacyOther, contracts.CodeSessionNotFound},
+				{"admin get", contracts.GetSession, as(root, sess.ID), ""},
+				{"admin keepalive", contracts.KeepSessionAlive, as(root, sess.ID), ""},
+				{"admin end", contracts.EndSession, as(root, sess.ID), ""},
+				{"owner keepalive after end", contracts.KeepSessionAlive, as(alice, sess.ID), contracts.CodeSessionEnded},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
-					got, err := e.call(t, tt.subject, tt.req)
+					got, err := e.call(t, tt.ep, tt.req)
 					if tt.code == "" {
 						if err != nil || got.ID != sess.ID {
 							t.Fatalf("got %+v, %v; want the session", got, err)
@@ -202,9 +200,8 @@ func TestCreateUnaudited(t *testing.T) {
 	if _, err := e.create(t, alice); err == nil || err.Code != contracts.CodeUnavailable {
 		t.Fatalf("create: %v; want unavailable", err)
 	}
-	var list contracts.SessionList
-	err := natsutil.Request(testCtx(t), e.nc, contracts.SessionListSubject, contracts.TypeListSessions,
-		contracts.ListSessionsRequest{Cluster: cluster, Caller: "alice", Principal: wire(alice)}, contracts.TypeSessionList, &list)
+	list, err := natsutil.Request(testCtx(t), e.nc, contracts.ListSessions,
+		contracts.ListSessionsRequest{Cluster: cluster, Caller: "alice", Principal: wire(alice)})
 	if err != nil {
 		t.Fatal(err)
 	}
