@@ -44,7 +44,7 @@ func TestExecuteRetriesNotDispatched(t *testing.T) {
 					_ = json.NewEncoder(w).Encode(tt.failures[n-1])
 					return
 				}
-				_ = json.NewEncoder(w).Encode(contracts.CommandResult{CommandID: "c1", Status: contracts.StatusSuccess, Output: "ok"})
+				_ = json.NewEncoder(w).Encode(contracts.CommandResult{CommandID: "c1", Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "ok"}})
 			}))
 			defer srv.Close()
 			c, err := client.New(srv.URL, "key", nil)

@@ -37,7 +37,7 @@ func fleetGateway(t *testing.T) (*httptest.Server, func() []map[string]any) {
 		if strings.HasSuffix(r.URL.Path, "diagnose") {
 			a.Report = &contracts.DiagnoseReport{Type: contracts.TypeDiagnoseReport, Cluster: "a", Namespaces: []string{"shop"}, Findings: []contracts.Finding{}}
 		} else {
-			a.Result = &contracts.CommandResult{Status: contracts.StatusSuccess, Output: "NAME   READY\nweb    1/1\n"}
+			a.Result = &contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "NAME   READY\nweb    1/1\n"}}
 		}
 		_ = enc.Encode(a)
 		_ = enc.Encode(contracts.FleetResult{Type: contracts.TypeFleetResult, FanoutID: "f1", Cluster: "b", Outcome: contracts.FleetDenied,

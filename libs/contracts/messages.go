@@ -212,15 +212,25 @@ const (
 	StatusError   Status = "error"
 )
 
+// Outcome is how a command ended. Every type that carries a command's
+// result embeds it (its fields appear inline in the JSON, in this order).
+type Outcome struct {
+	Status Status `json:"status"`
+	// Output is the command's stdout, cut at the executor's byte cap.
+	Output string `json:"output"`
+	// Error is its stderr, or what went wrong when it could not run.
+	Error    string `json:"error,omitempty"`
+	ExitCode int    `json:"exit_code"`
+	// Truncated reports that Output was cut.
+	Truncated bool `json:"truncated"`
+	// DurationMS is how long it took.
+	DurationMS int64 `json:"duration_ms"`
+}
+
 // ExecutorResult is what an executor posts back for a command.
 type ExecutorResult struct {
-	CommandID  string    `json:"command_id"`
-	Status     Status    `json:"status"`
-	Output     string    `json:"output"`
-	Error      string    `json:"error,omitempty"`
-	ExitCode   int       `json:"exit_code"`
-	Truncated  bool      `json:"truncated"`
-	DurationMS int64     `json:"duration_ms"`
+	CommandID string `json:"command_id"`
+	Outcome
 	ExecutedAt time.Time `json:"executed_at"`
 	ExecutorID string    `json:"executor_id,omitempty"`
 	// Reason is the policy reason code when Status is denied.
@@ -241,18 +251,13 @@ type ExecutorResult struct {
 // CommandResult is the dispatcher's answer to an ExecuteRequest and the
 // body of POST /v1/execute.
 type CommandResult struct {
-	CommandID     string    `json:"command_id"`
-	Cluster       string    `json:"cluster_id"`
-	SessionID     string    `json:"session_id,omitempty"`
-	CorrelationID string    `json:"correlation_id,omitempty"`
-	Status        Status    `json:"status"`
-	Output        string    `json:"output"`
-	Error         string    `json:"error,omitempty"`
-	ExitCode      int       `json:"exit_code"`
-	Truncated     bool      `json:"truncated"`
-	DurationMS    int64     `json:"duration_ms"`
-	ExecutedAt    time.Time `json:"executed_at,omitzero"`
-	Reason        string    `json:"reason,omitempty"`
+	CommandID     string `json:"command_id"`
+	Cluster       string `json:"cluster_id"`
+	SessionID     string `json:"session_id,omitempty"`
+	CorrelationID string `json:"correlation_id,omitempty"`
+	Outcome
+	ExecutedAt time.Time `json:"executed_at,omitzero"`
+	Reason     string    `json:"reason,omitempty"`
 	// Structured is copied from ExecutorResult.Structured: the objects as
 	// one JSON document, or nil when the executor did not produce one.
 	Structured json.RawMessage `json:"structured,omitempty"`

@@ -29,7 +29,7 @@ func (f *fleetRecorder) results(diagnose bool) ([]contracts.FleetResult, contrac
 			Findings: []contracts.Finding{{ID: "crashloop/shop/Deployment/cart", Rule: "crashloop", Severity: contracts.SeverityCritical,
 				Object: contracts.ObjectRef{Kind: "Deployment", Namespace: "shop", Name: "cart"}, Title: "Deployment cart crashes"}}}
 	} else {
-		a.Result = &contracts.CommandResult{Status: contracts.StatusSuccess, Output: strings.Repeat("pod-line\n", 10000)}
+		a.Result = &contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: strings.Repeat("pod-line\n", 10000)}}
 	}
 	b := contracts.FleetResult{Cluster: "b", Outcome: contracts.FleetDenied, Reason: "namespace_out_of_scope", Message: "not yours"}
 	return []contracts.FleetResult{a, b}, contracts.FleetSummary{FanoutID: "f1", Total: 2, Succeeded: 1, Denied: 1}

@@ -28,7 +28,7 @@ func (r *recorder) Execute(_ context.Context, req contracts.ExecuteRequest) (con
 	r.reqs = append(r.reqs, req)
 	r.mu.Unlock()
 	if r.reply == nil {
-		return contracts.CommandResult{CommandID: "c1", Cluster: req.Cluster, Status: contracts.StatusSuccess, Output: "ok\n"}, nil
+		return contracts.CommandResult{CommandID: "c1", Cluster: req.Cluster, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "ok\n"}}, nil
 	}
 	return r.reply(req)
 }
@@ -268,11 +268,11 @@ func TestRefusalsAreToolErrorsWithReasonAndHint(t *testing.T) {
 			status: "rejected", code: "executor_unavailable", hintHas: "not connected", textHas: "executor_unavailable"},
 		{name: "unreachable gateway", err: errors.New("dial tcp: connection refused"),
 			status: "rejected", code: "unavailable", hintHas: "retry", textHas: "connection refused"},
-		{name: "executor denial", res: contracts.CommandResult{Status: contracts.StatusDenied, Reason: "verb_not_allowed", Error: "verb delete is not allowed", ExitCode: 1},
+		{name: "executor denial", res: contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusDenied, Error: "verb delete is not allowed", ExitCode: 1}, Reason: "verb_not_allowed"},
 			status: "denied", why: "verb_not_allowed", hintHas: "read-only", textHas: "verb delete is not allowed"},
-		{name: "timeout", res: contracts.CommandResult{Status: contracts.StatusTimeout, Error: "timed out after 30s"},
+		{name: "timeout", res: contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusTimeout, Error: "timed out after 30s"}},
 			status: "timeout", hintHas: "timeout_seconds", textHas: "timed out"},
-		{name: "not found", res: contracts.CommandResult{Status: contracts.StatusFailure, ExitCode: 1, Error: `Error from server (NotFound): pods "x" not found`},
+		{name: "not found", res: contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusFailure, Error: `Error from server (NotFound): pods "x" not found`, ExitCode: 1}},
 			status: "failure", hintHas: "resources_list", textHas: "NotFound"},
 	}
 	for _, tt := range tests {
@@ -310,7 +310,7 @@ func TestPagingReadsEveryRowOnceWithinBudget(t *testing.T) {
 	const rows = 700
 	full := table(rows)
 	b := &recorder{reply: func(req contracts.ExecuteRequest) (contracts.CommandResult, error) {
-		return contracts.CommandResult{CommandID: "c", Status: contracts.StatusSuccess, Output: full}, nil
+		return contracts.CommandResult{CommandID: "c", Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: full}}, nil
 	}}
 	cs := connect(t, b, 0)
 	args := map[string]any{"cluster": "prod", "kind": "pods", "namespace": "demo", "max_bytes": MinMaxBytes}
@@ -358,9 +358,9 @@ func TestExecutorContinueTokenIsPassedBack(t *testing.T) {
 	b := &recorder{reply: func(req contracts.ExecuteRequest) (contracts.CommandResult, error) {
 		last := req.Argv[len(req.Argv)-1]
 		if last == "--continue=exec-tok" {
-			return contracts.CommandResult{Status: contracts.StatusSuccess, Output: table(2)}, nil
+			return contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: table(2)}}, nil
 		}
-		return contracts.CommandResult{Status: contracts.StatusSuccess, Output: table(3), Truncated: true, Continue: "exec-tok"}, nil
+		return contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: table(3), Truncated: true}, Continue: "exec-tok"}, nil
 	}}
 	cs := connect(t, b, 0)
 	args := map[string]any{"cluster": "prod", "kind": "pods"}
@@ -381,7 +381,7 @@ func TestExecutorContinueTokenIsPassedBack(t *testing.T) {
 func TestStructuredContent(t *testing.T) {
 	structured := `{"apiVersion":"v1","kind":"List","items":[{"reason":"BackOff"}]}`
 	b := &recorder{reply: func(req contracts.ExecuteRequest) (contracts.CommandResult, error) {
-		return contracts.CommandResult{Status: contracts.StatusSuccess, Output: "LAST SEEN   TYPE\n1m   Warning\n", Structured: json.RawMessage(structured)}, nil
+		return contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "LAST SEEN   TYPE\n1m   Warning\n"}, Structured: json.RawMessage(structured)}, nil
 	}}
 	cs := connect(t, b, 0)
 	_, out := call(t, cs, "events_list", map[string]any{"cluster": "prod", "namespace": "shop"})
@@ -393,7 +393,7 @@ func TestStructuredContent(t *testing.T) {
 	// Too big for the budget: dropped, the table stays.
 	big := `{"items":["` + strings.Repeat("x", 3000) + `"]}`
 	b.reply = func(req contracts.ExecuteRequest) (contracts.CommandResult, error) {
-		return contracts.CommandResult{Status: contracts.StatusSuccess, Output: "A\nb\n", Structured: json.RawMessage(big)}, nil
+		return contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "A\nb\n"}, Structured: json.RawMessage(big)}, nil
 	}
 	res, out := call(t, cs, "events_list", map[string]any{"cluster": "prod", "namespace": "shop", "max_bytes": MinMaxBytes})
 	if out.Structured != nil || text(res) != "A\nb\n" || size(res) > MinMaxBytes {
@@ -403,7 +403,7 @@ func TestStructuredContent(t *testing.T) {
 
 func TestLongLineIsCutNotLooped(t *testing.T) {
 	b := &recorder{reply: func(req contracts.ExecuteRequest) (contracts.CommandResult, error) {
-		return contracts.CommandResult{Status: contracts.StatusSuccess, Output: strings.Repeat("é", 10000) + "\nshort\n"}, nil
+		return contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: strings.Repeat("é", 10000) + "\nshort\n"}}, nil
 	}}
 	cs := connect(t, b, 0)
 	args := map[string]any{"cluster": "prod", "name": "web", "max_bytes": MinMaxBytes}

@@ -59,8 +59,8 @@ func fakeExecutor(t *testing.T, ctx context.Context, url, cluster string) {
 			if json.Unmarshal([]byte(data), &cmd) != nil {
 				continue
 			}
-			b, _ := json.Marshal(contracts.ExecutorResult{CommandID: cmd.ID, Status: contracts.StatusSuccess,
-				Output: "output of " + strings.Join(cmd.Argv, " "), ExecutedAt: time.Now(), ExecutorID: "fake-exec", Deadline: cmd.Deadline})
+			b, _ := json.Marshal(contracts.ExecutorResult{CommandID: cmd.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess,
+				Output: "output of " + strings.Join(cmd.Argv, " ")}, ExecutedAt: time.Now(), ExecutorID: "fake-exec", Deadline: cmd.Deadline})
 			preq, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/executor/results", bytes.NewReader(b))
 			preq.Header.Set(contracts.HeaderClusterID, cluster)
 			preq.Header.Set("Authorization", "Bearer "+token)

@@ -693,16 +693,8 @@ func (d *Dispatcher) await(ctx context.Context, c *call, rs *resultSub, deadline
 		// "duplicate" at once instead of waiting on a dead subscription.
 		_ = rs.sub.Unsubscribe()
 		_ = msg.Respond([]byte(`{"accepted":true}`))
-		base.Status = r.Status
-		base.Output = r.Output
-		base.Error = r.Error
-		base.ExitCode = r.ExitCode
-		base.Truncated = r.Truncated
-		base.Structured = r.Structured
-		base.Continue = r.Continue
-		base.DurationMS = r.DurationMS
-		base.ExecutedAt = r.ExecutedAt
-		base.Reason = r.Reason
+		base.Outcome = r.Outcome
+		base.ExecutedAt, base.Reason, base.Structured, base.Continue = r.ExecutedAt, r.Reason, r.Structured, r.Continue
 		return base, nil
 	}
 }

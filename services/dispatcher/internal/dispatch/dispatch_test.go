@@ -130,16 +130,16 @@ func TestAuditOutcomes(t *testing.T) {
 		{"success", request(operator, online, "get", "pods", "-n", "shop"), nil,
 			want{event: audit.EventCommandExecuted, outcome: audit.OutcomeSuccess, bytes: 12, dispatched: true}},
 		{"failure", request(operator, online, "get", "pods", "nope", "-n", "shop"), func(c contracts.Command) (contracts.ExecutorResult, bool) {
-			return contracts.ExecutorResult{CommandID: c.ID, Status: contracts.StatusFailure, ExitCode: 1, Error: `pods "nope" not found`, Output: "x"}, true
+			return contracts.ExecutorResult{CommandID: c.ID, Outcome: contracts.Outcome{Status: contracts.StatusFailure, Output: "x", Error: `pods "nope" not found`, ExitCode: 1}}, true
 		}, want{event: audit.EventCommandExecuted, outcome: audit.OutcomeFailure, reason: "command_failed", exit: 1, bytes: 1, dispatched: true}},
 		{"truncated", request(operator, online, "get", "pods", "-A"), func(c contracts.Command) (contracts.ExecutorResult, bool) {
-			return contracts.ExecutorResult{CommandID: c.ID, Status: contracts.StatusSuccess, Output: strings.Repeat("y", 2048), Truncated: true}, true
+			return contracts.ExecutorResult{CommandID: c.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: strings.Repeat("y", 2048), Truncated: true}}, true
 		}, want{event: audit.EventCommandExecuted, outcome: audit.OutcomeSuccess, bytes: 2048, truncated: true, dispatched: true}},
 		{"denied by executor", request(operator, online, "get", "bk", "-n", "shop"), func(c contracts.Command) (contracts.ExecutorResult, bool) {
-			return contracts.ExecutorResult{CommandID: c.ID, Status: contracts.StatusDenied, ExitCode: 1, Reason: "restricted_resource", Error: "restricted"}, true
+			return contracts.ExecutorResult{CommandID: c.ID, Outcome: contracts.Outcome{Status: contracts.StatusDenied, Error: "restricted", ExitCode: 1}, Reason: "restricted_resource"}, true
 		}, want{event: audit.EventCommandExecuted, outcome: audit.OutcomeDenied, reason: "restricted_resource", exit: 1, dispatched: true}},
 		{"executor error", request(operator, online, "get", "pods"), func(c contracts.Command) (contracts.ExecutorResult, bool) {
-			return contracts.ExecutorResult{CommandID: c.ID, Status: contracts.StatusError, ExitCode: 1, Error: "boom"}, true
+			return contracts.ExecutorResult{CommandID: c.ID, Outcome: contracts.Outcome{Status: contracts.StatusError, Error: "boom", ExitCode: 1}}, true
 		}, want{event: audit.EventCommandExecuted, outcome: audit.OutcomeError, reason: "executor_error", exit: 1, dispatched: true}},
 		{"timeout", withTimeout(request(operator, online, "get", "pods"), 1), func(contracts.Command) (contracts.ExecutorResult, bool) {
 			return contracts.ExecutorResult{}, false
@@ -161,7 +161,7 @@ func TestAuditOutcomes(t *testing.T) {
 			if tt.run != nil {
 				e.setRun(tt.run)
 				defer e.setRun(func(c contracts.Command) (contracts.ExecutorResult, bool) {
-					return contracts.ExecutorResult{CommandID: c.ID, Status: contracts.StatusSuccess, Output: "pod-a\npod-b\n"}, true
+					return contracts.ExecutorResult{CommandID: c.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "pod-a\npod-b\n"}}, true
 				})
 			}
 			res, err, corr := e.exec(t, tt.in)
@@ -306,7 +306,7 @@ func TestAuditUnavailable(t *testing.T) {
 	ran := make(chan string, 1)
 	e.setRun(func(c contracts.Command) (contracts.ExecutorResult, bool) {
 		ran <- c.ID
-		return contracts.ExecutorResult{CommandID: c.ID, Status: contracts.StatusSuccess}, true
+		return contracts.ExecutorResult{CommandID: c.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess}}, true
 	})
 	_, rerr, _ := e.exec(t, request(operator, online, "get", "pods"))
 	if rerr == nil || rerr.Code != contracts.CodeUnavailable || !strings.Contains(rerr.Message, "not run") {

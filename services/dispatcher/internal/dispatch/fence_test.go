@@ -53,7 +53,7 @@ func TestCommandID(t *testing.T) {
 	ran := 0
 	e.setRun(func(c contracts.Command) (contracts.ExecutorResult, bool) {
 		ran++
-		return contracts.ExecutorResult{CommandID: c.ID, Status: contracts.StatusSuccess}, true
+		return contracts.ExecutorResult{CommandID: c.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess}}, true
 	})
 	in = request(operator, online, "get", "pods", "-n", "shop")
 	in.CommandID = fenced
@@ -149,7 +149,7 @@ func TestStopDrains(t *testing.T) {
 			return contracts.ExecutorResult{}, false
 		}
 		<-release
-		return contracts.ExecutorResult{CommandID: c.ID, Status: contracts.StatusSuccess, Output: "drained"}, true
+		return contracts.ExecutorResult{CommandID: c.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "drained"}}, true
 	})
 	type reply struct {
 		res  contracts.CommandResult

@@ -57,7 +57,7 @@ func serve(ctx context.Context, e *env, cluster string) {
 		for _, cmd := range cmds {
 			_, _ = e.st.Ack(ctx, cluster, []string{cmd.ID})
 			subj, _ := contracts.ResultSubject(cmd.Cluster, cmd.ID)
-			b, _ := json.Marshal(contracts.ExecutorResult{CommandID: cmd.ID, Status: contracts.StatusSuccess, Output: "back\n"})
+			b, _ := json.Marshal(contracts.ExecutorResult{CommandID: cmd.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "back\n"}})
 			_, _ = e.nc.Request(subj, b, 5*time.Second)
 		}
 	}

@@ -105,7 +105,7 @@ func newEnv(tb testing.TB, mod func(*Config)) *env {
 	tb.Cleanup(func() { _ = d.Stop() })
 	e.d = d
 	e.run = func(cmd contracts.Command) (contracts.ExecutorResult, bool) {
-		return contracts.ExecutorResult{CommandID: cmd.ID, Status: contracts.StatusSuccess, Output: "pod-a\npod-b\n", ExecutedAt: time.Now()}, true
+		return contracts.ExecutorResult{CommandID: cmd.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "pod-a\npod-b\n"}, ExecutedAt: time.Now()}, true
 	}
 	go e.executor(ctx)
 	return e

@@ -129,7 +129,7 @@ func TestExecutorLost(t *testing.T) {
 		stream(t, e, "lost-1", "conn-b2", h.ExecutorID, h.Instance)
 		time.Sleep(2 * grace) // past the grace: still held; time-based on purpose
 		subj, _ := contracts.ResultSubject("lost-1", cmd.ID)
-		b, _ := json.Marshal(contracts.ExecutorResult{CommandID: cmd.ID, Status: contracts.StatusSuccess, Output: "still here\n"})
+		b, _ := json.Marshal(contracts.ExecutorResult{CommandID: cmd.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "still here\n"}})
 		if _, err := e.nc.Request(subj, b, 5*time.Second); err != nil {
 			t.Fatalf("posting the result: %v (the dispatcher stopped waiting)", err)
 		}
@@ -164,7 +164,7 @@ func TestExecutorLost(t *testing.T) {
 		cmd := holdNext(t, e, "lost-1", h)
 		time.Sleep(2 * grace) // time-based on purpose: nothing may be declared
 		subj, _ := contracts.ResultSubject("lost-1", cmd.ID)
-		b, _ := json.Marshal(contracts.ExecutorResult{CommandID: cmd.ID, Status: contracts.StatusSuccess, Output: "old gateway\n"})
+		b, _ := json.Marshal(contracts.ExecutorResult{CommandID: cmd.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "old gateway\n"}})
 		if _, err := e.nc.Request(subj, b, 5*time.Second); err != nil {
 			t.Fatalf("posting the result: %v (the dispatcher stopped waiting)", err)
 		}

@@ -109,7 +109,7 @@ func TestReplayPending(t *testing.T) {
 	release := make(chan struct{})
 	e.setRun(func(c contracts.Command) (contracts.ExecutorResult, bool) {
 		<-release
-		return contracts.ExecutorResult{CommandID: c.ID, Status: contracts.StatusSuccess, Output: "done"}, true
+		return contracts.ExecutorResult{CommandID: c.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "done"}}, true
 	})
 	id := contracts.NewID()
 	in := request(operator, online, "get", "pods", "-n", "shop")

@@ -40,7 +40,7 @@ func TestScopeByDiscovery(t *testing.T) {
 		mu.Lock()
 		scopes[cmd.ID] = cmd.Scope
 		mu.Unlock()
-		return contracts.ExecutorResult{CommandID: cmd.ID, Status: contracts.StatusSuccess, Output: "ok\n"}, true
+		return contracts.ExecutorResult{CommandID: cmd.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "ok\n"}}, true
 	})
 	shop := &contracts.CommandScope{Namespaces: []string{"shop"}}
 	tests := []struct {

@@ -62,7 +62,7 @@ func TestPostResultSendsTraceParent(t *testing.T) {
 	c := newClient(t, srv.URL, nil)
 
 	ctx, run := otel.Tracer("test").Start(context.Background(), telemetry.SpanExecutorRun)
-	err := c.PostResult(ctx, contracts.ExecutorResult{CommandID: "x", Status: contracts.StatusSuccess}, time.Now().Add(time.Minute))
+	err := c.PostResult(ctx, contracts.ExecutorResult{CommandID: "x", Outcome: contracts.Outcome{Status: contracts.StatusSuccess}}, time.Now().Add(time.Minute))
 	run.End()
 	if err != nil {
 		t.Fatal(err)

@@ -185,8 +185,8 @@ func (p *Pool) Submit(ctx context.Context, cmd contracts.Command) {
 		p.m.answered(policy.VerbLabel(cmd.Argv), contracts.StatusError, false, 0)
 		p.cfg.Log.Warn("executor busy; command refused", logging.KeyCommandID, cmd.ID, "queue", cap(p.queue))
 		go p.post(telemetry.ContextFromCommand(ctx, cmd), cmd, contracts.ExecutorResult{
-			CommandID: cmd.ID, Status: contracts.StatusError, ExitCode: 1,
-			Error: fmt.Sprintf("executor busy: %d commands already queued; retry shortly", cap(p.queue)),
+			CommandID: cmd.ID, Outcome: contracts.Outcome{Status: contracts.StatusError, ExitCode: 1,
+				Error: fmt.Sprintf("executor busy: %d commands already queued; retry shortly", cap(p.queue))},
 		})
 	}
 }

@@ -189,11 +189,11 @@ func TestClassify(t *testing.T) {
 		outcome contracts.FleetOutcome
 		reason  string
 	}{
-		{"success", contracts.CommandResult{Status: contracts.StatusSuccess}, nil, contracts.FleetSucceeded, ""},
-		{"exit 1", contracts.CommandResult{Status: contracts.StatusFailure, ExitCode: 1, Error: "NotFound"}, nil, contracts.FleetFailed, "exit_code"},
-		{"executor policy", contracts.CommandResult{Status: contracts.StatusDenied, Reason: "restricted_resource"}, nil, contracts.FleetDenied, "restricted_resource"},
-		{"timeout result", contracts.CommandResult{Status: contracts.StatusTimeout}, nil, contracts.FleetTimedOut, "timeout"},
-		{"executor error", contracts.CommandResult{Status: contracts.StatusError, Reason: "executor_lost"}, nil, contracts.FleetFailed, "executor_lost"},
+		{"success", contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusSuccess}}, nil, contracts.FleetSucceeded, ""},
+		{"exit 1", contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusFailure, Error: "NotFound", ExitCode: 1}}, nil, contracts.FleetFailed, "exit_code"},
+		{"executor policy", contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusDenied}, Reason: "restricted_resource"}, nil, contracts.FleetDenied, "restricted_resource"},
+		{"timeout result", contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusTimeout}}, nil, contracts.FleetTimedOut, "timeout"},
+		{"executor error", contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusError}, Reason: "executor_lost"}, nil, contracts.FleetFailed, "executor_lost"},
 		{"scope", contracts.CommandResult{}, &contracts.Error{Code: contracts.CodeForbidden, Reason: "namespace_out_of_scope", Message: "m"}, contracts.FleetDenied, "namespace_out_of_scope"},
 		{"rate limit", contracts.CommandResult{}, &contracts.Error{Code: contracts.CodeRateLimited, Reason: "cluster", Message: "m"}, contracts.FleetDenied, "cluster"},
 		{"policy", contracts.CommandResult{}, &contracts.Error{Code: contracts.CodeCommandDenied, Reason: "verb_not_allowed", Message: "m"}, contracts.FleetDenied, "verb_not_allowed"},
@@ -213,11 +213,11 @@ func TestClassify(t *testing.T) {
 }
 
 func TestCut(t *testing.T) {
-	res := Cut(contracts.CommandResult{Output: "héllo world", Structured: []byte(`{"a":1}`)}, 2)
+	res := Cut(contracts.CommandResult{Outcome: contracts.Outcome{Output: "héllo world"}, Structured: []byte(`{"a":1}`)}, 2)
 	if res.Output != "h" || !res.Truncated || res.Structured != nil {
 		t.Errorf("Cut(2) = %q truncated=%v structured=%s; want \"h\" (not half a rune), truncated, no structured", res.Output, res.Truncated, res.Structured)
 	}
-	res = Cut(contracts.CommandResult{Output: "ok"}, 10)
+	res = Cut(contracts.CommandResult{Outcome: contracts.Outcome{Output: "ok"}}, 10)
 	if res.Output != "ok" || res.Truncated {
 		t.Errorf("Cut(10) = %+v; want unchanged", res)
 	}

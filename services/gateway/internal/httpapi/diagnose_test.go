@@ -25,7 +25,7 @@ func diagnoseDispatcher(t *testing.T, e **env) nats.MsgHandler {
 		(*e).executes = append((*e).executes, req)
 		(*e).mu.Unlock()
 		ns := req.Argv[len(req.Argv)-1]
-		res := contracts.CommandResult{CommandID: "cmd-" + ns, Cluster: req.Cluster, Status: contracts.StatusSuccess}
+		res := contracts.CommandResult{CommandID: "cmd-" + ns, Cluster: req.Cluster, Outcome: contracts.Outcome{Status: contracts.StatusSuccess}}
 		rep := contracts.DiagnoseReport{Type: contracts.TypeDiagnoseReport, Namespaces: []string{ns}, APICalls: 16, DurationMS: 5,
 			Findings: []contracts.Finding{{ID: "crashloop/" + ns + "/Deployment/cart", Rule: "crashloop", Severity: contracts.SeverityCritical,
 				Object: contracts.ObjectRef{Kind: "Deployment", Namespace: ns, Name: "cart"}, Title: "Deployment cart: crashloop"}}}

@@ -184,7 +184,7 @@ func TestUnackedRedelivered(t *testing.T) {
 		t.Errorf("redelivered after %v; want within the visibility timeout %v (+ polling)", since, visibility)
 	}
 	// A result acknowledges too: nothing comes back after it.
-	r := e.do(t, http.MethodPost, "/v1/executor/results", "", contracts.ExecutorResult{CommandID: lost.ID, Status: contracts.StatusSuccess},
+	r := e.do(t, http.MethodPost, "/v1/executor/results", "", contracts.ExecutorResult{CommandID: lost.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess}},
 		"Authorization", "Bearer dev-1-token-0123456789", contracts.HeaderClusterID, "dev-1", "Content-Type", "application/json")
 	if r.status >= 500 {
 		t.Fatalf("POST /v1/executor/results = %d %s", r.status, r.body)

@@ -120,7 +120,7 @@ func (s *Server) prepareFleetDiagnose(c echo.Context, body *contracts.FleetDiagn
 		if bg, ok := errors.AsType[*badGateway](err); ok {
 			err = bg.e
 		}
-		r.Outcome, r.Reason, r.Message = fleet.Classify(contracts.CommandResult{Status: contracts.StatusSuccess}, err)
+		r.Outcome, r.Reason, r.Message = fleet.Classify(contracts.CommandResult{Outcome: contracts.Outcome{Status: contracts.StatusSuccess}}, err)
 		if err == nil {
 			r.Report = &rep
 		}

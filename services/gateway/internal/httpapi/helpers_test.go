@@ -211,7 +211,7 @@ func (e *env) fakeServices(t *testing.T) {
 			e.mu.Lock()
 			e.executes = append(e.executes, req)
 			e.mu.Unlock()
-			reply(m, contracts.TypeCommandResult, contracts.CommandResult{CommandID: "c1", Cluster: req.Cluster, Status: contracts.StatusSuccess, Output: "ok"})
+			reply(m, contracts.TypeCommandResult, contracts.CommandResult{CommandID: "c1", Cluster: req.Cluster, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "ok"}})
 		},
 		contracts.SessionCreateSubject: func(m *nats.Msg) {
 			var req contracts.CreateSessionRequest

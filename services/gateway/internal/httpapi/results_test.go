@@ -21,7 +21,7 @@ func postResult(t *testing.T, e *env, cluster, executor, commandID string) resp 
 	if executor != "" {
 		hdr = append(hdr, contracts.HeaderExecutorID, executor)
 	}
-	return e.do(t, http.MethodPost, "/v1/executor/results", "", contracts.ExecutorResult{CommandID: commandID, Status: contracts.StatusSuccess, Output: "ok"}, hdr...)
+	return e.do(t, http.MethodPost, "/v1/executor/results", "", contracts.ExecutorResult{CommandID: commandID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "ok"}}, hdr...)
 }
 
 // awaitResult stands in for the dispatcher waiting for cmd's result: it
@@ -159,7 +159,7 @@ func TestResultWhileDispatcherUnreachable(t *testing.T) {
 	post := func() resp {
 		hdr := []string{"Authorization", "Bearer dev-1-token-0123456789", contracts.HeaderClusterID, "dev-1", "Content-Type", "application/json", contracts.HeaderExecutorID, "exec-a"}
 		return e.do(t, http.MethodPost, "/v1/executor/results", "", contracts.ExecutorResult{
-			CommandID: cmd.ID, Status: contracts.StatusSuccess, Output: "ok", Deadline: cmd.Deadline}, hdr...)
+			CommandID: cmd.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "ok"}, Deadline: cmd.Deadline}, hdr...)
 	}
 	for i := range 2 { // a second miss stays retryable
 		if r := post(); r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "unreachable") {

@@ -199,7 +199,7 @@ func TestSettleKeepsWaiting(t *testing.T) {
 			t.Error(err)
 		}
 		time.Sleep(settleFirst + 2*settleEvery) // past two checks
-		r, _ := contracts.NewResponse(contracts.TypeCommandResult, contracts.CommandResult{CommandID: req.CommandID, Cluster: req.Cluster, Status: contracts.StatusSuccess, Output: "late but fine"})
+		r, _ := contracts.NewResponse(contracts.TypeCommandResult, contracts.CommandResult{CommandID: req.CommandID, Cluster: req.Cluster, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "late but fine"}})
 		b, _ := json.Marshal(r)
 		_ = m.Respond(b)
 	}
@@ -228,7 +228,7 @@ func TestSettleKeepsWaiting(t *testing.T) {
 func TestSettleReplayed(t *testing.T) {
 	for name, reply := range map[string]func(id string) (any, int){
 		"result": func(id string) (any, int) {
-			return contracts.CommandResult{CommandID: id, Cluster: "dev-1", Status: contracts.StatusSuccess, Output: "replayed output"}, http.StatusOK
+			return contracts.CommandResult{CommandID: id, Cluster: "dev-1", Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "replayed output"}}, http.StatusOK
 		},
 		"error answer": func(string) (any, int) {
 			return &contracts.Error{Code: contracts.CodeUnavailable, Reason: "audit_unavailable", Message: "result withheld"}, http.StatusServiceUnavailable
@@ -319,7 +319,7 @@ func TestSettlePending(t *testing.T) {
 			t.Error(err)
 		}
 		time.Sleep(settleFirst + 3*settleEvery) // past the point a lost reply is replayed
-		r, _ := contracts.NewResponse(contracts.TypeCommandResult, contracts.CommandResult{CommandID: req.CommandID, Cluster: req.Cluster, Status: contracts.StatusSuccess, Output: "slow but fine"})
+		r, _ := contracts.NewResponse(contracts.TypeCommandResult, contracts.CommandResult{CommandID: req.CommandID, Cluster: req.Cluster, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "slow but fine"}})
 		b, _ := json.Marshal(r)
 		_ = m.Respond(b)
 	}
@@ -393,7 +393,7 @@ func TestSettleReplyLostAcceptLost(t *testing.T) {
 		t.Fatal("no execute request reached the dispatcher")
 	}
 	req := d.last(t)
-	r, _ := contracts.NewResponse(contracts.TypeCommandResult, contracts.CommandResult{CommandID: req.CommandID, Cluster: req.Cluster, Status: contracts.StatusSuccess, Output: "ran before the drop"})
+	r, _ := contracts.NewResponse(contracts.TypeCommandResult, contracts.CommandResult{CommandID: req.CommandID, Cluster: req.Cluster, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "ran before the drop"}})
 	b, _ := json.Marshal(r)
 	mu.Lock()
 	reply = b
