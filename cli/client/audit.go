@@ -56,7 +56,7 @@ type AuditQuery struct {
 	Event audit.Event
 	// CommandID selects one command's records.
 	CommandID string
-	// Cursor continues a previous page (AuditPage.NextCursor); empty
+	// Cursor continues a previous page (audit.Result.NextCursor); empty
 	// starts at the beginning of the range.
 	Cursor string
 	// Limit is the page size; zero means the gateway's default.
@@ -90,19 +90,10 @@ func (q AuditQuery) values(paged bool) url.Values {
 	return v
 }
 
-// AuditPage is one page of GET /v1/audit, oldest first.
-type AuditPage struct {
-	// Records are the page's records; empty if none.
-	Records []audit.Record `json:"records"`
-	// NextCursor continues the query; empty when nothing is left. A page
-	// may be short, even empty, and still have one.
-	NextCursor string `json:"next_cursor"`
-}
-
 // Audit reads one page of audit records. Rejected requests return an
 // *APIError (errors.As also finds its *contracts.Error).
-func (c *Client) Audit(ctx context.Context, q AuditQuery) (AuditPage, error) {
-	var p AuditPage
+func (c *Client) Audit(ctx context.Context, q AuditQuery) (audit.Result, error) {
+	var p audit.Result
 	path := contracts.PathAudit
 	if v := q.values(true); len(v) > 0 {
 		path += "?" + v.Encode()

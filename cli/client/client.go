@@ -151,22 +151,10 @@ func snippet(b []byte) string {
 	return s
 }
 
-// ExecuteRequest is the body of POST /v1/execute.
-type ExecuteRequest struct {
-	Cluster        string   `json:"cluster_id"`
-	SessionID      string   `json:"session_id,omitempty"`
-	Argv           []string `json:"argv"`
-	Namespace      string   `json:"namespace,omitempty"`
-	TimeoutSeconds int      `json:"timeout_seconds,omitempty"`
-	// Tool names the MCP tool the command serves, for audit; it travels
-	// as the contracts.HeaderTool header, not in the body. Empty: none.
-	Tool string `json:"-"`
-}
-
 // Execute runs one command. A command that ran (whatever its outcome,
 // including timeout and executor-side denial) returns its result and no
 // error; rejected requests return *contracts.Error.
-func (c *Client) Execute(ctx context.Context, req ExecuteRequest) (contracts.CommandResult, error) {
+func (c *Client) Execute(ctx context.Context, req contracts.ExecuteBody) (contracts.CommandResult, error) {
 	var res contracts.CommandResult
 	// Give the HTTP call a little longer than the command itself.
 	t := contracts.DefaultTimeout
@@ -199,25 +187,9 @@ func (c *Client) Execute(ctx context.Context, req ExecuteRequest) (contracts.Com
 // gateway answered not_dispatched.
 var notDispatchedBackoff = []time.Duration{250 * time.Millisecond, time.Second}
 
-// ClusterInfo is one entry of GET /v1/clusters.
-type ClusterInfo struct {
-	ID        string                   `json:"cluster_id"`
-	Connected bool                     `json:"connected"`
-	Executors int                      `json:"executors"`
-	LastSeen  *time.Time               `json:"last_seen,omitempty"`
-	Streams   []contracts.ExecutorInfo `json:"streams"`
-	// RevokedAt is when the cluster's executor token was revoked; nil
-	// while it has one.
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	// Labels are the cluster's labels (env=prod); empty if none.
-	Labels map[string]string `json:"labels,omitempty"`
-}
-
 // Clusters lists the registered clusters.
-func (c *Client) Clusters(ctx context.Context) ([]ClusterInfo, error) {
-	var out struct {
-		Clusters []ClusterInfo `json:"clusters"`
-	}
+func (c *Client) Clusters(ctx context.Context) ([]contracts.ClusterInfo, error) {
+	var out contracts.ClusterList
 	_, err := c.do(ctx, http.MethodGet, contracts.PathClusters, nil, &out, false)
 	return out.Clusters, err
 }
@@ -225,7 +197,7 @@ func (c *Client) Clusters(ctx context.Context) ([]ClusterInfo, error) {
 // CreateSession opens a session on a cluster; ttl 0 means the default.
 func (c *Client) CreateSession(ctx context.Context, cluster string, ttl time.Duration) (contracts.Session, error) {
 	var s contracts.Session
-	_, err := c.do(ctx, http.MethodPost, contracts.PathSessions, map[string]any{"cluster_id": cluster, "ttl_seconds": int(ttl / time.Second)}, &s, false)
+	_, err := c.do(ctx, http.MethodPost, contracts.PathSessions, contracts.CreateSessionBody{Cluster: cluster, TTLSeconds: int(ttl / time.Second)}, &s, false)
 	return s, err
 }
 
@@ -246,7 +218,7 @@ func (c *Client) EndSession(ctx context.Context, id string) (contracts.Session, 
 // KeepaliveSession extends a session; ttl 0 keeps its own TTL.
 func (c *Client) KeepaliveSession(ctx context.Context, id string, ttl time.Duration) (contracts.Session, error) {
 	var s contracts.Session
-	_, err := c.do(ctx, http.MethodPost, contracts.SessionKeepalivePath(id), map[string]any{"ttl_seconds": int(ttl / time.Second)}, &s, false)
+	_, err := c.do(ctx, http.MethodPost, contracts.SessionKeepalivePath(id), contracts.KeepaliveBody{TTLSeconds: int(ttl / time.Second)}, &s, false)
 	return s, err
 }
 
@@ -257,38 +229,25 @@ func (c *Client) ListSessions(ctx context.Context, cluster string) ([]contracts.
 	return out.Sessions, err
 }
 
-// ClusterToken is the answer of CreateToken and RotateToken: the executor
-// token, which the gateway shows only this once.
-type ClusterToken struct {
-	Cluster string `json:"cluster_id"`
-	Token   string `json:"token"`
-}
-
-// Revocation is the answer of RevokeToken.
-type Revocation struct {
-	Cluster   string    `json:"cluster_id"`
-	RevokedAt time.Time `json:"revoked_at"`
-}
-
 // CreateToken registers a new cluster with a fresh executor token (admin).
-func (c *Client) CreateToken(ctx context.Context, cluster string) (ClusterToken, error) {
-	var t ClusterToken
+func (c *Client) CreateToken(ctx context.Context, cluster string) (contracts.ClusterToken, error) {
+	var t contracts.ClusterToken
 	_, err := c.do(ctx, http.MethodPost, contracts.ClusterTokenPath(cluster), nil, &t, false)
 	return t, err
 }
 
 // RotateToken gives a cluster a new executor token; the old one stops
 // working at once (admin).
-func (c *Client) RotateToken(ctx context.Context, cluster string) (ClusterToken, error) {
-	var t ClusterToken
+func (c *Client) RotateToken(ctx context.Context, cluster string) (contracts.ClusterToken, error) {
+	var t contracts.ClusterToken
 	_, err := c.do(ctx, http.MethodPost, contracts.ClusterTokenRotatePath(cluster), nil, &t, false)
 	return t, err
 }
 
 // RevokeToken revokes a cluster's executor token; the cluster stays
 // registered with no working token (admin).
-func (c *Client) RevokeToken(ctx context.Context, cluster string) (Revocation, error) {
-	var r Revocation
+func (c *Client) RevokeToken(ctx context.Context, cluster string) (contracts.TokenRevocation, error) {
+	var r contracts.TokenRevocation
 	_, err := c.do(ctx, http.MethodDelete, contracts.ClusterTokenPath(cluster), nil, &r, false)
 	return r, err
 }

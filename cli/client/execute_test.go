@@ -51,7 +51,7 @@ func TestExecuteRetriesNotDispatched(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := c.Execute(context.Background(), client.ExecuteRequest{Cluster: "dev-1", Argv: []string{"get", "pods"}})
+			res, err := c.Execute(context.Background(), contracts.ExecuteBody{Cluster: "dev-1", Argv: []string{"get", "pods"}})
 			if got := calls.Load(); got != tt.wantCalls {
 				t.Errorf("requests: %d; want %d", got, tt.wantCalls)
 			}

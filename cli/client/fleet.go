@@ -16,9 +16,7 @@ import (
 // LabelCluster sets and removes labels of a registered cluster (admin) and
 // returns its labels after the change.
 func (c *Client) LabelCluster(ctx context.Context, cluster string, set map[string]string, remove []string) (map[string]string, error) {
-	var out struct {
-		Labels map[string]string `json:"labels"`
-	}
+	var out contracts.ClusterLabels
 	_, err := c.do(ctx, http.MethodPost, contracts.ClusterLabelsPath(cluster), contracts.ClusterLabelRequest{Set: set, Remove: remove}, &out, false)
 	return out.Labels, err
 }

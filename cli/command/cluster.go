@@ -52,7 +52,7 @@ show in kubently clusters. Every change is audited (cluster_labeled).`,
 			if output == "json" {
 				enc := json.NewEncoder(o.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"cluster_id": args[0], "labels": labels})
+				return enc.Encode(contracts.ClusterLabels{Cluster: args[0], Labels: labels})
 			}
 			shown := contracts.FormatLabels(labels)
 			if shown == "" {

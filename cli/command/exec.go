@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"kubently.io/cli/client"
 	"kubently.io/libs/contracts"
 )
 
@@ -64,7 +63,7 @@ func newExecCmd(o *Options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := c.Execute(cmd.Context(), client.ExecuteRequest{
+			res, err := c.Execute(cmd.Context(), contracts.ExecuteBody{
 				Cluster: args[0], SessionID: session, Argv: args[1:], Namespace: ns,
 				TimeoutSeconds: int(timeout / time.Second),
 			})

@@ -60,7 +60,7 @@ type clientBackend struct{ c *client.Client }
 
 // Execute sends the command to POST /v1/execute, naming the tool.
 func (b clientBackend) Execute(ctx context.Context, req contracts.ExecuteRequest) (contracts.CommandResult, error) {
-	return b.c.Execute(ctx, client.ExecuteRequest{
+	return b.c.Execute(ctx, contracts.ExecuteBody{
 		Cluster: req.Cluster, SessionID: req.SessionID, Argv: req.Argv, TimeoutSeconds: req.TimeoutSeconds, Tool: req.Tool,
 	})
 }

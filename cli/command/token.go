@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"kubently.io/cli/client"
+	"kubently.io/libs/contracts"
 )
 
 func newTokenCmd(o *Options) *cobra.Command {
@@ -27,7 +28,7 @@ they reconnect, are refused and stop until they get the new token.`,
 		}
 		return nil
 	}
-	printToken := func(t client.ClusterToken, what string) error {
+	printToken := func(t contracts.ClusterToken, what string) error {
 		if output == "json" {
 			enc := json.NewEncoder(o.stdout)
 			enc.SetIndent("", "  ")
@@ -44,7 +45,7 @@ and restart the executor with CLUSTER_ID=%s.
 `, what, t.Cluster, t.Token, t.Cluster)
 		return err
 	}
-	issue := func(use, short, what string, call func(*client.Client, *cobra.Command, string) (client.ClusterToken, error)) *cobra.Command {
+	issue := func(use, short, what string, call func(*client.Client, *cobra.Command, string) (contracts.ClusterToken, error)) *cobra.Command {
 		return &cobra.Command{
 			Use:   use + " CLUSTER",
 			Short: short,
@@ -66,11 +67,11 @@ and restart the executor with CLUSTER_ID=%s.
 		}
 	}
 	create := issue("create", "Register a new cluster and print its executor token", "New",
-		func(c *client.Client, cmd *cobra.Command, cluster string) (client.ClusterToken, error) {
+		func(c *client.Client, cmd *cobra.Command, cluster string) (contracts.ClusterToken, error) {
 			return c.CreateToken(cmd.Context(), cluster)
 		})
 	rotate := issue("rotate", "Give a cluster a new executor token; the old one stops working at once", "Rotated",
-		func(c *client.Client, cmd *cobra.Command, cluster string) (client.ClusterToken, error) {
+		func(c *client.Client, cmd *cobra.Command, cluster string) (contracts.ClusterToken, error) {
 			return c.RotateToken(cmd.Context(), cluster)
 		})
 	revoke := &cobra.Command{

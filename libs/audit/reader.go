@@ -151,14 +151,16 @@ type Page struct {
 	Limit int
 }
 
-// Result is one page of records, oldest first.
+// Result is one page of records, oldest first; it is also the body of
+// GET /v1/audit.
 type Result struct {
-	// Records are the matching records; empty (not nil) if none.
-	Records []Record
+	// Records are the matching records, oldest first; empty (not nil)
+	// if none.
+	Records []Record `json:"records"`
 	// NextCursor continues the query; empty when there is nothing more.
 	// A page may hold fewer than Limit records, even none, and still have
 	// a NextCursor: the scan budget ran out first.
-	NextCursor string
+	NextCursor string `json:"next_cursor"`
 }
 
 // Query returns the records matching f, oldest first, one page at a time.

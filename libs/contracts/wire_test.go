@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// TestWireGolden pins the JSON of the types that carry a command's
-// result: embedding Outcome must leave every byte where it was, and the
-// JSON must decode back to the same value.
+// TestWireGolden pins the JSON of wire types: the ones that carry a
+// command's result (embedding Outcome must leave every byte where it was)
+// and HTTP bodies the gateway and its clients share. The JSON must decode
+// back to the same value.
 func TestWireGolden(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	outcome := Outcome{Status: StatusDenied, Output: "out\n", Error: "err", ExitCode: 1, Truncated: true, DurationMS: 42}
@@ -26,6 +27,11 @@ func TestWireGolden(t *testing.T) {
 		{"zero executor result", ExecutorResult{}, `{"command_id":"","status":"","output":"","exit_code":0,"truncated":false,"duration_ms":0,"executed_at":"0001-01-01T00:00:00Z"}`},
 		{"command result", res, `{"command_id":"c1","cluster_id":"dev-1","session_id":"s1","correlation_id":"corr","status":"denied","output":"out\n","error":"err","exit_code":1,"truncated":true,"duration_ms":42,"executed_at":"2026-01-02T03:04:05.000000006Z","reason":"restricted_resource","structured":{"a":1},"continue":"tok"}`},
 		{"zero command result", CommandResult{}, `{"command_id":"","cluster_id":"","status":"","output":"","exit_code":0,"truncated":false,"duration_ms":0}`},
+		{"execute body", ExecuteBody{Cluster: "dev-1", Argv: []string{"get", "pods"}, Namespace: "shop"},
+			`{"cluster_id":"dev-1","argv":["get","pods"],"namespace":"shop"}`},
+		{"cluster list", ClusterList{Clusters: []ClusterInfo{{ID: "dev-1", Connected: true, Executors: 1, LastSeen: &at,
+			Streams: []ExecutorInfo{}, Labels: map[string]string{"env": "prod"}}}, Count: 1},
+			`{"clusters":[{"cluster_id":"dev-1","connected":true,"executors":1,"last_seen":"2026-01-02T03:04:05.000000006Z","streams":[],"labels":{"env":"prod"}}],"count":1}`},
 		{"fleet result", FleetResult{Type: TypeFleetResult, FanoutID: "f1", Cluster: "dev-1", Outcome: FleetDenied, Result: &res, DurationMS: 7, Done: 1, Total: 2},
 			`{"type":"io.kubently.fleet.v1.result","fanout_id":"f1","cluster_id":"dev-1","outcome":"denied","result":{"command_id":"c1","cluster_id":"dev-1","session_id":"s1","correlation_id":"corr","status":"denied","output":"out\n","error":"err","exit_code":1,"truncated":true,"duration_ms":42,"executed_at":"2026-01-02T03:04:05.000000006Z","reason":"restricted_resource","structured":{"a":1},"continue":"tok"},"duration_ms":7,"done":1,"total":2}`},
 	}

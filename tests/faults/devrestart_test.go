@@ -129,12 +129,7 @@ func (d *devServer) connected(api apiClient) (bool, error) {
 	if code != http.StatusOK {
 		return false, fmt.Errorf("GET /v1/clusters: %d %s", code, raw)
 	}
-	var list struct {
-		Clusters []struct {
-			ID        string `json:"cluster_id"`
-			Connected bool   `json:"connected"`
-		} `json:"clusters"`
-	}
+	var list contracts.ClusterList
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return false, err
 	}

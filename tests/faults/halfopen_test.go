@@ -109,12 +109,7 @@ func (h *Harness) presenceIsLive(ids []string) error {
 		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	var body struct {
-		Clusters []struct {
-			ID      string                   `json:"cluster_id"`
-			Streams []contracts.ExecutorInfo `json:"streams"`
-		} `json:"clusters"`
-	}
+	var body contracts.ClusterList
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		return fmt.Errorf("GET /v1/clusters: %d: %w", resp.StatusCode, err)
 	}

@@ -175,11 +175,7 @@ func TestAccessScopes(t *testing.T) {
 			}
 		})
 	}
-	var list struct {
-		Clusters []struct {
-			ID string `json:"cluster_id"`
-		} `json:"clusters"`
-	}
+	var list contracts.ClusterList
 	s.do(t, "GET", "/v1/clusters", accNSKey, nil).json(t, &list)
 	if len(list.Clusters) != 1 || list.Clusters[0].ID != live {
 		t.Errorf("scoped key sees %+v; want only %s", list.Clusters, live)
@@ -307,10 +303,7 @@ func queryAudit(t *testing.T, s *accessStack, key, query string) []audit.Record 
 	if r.status != http.StatusOK {
 		t.Fatalf("GET /v1/audit%s: %d %s", query, r.status, r.body)
 	}
-	var page struct {
-		Records    []audit.Record `json:"records"`
-		NextCursor string         `json:"next_cursor"`
-	}
+	var page audit.Result
 	r.json(t, &page)
 	return page.Records
 }

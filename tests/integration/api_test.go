@@ -48,15 +48,7 @@ func testClusters(t *testing.T, s *stack) {
 	if r.status != http.StatusOK {
 		t.Fatalf("GET /v1/clusters = %d %s", r.status, r.body)
 	}
-	var body struct {
-		Clusters []struct {
-			ID        string `json:"cluster_id"`
-			Connected bool   `json:"connected"`
-			Executors int    `json:"executors"`
-			Streams   []contracts.ExecutorInfo
-		} `json:"clusters"`
-		Count int `json:"count"`
-	}
+	var body contracts.ClusterList
 	r.json(t, &body)
 	got := map[string]bool{}
 	for _, c := range body.Clusters {

@@ -298,9 +298,7 @@ func auditedTools(t *testing.T, s *stack, adminKey, identity string, tools []str
 	if r.status != http.StatusOK {
 		return fmt.Errorf("audit: %d %s", r.status, r.body)
 	}
-	var page struct {
-		Records []audit.Record `json:"records"`
-	}
+	var page audit.Result
 	r.json(t, &page)
 	seen := map[string]bool{}
 	denied := false

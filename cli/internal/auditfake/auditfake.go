@@ -165,10 +165,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		}
 		start = n
 	}
-	page := struct {
-		Records    []audit.Record `json:"records"`
-		NextCursor string         `json:"next_cursor"`
-	}{Records: []audit.Record{}}
+	page := audit.Result{Records: []audit.Record{}}
 	i := start
 	for ; i < len(s.cfg.Records) && len(page.Records) < limit; i++ {
 		if rec := s.cfg.Records[i]; f.Match(&rec) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"kubently.io/cli/client"
+	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
 	"kubently.io/libs/testkit"
 )
@@ -107,7 +108,7 @@ func TestRunLocalCluster(t *testing.T) {
 	var res string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		r, err := c.Execute(ctx, client.ExecuteRequest{Cluster: "local", Argv: []string{"get", "pods", "-n", "shop"}})
+		r, err := c.Execute(ctx, contracts.ExecuteBody{Cluster: "local", Argv: []string{"get", "pods", "-n", "shop"}})
 		if err == nil && r.ExitCode == 0 {
 			res = r.Output
 			break

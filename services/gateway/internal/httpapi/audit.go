@@ -30,14 +30,6 @@ type AuditReader interface {
 	Follow(ctx context.Context, f audit.Filter, fn func(audit.Record) error) error
 }
 
-// auditPage is the body of GET /v1/audit.
-type auditPage struct {
-	// Records are the matching records, oldest first; [] if none.
-	Records []audit.Record `json:"records"`
-	// NextCursor continues the query; "" when there is nothing more.
-	NextCursor string `json:"next_cursor"`
-}
-
 // auditParams are the query parameters each audit route accepts.
 var (
 	auditFilterParams = []string{"since", "until", "cluster", "identity", "outcome", "event", "command_id", "fanout_id"}
@@ -173,7 +165,7 @@ func (s *Server) auditQuery(c echo.Context) error {
 	if res.Records == nil {
 		res.Records = []audit.Record{}
 	}
-	return c.JSON(http.StatusOK, auditPage{Records: res.Records, NextCursor: res.NextCursor})
+	return c.JSON(http.StatusOK, res)
 }
 
 // auditStream serves GET /v1/audit/stream: matching records as they are

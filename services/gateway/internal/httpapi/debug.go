@@ -49,7 +49,7 @@ func (s *Server) debugCreateSession(c echo.Context) error {
 	if err := decodeBody(c, &body, true); err != nil {
 		return writeError(c, err)
 	}
-	sess, err := s.doCreateSession(c, createSessionBody{Cluster: body.Cluster, TTLSeconds: body.TTLSeconds})
+	sess, err := s.doCreateSession(c, contracts.CreateSessionBody{Cluster: body.Cluster, TTLSeconds: body.TTLSeconds})
 	if err != nil {
 		return writeError(c, err)
 	}

@@ -16,17 +16,6 @@ import (
 	"kubently.io/libs/policy"
 )
 
-type executeBody struct {
-	Cluster   string   `json:"cluster_id"`
-	SessionID string   `json:"session_id,omitempty"`
-	Argv      []string `json:"argv"`
-	// Command is one command line ("get pods -l 'app in (a,b)'"), split
-	// by shell quoting rules without a shell; an alternative to Argv.
-	Command        string `json:"command,omitempty"`
-	Namespace      string `json:"namespace,omitempty"`
-	TimeoutSeconds int    `json:"timeout_seconds,omitempty"`
-}
-
 // statusFor maps a command's outcome to the HTTP status of /v1/execute. A
 // command that ran and failed (kubectl exit 1, e.g. NotFound) is still a
 // successful request: 200 with status "failure".
@@ -160,7 +149,7 @@ func (s *Server) run(c echo.Context, cluster, sessionID string, argv []string, t
 }
 
 func (s *Server) execute(c echo.Context) error {
-	var body executeBody
+	var body contracts.ExecuteBody
 	if err := decodeBody(c, &body, false); err != nil {
 		return writeError(c, err)
 	}
@@ -211,21 +200,7 @@ func setTool(c echo.Context) error {
 	return nil
 }
 
-// clusterView is one entry of GET /v1/clusters.
-type clusterView struct {
-	ID        string                   `json:"cluster_id"`
-	Connected bool                     `json:"connected"`
-	Executors int                      `json:"executors"`
-	LastSeen  *time.Time               `json:"last_seen,omitempty"`
-	Streams   []contracts.ExecutorInfo `json:"streams"`
-	// RevokedAt is when the cluster's executor token was revoked; absent
-	// while it has one.
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	// Labels are the cluster's labels (env=prod); {} if none.
-	Labels map[string]string `json:"labels"`
-}
-
-func (s *Server) clusterViews(ctx context.Context) ([]clusterView, error) {
+func (s *Server) clusterViews(ctx context.Context) ([]contracts.ClusterInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	defer cancel()
 	recs, err := s.cfg.Store.ListClusters(ctx)
@@ -236,13 +211,13 @@ func (s *Server) clusterViews(ctx context.Context) ([]clusterView, error) {
 	if err != nil {
 		return nil, contracts.Errorf(contracts.CodeUnavailable, "cluster labels unavailable: %v", err)
 	}
-	out := make([]clusterView, 0, len(recs))
+	out := make([]contracts.ClusterInfo, 0, len(recs))
 	for _, r := range recs {
 		conns, err := s.cfg.Store.Connected(ctx, r.ID)
 		if err != nil {
 			return nil, contracts.Errorf(contracts.CodeUnavailable, "executor presence unavailable: %v", err)
 		}
-		v := clusterView{ID: r.ID, Connected: len(conns) > 0, Streams: conns, RevokedAt: r.RevokedAt, Labels: labels[r.ID]}
+		v := contracts.ClusterInfo{ID: r.ID, Connected: len(conns) > 0, Streams: conns, RevokedAt: r.RevokedAt, Labels: labels[r.ID]}
 		if v.Labels == nil {
 			v.Labels = map[string]string{}
 		}
@@ -264,7 +239,7 @@ func (s *Server) clusterViews(ctx context.Context) ([]clusterView, error) {
 }
 
 // visibleClusters lists the clusters in the caller's scopes.
-func (s *Server) visibleClusters(c echo.Context) ([]clusterView, error) {
+func (s *Server) visibleClusters(c echo.Context) ([]contracts.ClusterInfo, error) {
 	if err := allowRole(c, authz.ActionClustersRead); err != nil {
 		return nil, err
 	}
@@ -273,7 +248,7 @@ func (s *Server) visibleClusters(c echo.Context) ([]clusterView, error) {
 		return nil, err
 	}
 	id := identity(c)
-	return slices.DeleteFunc(views, func(v clusterView) bool { return !id.AllowsCluster(v.ID) }), nil
+	return slices.DeleteFunc(views, func(v contracts.ClusterInfo) bool { return !id.AllowsCluster(v.ID) }), nil
 }
 
 func (s *Server) clusters(c echo.Context) error {
@@ -281,5 +256,5 @@ func (s *Server) clusters(c echo.Context) error {
 	if err != nil {
 		return writeError(c, err)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"clusters": views, "count": len(views)})
+	return c.JSON(http.StatusOK, contracts.ClusterList{Clusters: views, Count: len(views)})
 }

@@ -14,12 +14,6 @@ import (
 	"kubently.io/libs/logging"
 )
 
-// labelsResponse is the answer of POST /v1/clusters/:cluster/labels.
-type labelsResponse struct {
-	Cluster string            `json:"cluster_id"`
-	Labels  map[string]string `json:"labels"`
-}
-
 // labelCluster serves POST /v1/clusters/:cluster/labels: an admin sets
 // and removes labels of a registered cluster at once (the registry admin
 // permission, authz.ActionTokenAdmin). Every attempt is audited
@@ -50,7 +44,7 @@ func (s *Server) labelCluster(c echo.Context) error {
 		return writeError(c, err)
 	}
 	logging.FromContext(c.Request().Context()).Info("cluster labels changed", logging.KeyCluster, cluster, "labels", contracts.FormatLabels(labels))
-	return c.JSON(http.StatusOK, labelsResponse{Cluster: cluster, Labels: labels})
+	return c.JSON(http.StatusOK, contracts.ClusterLabels{Cluster: cluster, Labels: labels})
 }
 
 // labelChange renders a label request for the audit record's target:

@@ -13,15 +13,6 @@ import (
 	"kubently.io/libs/natsutil"
 )
 
-type createSessionBody struct {
-	Cluster    string `json:"cluster_id"`
-	TTLSeconds int    `json:"ttl_seconds,omitempty"`
-}
-
-type keepaliveBody struct {
-	TTLSeconds int `json:"ttl_seconds,omitempty"`
-}
-
 // rpc calls a NATS service endpoint with a bounded wait, counting failures
 // by subject prefix.
 func rpc[Req, Resp any](ctx context.Context, s *Server, wait time.Duration, ep contracts.Endpoint[Req, Resp], req Req) (Resp, error) {
@@ -53,7 +44,7 @@ func subjectPrefix(subject string) string {
 	return strings.Join(parts[:min(len(parts), 4)], ".")
 }
 
-func (s *Server) doCreateSession(c echo.Context, body createSessionBody) (contracts.Session, error) {
+func (s *Server) doCreateSession(c echo.Context, body contracts.CreateSessionBody) (contracts.Session, error) {
 	if err := contracts.ValidateID("cluster", body.Cluster); err != nil {
 		return contracts.Session{}, err
 	}
@@ -71,7 +62,7 @@ func (s *Server) doCreateSession(c echo.Context, body createSessionBody) (contra
 }
 
 func (s *Server) createSession(c echo.Context) error {
-	var body createSessionBody
+	var body contracts.CreateSessionBody
 	if err := decodeBody(c, &body, false); err != nil {
 		return writeError(c, err)
 	}
@@ -127,7 +118,7 @@ func (s *Server) endSession(c echo.Context) error {
 }
 
 func (s *Server) keepaliveSession(c echo.Context) error {
-	var body keepaliveBody
+	var body contracts.KeepaliveBody
 	if c.Request().ContentLength != 0 {
 		if err := decodeBody(c, &body, false); err != nil {
 			return writeError(c, err)

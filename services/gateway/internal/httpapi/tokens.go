@@ -45,19 +45,6 @@ const tokenBytes = 32
 // when other admins change the same cluster at the same moment.
 const swapAttempts = 5
 
-// tokenResponse is the answer of create and rotate. Token is shown only
-// here, once.
-type tokenResponse struct {
-	Cluster string `json:"cluster_id"`
-	Token   string `json:"token"`
-}
-
-// revokeResponse is the answer of revoke.
-type revokeResponse struct {
-	Cluster   string    `json:"cluster_id"`
-	RevokedAt time.Time `json:"revoked_at"`
-}
-
 // newToken returns a fresh executor token.
 func newToken() (string, error) {
 	var b [tokenBytes]byte
@@ -158,7 +145,7 @@ func (s *Server) createToken(c echo.Context) error {
 		return writeError(c, err)
 	}
 	logging.FromContext(c.Request().Context()).Info("executor token created", logging.KeyCluster, cluster, "token", fingerprint(hash))
-	return c.JSON(http.StatusCreated, tokenResponse{Cluster: cluster, Token: token})
+	return c.JSON(http.StatusCreated, contracts.ClusterToken{Cluster: cluster, Token: token})
 }
 
 // rotateToken gives a registered cluster a new token; the old one stops
@@ -181,7 +168,7 @@ func (s *Server) rotateToken(c echo.Context) error {
 		return writeError(c, err)
 	}
 	logging.FromContext(c.Request().Context()).Info("executor token rotated", logging.KeyCluster, cluster, "token", fingerprint(hash))
-	return c.JSON(http.StatusOK, tokenResponse{Cluster: cluster, Token: token})
+	return c.JSON(http.StatusOK, contracts.ClusterToken{Cluster: cluster, Token: token})
 }
 
 // revokeToken leaves a cluster registered with no working token and closes
@@ -212,7 +199,7 @@ func (s *Server) revokeToken(c echo.Context) error {
 		return writeError(c, err)
 	}
 	logging.FromContext(ctx).Info("executor token revoked", logging.KeyCluster, cluster, "token", fingerprint(oldHash))
-	return c.JSON(http.StatusOK, revokeResponse{Cluster: cluster, RevokedAt: revokedAt.UTC()})
+	return c.JSON(http.StatusOK, contracts.TokenRevocation{Cluster: cluster, RevokedAt: revokedAt.UTC()})
 }
 
 // issue generates a token and stores its hash through write (within

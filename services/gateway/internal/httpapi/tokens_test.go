@@ -94,7 +94,7 @@ func TestTokenLifecycle(t *testing.T) {
 	if r.status != http.StatusCreated {
 		t.Fatalf("create = %d %s; want 201", r.status, r.body)
 	}
-	var created tokenResponse
+	var created contracts.ClusterToken
 	if err := json.Unmarshal(r.body, &created); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestTokenLifecycle(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("rotate = %d %s; want 200", r.status, r.body)
 	}
-	var rotated tokenResponse
+	var rotated contracts.ClusterToken
 	if err := json.Unmarshal(r.body, &rotated); err != nil {
 		t.Fatal(err)
 	}
@@ -165,9 +165,7 @@ func TestTokenLifecycle(t *testing.T) {
 		t.Errorf("second revoke = %d; want 200 (idempotent)", r.status)
 	}
 	r = e.do(t, "GET", "/v1/clusters", adminKey, nil)
-	var list struct {
-		Clusters []clusterView `json:"clusters"`
-	}
+	var list contracts.ClusterList
 	if err := json.Unmarshal(r.body, &list); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +187,7 @@ func TestTokenLifecycle(t *testing.T) {
 	if r.status != http.StatusCreated {
 		t.Fatalf("create after revoke = %d %s; want 201", r.status, r.body)
 	}
-	var again tokenResponse
+	var again contracts.ClusterToken
 	_ = json.Unmarshal(r.body, &again)
 	if status, _ := streamRequest(t, e, "new-1", again.Token); status != http.StatusOK {
 		t.Errorf("stream with the re-issued token = %d; want 200", status)
