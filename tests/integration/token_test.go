@@ -180,10 +180,7 @@ func TestTokenLifecycleAcrossReplicas(t *testing.T) {
 				if r.Status != http.StatusOK {
 					t.Fatalf("rotate = %d %s; want 200", r.Status, r.Body)
 				}
-				var tok struct {
-					Cluster string `json:"cluster_id"`
-					Token   string `json:"token"`
-				}
+				var tok contracts.ClusterToken
 				if err := json.Unmarshal(r.Body, &tok); err != nil || tok.Token == "" || tok.Cluster != tokRotate {
 					t.Fatalf("rotate answer %s; want cluster_id and token", r.Body)
 				}
@@ -207,9 +204,7 @@ func TestTokenLifecycleAcrossReplicas(t *testing.T) {
 				if r.Status != http.StatusCreated {
 					t.Fatalf("create = %d %s; want 201", r.Status, r.Body)
 				}
-				var tok struct {
-					Token string `json:"token"`
-				}
+				var tok contracts.ClusterToken
 				if err := json.Unmarshal(r.Body, &tok); err != nil || tok.Token == "" {
 					t.Fatalf("create answer %s", r.Body)
 				}

@@ -158,11 +158,7 @@ func TestScopeDenials(t *testing.T) {
 		})
 	}
 	// The cluster list is filtered to the caller's scopes.
-	var list struct {
-		Clusters []struct {
-			ID string `json:"cluster_id"`
-		} `json:"clusters"`
-	}
+	var list contracts.ClusterList
 	r := e.do(t, "GET", "/v1/clusters", devKey, nil)
 	if err := json.Unmarshal(r.body, &list); err != nil {
 		t.Fatal(err)
