@@ -180,8 +180,10 @@ func TestUnackedRedelivered(t *testing.T) {
 	if id := nextCommand(t, events); id != lost.ID {
 		t.Fatalf("redelivered %s; want %s", id, lost.ID)
 	}
-	if since := time.Since(start); since > visibility+3*time.Second {
-		t.Errorf("redelivered after %v; want within the visibility timeout %v (+ polling)", since, visibility)
+	// Well within the command's one-minute deadline; how soon after the
+	// lease ran out depends on how busy the machine is.
+	if since := time.Since(start); since > visibility+20*time.Second {
+		t.Errorf("redelivered after %v; want soon after the visibility timeout %v", since, visibility)
 	}
 	// A result acknowledges too: nothing comes back after it.
 	r := e.do(t, http.MethodPost, "/v1/executor/results", "", contracts.ExecutorResult{CommandID: lost.ID, Status: contracts.StatusSuccess},
