@@ -3,6 +3,7 @@ package natsutil_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,8 @@ func TestServiceVersion(t *testing.T) {
 type echoReq struct {
 	Msg   string        `json:"msg"`
 	Sleep time.Duration `json:"sleep,omitempty"`
+	// Hold keeps the handler until the test releases it.
+	Hold bool `json:"hold,omitempty"`
 }
 
 // request calls the echo endpoint on subject and decodes its reply into
@@ -51,6 +54,7 @@ func TestRequestReply(t *testing.T) {
 	}
 	defer func() { _ = svc.Stop() }()
 	var gotCorrelation sync.Map
+	held, release := make(chan struct{}, 2), make(chan struct{})
 	err = svc.AddEndpoint("echo", natsutil.Concurrent(ctx, nc, 2, func(ctx context.Context, req micro.Request) {
 		ctx = natsutil.RequestContext(ctx, req)
 		var in echoReq
@@ -60,6 +64,10 @@ func TestRequestReply(t *testing.T) {
 		}
 		gotCorrelation.Store(in.Msg, contracts.CorrelationIDFrom(ctx))
 		time.Sleep(in.Sleep)
+		if in.Hold {
+			held <- struct{}{}
+			<-release
+		}
 		if in.Msg == "fail" {
 			_ = natsutil.ReplyError(req, contracts.Errorf(contracts.CodeUnknownCluster, "no such cluster"))
 			return
@@ -111,21 +119,37 @@ func TestRequestReply(t *testing.T) {
 		}
 	})
 	t.Run("bounded concurrency", func(t *testing.T) {
-		// Two slow requests fill the handler; a third is refused at once.
+		// Two held requests fill the handler; a third is refused at once.
+		// Each holder is sent until the handler takes it: a slot may
+		// still be taken by the slow request of the subtest before.
 		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer close(release)
 		for i := range 2 {
-			wg.Go(func() {
-				var out echoReq
-				_ = request(ctx, nc, "test.echo", echoReq{Msg: "busy" + string(rune('a'+i)), Sleep: 500 * time.Millisecond}, &out)
-			})
+			for taken := false; !taken; {
+				errc := make(chan error, 1)
+				wg.Go(func() {
+					var out echoReq
+					errc <- request(ctx, nc, "test.echo", echoReq{Msg: fmt.Sprintf("busy%d", i), Hold: true}, &out)
+				})
+				select {
+				case <-held:
+					taken = true
+				case err := <-errc:
+					if !errors.Is(err, &contracts.Error{Code: contracts.CodeUnavailable}) {
+						t.Fatalf("holding request = %v; want it held, or refused as busy", err)
+					}
+					time.Sleep(10 * time.Millisecond)
+				case <-time.After(30 * time.Second):
+					t.Fatal("holding request neither held nor refused within 30s")
+				}
+			}
 		}
-		time.Sleep(100 * time.Millisecond)
 		var out echoReq
 		err := request(ctx, nc, "test.echo", echoReq{Msg: "third"}, &out)
 		if !errors.Is(err, &contracts.Error{Code: contracts.CodeUnavailable}) {
 			t.Errorf("third request = %v; want unavailable (busy)", err)
 		}
-		wg.Wait()
 	})
 }
 

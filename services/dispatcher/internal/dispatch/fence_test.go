@@ -62,7 +62,9 @@ func TestCommandID(t *testing.T) {
 	if cerr == nil || cerr.Code != contracts.CodeUnavailable || cerr.Reason != ReasonFenced {
 		t.Fatalf("fenced command id: got %s; want unavailable/%s", fmtErr(cerr), ReasonFenced)
 	}
-	if took := time.Since(start); took > 5*time.Second {
+	// Bounded by half the command's default 30 s timeout: at once, not
+	// after waiting for a result, on however busy a machine.
+	if took := time.Since(start); took > contracts.DefaultTimeout/2 {
 		t.Errorf("fenced command refused after %v; want at once", took)
 	}
 	rec := final(t, e.records(t, audit.Filter{}), corr)
@@ -185,8 +187,10 @@ func TestStopDrains(t *testing.T) {
 	if r.err == nil || r.err.Code != contracts.CodeUnavailable || r.err.Reason != ReasonDispatcherStopped || !strings.Contains(r.err.Message, "may still run") {
 		t.Fatalf("command without a result during Stop: %s; want unavailable/%s", fmtErr(r.err), ReasonDispatcherStopped)
 	}
-	if took := time.Since(start); took < 1500*time.Millisecond || took > 6*time.Second {
-		t.Errorf("answered %v after Stop began; want after the 1.5s StopTimeout, promptly", took)
+	// Not before the StopTimeout (start is before Stop began); well
+	// before the command's own 30 s timeout.
+	if took := time.Since(start); took < 1500*time.Millisecond || took > contracts.DefaultTimeout/2 {
+		t.Errorf("answered %v after Stop began; want after the 1.5s StopTimeout, not at the command's timeout", took)
 	}
 	rec := final(t, e.records(t, audit.Filter{}), r.corr)
 	if rec.Outcome != audit.OutcomeUnavailable || rec.Reason != ReasonDispatcherStopped || !strings.Contains(r.err.Message, rec.CommandID) {
@@ -249,7 +253,9 @@ func TestFinalRecordOutlivesShortOutage(t *testing.T) {
 	if cerr == nil || cerr.Code != contracts.CodeUnavailable || !strings.Contains(cerr.Message, "withheld") {
 		t.Fatalf("got %s; want unavailable: result withheld", fmtErr(cerr))
 	}
-	if took := time.Since(start); took > 1*time.Second+finalWriteSlack+2*time.Second {
+	// By the deadline plus finalWriteSlack, with room for a busy
+	// machine; the outage itself lasts an hour.
+	if took := time.Since(start); took > 1*time.Second+finalWriteSlack+10*time.Second {
 		t.Errorf("withheld after %v; want by the deadline plus %v", took, finalWriteSlack)
 	}
 }

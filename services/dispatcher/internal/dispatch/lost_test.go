@@ -124,12 +124,22 @@ func TestExecutorLost(t *testing.T) {
 		stream(t, e, "lost-1", h.ConnID, h.ExecutorID, h.Instance)
 		ch := send()
 		cmd := holdNext(t, e, "lost-1", h)
+		left := time.Now()
 		drop(t, e, "lost-1", "conn-b1") // the gateway shut down
 		time.Sleep(grace / 4)           // reconnecting; time-based on purpose
 		stream(t, e, "lost-1", "conn-b2", h.ExecutorID, h.Instance)
-		time.Sleep(2 * grace) // past the grace: still held; time-based on purpose
 		subj, _ := contracts.ResultSubject("lost-1", cmd.ID)
-		b, _ := json.Marshal(contracts.ExecutorResult{CommandID: cmd.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "still here\n"}})
+				b, _ := json.Marshal(contracts.ExecutorResult{CommandID: cmd.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "still here\n"}})
+		if away := time.Since(left); away >= grace*3/4 {
+			// A machine too busy to bring the instance back well within
+			// the grace cannot tell this case from the one above: answer
+			// the command, whatever became of it, and say so.
+			_, _ = e.nc.Request(subj, b, 5*time.Second)
+			wait(t, ch)
+			drop(t, e, "lost-1", "conn-b2")
+			t.Skipf("the instance took %v of the %v grace to come back: too busy a machine for this case", away, grace)
+		}
+		time.Sleep(2 * grace) // past the grace: still held; time-based on purpose
 		if _, err := e.nc.Request(subj, b, 5*time.Second); err != nil {
 			t.Fatalf("posting the result: %v (the dispatcher stopped waiting)", err)
 		}

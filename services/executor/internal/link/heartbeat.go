@@ -23,13 +23,13 @@ func (c *Client) heartbeatLoop(ctx context.Context, endStream context.CancelCaus
 	if err != nil {
 		return
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	tick, stop := c.ticker(interval)
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 		}
 		// One beat may take up to an interval: a beat stuck on a dead
 		// connection does not delay the next.
@@ -48,6 +48,17 @@ func (c *Client) heartbeatLoop(ctx context.Context, endStream context.CancelCaus
 			c.cfg.Log.Warn("heartbeat failed", "conn_id", hb.ConnID, logging.KeyErr, err)
 		}
 	}
+}
+
+// ticker returns the heartbeat loop's ticks every d and the func that
+// stops them: a time.Ticker, unless a test drives the beats itself
+// (Client.beatTicker).
+func (c *Client) ticker(d time.Duration) (<-chan time.Time, func()) {
+	if c.beatTicker != nil {
+		return c.beatTicker(d)
+	}
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }
 
 // postHeartbeat posts one heartbeat: nil when counted, ErrStreamUnknown

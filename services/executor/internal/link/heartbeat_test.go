@@ -22,10 +22,11 @@ type beatGateway struct {
 	answer    func(w http.ResponseWriter, hb contracts.ExecutorHeartbeat) bool
 
 	mu        sync.Mutex
-	announced []bool   // X-Executor-Heartbeats of each stream request
-	connIDs   []string // conn ids handed out, in order
-	beats     []beat   // heartbeats received
-	ackConnID []string // X-Executor-Conn-ID of each ack
+	announced []bool      // X-Executor-Heartbeats of each stream request
+	connIDs   []string    // conn ids handed out, in order
+	connected []time.Time // when each stream's connected event was written
+	beats     []beat      // heartbeats received
+	ackConnID []string    // X-Executor-Conn-ID of each ack
 }
 
 type beat struct {
@@ -64,6 +65,7 @@ func (g *beatGateway) start(t *testing.T) *httptest.Server {
 			g.mu.Lock()
 			g.announced = append(g.announced, r.Header.Get(contracts.HeaderExecutorHeartbeats) == "1")
 			g.connIDs = append(g.connIDs, connID)
+			g.connected = append(g.connected, time.Now())
 			n := len(g.connIDs)
 			g.mu.Unlock()
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -104,38 +106,134 @@ func runClient(t *testing.T, c *Client) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
-// TestHeartbeatsAtAnnouncedInterval: the executor announces heartbeats,
-// posts them at the interval of the connected event with the stream's
-// conn id and gateway, and names the stream on its acks.
-func TestHeartbeatsAtAnnouncedInterval(t *testing.T) {
-	const interval = 100 * time.Millisecond
-	g := &beatGateway{contactMS: interval.Milliseconds()}
-	srv := g.start(t)
-	runClient(t, newClient(t, srv.URL, nil))
+// waitLong bounds the waits of these tests for something that should
+// happen at once: generous, so that a busy machine does not fail them.
+const waitLong = 30 * time.Second
+
+// manualBeats replaces c's heartbeat ticker (before Run): the heartbeat
+// loops of c's streams take their ticks from the test (tick), and the
+// intervals they asked for are recorded.
+type manualBeats struct {
+	c         chan time.Time
+	mu        sync.Mutex
+	intervals []time.Duration
+}
+
+func newManualBeats(c *Client) *manualBeats {
+	m := &manualBeats{c: make(chan time.Time)}
+	c.beatTicker = func(d time.Duration) (<-chan time.Time, func()) {
+		m.mu.Lock()
+		m.intervals = append(m.intervals, d)
+		m.mu.Unlock()
+		return m.c, func() {}
+	}
+	return m
+}
+
+// tick hands one tick to whichever heartbeat loop waits for one; the
+// channel is unbuffered, so tick returns once a loop took it.
+func (m *manualBeats) tick(t *testing.T) {
+	t.Helper()
+	select {
+	case m.c <- time.Now():
+	case <-time.After(waitLong):
+		t.Fatalf("no heartbeat loop took a tick in %v", waitLong)
+	}
+}
+
+func (m *manualBeats) asked() []time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]time.Duration(nil), m.intervals...)
+}
+
+// waitBeats waits until g received n heartbeats, failing if it received
+// more (each tick posts exactly one), and returns them.
+func (g *beatGateway) waitBeats(t *testing.T, n int) []beat {
+	t.Helper()
 	var beats []beat
-	testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testkit.CheckFor(t, waitLong, 5*time.Millisecond, func() error {
 		_, _, beats, _ = g.snapshot()
-		if len(beats) < 11 {
-			return fmt.Errorf("%d heartbeats; want 11", len(beats))
+		if len(beats) > n {
+			t.Fatalf("%d heartbeats after %d ticks; want one per tick", len(beats), n)
+		}
+		if len(beats) < n {
+			return fmt.Errorf("%d heartbeats; want %d", len(beats), n)
 		}
 		return nil
 	})
-	announced, connIDs, _, acks := g.snapshot()
+	return beats
+}
+
+// noStale keeps the client from dropping the fake gateway's streams,
+// which send nothing after their first events, as stale.
+func noStale(cfg *Config) { cfg.StaleAfter = time.Hour }
+
+// TestHeartbeatsAtAnnouncedInterval: the executor announces heartbeats,
+// asks its ticker for the interval of the connected event (not the
+// gateway's own heartbeat interval, nor the 100ms floor), posts one
+// heartbeat per tick with the stream's conn id and gateway, and names
+// the stream on its acks. The ticks are the test's: nothing is timed.
+func TestHeartbeatsAtAnnouncedInterval(t *testing.T) {
+	const interval = 7 * time.Second // also each beat's timeout
+	g := &beatGateway{contactMS: interval.Milliseconds()}
+	srv := g.start(t)
+	c := newClient(t, srv.URL, noStale)
+	beats := newManualBeats(c)
+	runClient(t, c)
+	for i := 1; i <= 5; i++ {
+		beats.tick(t)
+		g.waitBeats(t, i)
+	}
+	if got := beats.asked(); len(got) != 1 || got[0] != interval {
+		t.Errorf("heartbeat ticker intervals %v; want [%v], the announced contact interval", got, interval)
+	}
+	var acks []string
+	testkit.CheckFor(t, waitLong, 5*time.Millisecond, func() error {
+		if _, _, _, acks = g.snapshot(); len(acks) == 0 {
+			return fmt.Errorf("no ack yet")
+		}
+		return nil
+	})
+	announced, connIDs, got, _ := g.snapshot()
 	if len(announced) != 1 || !announced[0] {
 		t.Fatalf("stream requests announced heartbeats %v; want [true]", announced)
 	}
-	for _, b := range beats {
+	for _, b := range got {
 		if b.hb.ConnID != connIDs[0] || b.hb.Gateway != "gw-a" {
 			t.Fatalf("heartbeat %+v; want conn_id %s, gateway gw-a", b.hb, connIDs[0])
 		}
 	}
-	// Ten intervals between the first and the eleventh beat.
-	span := beats[10].at.Sub(beats[0].at)
-	if span < 9*interval || span > 15*interval {
-		t.Errorf("10 heartbeat intervals took %v; want about %v", span, 10*interval)
-	}
 	if len(acks) != 1 || acks[0] != connIDs[0] {
 		t.Errorf("ack X-Executor-Conn-ID = %v; want [%s]", acks, connIDs[0])
+	}
+}
+
+// TestHeartbeatsOnTheClock: on the real clock, heartbeats keep coming,
+// and none comes early: the k-th is posted no sooner than k announced
+// intervals after the connected event. (Late beats are no failure: a
+// busy machine delays them, and the gateway's contact timeout allows for
+// that.)
+func TestHeartbeatsOnTheClock(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	g := &beatGateway{contactMS: interval.Milliseconds()}
+	srv := g.start(t)
+	runClient(t, newClient(t, srv.URL, noStale))
+	const n = 5
+	var beats []beat
+	testkit.CheckFor(t, waitLong, 10*time.Millisecond, func() error {
+		if _, _, beats, _ = g.snapshot(); len(beats) < n {
+			return fmt.Errorf("%d heartbeats; want %d", len(beats), n)
+		}
+		return nil
+	})
+	g.mu.Lock()
+	connected := g.connected[0]
+	g.mu.Unlock()
+	for k, b := range beats {
+		if earliest := connected.Add(time.Duration(k+1) * interval); b.at.Before(earliest) {
+			t.Errorf("heartbeat %d came %v after the connected event; want no sooner than %v", k+1, b.at.Sub(connected), earliest.Sub(connected))
+		}
 	}
 }
 
@@ -160,9 +258,10 @@ func TestNoHeartbeatsUnlessAsked(t *testing.T) {
 
 // TestUnknownStreamReconnects: a heartbeat answered 404 unknown_stream
 // ends the stream and the executor connects again; a 404 without that
-// reason (a gateway without the route) does not.
+// reason (a gateway without the route) does not. The test delivers each
+// tick, so each beat is known to come from the stream's own loop.
 func TestUnknownStreamReconnects(t *testing.T) {
-	g := &beatGateway{contactMS: 50}
+	g := &beatGateway{contactMS: 7000} // a beat's timeout: ample on a busy machine
 	var mu sync.Mutex
 	answered := 0
 	g.answer = func(w http.ResponseWriter, _ contracts.ExecutorHeartbeat) bool {
@@ -182,28 +281,38 @@ func TestUnknownStreamReconnects(t *testing.T) {
 		return false
 	}
 	srv := g.start(t)
-	runClient(t, newClient(t, srv.URL, nil))
-	testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	c := newClient(t, srv.URL, noStale)
+	beats := newManualBeats(c)
+	runClient(t, c)
+	// Beat 1 (bare 404), beat 2 (200), beat 3 (unknown_stream): each tick
+	// is taken once the previous beat was answered, by the loop of the
+	// stream then open. Had the bare 404 ended the first stream, beat 2
+	// would name a second one.
+	for i := 1; i <= 3; i++ {
+		beats.tick(t)
+		g.waitBeats(t, i)
+	}
+	testkit.CheckFor(t, waitLong, 10*time.Millisecond, func() error {
 		if _, connIDs, _, _ := g.snapshot(); len(connIDs) < 2 {
 			return fmt.Errorf("%d streams; want a second one after unknown_stream", len(connIDs))
 		}
 		return nil
 	})
-	_, connIDs, beats, _ := g.snapshot()
-	first := 0
-	for _, b := range beats {
-		if b.hb.ConnID == connIDs[0] {
-			first++
+	_, connIDs, got, _ := g.snapshot()
+	for i, b := range got {
+		if b.hb.ConnID != connIDs[0] {
+			t.Errorf("heartbeat %d names %s; want the first stream %s (a bare 404 is not the end of the stream)", i+1, b.hb.ConnID, connIDs[0])
 		}
 	}
-	if first != 3 {
-		t.Errorf("%d heartbeats on the first stream; want 3 (a bare 404 is not the end of the stream, unknown_stream is)", first)
-	}
-	testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
-		_, connIDs, beats, _ := g.snapshot()
-		if last := beats[len(beats)-1]; last.hb.ConnID != connIDs[1] {
-			return fmt.Errorf("last heartbeat for %s; want the new stream %s", last.hb.ConnID, connIDs[1])
+	// The second stream beats; the first stream's loop is gone.
+	for i := 4; i <= 5; i++ {
+		beats.tick(t)
+		got = g.waitBeats(t, i)
+		if last := got[i-1]; last.hb.ConnID != connIDs[1] {
+			t.Errorf("heartbeat %d names %s; want the new stream %s", i, last.hb.ConnID, connIDs[1])
 		}
-		return nil
-	})
+	}
+	if _, connIDs, _, _ := g.snapshot(); len(connIDs) != 2 {
+		t.Errorf("%d streams; want 2 (only unknown_stream ends one)", len(connIDs))
+	}
 }

@@ -146,6 +146,11 @@ type Client struct {
 	// attempts to open one again.
 	upGauge    prometheus.Gauge
 	reconnects prometheus.Counter
+
+	// beatTicker, if set (by tests, before Run), makes the heartbeat
+	// loop's ticker in place of time.NewTicker: a test delivers each beat
+	// itself instead of counting beats against the wall clock.
+	beatTicker func(d time.Duration) (<-chan time.Time, func())
 }
 
 // New validates cfg and returns a Client.

@@ -114,8 +114,8 @@ func TestPoolOutcomes(t *testing.T) {
 }
 
 func TestPoolBusy(t *testing.T) {
-	block := make(chan struct{})
-	runner := RunnerFunc(func(ctx context.Context, c *policy.Command) Outcome { <-block; return Outcome{} })
+	block, started := make(chan struct{}), make(chan struct{}, 1)
+	runner := RunnerFunc(func(ctx context.Context, c *policy.Command) Outcome { started <- struct{}{}; <-block; return Outcome{} })
 	p := &posted{}
 	pool, err := New(Config{Runner: runner, Post: p.post, Log: logging.Discard(), Workers: 1, Queue: 1})
 	if err != nil {
@@ -125,7 +125,11 @@ func TestPoolBusy(t *testing.T) {
 	defer cancel()
 	go pool.Run(ctx)
 	pool.Submit(ctx, cmd("1", "get", "pods")) // taken by the worker
-	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not take command 1 within 30s")
+	}
 	pool.Submit(ctx, cmd("2", "get", "pods")) // waits in the queue
 	pool.Submit(ctx, cmd("3", "get", "pods")) // refused
 	res := p.wait(t, 1)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,11 +26,14 @@ import (
 )
 
 // Contact timing of the replicas in these tests: a stream announcing
-// heartbeats is closed within contactTimeout + contactBeat of its last
-// contact.
+// heartbeats is closed on the first heartbeat tick more than
+// contactTimeout after its last contact. The tests assert no upper bound
+// on when that happens (a busy machine delays ticks): they wait up to
+// waitLong, and count the heartbeat events a stream got before its close.
 const (
 	contactBeat    = 200 * time.Millisecond
 	contactTimeout = 600 * time.Millisecond
+	waitLong       = 30 * time.Second
 )
 
 // replica is one more gateway replica on env's NATS server and store, as
@@ -43,6 +47,15 @@ type replica struct {
 }
 
 func newReplica(t *testing.T, e *env, name string) *replica {
+	t.Helper()
+	return newReplicaTimed(t, e, name, contactBeat, contactTimeout)
+}
+
+// newReplicaTimed is newReplica with the given heartbeat interval and
+// contact timeout. Presence records live long (PresenceTTL): a record that
+// goes is one the stream removed on its way out, never one that expired
+// because a busy machine delayed a heartbeat.
+func newReplicaTimed(t *testing.T, e *env, name string, beat, timeout time.Duration) *replica {
 	t.Helper()
 	aw, err := audit.NewWriter(audit.WriterConfig{JS: e.js, Source: "gateway", Replica: name})
 	if err != nil {
@@ -65,7 +78,7 @@ func newReplica(t *testing.T, e *env, name string) *replica {
 	r.srv, err = New(Config{
 		Conn: e.nc, Store: e.st, Auth: authn, Limiter: lim, Audit: aw, AuditReader: ar, Hub: h, Contacts: contacts,
 		Log:      logging.New(logging.Config{Level: "debug", Format: "json", Output: r.logs}),
-		Registry: r.reg, Name: name, Heartbeat: contactBeat, ContactTimeout: contactTimeout, Poll: 100 * time.Millisecond,
+		Registry: r.reg, Name: name, Heartbeat: beat, ContactTimeout: timeout, PresenceTTL: time.Hour, Poll: 100 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +111,9 @@ func newReplica(t *testing.T, e *env, name string) *replica {
 type contactStream struct {
 	connID, gateway string
 	events          <-chan string // event names, "command <id>" for commands
+	beats           *atomic.Int64 // heartbeat events received, none dropped
+	interval        time.Duration // contact interval the connected event announced
+	timeout         time.Duration // contact timeout the connected event announced
 	stop            func()
 }
 
@@ -156,10 +172,11 @@ func openContactStream(t *testing.T, base, cluster string, beats bool) *contactS
 	if want := int64(0); !beats && (hello.ContactIntervalMS != want || hello.ContactTimeoutMS != want) {
 		t.Errorf("connected event without X-Executor-Heartbeats announces contact %d/%d ms; want none", hello.ContactIntervalMS, hello.ContactTimeoutMS)
 	}
-	if beats && (hello.ContactIntervalMS != contactBeat.Milliseconds() || hello.ContactTimeoutMS != contactTimeout.Milliseconds()) {
-		t.Errorf("connected event announces contact %d/%d ms; want %d/%d", hello.ContactIntervalMS, hello.ContactTimeoutMS, contactBeat.Milliseconds(), contactTimeout.Milliseconds())
+	if beats && (hello.ContactIntervalMS <= 0 || hello.ContactTimeoutMS <= 0) {
+		t.Errorf("connected event announces contact %d/%d ms; want an interval and a timeout", hello.ContactIntervalMS, hello.ContactTimeoutMS)
 	}
 	ch := make(chan string, 64)
+	heartbeats := new(atomic.Int64)
 	go func() {
 		defer res.Body.Close()
 		defer close(ch)
@@ -169,6 +186,9 @@ func openContactStream(t *testing.T, base, cluster string, beats bool) *contactS
 				id = v
 			}
 			if name, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				if name == contracts.EventHeartbeat {
+					heartbeats.Add(1)
+				}
 				if id != "" {
 					name += " " + id
 				}
@@ -180,7 +200,8 @@ func openContactStream(t *testing.T, base, cluster string, beats bool) *contactS
 			}
 		}
 	}()
-	s := &contactStream{connID: hello.ConnID, gateway: hello.Gateway, events: ch}
+	s := &contactStream{connID: hello.ConnID, gateway: hello.Gateway, events: ch, beats: heartbeats,
+		interval: time.Duration(hello.ContactIntervalMS) * time.Millisecond, timeout: time.Duration(hello.ContactTimeoutMS) * time.Millisecond}
 	s.stop = func() {
 		cancel()
 		for range ch {
@@ -237,27 +258,39 @@ func connectedCount(t *testing.T, e *env, cluster string) int {
 }
 
 // TestSilentStreamClosed: a stream whose executor announced heartbeats
-// and sends none is closed within the contact timeout (plus one
-// heartbeat), its presence goes, and the close is logged and counted; a
-// stream of an executor that never announced heartbeats stays open.
+// and sends none is closed, not before the contact timeout and at the
+// first heartbeat tick after it (so it got no more heartbeat events than
+// fit in the timeout); its presence goes, and the close is logged and
+// counted. A stream of an executor that never announced heartbeats
+// outlives the point where it would have been closed.
 func TestSilentStreamClosed(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	a := newReplica(t, e, "gw-a")
 	start := time.Now()
 	silent := openContactStream(t, a.url, "dev-1", true)
-	opened := time.Now()
-	legacy := openContactStream(t, a.url, "prod-1", false)
-	if n := connectedCount(t, e, "dev-1"); n != 1 {
-		t.Fatalf("dev-1 presence records = %d; want 1", n)
+	if silent.interval != contactBeat || silent.timeout != contactTimeout {
+		t.Errorf("connected event announces contact every %v, timeout %v; want %v, %v", silent.interval, silent.timeout, contactBeat, contactTimeout)
 	}
-	if !silent.ended(contactTimeout + contactBeat + 2*time.Second) {
-		t.Fatalf("silent stream still open after %v; want closed within %v", time.Since(opened), contactTimeout+contactBeat)
+	// Presence is written before the connected event and removed only
+	// when the stream ends (the records do not expire in this test).
+	if n := connectedCount(t, e, "dev-1"); n != 1 && !silent.ended(0) {
+		t.Fatalf("dev-1 presence records = %d while its stream is open; want 1", n)
+	}
+	legacy := openContactStream(t, a.url, "prod-1", false)
+	if !silent.ended(waitLong) {
+		t.Fatalf("silent stream still open after %v; want closed after the contact timeout %v", waitLong, contactTimeout)
 	}
 	// start is before the server registered the stream (its last contact).
 	if took := time.Since(start); took < contactTimeout {
 		t.Errorf("silent stream closed %v after it was opened; want not before the contact timeout %v", took, contactTimeout)
 	}
-	testkit.CheckFor(t, 2*time.Second, 20*time.Millisecond, func() error {
+	// Ticks come no sooner than every contactBeat; a late tick only finds
+	// the stream silent for longer. A stream still beating after the
+	// timeout was checked late or not at all.
+	if n, most := silent.beats.Load(), int64(contactTimeout/contactBeat); n > most {
+		t.Errorf("silent stream got %d heartbeat events before it was closed; want at most %d (closed at the first tick past the contact timeout)", n, most)
+	}
+	testkit.CheckFor(t, waitLong, 20*time.Millisecond, func() error {
 		if n := connectedCount(t, e, "dev-1"); n != 0 {
 			return fmt.Errorf("dev-1 presence records = %d after the close; want 0", n)
 		}
@@ -269,9 +302,17 @@ func TestSilentStreamClosed(t *testing.T) {
 	if !strings.Contains(a.logs.String(), "no contact from the executor") {
 		t.Errorf("no log line says why the stream was closed")
 	}
-	if legacy.ended(0) {
-		t.Errorf("the stream of an executor without heartbeats was closed; want it open")
-	}
+	// More heartbeat ticks than fit in the contact timeout: a stream
+	// held to it would have been closed by now.
+	testkit.CheckFor(t, waitLong, 20*time.Millisecond, func() error {
+		if legacy.ended(0) {
+			t.Fatalf("the stream of an executor without heartbeats was closed after %d heartbeat events; want it open", legacy.beats.Load())
+		}
+		if n, want := legacy.beats.Load(), int64(contactTimeout/contactBeat)+1; n < want {
+			return fmt.Errorf("the stream without heartbeats got %d heartbeat events; waiting for %d", n, want)
+		}
+		return nil
+	})
 	if n := connectedCount(t, e, "prod-1"); n != 1 {
 		t.Errorf("prod-1 presence records = %d; want 1", n)
 	}
@@ -279,26 +320,48 @@ func TestSilentStreamClosed(t *testing.T) {
 
 // TestHeartbeatThroughOtherReplica: heartbeats posted to the replica that
 // does not hold the stream reach the holder over NATS and keep the
-// stream open; when they stop, the holder closes it.
+// stream open past its contact timeout; when they stop, the holder closes
+// it.
 func TestHeartbeatThroughOtherReplica(t *testing.T) {
+	// A contact timeout twenty posts long: a busy machine posting late
+	// does not let the stream lapse.
+	const beat, timeout = 100 * time.Millisecond, 2 * time.Second
 	e := newEnv(t, envOpts{})
-	a, b := newReplica(t, e, "gw-a"), newReplica(t, e, "gw-b")
+	a, b := newReplicaTimed(t, e, "gw-a", beat, timeout), newReplicaTimed(t, e, "gw-b", beat, timeout)
 	s := openContactStream(t, a.url, "dev-1", true)
 	if s.gateway != "gw-a" {
 		t.Fatalf("connected event names gateway %q; want gw-a", s.gateway)
 	}
-	hold := 5 * contactTimeout
-	for end := time.Now().Add(hold); time.Now().Before(end); time.Sleep(contactBeat) {
+	if s.interval != beat || s.timeout != timeout {
+		t.Errorf("connected event announces contact every %v, timeout %v; want %v, %v", s.interval, s.timeout, beat, timeout)
+	}
+	// keepUp calls post every beat until the stream got more heartbeat
+	// events than fit in the contact timeout (ticks come no sooner than
+	// every beat, so a silent stream would have been closed by then), and
+	// at least 3 times. It returns when the last post began: before the
+	// last contact.
+	keepUp := func(what string, post func()) (last time.Time) {
+		t.Helper()
+		need := s.beats.Load() + int64(timeout/beat) + 1
+		for n := 0; n < 3 || s.beats.Load() < need; n++ {
+			prev := last
+			last = time.Now()
+			post()
+			if s.ended(0) {
+				t.Fatalf("stream closed while %s (%v since the post before began)", what, time.Since(prev))
+			}
+			time.Sleep(beat)
+		}
+		return last
+	}
+	keepUp("heartbeats went to the other replica", func() {
 		r := postHeartbeat(t, b.url, "dev-1", "", contracts.ExecutorHeartbeat{ConnID: s.connID, Gateway: s.gateway})
 		if r.status != http.StatusOK {
 			t.Fatalf("POST gw-b /v1/executor/heartbeat = %d %s; want 200", r.status, r.body)
 		}
-		if s.ended(0) {
-			t.Fatalf("stream closed while heartbeats went to the other replica")
-		}
-	}
+	})
 	if n := connectedCount(t, e, "dev-1"); n != 1 {
-		t.Errorf("dev-1 presence records = %d after %v of relayed heartbeats; want 1", n, hold)
+		t.Errorf("dev-1 presence records = %d after relayed heartbeats; want 1", n)
 	}
 	if got := testutil.ToFloat64(b.srv.metrics.heartbeats.WithLabelValues("forwarded")); got < 3 {
 		t.Errorf("gw-b heartbeats{outcome=forwarded} = %v; want at least 3", got)
@@ -314,18 +377,18 @@ func TestHeartbeatThroughOtherReplica(t *testing.T) {
 		t.Errorf("gw-a heartbeats{outcome=local} = %v; want 1", got)
 	}
 	// An ack naming the stream is contact too.
-	for end := time.Now().Add(3 * contactTimeout); time.Now().Before(end); time.Sleep(contactBeat) {
+	lastContact := keepUp("acks named it", func() {
 		r := postExecutor(t, a.url, "/v1/executor/ack", "dev-1", contracts.ExecutorAck{CommandIDs: []string{contracts.NewID()}},
 			contracts.HeaderExecutorConnID, s.connID)
 		if r.status != http.StatusOK {
 			t.Fatalf("POST /v1/executor/ack = %d %s; want 200", r.status, r.body)
 		}
-		if s.ended(0) {
-			t.Fatalf("stream closed while acks named it")
-		}
+	})
+	if !s.ended(waitLong) {
+		t.Fatalf("stream still open %v after contact stopped", waitLong)
 	}
-	if !s.ended(contactTimeout + contactBeat + 2*time.Second) {
-		t.Fatalf("stream still open after contact stopped")
+	if took := time.Since(lastContact); took < timeout {
+		t.Errorf("stream closed %v after the last contact; want not before the contact timeout %v", took, timeout)
 	}
 	// The holder no longer knows it: the executor is told to reconnect.
 	r := postHeartbeat(t, b.url, "dev-1", "", contracts.ExecutorHeartbeat{ConnID: s.connID, Gateway: s.gateway})
@@ -412,7 +475,7 @@ func TestHeartbeatBadInput(t *testing.T) {
 	}
 	// None of that was contact: both streams close.
 	for _, s := range []*contactStream{dev, prod} {
-		if !s.ended(contactTimeout + contactBeat + 2*time.Second) {
+		if !s.ended(waitLong) {
 			t.Errorf("stream %s kept open by bad heartbeats", s.connID)
 		}
 	}
@@ -431,7 +494,7 @@ func TestSilentStreamCommandsRedelivered(t *testing.T) {
 	if got := nextCommand(t, s.events); got != cmd.ID {
 		t.Fatalf("command event id = %q; want %q", got, cmd.ID)
 	}
-	if !s.ended(contactTimeout + contactBeat + 2*time.Second) {
+	if !s.ended(waitLong) {
 		t.Fatalf("silent stream not closed")
 	}
 	next := openContactStream(t, a.url, "dev-1", false)

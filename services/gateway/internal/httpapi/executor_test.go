@@ -79,7 +79,7 @@ func openStream(t *testing.T, e *env, cluster string) (events <-chan string, sto
 // nextCommand waits for the next command event and returns its id.
 func nextCommand(t *testing.T, events <-chan string) string {
 	t.Helper()
-	timeout := time.After(5 * time.Second)
+	timeout := time.After(30 * time.Second)
 	for {
 		select {
 		case name, ok := <-events:
@@ -90,7 +90,7 @@ func nextCommand(t *testing.T, events <-chan string) string {
 				return id
 			}
 		case <-timeout:
-			t.Fatal("no command event within 5s")
+			t.Fatal("no command event within 30s")
 		}
 	}
 }
@@ -180,8 +180,10 @@ func TestUnackedRedelivered(t *testing.T) {
 	if id := nextCommand(t, events); id != lost.ID {
 		t.Fatalf("redelivered %s; want %s", id, lost.ID)
 	}
-	if since := time.Since(start); since > visibility+3*time.Second {
-		t.Errorf("redelivered after %v; want within the visibility timeout %v (+ polling)", since, visibility)
+	// Well within the command's one-minute deadline; how soon after the
+	// lease ran out depends on how busy the machine is.
+	if since := time.Since(start); since > visibility+20*time.Second {
+		t.Errorf("redelivered after %v; want soon after the visibility timeout %v", since, visibility)
 	}
 	// A result acknowledges too: nothing comes back after it.
 	r := e.do(t, http.MethodPost, "/v1/executor/results", "", contracts.ExecutorResult{CommandID: lost.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess}},
@@ -275,15 +277,16 @@ func awaitConnected(t *testing.T, events <-chan string) {
 		if name != "connected" {
 			t.Fatalf("first event %q; want connected", name)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no connected event within 5s")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no connected event within 30s")
 	}
 }
 
 // TestSweep: with no poll timer per stream, an idle replica asks the
-// store once per interval whatever the number of streams and claims
-// nothing; a command queued without a notify (a lost one) reaches exactly
-// one stream within about one interval.
+// store no more than once per interval whatever the number of streams
+// and claims nothing; a command queued without a notify (a lost one) is
+// found by the sweep and reaches exactly one stream. (How soon is not
+// asserted: a busy machine delays sweeps.)
 func TestSweep(t *testing.T) {
 	const poll = 100 * time.Millisecond
 	cs := &countingStore{}
@@ -307,48 +310,61 @@ func TestSweep(t *testing.T) {
 		return nil
 	})
 
-	// Idle: one Queues per interval about the two clusters; no Claim.
+	// Idle, for five sweeps (however long a busy machine takes for
+	// them): Queues about the two clusters, no more than once per
+	// interval (give or take the sweep in flight and a tick waiting); no
+	// Claim.
 	claims0, sweeps0 := cs.claims.Load(), cs.sweeps.Load()
 	start := time.Now()
-	time.Sleep(10 * poll)
-	elapsed := time.Since(start)
+	testkit.CheckFor(t, 30*time.Second, poll, func() error {
+		if got := cs.sweeps.Load() - sweeps0; got < 5 {
+			return fmt.Errorf("%d sweeps while idle; waiting for 5", got)
+		}
+		return nil
+	})
+	got, elapsed := cs.sweeps.Load()-sweeps0, time.Since(start)
 	if got := cs.claims.Load() - claims0; got != 0 {
 		t.Errorf("idle: %d Claims by %d streams in %v; want 0", got, len(all), elapsed.Round(time.Millisecond))
 	}
-	if got, most := cs.sweeps.Load()-sweeps0, int64(elapsed/poll)+1; got < 5 || got > most {
-		t.Errorf("idle: %d Queues calls in %v; want about one per %v (5-%d)", got, elapsed.Round(time.Millisecond), poll, most)
+	if most := int64(elapsed/poll) + 2; got > most {
+		t.Errorf("idle: %d Queues calls in %v; want at most one per %v (%d)", got, elapsed.Round(time.Millisecond), poll, most)
 	}
 	if got := cs.asked.Load(); got != 2 {
 		t.Errorf("Queues asked about at most %d clusters; want 2 (dev-1, prod-1)", got)
 	}
 
 	// A lost notify: the command is queued and nobody is told.
+	// Streams have no poll timer: only the sweep can deliver it.
 	claims0 = cs.claims.Load()
+	woken0 := testutil.ToFloat64(e.srv.metrics.sweepWakeups)
 	queued := time.Now()
 	cmd := enqueue(t, e, "dev-1", time.Minute)
-	var got []string
-	var gotAt time.Duration
-	timeout := time.After(5 * time.Second)
-	for len(got) == 0 {
+	var delivered []string
+	timeout := time.After(30 * time.Second)
+	for len(delivered) == 0 {
 		for _, events := range all {
 			select {
 			case name := <-events:
 				if id, ok := strings.CutPrefix(name, "command "); ok {
-					got, gotAt = append(got, id), time.Since(queued)
+					delivered = append(delivered, id)
 				}
 			case <-timeout:
-				t.Fatal("command queued without a notify not delivered within 5s")
+				t.Fatal("command queued without a notify not delivered within 30s")
 			default:
 			}
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got[0] != cmd.ID {
-		t.Fatalf("delivered %s; want %s", got[0], cmd.ID)
+	if delivered[0] != cmd.ID {
+		t.Fatalf("delivered %s; want %s", delivered[0], cmd.ID)
 	}
-	if gotAt > 2*poll+time.Second {
-		t.Errorf("lost notify recovered after %v; want within about one poll interval (%v)", gotAt, poll)
-	}
+	// Counted once the sweep returns, which may be after the delivery.
+	testkit.CheckFor(t, 30*time.Second, 10*time.Millisecond, func() error {
+		if woken := testutil.ToFloat64(e.srv.metrics.sweepWakeups) - woken0; woken < 1 {
+			return fmt.Errorf("sweep wakeups rose by %v while the lost notify was recovered; want the sweep to have woken a stream", woken)
+		}
+		return nil
+	})
 	if r := postAck(t, e, "dev-1", contracts.ExecutorAck{CommandIDs: []string{cmd.ID}}); r.status != 200 {
 		t.Fatalf("POST /v1/executor/ack = %d %s; want 200", r.status, r.body)
 	}
@@ -367,7 +383,7 @@ func TestSweep(t *testing.T) {
 	}
 	// The sweep also keeps the queue depth gauge current: the ack emptied
 	// the queue, and no delivery round followed.
-	testkit.CheckFor(t, 2*time.Second, 10*time.Millisecond, func() error {
+	testkit.CheckFor(t, 30*time.Second, 10*time.Millisecond, func() error {
 		if got := testutil.ToFloat64(e.srv.metrics.queueDepth.WithLabelValues("dev-1")); got != 0 {
 			return fmt.Errorf("kubently_bridge_queue_depth{cluster=\"dev-1\"} = %v after the ack; want 0", got)
 		}

@@ -137,8 +137,8 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 	select {
 	case <-closed:
-	case <-time.After(2 * time.Second):
-		t.Fatal("stream with the rotated-out token still open after 2s")
+	case <-time.After(30 * time.Second): // nothing else closes it: the rotation did
+		t.Fatal("stream with the rotated-out token still open after 30s")
 	}
 	if status, _ := streamRequest(t, e, "new-1", created.Token); status != http.StatusUnauthorized {
 		t.Errorf("stream with the old token = %d; want 401", status)
@@ -155,8 +155,8 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 	select {
 	case <-closed:
-	case <-time.After(2 * time.Second):
-		t.Fatal("stream still open 2s after revoke")
+	case <-time.After(30 * time.Second):
+		t.Fatal("stream still open 30s after revoke")
 	}
 	if status, _ := streamRequest(t, e, "new-1", rotated.Token); status != http.StatusUnauthorized {
 		t.Errorf("stream after revoke = %d; want 401", status)
