@@ -72,16 +72,24 @@ func (s *Server) executorAuth(next echo.HandlerFunc) echo.HandlerFunc {
 
 // verifyExecutor checks an executor's cluster id and token against the
 // cluster registry: 401 unauthorized (the same for an unknown cluster and
-// a wrong token) or 503 unavailable.
+// a wrong token) or 503 unavailable. A token matching a record read in
+// the last registryTTL, with no revocation heard since, is not read again.
 func (s *Server) verifyExecutor(ctx context.Context, cluster, token string) (store.ClusterRecord, error) {
 	if err := contracts.ValidateID("cluster", cluster); err != nil {
 		return store.ClusterRecord{}, contracts.Errorf(contracts.CodeUnauthorized, "invalid executor credentials")
 	}
+	if rec, ok := s.registry.get(cluster); ok && auth.TokenMatches(token, rec.TokenHash) {
+		return rec, nil
+	}
+	epoch := s.cfg.Hub.Revocations()
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	rec, err := s.cfg.Store.GetCluster(cctx, cluster)
 	cancel()
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.ClusterRecord{}, contracts.Errorf(contracts.CodeUnavailable, "cluster registry unavailable")
+	}
+	if err == nil {
+		s.registry.put(cluster, rec, epoch)
 	}
 	if err != nil || !auth.TokenMatches(token, rec.TokenHash) {
 		logging.FromContext(ctx).Warn("executor authentication failed", logging.KeyCluster, cluster)
