@@ -56,7 +56,7 @@ func TestRegistryCache(t *testing.T) {
 	fresh := "dev-1-token-rotated-0123456789"
 	next := rec
 	next.TokenHash, next.UpdatedAt = auth.HashToken(fresh), time.Now()
-	if err := cs.Store.SwapCluster(ctx, rec.TokenHash, next); err != nil {
+	if err := cs.SwapCluster(ctx, rec.TokenHash, next); err != nil {
 		t.Fatal(err)
 	}
 	// Before the broadcast arrives, the new token is accepted (checked
