@@ -153,6 +153,24 @@ type Bridge interface {
 	Queues(ctx context.Context, clusters []string) ([]QueueState, error)
 }
 
+// Reserver is implemented by a Bridge whose Enqueue takes two steps that a
+// caller may take apart, to overlap the first with other work (the
+// dispatcher overlaps it with its audit write). Enqueue is Reserve, then
+// Append.
+//
+// Reserve records the command's owner: ErrConflict if the id was fenced or
+// issued to another cluster, and nothing is recorded. From then on the id
+// counts as enqueued for Fence (Queued=true), Owner, MarkAnswered and Hold,
+// but no Claim returns it until Append queues it. A reserved command never
+// appended stays so until its deadline plus the owner grace.
+//
+// Append queues a command Reserve recorded (unchecked: Append alone
+// bypasses the fence).
+type Reserver interface {
+	Reserve(ctx context.Context, cmd contracts.Command) error
+	Append(ctx context.Context, cmd contracts.Command) error
+}
+
 // QueueState is what Bridge.Queues reports of one cluster's queue.
 type QueueState struct {
 	// Cluster is the cluster id.

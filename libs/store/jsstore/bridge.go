@@ -87,8 +87,41 @@ func (s *Store) getOwner(ctx context.Context, id string) (owner, error) {
 	return o, nil
 }
 
-// Enqueue implements store.Bridge.
+// Enqueue implements store.Bridge: Reserve, then Append.
 func (s *Store) Enqueue(ctx context.Context, cmd contracts.Command) error {
+	if err := s.Reserve(ctx, cmd); err != nil {
+		return err
+	}
+	return s.Append(ctx, cmd)
+}
+
+// Reserve implements store.Reserver: it creates the owner record.
+func (s *Store) Reserve(ctx context.Context, cmd contracts.Command) error {
+	if err := check.Command(cmd); err != nil {
+		return err
+	}
+	if err := s.ready(); err != nil {
+		return err
+	}
+	// The owner first: a command an executor can claim must be
+	// attributable when its result comes back.
+	until := cmd.Deadline.Add(s.grace)
+	if !until.After(time.Now()) {
+		return nil
+	}
+	cur, created, err := s.createOwner(ctx, cmd.ID, owner{Cluster: cmd.Cluster, Until: until.UTC()})
+	if err != nil {
+		return fail("enqueue", err)
+	}
+	if !created && (cur.Fenced || cur.Cluster != cmd.Cluster) {
+		return fmt.Errorf("%w: command id %s is fenced or was issued to another cluster", store.ErrConflict, cmd.ID)
+	}
+	return nil
+}
+
+// Append implements store.Reserver: it publishes the command to the
+// bridge stream.
+func (s *Store) Append(ctx context.Context, cmd contracts.Command) error {
 	if err := check.Command(cmd); err != nil {
 		return err
 	}
@@ -99,22 +132,10 @@ func (s *Store) Enqueue(ctx context.Context, cmd contracts.Command) error {
 	if err != nil {
 		return fmt.Errorf("jsstore: encode command: %w", err)
 	}
-	now := time.Now()
-	// The owner first: a command an executor can claim must be
-	// attributable when its result comes back.
-	if until := cmd.Deadline.Add(s.grace); until.After(now) {
-		cur, created, err := s.createOwner(ctx, cmd.ID, owner{Cluster: cmd.Cluster, Until: until.UTC()})
-		if err != nil {
-			return fail("enqueue", err)
-		}
-		if !created && (cur.Fenced || cur.Cluster != cmd.Cluster) {
-			return fmt.Errorf("%w: command id %s is fenced or was issued to another cluster", store.ErrConflict, cmd.ID)
-		}
-	}
 	msg := &nats.Msg{Subject: s.subject + "." + cmd.Cluster, Data: b}
 	// The message ID makes a retried Enqueue of the same command a no-op
 	// (within the stream's 2m duplicate window).
-	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(cmd.ID), jetstream.WithMsgTTL(seconds(cmd.Deadline.Sub(now)))); err != nil {
+	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(cmd.ID), jetstream.WithMsgTTL(seconds(time.Until(cmd.Deadline)))); err != nil {
 		return fail("enqueue", err)
 	}
 	return nil
@@ -395,3 +416,5 @@ func (s *Store) Queues(ctx context.Context, clusters []string) ([]store.QueueSta
 	}
 	return out, nil
 }
+
+var _ store.Reserver = (*Store)(nil)

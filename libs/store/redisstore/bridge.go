@@ -119,8 +119,39 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0`
 )
 
-// Enqueue implements store.Bridge.
+// Enqueue implements store.Bridge: Reserve, then Append.
 func (s *Store) Enqueue(ctx context.Context, cmd contracts.Command) error {
+	if err := s.Reserve(ctx, cmd); err != nil {
+		return err
+	}
+	return s.Append(ctx, cmd)
+}
+
+// Reserve implements store.Reserver: the owner script. The owner key and
+// the queue live under different hash tags, so Reserve and Append are two
+// round trips whichever way they are taken.
+func (s *Store) Reserve(ctx context.Context, cmd contracts.Command) error {
+	if err := check.Command(cmd); err != nil {
+		return err
+	}
+	// The owner first: a command an executor can claim must be
+	// attributable when its result comes back.
+	until := cmd.Deadline.Add(s.grace)
+	if !until.After(time.Now()) {
+		return nil
+	}
+	ok, err := s.ownerScript.Run(ctx, s.rdb, []string{s.ownerKey(cmd.ID)}, cmd.Cluster, until.UnixMilli(), fenced).Int()
+	if err != nil {
+		return fail("enqueue", err)
+	}
+	if ok != 1 {
+		return fmt.Errorf("%w: command id %s is fenced or was issued to another cluster", store.ErrConflict, cmd.ID)
+	}
+	return nil
+}
+
+// Append implements store.Reserver: the enqueue script.
+func (s *Store) Append(ctx context.Context, cmd contracts.Command) error {
 	if err := check.Command(cmd); err != nil {
 		return err
 	}
@@ -129,17 +160,6 @@ func (s *Store) Enqueue(ctx context.Context, cmd contracts.Command) error {
 		return fmt.Errorf("redisstore: encode command: %w", err)
 	}
 	until := cmd.Deadline.Add(s.grace)
-	// The owner first: a command an executor can claim must be
-	// attributable when its result comes back.
-	if until.After(time.Now()) {
-		ok, err := s.ownerScript.Run(ctx, s.rdb, []string{s.ownerKey(cmd.ID)}, cmd.Cluster, until.UnixMilli(), fenced).Int()
-		if err != nil {
-			return fail("enqueue", err)
-		}
-		if ok != 1 {
-			return fmt.Errorf("%w: command id %s is fenced or was issued to another cluster", store.ErrConflict, cmd.ID)
-		}
-	}
 	keys := []string{s.queueKey(cmd.Cluster), s.entryKey(cmd.Cluster)}
 	if err := s.enqueueScript.Run(ctx, s.rdb, keys, s.maxLen, b, cmd.ID, cmd.Deadline.UnixMilli(), until.UnixMilli()).Err(); err != nil {
 		return fail("enqueue", err)
@@ -287,3 +307,5 @@ func (s *Store) claimable(ctx context.Context, queues []store.QueueState) error 
 	}
 	return nil
 }
+
+var _ store.Reserver = (*Store)(nil)

@@ -17,6 +17,7 @@ var fenceTests = []test{
 	{"RaceWithEnqueue", testFenceRace},
 	{"EnqueueRetryAndOtherCluster", testEnqueueConflict},
 	{"BadInput", testFenceBadInput},
+	{"Reserve", testReserve},
 }
 
 // testFenceNeverEnqueued: a fenced id is not queued, can never be
@@ -152,5 +153,44 @@ func testFenceBadInput(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if _, err := st.Fence(ctx(t), tt.id, tt.until); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("Fence(%q, %v) = %v; want ErrInvalid", tt.id, tt.until, err)
 		}
+	}
+}
+
+// testReserve: a store whose Enqueue is two steps (store.Reserver)
+// records the owner on Reserve, without making the command claimable, and
+// queues it on Append; a fenced id cannot be reserved.
+func testReserve(t *testing.T, newStore func(t *testing.T) store.Store) {
+	st := newStore(t)
+	r, ok := st.(store.Reserver)
+	if !ok {
+		t.Skip("the store enqueues in one step")
+	}
+	cluster := newCluster()
+	cmd := newCommand(cluster, time.Now().Add(time.Minute))
+	if err := r.Reserve(ctx(t), cmd); err != nil {
+		t.Fatalf("Reserve = %v", err)
+	}
+	if owner, err := st.Owner(ctx(t), cmd.ID); err != nil || owner != cluster {
+		t.Errorf("Owner after Reserve = %q, %v; want %q, nil", owner, err, cluster)
+	}
+	if got, err := st.Claim(ctx(t), cluster, "conn-1", 10); err != nil || len(got) != 0 {
+		t.Errorf("Claim after Reserve = %d commands, %v; want 0, nil", len(got), err)
+	}
+	if got, err := newStore(t).Fence(ctx(t), cmd.ID, time.Now().Add(time.Minute)); err != nil || !got.Queued {
+		t.Errorf("Fence(reserved id) = %+v, %v; want {Queued:true}, nil", got, err)
+	}
+	if err := r.Append(ctx(t), cmd); err != nil {
+		t.Fatalf("Append = %v", err)
+	}
+	claimed, err := st.Claim(ctx(t), cluster, "conn-1", 10)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != cmd.ID {
+		t.Errorf("Claim after Append = %v, %v; want the command", ids(claimed, commandID), err)
+	}
+	fenced := newCommand(cluster, time.Now().Add(time.Minute))
+	if _, err := st.Fence(ctx(t), fenced.ID, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reserve(ctx(t), fenced); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("Reserve(fenced id) = %v; want ErrConflict", err)
 	}
 }

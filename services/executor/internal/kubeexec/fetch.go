@@ -11,6 +11,7 @@ import (
 	metav1beta1 "k8s.io/apimachinery/pkg/apis/meta/v1beta1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 )
 
 // Accept headers for the three shapes a read can come back in.
@@ -49,8 +50,9 @@ type readRequest struct {
 	includeObject string
 }
 
-// read performs req and decodes the answer with the unstructured scheme: a
-// Table, an Unstructured object or an UnstructuredList.
+// read performs req and decodes the answer: a *metav1.Table when a Table
+// was asked for and came back, else with the unstructured scheme (an
+// Unstructured object or an UnstructuredList).
 func (r *Runner) read(ctx context.Context, req readRequest) (runtime.Object, int, error) {
 	gv := req.mapping.GroupVersionKind.GroupVersion()
 	rr := r.raw.Get().AbsPath(apiPrefix(gv))
@@ -80,6 +82,14 @@ func (r *Runner) read(ctx context.Context, req readRequest) (runtime.Object, int
 		// reports it ("pods \"x\" not found").
 		return nil, 0, res.Error()
 	}
+	if req.accept == acceptTable {
+		if table, ok, err := decodeTable(body); ok {
+			if err != nil {
+				return nil, len(body), fmt.Errorf("decoding the server's answer for %s: %w", req.mapping.Resource.Resource, err)
+			}
+			return table, len(body), nil
+		}
+	}
 	obj, err := runtime.Decode(unstructured.UnstructuredJSONScheme, body)
 	if err != nil {
 		return nil, len(body), fmt.Errorf("decoding the server's answer for %s: %w", req.mapping.Resource.Resource, err)
@@ -87,10 +97,48 @@ func (r *Runner) read(ctx context.Context, req readRequest) (runtime.Object, int
 	return obj, len(body), nil
 }
 
+// decodeTable decodes a Table answer straight into metav1.Table, in one
+// pass (the unstructured scheme would build a map, convert it by
+// reflection and re-encode every row's object), then the partial objects
+// of its rows as asTable does. Numbers in cells come out as int64 or
+// float64, as with the unstructured scheme. ok is false when body is not a
+// Table (a server that could not render one), for the caller to decode it
+// as something else.
+func decodeTable(body []byte) (*metav1.Table, bool, error) {
+	table := &metav1.Table{}
+	if err := utiljson.Unmarshal(body, table); err != nil || !tableGVKs[table.GroupVersionKind()] {
+		return nil, false, nil
+	}
+	if err := decodeRows(table); err != nil {
+		return nil, true, err
+	}
+	return table, true, nil
+}
+
+// decodeRows decodes the partial objects of table's rows that are still
+// raw JSON.
+func decodeRows(table *metav1.Table) error {
+	for i := range table.Rows {
+		row := &table.Rows[i]
+		if row.Object.Raw == nil || row.Object.Object != nil {
+			continue
+		}
+		converted, err := runtime.Decode(unstructured.UnstructuredJSONScheme, row.Object.Raw)
+		if err != nil {
+			return fmt.Errorf("decoding table row: %w", err)
+		}
+		row.Object.Object = converted
+	}
+	return nil
+}
+
 // asTable converts a decoded Table into metav1.Table and decodes the
 // partial objects of its rows, the way kubectl get does before printing.
 // ok is false when obj is not a Table.
 func asTable(obj runtime.Object) (*metav1.Table, bool, error) {
+	if table, ok := obj.(*metav1.Table); ok {
+		return table, true, nil // decoded by read
+	}
 	u, isUnstructured := obj.(*unstructured.Unstructured)
 	if !isUnstructured || !tableGVKs[u.GroupVersionKind()] {
 		return nil, false, nil
@@ -99,16 +147,8 @@ func asTable(obj runtime.Object) (*metav1.Table, bool, error) {
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, table); err != nil {
 		return nil, true, fmt.Errorf("decoding table: %w", err)
 	}
-	for i := range table.Rows {
-		row := &table.Rows[i]
-		if row.Object.Raw == nil || row.Object.Object != nil {
-			continue
-		}
-		converted, err := runtime.Decode(unstructured.UnstructuredJSONScheme, row.Object.Raw)
-		if err != nil {
-			return nil, true, fmt.Errorf("decoding table row: %w", err)
-		}
-		row.Object.Object = converted
+	if err := decodeRows(table); err != nil {
+		return nil, true, err
 	}
 	return table, true, nil
 }

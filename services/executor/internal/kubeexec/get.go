@@ -342,9 +342,14 @@ func (r *Runner) fetchForGet(inv *invocation, o getOptions, targets []target) ([
 			if o.sortBy != "" {
 				sortRead += int64(n)
 				sortObjects += int64(len(listItems(obj)))
-				if u, ok := obj.(*unstructured.Unstructured); ok && tableGVKs[u.GroupVersionKind()] {
-					rows, _, _ := unstructured.NestedSlice(u.Object, "rows")
-					sortObjects += int64(len(rows))
+				switch t := obj.(type) {
+				case *metav1.Table:
+					sortObjects += int64(len(t.Rows))
+				case *unstructured.Unstructured:
+					if tableGVKs[t.GroupVersionKind()] {
+						rows, _, _ := unstructured.NestedSlice(t.Object, "rows")
+						sortObjects += int64(len(rows))
+					}
 				}
 				if sortRead > r.sortBudget() {
 					return nil, append(errs, tooLargeToSort(sortRead, r.sortBudget()))

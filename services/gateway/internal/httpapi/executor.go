@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -72,16 +73,24 @@ func (s *Server) executorAuth(next echo.HandlerFunc) echo.HandlerFunc {
 
 // verifyExecutor checks an executor's cluster id and token against the
 // cluster registry: 401 unauthorized (the same for an unknown cluster and
-// a wrong token) or 503 unavailable.
+// a wrong token) or 503 unavailable. A token matching a record read in
+// the last registryTTL, with no revocation heard since, is not read again.
 func (s *Server) verifyExecutor(ctx context.Context, cluster, token string) (store.ClusterRecord, error) {
 	if err := contracts.ValidateID("cluster", cluster); err != nil {
 		return store.ClusterRecord{}, contracts.Errorf(contracts.CodeUnauthorized, "invalid executor credentials")
 	}
+	if rec, ok := s.registry.get(cluster); ok && auth.TokenMatches(token, rec.TokenHash) {
+		return rec, nil
+	}
+	epoch := s.cfg.Hub.Revocations()
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	rec, err := s.cfg.Store.GetCluster(cctx, cluster)
 	cancel()
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.ClusterRecord{}, contracts.Errorf(contracts.CodeUnavailable, "cluster registry unavailable")
+	}
+	if err == nil {
+		s.registry.put(cluster, rec, epoch)
 	}
 	if err != nil || !auth.TokenMatches(token, rec.TokenHash) {
 		logging.FromContext(ctx).Warn("executor authentication failed", logging.KeyCluster, cluster)
@@ -378,23 +387,35 @@ func (s *Server) results(c echo.Context) error {
 		s.metrics.results.WithLabelValues("unknown").Inc()
 		return writeError(c, contracts.Errorf(contracts.CodeUnknownCommand, "command %s is unknown or expired", r.CommandID))
 	}
-	// The cluster binding first: nothing about another cluster's command
-	// is revealed or recorded.
-	owner, err := s.cfg.Store.Owner(ctx, r.CommandID)
+	// The owner read (the cluster binding), the ack and the hand-over to
+	// the dispatcher go out at once, one round trip of latency, not
+	// three. That reveals and records nothing about another cluster's
+	// command: the result subject names the poster's cluster, so only a
+	// dispatcher waiting for a command issued to that cluster can take
+	// the result, and Ack removes only the poster's cluster's commands.
+	// A result acknowledges its command too (the executor may have died
+	// before its ack went out): it must not run again.
+	var (
+		owner    string
+		ownerErr error
+		wg       sync.WaitGroup
+	)
+	wg.Go(func() { owner, ownerErr = s.cfg.Store.Owner(ctx, r.CommandID) })
+	wg.Go(func() { _, _ = s.ackIDs(ctx, cluster, []string{r.CommandID}) })
+	awaited, err := s.forwardResult(ctx, cluster, r)
+	wg.Wait()
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case awaited:
+		// Taken by the dispatcher waiting for this cluster's command.
+	case errors.Is(ownerErr, store.ErrNotFound):
 		return unknown()
-	case err != nil:
-		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "bridge unavailable: %v", err))
+	case ownerErr != nil:
+		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "bridge unavailable: %v", ownerErr))
 	case owner != cluster:
 		s.metrics.results.WithLabelValues("cluster_mismatch").Inc()
 		log.Warn("result from wrong cluster rejected")
 		return writeError(c, contracts.Errorf(contracts.CodeResultClusterDenied, "command %s was not issued to this cluster", r.CommandID))
 	}
-	// A result acknowledges its command too (the executor may have died
-	// before its ack went out): it must not run again.
-	_, _ = s.ackIDs(ctx, cluster, []string{r.CommandID})
-	awaited, err := s.forwardResult(ctx, cluster, r)
 	if err != nil {
 		// The result is acked but did not reach its dispatcher: record the
 		// poster as the holder (first ack wins), so that if it dies before

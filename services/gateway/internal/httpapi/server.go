@@ -139,6 +139,8 @@ type Server struct {
 	// routeSet holds the registered route templates: the only route
 	// labels besides "unmatched".
 	routeSet map[string]bool
+	// registry caches the records that verified executor tokens.
+	registry *registryCache
 }
 
 type metrics struct {
@@ -209,6 +211,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, e: echo.New(), closing: make(chan struct{}), streamsOf: map[string]int{}, backoff: bo}
+	s.registry = newRegistryCache(cfg.Hub.Revocations)
 	s.metrics = &metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kubently_gateway_http_request_duration_seconds",

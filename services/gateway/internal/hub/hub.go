@@ -17,6 +17,7 @@ package hub
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 
@@ -38,6 +39,8 @@ func (w *Waker) C() <-chan struct{} { return w.c }
 type Hub struct {
 	mu      sync.Mutex
 	streams map[string]map[*Waker]struct{}
+	// revocations counts the calls of Revoke.
+	revocations atomic.Uint64
 }
 
 // New returns an empty hub.
@@ -114,6 +117,7 @@ func (h *Hub) Clusters(dst []string) []string {
 // rotated) and returns how many it ended. The streams unregister
 // themselves as they end.
 func (h *Hub) Revoke(cluster string) int {
+	h.revocations.Add(1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for w := range h.streams[cluster] {
@@ -121,6 +125,12 @@ func (h *Hub) Revoke(cluster string) int {
 	}
 	return len(h.streams[cluster])
 }
+
+// Revocations returns how many times Revoke was called: a value that
+// changes whenever a cluster's token is revoked or rotated (on this
+// replica, or on another one whose broadcast reached this one), for
+// caches of registry records to drop what they hold.
+func (h *Hub) Revocations() uint64 { return h.revocations.Load() }
 
 // Streams returns how many streams the hub holds in all.
 func (h *Hub) Streams() int {
