@@ -195,12 +195,16 @@ func (s *Server) stream(c echo.Context) error {
 				out.Abort()
 				return nil
 			}
+			// The event goes out before the presence refresh: the
+			// executor drops a stream that is silent for 3 intervals, so
+			// a slow store (many streams refreshing at once) must not
+			// delay the heartbeat it waits for.
 			info.LastSeen = time.Now().UTC()
-			if err := s.heartbeat(ctx, info); err != nil {
-				log.Warn("presence heartbeat failed", logging.KeyErr, err)
-			}
 			if err := out.JSON("", contracts.EventHeartbeat, contracts.HeartbeatEvent{Type: contracts.TypeHeartbeatEvent, Time: info.LastSeen, IntervalMS: s.cfg.Heartbeat.Milliseconds()}); err != nil {
 				return nil
+			}
+			if err := s.heartbeat(ctx, info); err != nil {
+				log.Warn("presence heartbeat failed", logging.KeyErr, err)
 			}
 		case <-waker.C():
 			if err := s.deliver(ctx, out, cluster, info.ConnID, log); err != nil {
