@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,7 +31,8 @@ const envFleetBenchClusters = "KUBENTLY_FLEET_BENCH_CLUSTERS"
 // connected clusters (real executor links over SSE, one executor each;
 // the command needs no API server, so theirs refuses connections) through POST
 // /v1/fleet/execute, and reports per fan-out: the time to the first and
-// to the last result, the median arrival of a result, and the heap of the
+// to the last result, the median arrival of a result, the median time one
+// cluster's command took inside the fan-out, and the heap of the
 // process (gateway, dispatcher, session service, NATS, and the N
 // executors, which share it) after the fan-outs.
 func BenchmarkFleetFanout(b *testing.B) {
@@ -94,12 +96,16 @@ func BenchmarkFleetFanout(b *testing.B) {
 	body := contracts.FleetExecuteRequest{FleetTarget: contracts.FleetTarget{Selector: "bench=yes", Concurrency: contracts.MaxFleetConcurrency, TimeoutSeconds: 60},
 		Argv: []string{"version", "--client"}}
 	st := &stack{Stack: s, url: s.URL}
-	var firsts, lasts, medians []time.Duration
+	var firsts, lasts, medians, jobs []time.Duration
+	cpu0 := cpuTime(b)
 	b.ResetTimer()
 	for b.Loop() {
 		start := time.Now()
 		var arrivals []time.Duration
-		_, _, sum := fleetStream(b, st, "/v1/fleet/execute", kstack.AliceKey, body, false, func(contracts.FleetResult) { arrivals = append(arrivals, time.Since(start)) })
+		_, _, sum := fleetStream(b, st, "/v1/fleet/execute", kstack.AliceKey, body, false, func(r contracts.FleetResult) {
+			arrivals = append(arrivals, time.Since(start))
+			jobs = append(jobs, time.Duration(r.DurationMS)*time.Millisecond)
+		})
 		if sum.Succeeded != n {
 			b.Fatalf("summary %+v; want %d succeeded", sum, n)
 		}
@@ -108,6 +114,10 @@ func BenchmarkFleetFanout(b *testing.B) {
 		medians = append(medians, arrivals[len(arrivals)/2])
 	}
 	b.StopTimer()
+	// The CPU the whole process (every service and executor) spent per
+	// fan-out: unlike the times, it does not depend on how much of the
+	// machine other work leaves to the benchmark.
+	cpuPer := float64(cpuTime(b)-cpu0) / float64(time.Millisecond) / float64(len(lasts))
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -118,9 +128,21 @@ func BenchmarkFleetFanout(b *testing.B) {
 	b.ReportMetric(med(firsts), "first-ms")
 	b.ReportMetric(med(lasts), "last-ms")
 	b.ReportMetric(med(medians), "p50-result-ms")
+	b.ReportMetric(med(jobs), "p50-cluster-ms")
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
 	b.ReportMetric(float64(n), "clusters")
+	b.ReportMetric(cpuPer, "cpu-ms/fanout")
+}
+
+// cpuTime is the user and system CPU time the process has used.
+func cpuTime(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // refused returns the URL of a local port nothing listens on: every
