@@ -16,7 +16,7 @@ import (
 
 // redaction holds the redactor for the policy profile in force. The
 // Runner's HTTP transport reads it on every response; Run refreshes it
-// from the profile before each command, resolving the profile's
+// from the profile before each command that may read objects, resolving the profile's
 // redactedResources to kinds through discovery.
 type redaction struct {
 	cur atomic.Pointer[redactionEntry]

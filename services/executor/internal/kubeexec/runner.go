@@ -320,7 +320,9 @@ func (r *Runner) RunCommand(ctx context.Context, cmd *policy.Command) (res Resul
 		errOut: newCapBuffer(maxErrorBytes),
 	}
 	inv.ctx = context.WithValue(ctx, invocationKey{}, inv)
-	r.refreshRedaction(inv.ctx)
+	if readsObjects(cmd) {
+		r.refreshRedaction(inv.ctx)
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			inv.failed = true
@@ -332,6 +334,20 @@ func (r *Runner) RunCommand(ctx context.Context, cmd *policy.Command) (res Resul
 		inv.fail(err)
 	}
 	return r.result(inv)
+}
+
+// noObjectVerbs are the verbs whose answers carry no API object: the
+// server's version, its discovery and its schema. They run without first
+// bringing the redactor up to date, which resolves the profile's redacted
+// resources through discovery: `version --client` needs no API server at
+// all and must not wait for one that hangs or refuses. Every other verb
+// may read objects and refreshes the redactor first.
+var noObjectVerbs = map[string]bool{"version": true, "api-versions": true, "api-resources": true, "explain": true}
+
+// readsObjects reports whether cmd may read API objects (so its responses
+// must pass the profile's current redactor).
+func readsObjects(cmd *policy.Command) bool {
+	return cmd != nil && !noObjectVerbs[cmd.Verb]
 }
 
 // result turns the buffers of inv into a Result.

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,5 +285,37 @@ func TestResultTruncationHint(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("result mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestClientOnlyVersionSkipsTheServer: `version --client` answers from the
+// executor alone. It does not wait for an API server that hangs, not even
+// to bring the redactor up to date through discovery (it reads no object).
+func TestClientOnlyVersionSkipsTheServer(t *testing.T) {
+	var hits atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		select { // hang until the client gives up or the test ends
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	r, err := New(Config{REST: &rest.Config{Host: srv.URL}})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	// The bound only keeps a regression from hanging the suite; the
+	// assertion is on what reached the server.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	got := r.Run(ctx, []string{"version", "--client"})
+	if got.ExitCode != 0 || !strings.HasPrefix(got.Output, "Client Version: ") {
+		t.Fatalf("version --client: got %+v; want exit 0 and the client version", got)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("version --client sent %d requests to the API server; want none", n)
 	}
 }

@@ -484,3 +484,39 @@ func TestAckHolderSurvivesHangUp(t *testing.T) {
 		return nil
 	})
 }
+
+// TestExecutorAuthByStream: a post naming a stream this replica holds is
+// accepted with the token that stream was opened with, without a
+// registry read; any other token, or another cluster's token with that
+// stream's conn id, is still a 401.
+func TestExecutorAuthByStream(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	events, _ := openStream(t, e, "dev-1")
+	if got := <-events; got != contracts.EventConnected {
+		t.Fatalf("first event = %q; want %s", got, contracts.EventConnected)
+	}
+	conns, err := e.st.Connected(t.Context(), "dev-1")
+	if err != nil || len(conns) != 1 {
+		t.Fatalf("presence of dev-1 = %v, %v; want one stream", conns, err)
+	}
+	connID := conns[0].ConnID
+	ack := contracts.ExecutorAck{CommandIDs: []string{contracts.NewID()}}
+	tests := []struct {
+		name, cluster, token string
+		want                 int
+	}{
+		{"the stream's token", "dev-1", "dev-1-token-0123456789", http.StatusOK},
+		{"a wrong token", "dev-1", "dev-1-token-9876543210", http.StatusUnauthorized},
+		{"another cluster's token", "prod-1", "prod-1-token-0123456789", http.StatusOK},
+		{"another cluster's id with this token", "prod-1", "dev-1-token-0123456789", http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do(t, http.MethodPost, "/v1/executor/ack", "", ack, "Authorization", "Bearer "+tt.token,
+				contracts.HeaderClusterID, tt.cluster, contracts.HeaderExecutorConnID, connID, "Content-Type", "application/json")
+			if r.status != tt.want {
+				t.Fatalf("POST /v1/executor/ack as %s naming dev-1's stream = %d %s; want %d", tt.cluster, r.status, r.body, tt.want)
+			}
+		})
+	}
+}
