@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/natsutil"
 	"kubently.io/libs/testbed"
+	"kubently.io/libs/testkit"
 	executorapp "kubently.io/services/executor/app"
 	kstack "kubently.io/tests/stack"
 )
@@ -67,6 +69,17 @@ func startAuditStack(t *testing.T) *stack {
 			{ID: auditSlow, Token: "aslow-token-0123456789abcdef", REST: &rest.Config{Host: kstack.Blackhole(t), Timeout: 0}},
 			{ID: auditOffline, Token: "aoffline-token-0123456789abcdef"},
 		},
+	})
+	// A namespace-scoped caller's types are judged by the cluster's
+	// discovery: wait until the executors on the testbed have published
+	// theirs, or a CRD short name reads as an unknown type.
+	testkit.CheckFor(t, 2*time.Minute, 100*time.Millisecond, func() error {
+		for _, c := range []string{auditLive, auditStrict, auditSmall} {
+			if _, err := s.Store.GetDiscovery(context.Background(), c); err != nil {
+				return fmt.Errorf("discovery of %s: %w", c, err)
+			}
+		}
+		return nil
 	})
 	return &stack{Stack: s, url: s.URL, nc: s.Conn, store: s.Store, logs: s.Logs}
 }
