@@ -137,7 +137,7 @@ func (s *Server) stream(c echo.Context) error {
 	if err := s.recheckExecutor(ctx, c); err != nil {
 		return writeError(c, err)
 	}
-	if err := s.heartbeat(ctx, info); err != nil {
+	if err := s.refreshPresence(ctx, info); err != nil {
 		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "cannot record executor presence: %v", err))
 	}
 	defer func() {
@@ -196,8 +196,8 @@ func (s *Server) stream(c echo.Context) error {
 				return nil
 			}
 			info.LastSeen = time.Now().UTC()
-			if err := s.heartbeat(ctx, info); err != nil {
-				log.Warn("presence heartbeat failed", logging.KeyErr, err)
+			if err := s.refreshPresence(ctx, info); err != nil {
+				log.Warn("presence refresh failed", logging.KeyErr, err)
 			}
 			if err := out.JSON("", contracts.EventHeartbeat, contracts.HeartbeatEvent{Type: contracts.TypeHeartbeatEvent, Time: info.LastSeen, IntervalMS: s.cfg.Heartbeat.Milliseconds()}); err != nil {
 				return nil
@@ -210,10 +210,12 @@ func (s *Server) stream(c echo.Context) error {
 	}
 }
 
-func (s *Server) heartbeat(ctx context.Context, info contracts.ExecutorInfo) error {
+// refreshPresence rewrites the stream's presence record (store.Presence.Refresh)
+// for another PresenceTTL.
+func (s *Server) refreshPresence(ctx context.Context, info contracts.ExecutorInfo) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	defer cancel()
-	return s.cfg.Store.Heartbeat(ctx, info, s.cfg.PresenceTTL)
+	return s.cfg.Store.Refresh(ctx, info, s.cfg.PresenceTTL)
 }
 
 // deliver leases this cluster's queued commands (Claim) and writes them to
