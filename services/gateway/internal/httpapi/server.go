@@ -276,12 +276,10 @@ func New(cfg Config) (*Server, error) {
 			Help: "Requests refused at the edge by reason: headers_too_large, auth_backoff (the address failed to authenticate too often), audit_stream_limit, executor_stream_limit.",
 		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{s.metrics.requests, s.metrics.streams, s.metrics.results,
+	if err := ops.Register(cfg.Registry, s.metrics.requests, s.metrics.streams, s.metrics.results,
 		s.metrics.authFailures, s.metrics.rateLimited, s.metrics.sse, s.metrics.executors, s.metrics.auditErrors, s.metrics.natsErrors, s.metrics.queueDepth, s.metrics.acks,
-		s.metrics.contactTimeouts, s.metrics.heartbeats, s.metrics.sweepWakeups, s.metrics.sweepErrors, s.metrics.refusals} {
-		if err := cfg.Registry.Register(c); err != nil {
-			return nil, err
-		}
+		s.metrics.contactTimeouts, s.metrics.heartbeats, s.metrics.sweepWakeups, s.metrics.sweepErrors, s.metrics.refusals); err != nil {
+		return nil, err
 	}
 	s.settler = newSettler(cfg.Store, cfg.StoreTimeout, cfg.Log)
 	if err := cfg.Registry.Register(s.settler.settled); err != nil {
