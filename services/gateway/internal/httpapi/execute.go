@@ -14,6 +14,8 @@ import (
 	"kubently.io/libs/authz"
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/policy"
+
+	"kubently.io/services/gateway/internal/settle"
 )
 
 type executeBody struct {
@@ -107,11 +109,11 @@ func (s *Server) dispatch(ctx context.Context, req contracts.ExecuteRequest) (co
 	wait := timeout + s.cfg.RequestMargin
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	defer s.settler.track(req.CommandID, time.Now().Add(wait), cancel)()
+	defer s.settler.Track(req.CommandID, time.Now().Add(wait), cancel)()
 	var res contracts.CommandResult
 	err = s.rpc(ctx, wait, contracts.DispatchExecuteSubject, contracts.TypeExecuteRequest, req, contracts.TypeCommandResult, &res)
 	if err != nil {
-		res, err := settledError(ctx, err)
+		res, err := settle.Result(ctx, err)
 		return res, namingCommand(err, req.CommandID)
 	}
 	return res, nil

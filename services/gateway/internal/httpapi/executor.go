@@ -24,6 +24,7 @@ import (
 	"kubently.io/libs/store"
 	"kubently.io/libs/telemetry"
 	"kubently.io/services/gateway/internal/auth"
+	"kubently.io/services/gateway/internal/settle"
 )
 
 // claimBatch is the most commands a stream takes from its queue at once.
@@ -452,8 +453,8 @@ func (s *Server) results(c echo.Context) error {
 
 // answerPending is the answer record of a command whose result reached
 // the gateway but not the dispatcher (executor ids never take this form:
-// it is not a host-name-based id).
-const answerPending = "_undelivered"
+// it is not a host-name-based id); the settler reads it.
+const answerPending = settle.AnswerPending
 
 // forwardResult hands r to the dispatcher waiting for it; awaited is
 // false when nobody subscribes to its result subject (no responders).
