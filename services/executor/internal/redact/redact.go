@@ -675,6 +675,12 @@ func (w *walker) maskFields(m map[string]any, rl rule) bool {
 			masked = true
 		}
 	}
+	return w.mark(masked)
+}
+
+// mark records that the document changed when masked is set, and returns
+// masked.
+func (w *walker) mark(masked bool) bool {
 	if masked {
 		w.changed = true
 	}
@@ -723,10 +729,7 @@ func (w *walker) args(arr []any) bool {
 			masked = true
 		}
 	}
-	if masked {
-		w.changed = true
-	}
-	return masked
+	return w.mark(masked)
 }
 
 // headers masks the values of credential headers (Authorization, Cookie,
@@ -766,10 +769,7 @@ func (w *walker) namedValues(arr []any, mask func(name, value any) (any, bool)) 
 			masked = true
 		}
 	}
-	if masked {
-		w.changed = true
-	}
-	return masked
+	return w.mark(masked)
 }
 
 // secretAnnotations masks the annotation values of a Secret, where some
@@ -794,10 +794,7 @@ func (w *walker) secretAnnotations(m map[string]any) bool {
 		ann[k] = Mask
 		masked = true
 	}
-	if masked {
-		w.changed = true
-	}
-	return masked
+	return w.mark(masked)
 }
 
 // identityFields are the top-level fields a leading "*" skips: masking
@@ -880,10 +877,7 @@ func (w *walker) maskPath(v any, segs []string, at int) bool {
 			}
 		}
 	}
-	if masked {
-		w.changed = true
-	}
-	return masked
+	return w.mark(masked)
 }
 
 // maskValue masks v whole: a scalar becomes Mask, and every scalar inside
