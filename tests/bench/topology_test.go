@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -84,7 +83,7 @@ func startTopology(t testing.TB, binDir, name, kubeconfig, redisURL, redisAddr s
 		"KUBENTLY_RATE_LIMIT_PER_CLUSTER=0",
 	)))
 	for _, addr := range []string{sessOps, dispOps, gwAddr} {
-		waitFor(t, 30*time.Second, func() error { return ready(addr) })
+		waitFor(t, 30*time.Second, func() error { return testkit.Ready("http://" + addr) })
 	}
 	execEnv := []string{
 		"KUBENTLY_API_URL=" + tp.gateway, "CLUSTER_ID=" + cluster, "KUBENTLY_TOKEN=" + execToken,
@@ -128,18 +127,6 @@ func (tp *topology) measured() map[string]int {
 		m[k] = v
 	}
 	return m
-}
-
-func ready(addr string) error {
-	resp, err := http.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return err
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s/readyz: %d", addr, resp.StatusCode)
-	}
-	return nil
 }
 
 func dial(addr string) error {

@@ -523,17 +523,7 @@ func (h *Harness) startGateway(name string) {
 	testkit.CheckFor(h.t, 20*time.Second, 100*time.Millisecond, func() error { return h.ready(addr) })
 }
 
-func (h *Harness) ready(addr string) error {
-	resp, err := http.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return err
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s/readyz: %d", addr, resp.StatusCode)
-	}
-	return nil
-}
+func (h *Harness) ready(addr string) error { return testkit.Ready("http://" + addr) }
 
 // startExecutor starts an executor through the executor proxy and waits
 // until it holds a stream.
