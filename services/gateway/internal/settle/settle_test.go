@@ -137,13 +137,15 @@ func verdict(t *testing.T, ctx context.Context) (contracts.CommandResult, error)
 	return Result(ctx, errors.New("request ended"))
 }
 
-func wantReason(t *testing.T, err error, reason string) *contracts.Error {
+// wantReason fails unless err is unavailable/reason; it returns the
+// error's message.
+func wantReason(t *testing.T, err error, reason string) string {
 	t.Helper()
 	var ce *contracts.Error
 	if !errors.As(err, &ce) || ce.Code != contracts.CodeUnavailable || ce.Reason != reason {
 		t.Fatalf("verdict %v; want unavailable/%s", err, reason)
 	}
-	return ce
+	return ce.Message
 }
 
 // TestNotDispatched: a request no dispatcher queued fails after a
@@ -204,14 +206,14 @@ func TestLost(t *testing.T) {
 			e.queue(t, id, tt.answeredBy)
 			e.announce(t)
 			_, err := verdict(t, ctx)
-			ce := wantReason(t, err, tt.reason)
+			msg := wantReason(t, err, tt.reason)
 			want := []string{id, "audit"}
 			if tt.reason == ReasonResultLost {
 				want = append(want, tt.answeredBy)
 			}
 			for _, w := range want {
-				if !strings.Contains(ce.Message, w) {
-					t.Errorf("message %q does not name %q", ce.Message, w)
+				if !strings.Contains(msg, w) {
+					t.Errorf("message %q does not name %q", msg, w)
 				}
 			}
 			if got := promtest.Sum(t, e.reg, "kubently_gateway_requests_settled_total", "outcome", tt.reason); got != 1 {
