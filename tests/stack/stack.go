@@ -285,7 +285,9 @@ func (s *Stack) StartGateway(tb testing.TB, name string) string {
 	}
 	tb.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			tb.Logf("gateway %s: %v", name, err)
+		}
 	})
 	return url
 }
