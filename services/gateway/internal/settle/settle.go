@@ -8,7 +8,7 @@
 // # Usage
 //
 //	st := settle.New(store, storeTimeout, log)
-//	_ = reg.Register(st.Collector())
+//	_ = ops.Register(reg, st.Collector())
 //	_ = st.Watch(nc, done)
 //	ctx, cancel := context.WithCancelCause(ctx)
 //	defer st.Track(id, deadline, cancel)()
