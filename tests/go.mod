@@ -18,7 +18,6 @@ require (
 	kubently.io/libs/mcptools v0.0.0
 	kubently.io/libs/natsutil v0.0.0
 	kubently.io/libs/ops v0.0.0
-	kubently.io/libs/policy v0.0.0
 	kubently.io/libs/redistest v0.0.0
 	kubently.io/libs/store v0.0.0
 	kubently.io/libs/telemetry v0.0.0
@@ -139,6 +138,7 @@ require (
 	k8s.io/metrics v0.37.2 // indirect
 	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect
 	kubently.io/libs/config v0.0.0 // indirect
+	kubently.io/libs/policy v0.0.0 // indirect
 	kubently.io/libs/sse v0.0.0 // indirect
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730 // indirect
 	sigs.k8s.io/kustomize/api v0.21.1 // indirect

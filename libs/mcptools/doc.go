@@ -33,9 +33,10 @@
 //	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
 //		&mcp.StreamableHTTPOptions{Stateless: true})
 //
-// Adding a tool is one small function in tools.go: declare its input type
-// (embedding Target), and register it with addCommand and a func that
-// returns its argv.
+// Adding a command tool is one row in tools.go's table: declare its input
+// type (embedding Target), its mcp.Tool, and a func that builds its argv
+// (cmd(...).check(...).scope(...).flag(...).done()); command registers it
+// through runTool, the one shape every tool has (budget, run, refuse).
 //
 // # Concurrency
 //

@@ -90,55 +90,47 @@ type FleetOutput struct {
 	Error  string `json:"error,omitempty"`
 }
 
+func (f FleetSelect) maxBytes() int { return f.MaxBytes }
+
 func addFleet(srv *mcp.Server, s *server, fb FleetBackend) {
-	run := &mcp.Tool{Name: "fleet_run", Title: "Run one read on many clusters",
+	runTool(srv, s, mcp.Tool{Name: "fleet_run", Title: "Run one read on many clusters",
 		Description: "Run one read-only kubectl-style command on every cluster a label selector (or a list) picks, e.g. to compare versions or find a pod across the fleet. " +
 			"Each cluster's answer is cut to its share of max_bytes; the summary counts succeeded, failed, denied, unreachable and timed-out clusters with reasons. " +
-			"Example: {\"selector\":\"env=prod\",\"argv\":[\"get\",\"deploy\",\"-n\",\"shop\"]}."}
-	readOnly(run)
-	mcp.AddTool(srv, run, func(ctx context.Context, _ *mcp.CallToolRequest, in FleetRunInput) (*mcp.CallToolResult, FleetOutput, error) {
-		budget, err := s.budget(in.MaxBytes)
-		if err != nil {
-			return fleetReject(err)
-		}
-		if len(in.Argv) == 0 {
-			return fleetReject(badArg("argv is required, e.g. [\"get\",\"pods\"]"))
-		}
-		req := contracts.FleetExecuteRequest{FleetTarget: in.target(budget), Argv: in.Argv, Namespace: in.Namespace}
-		results, sum, err := fb.FleetExecute(ctx, req)
-		if err != nil {
-			return fleetReject(err)
-		}
-		return fleetAnswer(results, sum, budget, func(r contracts.FleetResult) (string, int) {
-			if r.Result == nil {
-				return "", 0
+			"Example: {\"selector\":\"env=prod\",\"argv\":[\"get\",\"deploy\",\"-n\",\"shop\"]}."},
+		func(ctx context.Context, in FleetRunInput, budget int) (*mcp.CallToolResult, FleetOutput, error) {
+			if len(in.Argv) == 0 {
+				return nil, FleetOutput{}, badArg("argv is required, e.g. [\"get\",\"pods\"]")
 			}
-			return r.Result.Output + r.Result.Error, 0
-		})
-	})
-	diag := &mcp.Tool{Name: "fleet_diagnose", Title: "Diagnose a namespace on many clusters",
+			req := contracts.FleetExecuteRequest{FleetTarget: in.target(budget), Argv: in.Argv, Namespace: in.Namespace}
+			results, sum, err := fb.FleetExecute(ctx, req)
+			if err != nil {
+				return nil, FleetOutput{}, err
+			}
+			return fleetAnswer(results, sum, budget, func(r contracts.FleetResult) (string, int) {
+				if r.Result == nil {
+					return "", 0
+				}
+				return r.Result.Output + r.Result.Error, 0
+			})
+		}, fleetReject[FleetRunInput])
+	runTool(srv, s, mcp.Tool{Name: "fleet_diagnose", Title: "Diagnose a namespace on many clusters",
 		Description: "Run Kubently's diagnosis (one finding per root cause, with evidence and next read commands) of one namespace, or whole clusters, on every cluster a label selector (or a list) picks. " +
-			"Example: {\"selector\":\"env=prod\",\"namespace\":\"shop\"}."}
-	readOnly(diag)
-	mcp.AddTool(srv, diag, func(ctx context.Context, _ *mcp.CallToolRequest, in FleetDiagnoseInput) (*mcp.CallToolResult, FleetOutput, error) {
-		budget, err := s.budget(in.MaxBytes)
-		if err != nil {
-			return fleetReject(err)
-		}
-		req := contracts.FleetDiagnoseRequest{FleetTarget: in.target(budget), Namespace: in.Namespace, AllNamespaces: in.AllNamespaces}
-		results, sum, err := fb.FleetDiagnose(ctx, req)
-		if err != nil {
-			return fleetReject(err)
-		}
-		return fleetAnswer(results, sum, budget, func(r contracts.FleetResult) (string, int) {
-			if r.Report == nil {
-				return "", 0
+			"Example: {\"selector\":\"env=prod\",\"namespace\":\"shop\"}."},
+		func(ctx context.Context, in FleetDiagnoseInput, budget int) (*mcp.CallToolResult, FleetOutput, error) {
+			req := contracts.FleetDiagnoseRequest{FleetTarget: in.target(budget), Namespace: in.Namespace, AllNamespaces: in.AllNamespaces}
+			results, sum, err := fb.FleetDiagnose(ctx, req)
+			if err != nil {
+				return nil, FleetOutput{}, err
 			}
-			var b strings.Builder
-			_ = r.Report.WriteText(&b, r.Cluster)
-			return b.String(), len(r.Report.Findings)
-		})
-	})
+			return fleetAnswer(results, sum, budget, func(r contracts.FleetResult) (string, int) {
+				if r.Report == nil {
+					return "", 0
+				}
+				var b strings.Builder
+				_ = r.Report.WriteText(&b, r.Cluster)
+				return b.String(), len(r.Report.Findings)
+			})
+		}, fleetReject[FleetDiagnoseInput])
 }
 
 // target is the fan-out's target with each cluster's output bounded by
@@ -185,16 +177,9 @@ func fleetAnswer(results []contracts.FleetResult, sum contracts.FleetSummary, bu
 }
 
 // fleetReject answers a fleet call refused before any cluster ran.
-func fleetReject(err error) (*mcp.CallToolResult, FleetOutput, error) {
+func fleetReject[In any](_ In, _ FleetOutput, err error, _ int) (*mcp.CallToolResult, FleetOutput, error) {
 	e := contracts.AsError(err)
 	out := FleetOutput{Clusters: []FleetClusterOutput{}, Code: string(e.Code), Reason: e.Reason, Error: clip(e.Message, maxErrorText)}
-	text := string(e.Code)
-	if e.Reason != "" {
-		text += " (" + e.Reason + ")"
-	}
-	text += ": " + out.Error
-	if h := hintFor(string(e.Code), e.Reason); h != "" {
-		text += "\nhint: " + h
-	}
+	text, _ := refusal(e, out.Error)
 	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}, out, nil
 }

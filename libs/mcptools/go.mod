@@ -30,6 +30,7 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	kubently.io/libs/ops v0.0.0 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 

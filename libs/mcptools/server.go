@@ -139,7 +139,10 @@ func (t Target) target() Target { return t }
 
 // targeted is what every command tool's input provides (by embedding
 // Target).
-type targeted interface{ target() Target }
+type targeted interface {
+	budgeted
+	target() Target
+}
 
 // Output is the structured content of every command tool's answer: what
 // ran, how it ended, paging, and the executor's structured JSON when it
@@ -187,39 +190,66 @@ type commandSpec struct {
 	header bool
 }
 
-// addCommand registers a read-only tool that runs the argv argv returns
-// for its input.
-func addCommand[In targeted](srv *mcp.Server, s *server, t *mcp.Tool, spec commandSpec, argv func(In) ([]string, error)) {
-	readOnly(t)
-	mcp.AddTool(srv, t, func(ctx context.Context, _ *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Output, error) {
-		tg := in.target()
-		out := Output{Cluster: tg.Cluster}
-		budget, err := s.budget(tg.MaxBytes)
+// budgeted is what every tool's input provides: its max_bytes.
+type budgeted interface{ maxBytes() int }
+
+func (t Target) maxBytes() int { return t.MaxBytes }
+
+// runTool registers t, read-only, in the one shape every tool has: resolve
+// the call's budget, run, and answer a refusal — a bad max_bytes (with the
+// least budget), or run's error — with refuse, which gets what run had
+// filled in of the answer when it failed.
+func runTool[In budgeted, Out any](srv *mcp.Server, s *server, t mcp.Tool,
+	run func(ctx context.Context, in In, budget int) (*mcp.CallToolResult, Out, error),
+	refuse func(in In, out Out, err error, budget int) (*mcp.CallToolResult, Out, error)) {
+	readOnly(&t)
+	mcp.AddTool(srv, &t, func(ctx context.Context, _ *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
+		var out Out
+		budget, err := s.budget(in.maxBytes())
 		if err != nil {
-			return s.reject(out, err, MinMaxBytes)
+			return refuse(in, out, err, MinMaxBytes)
 		}
-		args, err := argv(in)
+		res, out, err := run(ctx, in, budget)
 		if err != nil {
-			return s.reject(out, err, budget)
+			return refuse(in, out, err, budget)
 		}
-		out.Command = args
-		tok, err := decodeToken(tg.Continue, args)
-		if err != nil {
-			return s.reject(out, err, budget)
-		}
-		run := args
-		if tok.Exec != "" {
-			run = append(append([]string(nil), args...), "--continue="+tok.Exec)
-			out.Command = run
-		}
-		res, err := s.cfg.Backend.Execute(ctx, contracts.ExecuteRequest{
-			Cluster: tg.Cluster, Argv: run, TimeoutSeconds: tg.TimeoutSeconds, Tool: t.Name,
-		})
-		if err != nil {
-			return s.reject(out, err, budget)
-		}
-		return answer(out, res, args, tok, spec, budget)
+		return res, out, nil
 	})
+}
+
+// command is the registration of a command tool: it runs the argv argv
+// builds from its input.
+func command[In targeted](t mcp.Tool, spec commandSpec, argv func(In) ([]string, error)) func(*mcp.Server, *server) {
+	return func(srv *mcp.Server, s *server) {
+		runTool(srv, s, t, func(ctx context.Context, in In, budget int) (*mcp.CallToolResult, Output, error) {
+			tg := in.target()
+			out := Output{Cluster: tg.Cluster}
+			args, err := argv(in)
+			if err != nil {
+				return nil, out, err
+			}
+			out.Command = args
+			tok, err := decodeToken(tg.Continue, args)
+			if err != nil {
+				return nil, out, err
+			}
+			run := args
+			if tok.Exec != "" {
+				run = append(append([]string(nil), args...), "--continue="+tok.Exec)
+				out.Command = run
+			}
+			res, err := s.cfg.Backend.Execute(ctx, contracts.ExecuteRequest{
+				Cluster: tg.Cluster, Argv: run, TimeoutSeconds: tg.TimeoutSeconds, Tool: t.Name,
+			})
+			if err != nil {
+				return nil, out, err
+			}
+			return answer(out, res, args, tok, spec, budget)
+		}, func(in In, out Output, err error, budget int) (*mcp.CallToolResult, Output, error) {
+			out.Cluster = in.target().Cluster
+			return s.reject(out, err, budget)
+		})
+	}
 }
 
 // readOnly marks t read-only, idempotent and non-destructive.
@@ -260,16 +290,23 @@ func (s *server) reject(out Output, err error, budget int) (*mcp.CallToolResult,
 	out.Code = string(e.Code)
 	out.Reason = e.Reason
 	out.Error = clip(e.Message, maxErrorText)
-	out.Hint = hintFor(string(e.Code), e.Reason)
-	text := string(e.Code)
+	var text string
+	text, out.Hint = refusal(e, out.Error)
+	return fit(out, text, budget, true)
+}
+
+// refusal is the text of a refused call — code (reason): message, and a
+// hint of what to do instead — and the hint.
+func refusal(e *contracts.Error, message string) (text, hint string) {
+	text = string(e.Code)
 	if e.Reason != "" {
 		text += " (" + e.Reason + ")"
 	}
-	text += ": " + out.Error
-	if out.Hint != "" {
-		text += "\nhint: " + out.Hint
+	text += ": " + message
+	if hint = hintFor(string(e.Code), e.Reason); hint != "" {
+		text += "\nhint: " + hint
 	}
-	return fit(out, text, budget, true)
+	return text, hint
 }
 
 // answer turns a command's result into the tool's answer: one page of

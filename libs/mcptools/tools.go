@@ -15,11 +15,23 @@ import (
 	"kubently.io/libs/contracts"
 )
 
-// tools registers every tool; adding one is one small function here.
+// tools registers every tool; a command tool is one row: its description,
+// its paging and the func that builds its argv.
 var tools = []func(*mcp.Server, *server){
-	addClustersList, addCommandRun, addResourcesList, addResourcesGet, addResourcesDescribe,
-	addPodsLog, addEventsList, addPodsTop, addNodesTop, addRolloutHistory, addRolloutStatus,
-	addAPIResources, addExplain, addDiagnose,
+	addClustersList,
+	command(commandRun, commandSpec{}, runArgv),
+	command(resourcesList, commandSpec{header: true}, listArgv),
+	command(resourcesGet, commandSpec{}, getArgv),
+	command(resourcesDescribe, commandSpec{}, describeArgv),
+	command(podsLog, commandSpec{}, logArgv),
+	command(eventsList, commandSpec{header: true}, eventsArgv),
+	command(podsTop, commandSpec{header: true}, topPodsArgv),
+	command(nodesTop, commandSpec{header: true}, topNodesArgv),
+	command(rolloutHistory, commandSpec{}, rolloutArgv("history")),
+	command(rolloutStatus, commandSpec{}, rolloutArgv("status")),
+	command(apiResources, commandSpec{header: true}, apiResourcesArgv),
+	command(explain, commandSpec{}, explainArgv),
+	command(diagnose, commandSpec{}, diagnoseArgv),
 }
 
 // Input bounds, checked before anything is sent (the policy checks again).
@@ -54,43 +66,64 @@ func name(what, v string, required bool) error {
 	return nil
 }
 
+// argv builds a command's argv; the first error sticks and ends it.
+type argv struct {
+	words []string
+	err   error
+}
+
+func cmd(words ...string) *argv { return &argv{words: words} }
+
+// check keeps the first of errs that is not nil (checks in order).
+func (a *argv) check(errs ...error) *argv {
+	for _, err := range errs {
+		if a.err == nil {
+			a.err = err
+		}
+	}
+	return a
+}
+
+// add appends words when cond holds.
+func (a *argv) add(cond bool, words ...string) *argv {
+	if cond && a.err == nil {
+		a.words = append(a.words, words...)
+	}
+	return a
+}
+
 // scope appends the namespace flags: -n NS, or -A.
-func scope(argv []string, ns string, all bool) ([]string, error) {
+func (a *argv) scope(ns string, all bool) *argv {
 	if ns != "" && all {
-		return nil, badArg("give namespace or all_namespaces, not both")
+		return a.check(badArg("give namespace or all_namespaces, not both"))
 	}
-	if err := name("namespace", ns, false); err != nil {
-		return nil, err
-	}
-	if ns != "" {
-		return append(argv, "--namespace="+ns), nil
-	}
-	if all {
-		return append(argv, "--all-namespaces"), nil
-	}
-	return argv, nil
+	return a.check(name("namespace", ns, false)).
+		add(ns != "", "--namespace="+ns).
+		add(ns == "" && all, "--all-namespaces")
 }
 
 // flag appends --name=value when value is set, bounded to n bytes.
-func flag(argv []string, flagName, value string, n int) ([]string, error) {
-	if value == "" {
-		return argv, nil
-	}
+func (a *argv) flag(flagName, value string, n int) *argv {
 	if len(value) > n {
-		return nil, badArg("%s is %d bytes, at most %d allowed", flagName, len(value), n)
+		return a.check(badArg("%s is %d bytes, at most %d allowed", flagName, len(value), n))
 	}
-	return append(argv, "--"+flagName+"="+value), nil
+	return a.add(value != "", "--"+flagName+"="+value)
 }
 
-// each applies the argv builders in order, stopping at the first error.
-func each(argv []string, steps ...func([]string) ([]string, error)) ([]string, error) {
-	var err error
-	for _, f := range steps {
-		if argv, err = f(argv); err != nil {
-			return nil, err
-		}
+// done returns the argv, or the first error.
+func (a *argv) done() ([]string, error) {
+	if a.err != nil {
+		return nil, a.err
 	}
-	return argv, nil
+	return a.words, nil
+}
+
+// errIf is a bad-argument error when cond holds.
+func errIf(cond bool, format string, args ...any) error {
+	if cond {
+		return badArg(format, args...)
+	}
+	return nil
 }
 
 // ---- clusters_list
@@ -112,21 +145,21 @@ type ClustersOutput struct {
 	Truncated bool `json:"truncated"`
 }
 
+func (in ClustersInput) maxBytes() int { return in.MaxBytes }
+
 func addClustersList(srv *mcp.Server, s *server) {
-	t := &mcp.Tool{Name: "clusters_list", Title: "List clusters",
-		Description: "List the Kubernetes clusters your key may read, with presence: connected (an executor is connected now), executors, last seen. Start here; other tools take cluster."}
-	readOnly(t)
-	mcp.AddTool(srv, t, func(ctx context.Context, _ *mcp.CallToolRequest, in ClustersInput) (*mcp.CallToolResult, ClustersOutput, error) {
-		budget, err := s.budget(in.MaxBytes)
-		if err == nil {
-			var cs []Cluster
-			if cs, err = s.cfg.Backend.Clusters(ctx); err == nil {
-				return clustersAnswer(cs, budget)
+	runTool(srv, s, mcp.Tool{Name: "clusters_list", Title: "List clusters",
+		Description: "List the Kubernetes clusters your key may read, with presence: connected (an executor is connected now), executors, last seen. Start here; other tools take cluster."},
+		func(ctx context.Context, _ ClustersInput, budget int) (*mcp.CallToolResult, ClustersOutput, error) {
+			cs, err := s.cfg.Backend.Clusters(ctx)
+			if err != nil {
+				return nil, ClustersOutput{}, err
 			}
-		}
-		res, _, _ := s.reject(Output{}, err, MinMaxBytes)
-		return res, ClustersOutput{Clusters: []Cluster{}}, nil
-	})
+			return clustersAnswer(cs, budget)
+		}, func(_ ClustersInput, _ ClustersOutput, err error, _ int) (*mcp.CallToolResult, ClustersOutput, error) {
+			res, _, _ := s.reject(Output{}, err, MinMaxBytes)
+			return res, ClustersOutput{Clusters: []Cluster{}}, nil
+		})
 }
 
 // clustersAnswer renders the clusters as a table and keeps as many as fit
@@ -173,23 +206,22 @@ type RunInput struct {
 	Namespace string `json:"namespace,omitempty" jsonschema:"namespace to add as -n unless argv names one"`
 }
 
-func addCommandRun(srv *mcp.Server, s *server) {
-	addCommand(srv, s, &mcp.Tool{Name: "command_run", Title: "Run a read-only kubectl command",
-		Description: "Run any read-only kubectl-style command Kubently's policy allows, given as argv (get, describe, logs, events, top, rollout history|status, api-resources, api-versions, version, cluster-info, explain, auth can-i). " +
-			"Prefer the dedicated tools where one fits. Example: {\"cluster\":\"prod\",\"argv\":[\"get\",\"deploy\",\"-n\",\"shop\",\"-o\",\"wide\"]}."},
-		commandSpec{}, func(in RunInput) ([]string, error) {
-			if len(in.Argv) == 0 {
-				return nil, badArg("argv is required, e.g. [\"get\",\"pods\"]")
-			}
-			if err := contracts.ValidateArgv(in.Argv); err != nil {
-				return nil, err
-			}
-			argv := append([]string(nil), in.Argv...)
-			if in.Namespace == "" || namesNamespace(argv) {
-				return argv, nil
-			}
-			return scope(argv, in.Namespace, false)
-		})
+var commandRun = mcp.Tool{Name: "command_run", Title: "Run a read-only kubectl command",
+	Description: "Run any read-only kubectl-style command Kubently's policy allows, given as argv (get, describe, logs, events, top, rollout history|status, api-resources, api-versions, version, cluster-info, explain, auth can-i). " +
+		"Prefer the dedicated tools where one fits. Example: {\"cluster\":\"prod\",\"argv\":[\"get\",\"deploy\",\"-n\",\"shop\",\"-o\",\"wide\"]}."}
+
+func runArgv(in RunInput) ([]string, error) {
+	if len(in.Argv) == 0 {
+		return nil, badArg("argv is required, e.g. [\"get\",\"pods\"]")
+	}
+	if err := contracts.ValidateArgv(in.Argv); err != nil {
+		return nil, err
+	}
+	a := cmd(append([]string(nil), in.Argv...)...)
+	if in.Namespace == "" || namesNamespace(a.words) {
+		return a.done()
+	}
+	return a.scope(in.Namespace, false).done()
 }
 
 // namesNamespace reports whether argv already names a namespace or all.
@@ -227,35 +259,21 @@ type ListInput struct {
 	Limit int `json:"limit,omitempty" jsonschema:"the most rows in one page (1-10000); with continue, read the rest page by page"`
 }
 
-func addResourcesList(srv *mcp.Server, s *server) {
-	addCommand(srv, s, &mcp.Tool{Name: "resources_list", Title: "List resources",
-		Description: "List resources of one kind as a kubectl table (get KIND), filtered by namespace, label and field selectors. Pages: limit and max_bytes bound a page; truncated=true comes with a continue token for the next. " +
-			"Example: {\"cluster\":\"prod\",\"kind\":\"pods\",\"namespace\":\"shop\",\"field_selector\":\"status.phase!=Running\"}."},
-		commandSpec{header: true}, func(in ListInput) ([]string, error) {
-			if err := name("kind", in.Kind, true); err != nil {
-				return nil, err
-			}
-			if strings.Contains(in.Kind, "/") || strings.Contains(in.Kind, ",") {
-				return nil, badArg("kind %q: name one resource type (use resources_get for one object)", in.Kind)
-			}
-			if in.Limit < 0 || in.Limit > 10000 {
-				return nil, badArg("limit %d is out of range [1, 10000]", in.Limit)
-			}
-			argv := []string{"get", in.Kind}
-			return each(argv,
-				func(a []string) ([]string, error) { return scope(a, in.Namespace, in.AllNamespaces) },
-				func(a []string) ([]string, error) { return flag(a, "selector", in.LabelSelector, maxSelectorLen) },
-				func(a []string) ([]string, error) { return flag(a, "field-selector", in.FieldSelector, maxSelectorLen) },
-				func(a []string) ([]string, error) {
-					switch in.Output {
-					case "", "table":
-						return a, nil
-					case "wide", "name":
-						return append(a, "--output="+in.Output), nil
-					}
-					return nil, badArg("output %q: want table, wide or name", in.Output)
-				})
-		})
+var resourcesList = mcp.Tool{Name: "resources_list", Title: "List resources",
+	Description: "List resources of one kind as a kubectl table (get KIND), filtered by namespace, label and field selectors. Pages: limit and max_bytes bound a page; truncated=true comes with a continue token for the next. " +
+		"Example: {\"cluster\":\"prod\",\"kind\":\"pods\",\"namespace\":\"shop\",\"field_selector\":\"status.phase!=Running\"}."}
+
+func listArgv(in ListInput) ([]string, error) {
+	return cmd("get", in.Kind).
+		check(name("kind", in.Kind, true),
+			errIf(strings.Contains(in.Kind, "/") || strings.Contains(in.Kind, ","), "kind %q: name one resource type (use resources_get for one object)", in.Kind),
+			errIf(in.Limit < 0 || in.Limit > 10000, "limit %d is out of range [1, 10000]", in.Limit)).
+		scope(in.Namespace, in.AllNamespaces).
+		flag("selector", in.LabelSelector, maxSelectorLen).
+		flag("field-selector", in.FieldSelector, maxSelectorLen).
+		check(errIf(in.Output != "" && in.Output != "table" && in.Output != "wide" && in.Output != "name", "output %q: want table, wide or name", in.Output)).
+		add(in.Output == "wide" || in.Output == "name", "--output="+in.Output).
+		done()
 }
 
 // ---- resources_get
@@ -273,26 +291,19 @@ type GetInput struct {
 	Output string `json:"output,omitempty" jsonschema:"yaml (default) or json"`
 }
 
-func addResourcesGet(srv *mcp.Server, s *server) {
-	addCommand(srv, s, &mcp.Tool{Name: "resources_get", Title: "Get one resource",
-		Description: "Get one object as YAML (default) or JSON, managed fields dropped and Secret values redacted. Example: {\"cluster\":\"prod\",\"kind\":\"deployment\",\"name\":\"web\",\"namespace\":\"shop\"}."},
-		commandSpec{}, func(in GetInput) ([]string, error) {
-			if err := name("kind", in.Kind, true); err != nil {
-				return nil, err
-			}
-			if err := name("name", in.Name, true); err != nil {
-				return nil, err
-			}
-			out := in.Output
-			switch out {
-			case "":
-				out = "yaml"
-			case "yaml", "json":
-			default:
-				return nil, badArg("output %q: want yaml or json", in.Output)
-			}
-			return scope([]string{"get", in.Kind, in.Name, "--output=" + out}, in.Namespace, false)
-		})
+var resourcesGet = mcp.Tool{Name: "resources_get", Title: "Get one resource",
+	Description: "Get one object as YAML (default) or JSON, managed fields dropped and Secret values redacted. Example: {\"cluster\":\"prod\",\"kind\":\"deployment\",\"name\":\"web\",\"namespace\":\"shop\"}."}
+
+func getArgv(in GetInput) ([]string, error) {
+	out := in.Output
+	if out == "" {
+		out = "yaml"
+	}
+	return cmd("get", in.Kind, in.Name, "--output="+out).
+		check(name("kind", in.Kind, true), name("name", in.Name, true),
+			errIf(out != "yaml" && out != "json", "output %q: want yaml or json", in.Output)).
+		scope(in.Namespace, false).
+		done()
 }
 
 // ---- resources_describe
@@ -311,27 +322,17 @@ type DescribeInput struct {
 	LabelSelector string `json:"label_selector,omitempty" jsonschema:"label selector, when name is omitted"`
 }
 
-func addResourcesDescribe(srv *mcp.Server, s *server) {
-	addCommand(srv, s, &mcp.Tool{Name: "resources_describe", Title: "Describe resources",
-		Description: "kubectl describe: an object's state, conditions and recent events in prose. Example: {\"cluster\":\"prod\",\"kind\":\"pod\",\"name\":\"web-7d4b9\",\"namespace\":\"shop\"}."},
-		commandSpec{}, func(in DescribeInput) ([]string, error) {
-			if err := name("kind", in.Kind, true); err != nil {
-				return nil, err
-			}
-			if err := name("name", in.Name, false); err != nil {
-				return nil, err
-			}
-			if in.Name == "" && in.LabelSelector == "" {
-				return nil, badArg("give name or label_selector")
-			}
-			argv := []string{"describe", in.Kind}
-			if in.Name != "" {
-				argv = append(argv, in.Name)
-			}
-			return each(argv,
-				func(a []string) ([]string, error) { return scope(a, in.Namespace, false) },
-				func(a []string) ([]string, error) { return flag(a, "selector", in.LabelSelector, maxSelectorLen) })
-		})
+var resourcesDescribe = mcp.Tool{Name: "resources_describe", Title: "Describe resources",
+	Description: "kubectl describe: an object's state, conditions and recent events in prose. Example: {\"cluster\":\"prod\",\"kind\":\"pod\",\"name\":\"web-7d4b9\",\"namespace\":\"shop\"}."}
+
+func describeArgv(in DescribeInput) ([]string, error) {
+	return cmd("describe", in.Kind).
+		check(name("kind", in.Kind, true), name("name", in.Name, false),
+			errIf(in.Name == "" && in.LabelSelector == "", "give name or label_selector")).
+		add(in.Name != "", in.Name).
+		scope(in.Namespace, false).
+		flag("selector", in.LabelSelector, maxSelectorLen).
+		done()
 }
 
 // ---- pods_log
@@ -361,60 +362,31 @@ type LogInput struct {
 	IgnoreCase bool `json:"ignore_case,omitempty" jsonschema:"case-insensitive grep"`
 }
 
-func addPodsLog(srv *mcp.Server, s *server) {
-	addCommand(srv, s, &mcp.Tool{Name: "pods_log", Title: "Read logs",
-		Description: "Read a pod's or workload's log (kubectl logs), bounded by tail and since, optionally searched inside the cluster with grep (plain or grep_regex, with grep_context lines). " +
-			"Example: {\"cluster\":\"prod\",\"name\":\"deploy/web\",\"namespace\":\"shop\",\"grep\":\"error\",\"ignore_case\":true,\"grep_context\":2}."},
-		commandSpec{}, func(in LogInput) ([]string, error) {
-			if err := name("name", in.Name, true); err != nil {
-				return nil, err
-			}
-			if err := name("container", in.Container, false); err != nil {
-				return nil, err
-			}
-			if in.Tail < -1 || in.Tail > 100000 {
-				return nil, badArg("tail %d is out of range [-1, 100000]", in.Tail)
-			}
-			if in.Since != "" && !durationRE.MatchString(in.Since) {
-				return nil, badArg("since %q: want a duration such as 30s, 10m or 2h", clip(in.Since, 40))
-			}
-			if in.GrepContext < 0 || in.GrepContext > 10 {
-				return nil, badArg("grep_context %d is out of range [0, 10]", in.GrepContext)
-			}
-			if in.Grep == "" && (in.GrepRegex || in.GrepContext > 0 || in.IgnoreCase) {
-				return nil, badArg("grep_regex, grep_context and ignore_case need grep")
-			}
-			tail := in.Tail
-			if tail == 0 {
-				tail = 500
-			}
-			argv := []string{"logs", in.Name, "--tail=" + strconv.Itoa(tail)}
-			if in.Container != "" {
-				argv = append(argv, "--container="+in.Container)
-			}
-			if in.Previous {
-				argv = append(argv, "--previous")
-			}
-			if in.Since != "" {
-				argv = append(argv, "--since="+in.Since)
-			}
-			if in.Grep != "" {
-				var err error
-				if argv, err = flag(argv, "grep", in.Grep, maxGrepLen); err != nil {
-					return nil, err
-				}
-				if in.GrepRegex {
-					argv = append(argv, "--grep-regex")
-				}
-				if in.GrepContext > 0 {
-					argv = append(argv, "--grep-context="+strconv.Itoa(in.GrepContext))
-				}
-				if in.IgnoreCase {
-					argv = append(argv, "--ignore-case")
-				}
-			}
-			return scope(argv, in.Namespace, false)
-		})
+var podsLog = mcp.Tool{Name: "pods_log", Title: "Read logs",
+	Description: "Read a pod's or workload's log (kubectl logs), bounded by tail and since, optionally searched inside the cluster with grep (plain or grep_regex, with grep_context lines). " +
+		"Example: {\"cluster\":\"prod\",\"name\":\"deploy/web\",\"namespace\":\"shop\",\"grep\":\"error\",\"ignore_case\":true,\"grep_context\":2}."}
+
+func logArgv(in LogInput) ([]string, error) {
+	tail := in.Tail
+	if tail == 0 {
+		tail = 500
+	}
+	grep := in.Grep != ""
+	return cmd("logs", in.Name, "--tail="+strconv.Itoa(tail)).
+		check(name("name", in.Name, true), name("container", in.Container, false),
+			errIf(in.Tail < -1 || in.Tail > 100000, "tail %d is out of range [-1, 100000]", in.Tail),
+			errIf(in.Since != "" && !durationRE.MatchString(in.Since), "since %q: want a duration such as 30s, 10m or 2h", clip(in.Since, 40)),
+			errIf(in.GrepContext < 0 || in.GrepContext > 10, "grep_context %d is out of range [0, 10]", in.GrepContext),
+			errIf(!grep && (in.GrepRegex || in.GrepContext > 0 || in.IgnoreCase), "grep_regex, grep_context and ignore_case need grep")).
+		add(in.Container != "", "--container="+in.Container).
+		add(in.Previous, "--previous").
+		add(in.Since != "", "--since="+in.Since).
+		flag("grep", in.Grep, maxGrepLen).
+		add(grep && in.GrepRegex, "--grep-regex").
+		add(grep && in.GrepContext > 0, "--grep-context="+strconv.Itoa(in.GrepContext)).
+		add(grep && in.IgnoreCase, "--ignore-case").
+		scope(in.Namespace, false).
+		done()
 }
 
 // ---- events_list
@@ -434,22 +406,17 @@ type EventsInput struct {
 
 var typesRE = regexp.MustCompile(`^(Normal|Warning)(,(Normal|Warning))?$`)
 
-func addEventsList(srv *mcp.Server, s *server) {
-	addCommand(srv, s, &mcp.Tool{Name: "events_list", Title: "List events",
-		Description: "List events (kubectl events), newest last, optionally only Warnings or only those about one object. Example: {\"cluster\":\"prod\",\"namespace\":\"shop\",\"types\":\"Warning\"}."},
-		commandSpec{header: true}, func(in EventsInput) ([]string, error) {
-			if err := name("for", in.For, false); err != nil {
-				return nil, err
-			}
-			if in.Types != "" && !typesRE.MatchString(in.Types) {
-				return nil, badArg("types %q: want Normal, Warning or both comma-separated", clip(in.Types, 40))
-			}
-			argv := []string{"events"}
-			return each(argv,
-				func(a []string) ([]string, error) { return scope(a, in.Namespace, in.AllNamespaces) },
-				func(a []string) ([]string, error) { return flag(a, "for", in.For, maxNameLen) },
-				func(a []string) ([]string, error) { return flag(a, "types", in.Types, 32) })
-		})
+var eventsList = mcp.Tool{Name: "events_list", Title: "List events",
+	Description: "List events (kubectl events), newest last, optionally only Warnings or only those about one object. Example: {\"cluster\":\"prod\",\"namespace\":\"shop\",\"types\":\"Warning\"}."}
+
+func eventsArgv(in EventsInput) ([]string, error) {
+	return cmd("events").
+		check(name("for", in.For, false),
+			errIf(in.Types != "" && !typesRE.MatchString(in.Types), "types %q: want Normal, Warning or both comma-separated", clip(in.Types, 40))).
+		scope(in.Namespace, in.AllNamespaces).
+		flag("for", in.For, maxNameLen).
+		flag("types", in.Types, 32).
+		done()
 }
 
 // ---- pods_top, nodes_top
@@ -469,22 +436,22 @@ type TopPodsInput struct {
 	SortBy string `json:"sort_by,omitempty" jsonschema:"cpu or memory"`
 }
 
-func addPodsTop(srv *mcp.Server, s *server) {
-	addCommand(srv, s, &mcp.Tool{Name: "pods_top", Title: "Pod resource usage",
-		Description: "CPU and memory use of pods from metrics-server (kubectl top pod). Example: {\"cluster\":\"prod\",\"namespace\":\"shop\",\"sort_by\":\"memory\"}."},
-		commandSpec{header: true}, func(in TopPodsInput) ([]string, error) {
-			if in.SortBy != "" && in.SortBy != "cpu" && in.SortBy != "memory" {
-				return nil, badArg("sort_by %q: want cpu or memory", clip(in.SortBy, 40))
-			}
-			argv := []string{"top", "pod"}
-			if in.Containers {
-				argv = append(argv, "--containers")
-			}
-			return each(argv,
-				func(a []string) ([]string, error) { return scope(a, in.Namespace, in.AllNamespaces) },
-				func(a []string) ([]string, error) { return flag(a, "selector", in.LabelSelector, maxSelectorLen) },
-				func(a []string) ([]string, error) { return flag(a, "sort-by", in.SortBy, 16) })
-		})
+var podsTop = mcp.Tool{Name: "pods_top", Title: "Pod resource usage",
+	Description: "CPU and memory use of pods from metrics-server (kubectl top pod). Example: {\"cluster\":\"prod\",\"namespace\":\"shop\",\"sort_by\":\"memory\"}."}
+
+func topPodsArgv(in TopPodsInput) ([]string, error) {
+	return cmd("top", "pod").
+		check(sortBy(in.SortBy)).
+		add(in.Containers, "--containers").
+		scope(in.Namespace, in.AllNamespaces).
+		flag("selector", in.LabelSelector, maxSelectorLen).
+		flag("sort-by", in.SortBy, 16).
+		done()
+}
+
+// sortBy checks a top tool's sort_by.
+func sortBy(v string) error {
+	return errIf(v != "" && v != "cpu" && v != "memory", "sort_by %q: want cpu or memory", clip(v, 40))
 }
 
 // TopNodesInput is nodes_top's input.
@@ -496,17 +463,15 @@ type TopNodesInput struct {
 	SortBy string `json:"sort_by,omitempty" jsonschema:"cpu or memory"`
 }
 
-func addNodesTop(srv *mcp.Server, s *server) {
-	addCommand(srv, s, &mcp.Tool{Name: "nodes_top", Title: "Node resource usage",
-		Description: "CPU and memory use of nodes from metrics-server (kubectl top node). Example: {\"cluster\":\"prod\",\"sort_by\":\"cpu\"}."},
-		commandSpec{header: true}, func(in TopNodesInput) ([]string, error) {
-			if in.SortBy != "" && in.SortBy != "cpu" && in.SortBy != "memory" {
-				return nil, badArg("sort_by %q: want cpu or memory", clip(in.SortBy, 40))
-			}
-			return each([]string{"top", "node"},
-				func(a []string) ([]string, error) { return flag(a, "selector", in.LabelSelector, maxSelectorLen) },
-				func(a []string) ([]string, error) { return flag(a, "sort-by", in.SortBy, 16) })
-		})
+var nodesTop = mcp.Tool{Name: "nodes_top", Title: "Node resource usage",
+	Description: "CPU and memory use of nodes from metrics-server (kubectl top node). Example: {\"cluster\":\"prod\",\"sort_by\":\"cpu\"}."}
+
+func topNodesArgv(in TopNodesInput) ([]string, error) {
+	return cmd("top", "node").
+		check(sortBy(in.SortBy)).
+		flag("selector", in.LabelSelector, maxSelectorLen).
+		flag("sort-by", in.SortBy, 16).
+		done()
 }
 
 // ---- rollout_history, rollout_status
@@ -525,37 +490,22 @@ type RolloutInput struct {
 
 func rolloutArgv(sub string) func(RolloutInput) ([]string, error) {
 	return func(in RolloutInput) ([]string, error) {
-		if err := name("name", in.Name, true); err != nil {
-			return nil, err
-		}
-		if !strings.Contains(in.Name, "/") {
-			return nil, badArg("name %q: give the workload as kind/name, e.g. deployment/web", in.Name)
-		}
-		if in.Revision < 0 {
-			return nil, badArg("revision %d is negative", in.Revision)
-		}
-		argv := []string{"rollout", sub, in.Name}
-		if in.Revision > 0 {
-			argv = append(argv, "--revision="+strconv.Itoa(in.Revision))
-		}
-		if sub == "status" {
-			argv = append(argv, "--watch=false")
-		}
-		return scope(argv, in.Namespace, false)
+		return cmd("rollout", sub, in.Name).
+			check(name("name", in.Name, true),
+				errIf(!strings.Contains(in.Name, "/"), "name %q: give the workload as kind/name, e.g. deployment/web", in.Name),
+				errIf(in.Revision < 0, "revision %d is negative", in.Revision)).
+			add(in.Revision > 0, "--revision="+strconv.Itoa(in.Revision)).
+			add(sub == "status", "--watch=false").
+			scope(in.Namespace, false).
+			done()
 	}
 }
 
-func addRolloutHistory(srv *mcp.Server, s *server) {
-	addCommand(srv, s, &mcp.Tool{Name: "rollout_history", Title: "Rollout history",
-		Description: "Revisions of a deployment, statefulset or daemonset (kubectl rollout history); with revision, that revision's pod template. Example: {\"cluster\":\"prod\",\"name\":\"deployment/web\",\"namespace\":\"shop\"}."},
-		commandSpec{}, rolloutArgv("history"))
-}
+var rolloutHistory = mcp.Tool{Name: "rollout_history", Title: "Rollout history",
+	Description: "Revisions of a deployment, statefulset or daemonset (kubectl rollout history); with revision, that revision's pod template. Example: {\"cluster\":\"prod\",\"name\":\"deployment/web\",\"namespace\":\"shop\"}."}
 
-func addRolloutStatus(srv *mcp.Server, s *server) {
-	addCommand(srv, s, &mcp.Tool{Name: "rollout_status", Title: "Rollout status",
-		Description: "Whether a rollout finished or is stuck (kubectl rollout status --watch=false). Example: {\"cluster\":\"prod\",\"name\":\"deployment/web\",\"namespace\":\"shop\"}."},
-		commandSpec{}, rolloutArgv("status"))
-}
+var rolloutStatus = mcp.Tool{Name: "rollout_status", Title: "Rollout status",
+	Description: "Whether a rollout finished or is stuck (kubectl rollout status --watch=false). Example: {\"cluster\":\"prod\",\"name\":\"deployment/web\",\"namespace\":\"shop\"}."}
 
 // ---- api_resources
 
@@ -568,23 +518,16 @@ type APIResourcesInput struct {
 	APIGroup string `json:"api_group,omitempty" jsonschema:"only this API group, e.g. apps, cert-manager.io"`
 }
 
-func addAPIResources(srv *mcp.Server, s *server) {
-	addCommand(srv, s, &mcp.Tool{Name: "api_resources", Title: "API resources",
-		Description: "The resource kinds the cluster serves (kubectl api-resources), incl. CRDs, with short names. Example: {\"cluster\":\"prod\",\"api_group\":\"apps\"}."},
-		commandSpec{header: true}, func(in APIResourcesInput) ([]string, error) {
-			argv := []string{"api-resources"}
-			switch in.Namespaced {
-			case "":
-			case "true", "false":
-				argv = append(argv, "--namespaced="+in.Namespaced)
-			default:
-				return nil, badArg("namespaced %q: want true, false or nothing", clip(in.Namespaced, 20))
-			}
-			if err := name("api_group", in.APIGroup, false); err != nil {
-				return nil, err
-			}
-			return flag(argv, "api-group", in.APIGroup, maxNameLen)
-		})
+var apiResources = mcp.Tool{Name: "api_resources", Title: "API resources",
+	Description: "The resource kinds the cluster serves (kubectl api-resources), incl. CRDs, with short names. Example: {\"cluster\":\"prod\",\"api_group\":\"apps\"}."}
+
+func apiResourcesArgv(in APIResourcesInput) ([]string, error) {
+	return cmd("api-resources").
+		check(errIf(in.Namespaced != "" && in.Namespaced != "true" && in.Namespaced != "false", "namespaced %q: want true, false or nothing", clip(in.Namespaced, 20))).
+		add(in.Namespaced != "", "--namespaced="+in.Namespaced).
+		check(name("api_group", in.APIGroup, false)).
+		flag("api-group", in.APIGroup, maxNameLen).
+		done()
 }
 
 // ---- explain
@@ -598,19 +541,14 @@ type ExplainInput struct {
 	Recursive bool `json:"recursive,omitempty" jsonschema:"list every nested field"`
 }
 
-func addExplain(srv *mcp.Server, s *server) {
-	addCommand(srv, s, &mcp.Tool{Name: "explain", Title: "Explain a resource",
-		Description: "Document a kind or one of its fields from the cluster's OpenAPI schema (kubectl explain). Example: {\"cluster\":\"prod\",\"resource\":\"deployment.spec.strategy\"}."},
-		commandSpec{}, func(in ExplainInput) ([]string, error) {
-			if err := name("resource", in.Resource, true); err != nil {
-				return nil, err
-			}
-			argv := []string{"explain", in.Resource}
-			if in.Recursive {
-				argv = append(argv, "--recursive")
-			}
-			return argv, nil
-		})
+var explain = mcp.Tool{Name: "explain", Title: "Explain a resource",
+	Description: "Document a kind or one of its fields from the cluster's OpenAPI schema (kubectl explain). Example: {\"cluster\":\"prod\",\"resource\":\"deployment.spec.strategy\"}."}
+
+func explainArgv(in ExplainInput) ([]string, error) {
+	return cmd("explain", in.Resource).
+		check(name("resource", in.Resource, true)).
+		add(in.Recursive, "--recursive").
+		done()
 }
 
 // DiagnoseInput is diagnose's input.
@@ -622,12 +560,11 @@ type DiagnoseInput struct {
 	AllNamespaces bool `json:"all_namespaces,omitempty" jsonschema:"diagnose every namespace and the nodes"`
 }
 
-func addDiagnose(srv *mcp.Server, s *server) {
-	addCommand(srv, s, &mcp.Tool{Name: "diagnose", Title: "Diagnose a namespace or cluster",
-		Description: "Find what is broken, run by the executor inside the cluster: one finding per root cause (CrashLoopBackOff, image pulls, OOMKilled, unschedulable pods, " +
-			"stuck rollouts, failed Jobs, Services without endpoints, nodes, ...) with severity, evidence, an explanation and the next read commands to run. " +
-			"Start here, then follow the findings' next commands. Example: {\"cluster\":\"prod\",\"namespace\":\"shop\"}."},
-		commandSpec{}, func(in DiagnoseInput) ([]string, error) {
-			return scope([]string{"diagnose"}, in.Namespace, in.AllNamespaces)
-		})
+var diagnose = mcp.Tool{Name: "diagnose", Title: "Diagnose a namespace or cluster",
+	Description: "Find what is broken, run by the executor inside the cluster: one finding per root cause (CrashLoopBackOff, image pulls, OOMKilled, unschedulable pods, " +
+		"stuck rollouts, failed Jobs, Services without endpoints, nodes, ...) with severity, evidence, an explanation and the next read commands to run. " +
+		"Start here, then follow the findings' next commands. Example: {\"cluster\":\"prod\",\"namespace\":\"shop\"}."}
+
+func diagnoseArgv(in DiagnoseInput) ([]string, error) {
+	return cmd("diagnose").scope(in.Namespace, in.AllNamespaces).done()
 }

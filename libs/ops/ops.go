@@ -97,6 +97,32 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// Register registers cs on r, all or none: when one fails it unregisters
+// those it registered and returns the error. A nil r registers nothing.
+// Every package registers its metrics through it.
+func Register(r prometheus.Registerer, cs ...prometheus.Collector) error {
+	if r == nil {
+		return nil
+	}
+	for i, c := range cs {
+		if err := r.Register(c); err != nil {
+			Unregister(r, cs[:i]...)
+			return err
+		}
+	}
+	return nil
+}
+
+// Unregister removes cs from r; a nil r holds nothing.
+func Unregister(r prometheus.Registerer, cs ...prometheus.Collector) {
+	if r == nil {
+		return
+	}
+	for _, c := range cs {
+		r.Unregister(c)
+	}
+}
+
 // New builds a Server and binds its listener, so the address is known (and
 // a busy port fails) before Run.
 func New(cfg Config) (*Server, error) {

@@ -225,3 +225,29 @@ func TestPProf(t *testing.T) {
 		})
 	}
 }
+
+// TestRegister: all or none — a clash leaves nothing of the call
+// registered, so it can be retried; a nil registerer is no error.
+func TestRegister(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := prometheus.NewCounter(prometheus.CounterOpts{Name: "kubently_a_total", Help: "a"})
+	b := prometheus.NewCounter(prometheus.CounterOpts{Name: "kubently_b_total", Help: "b"})
+	clash := prometheus.NewCounter(prometheus.CounterOpts{Name: "kubently_b_total", Help: "b"})
+	if err := Register(reg, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := Register(reg, a, clash); err == nil {
+		t.Fatal("Register of a clashing collector = nil; want an error")
+	}
+	if err := Register(reg, a); err != nil {
+		t.Errorf("a stayed registered after the failed call: %v", err)
+	}
+	Unregister(reg, a, b)
+	if err := Register(reg, a, clash); err != nil {
+		t.Errorf("Register after Unregister = %v; want nil", err)
+	}
+	if err := Register(nil, a); err != nil {
+		t.Errorf("Register(nil) = %v; want nil", err)
+	}
+	Unregister(nil, a)
+}

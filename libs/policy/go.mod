@@ -29,6 +29,7 @@ require (
 	github.com/google/go-cmp v0.7.0
 	github.com/prometheus/client_golang v1.25.0
 	kubently.io/libs/logging v0.0.0
+	kubently.io/libs/ops v0.0.0
 	kubently.io/libs/testkit v0.0.0
 	sigs.k8s.io/yaml v1.6.0
 )

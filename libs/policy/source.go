@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"kubently.io/libs/ops"
 )
 
 // DefaultReloadInterval is how often a Source re-reads its file when
@@ -90,12 +92,8 @@ func NewSource(cfg SourceConfig) (*Source, error) {
 	}
 	s.reloads.WithLabelValues("success")
 	s.reloads.WithLabelValues("error")
-	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.reloads, s.valid, s.loaded, s.lastError, s.info} {
-			if err := cfg.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("policy: register metrics: %w", err)
-			}
-		}
+	if err := ops.Register(cfg.Registerer, s.reloads, s.valid, s.loaded, s.lastError, s.info); err != nil {
+		return nil, fmt.Errorf("policy: register metrics: %w", err)
 	}
 	if cfg.Path == "" {
 		s.set(Default())

@@ -16,6 +16,7 @@ import (
 
 	"kubently.io/libs/logging"
 	"kubently.io/libs/testkit"
+	"kubently.io/libs/testkit/promtest"
 )
 
 const (
@@ -48,53 +49,16 @@ func newTestSource(tb testing.TB, path string, interval time.Duration) (*Source,
 	return s, reg
 }
 
-// metric returns the value of the series name{labels} in reg, and whether
-// it exists.
-func metric(tb testing.TB, reg *prometheus.Registry, name string, labels map[string]string) (float64, bool) {
-	tb.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatalf("gather: %v", err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			if len(got) != len(labels) {
-				continue
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue series
-				}
-			}
-			switch {
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue(), true
-			case m.Counter != nil:
-				return m.GetCounter().GetValue(), true
-			}
-		}
-	}
-	return 0, false
-}
-
 // wantMetric fails unless name{labels} has value want.
-func wantMetric(tb testing.TB, reg *prometheus.Registry, name string, labels map[string]string, want float64) {
+func wantMetric(tb testing.TB, reg *prometheus.Registry, name string, want float64, labels ...string) {
 	tb.Helper()
-	got, ok := metric(tb, reg, name, labels)
+	got, ok := promtest.Value(tb, reg, name, labels...)
 	if !ok {
-		tb.Errorf("metric %s%v is absent; want %v", name, labels, want)
+		tb.Errorf("metric %s%q is absent; want %v", name, labels, want)
 		return
 	}
 	if got != want {
-		tb.Errorf("metric %s%v = %v; want %v", name, labels, got, want)
+		tb.Errorf("metric %s%q = %v; want %v", name, labels, got, want)
 	}
 }
 
@@ -128,9 +92,9 @@ func TestSourceNoPath(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s.Run(ctx) // returns at once without a file
-	wantMetric(t, reg, "kubently_policy_loaded", nil, 1)
-	wantMetric(t, reg, "kubently_policy_config_valid", nil, 1)
-	wantMetric(t, reg, "kubently_policy_info", map[string]string{"hash": "builtin"}, 1)
+	wantMetric(t, reg, "kubently_policy_loaded", 1)
+	wantMetric(t, reg, "kubently_policy_config_valid", 1)
+	wantMetric(t, reg, "kubently_policy_info", 1, "hash", "builtin")
 }
 
 func TestSourceReload(t *testing.T) {
@@ -141,16 +105,16 @@ func TestSourceReload(t *testing.T) {
 		t.Fatalf("profile = %s; want a", got)
 	}
 	hashA := s.Policy().Hash()
-	wantMetric(t, reg, "kubently_policy_loaded", nil, 1)
-	wantMetric(t, reg, "kubently_policy_config_valid", nil, 1)
-	wantMetric(t, reg, "kubently_policy_info", map[string]string{"hash": hashA}, 1)
-	wantMetric(t, reg, "kubently_policy_reloads_total", map[string]string{"result": "success"}, 1)
+	wantMetric(t, reg, "kubently_policy_loaded", 1)
+	wantMetric(t, reg, "kubently_policy_config_valid", 1)
+	wantMetric(t, reg, "kubently_policy_info", 1, "hash", hashA)
+	wantMetric(t, reg, "kubently_policy_reloads_total", 1, "result", "success")
 
 	// Unchanged: nothing happens.
 	if err := s.Reload(); err != nil {
 		t.Fatalf("Reload(unchanged) = %v", err)
 	}
-	wantMetric(t, reg, "kubently_policy_reloads_total", map[string]string{"result": "success"}, 1)
+	wantMetric(t, reg, "kubently_policy_reloads_total", 1, "result", "success")
 
 	// A new good file replaces the policy.
 	writeFile(t, path, goodPolicyB)
@@ -164,9 +128,9 @@ func TestSourceReload(t *testing.T) {
 	if hashB == hashA {
 		t.Errorf("hash did not change on reload")
 	}
-	wantMetric(t, reg, "kubently_policy_reloads_total", map[string]string{"result": "success"}, 2)
-	wantMetric(t, reg, "kubently_policy_info", map[string]string{"hash": hashB}, 1)
-	if _, ok := metric(t, reg, "kubently_policy_info", map[string]string{"hash": hashA}); ok {
+	wantMetric(t, reg, "kubently_policy_reloads_total", 2, "result", "success")
+	wantMetric(t, reg, "kubently_policy_info", 1, "hash", hashB)
+	if _, ok := promtest.Value(t, reg, "kubently_policy_info", "hash", hashA); ok {
 		t.Errorf("kubently_policy_info still has the old hash")
 	}
 
@@ -186,16 +150,16 @@ func TestSourceReload(t *testing.T) {
 	if lastErr == "" || !strings.Contains(lastErr, "delete") {
 		t.Errorf("LastError() = %q; want the reason naming the bad verb", lastErr)
 	}
-	wantMetric(t, reg, "kubently_policy_config_valid", nil, 0)
-	wantMetric(t, reg, "kubently_policy_loaded", nil, 1)
-	wantMetric(t, reg, "kubently_policy_last_error", map[string]string{"reason": LoadErrorInvalid}, 1)
-	wantMetric(t, reg, "kubently_policy_reloads_total", map[string]string{"result": "error"}, 1)
+	wantMetric(t, reg, "kubently_policy_config_valid", 0)
+	wantMetric(t, reg, "kubently_policy_loaded", 1)
+	wantMetric(t, reg, "kubently_policy_last_error", 1, "reason", LoadErrorInvalid)
+	wantMetric(t, reg, "kubently_policy_reloads_total", 1, "result", "error")
 
 	// The same bad file again is reported once.
 	if err := s.Reload(); err == nil {
 		t.Errorf("Reload(bad again) = nil; want the error")
 	}
-	wantMetric(t, reg, "kubently_policy_reloads_total", map[string]string{"result": "error"}, 1)
+	wantMetric(t, reg, "kubently_policy_reloads_total", 1, "result", "error")
 
 	// A good file clears the error.
 	writeFile(t, path, goodPolicyA)
@@ -208,8 +172,8 @@ func TestSourceReload(t *testing.T) {
 	if got := s.Policy().Hash(); got != hashA {
 		t.Errorf("hash = %s; want %s", got, hashA)
 	}
-	wantMetric(t, reg, "kubently_policy_config_valid", nil, 1)
-	if _, ok := metric(t, reg, "kubently_policy_last_error", map[string]string{"reason": LoadErrorInvalid}); ok {
+	wantMetric(t, reg, "kubently_policy_config_valid", 1)
+	if _, ok := promtest.Value(t, reg, "kubently_policy_last_error", "reason", LoadErrorInvalid); ok {
 		t.Errorf("kubently_policy_last_error still set after a good load")
 	}
 
@@ -223,8 +187,8 @@ func TestSourceReload(t *testing.T) {
 	if got := s.Policy().Hash(); got != hashA {
 		t.Errorf("policy after the file went away = %s; want %s", got, hashA)
 	}
-	wantMetric(t, reg, "kubently_policy_loaded", nil, 1)
-	wantMetric(t, reg, "kubently_policy_last_error", map[string]string{"reason": LoadErrorRead}, 1)
+	wantMetric(t, reg, "kubently_policy_loaded", 1)
+	wantMetric(t, reg, "kubently_policy_last_error", 1, "reason", LoadErrorRead)
 
 	// An oversized file: its own reason; the error text never becomes a
 	// label, so the series stays one.
@@ -232,7 +196,7 @@ func TestSourceReload(t *testing.T) {
 	if err := s.Reload(); err == nil {
 		t.Errorf("Reload(too large) = nil; want an error")
 	}
-	wantMetric(t, reg, "kubently_policy_last_error", map[string]string{"reason": LoadErrorTooLarge}, 1)
+	wantMetric(t, reg, "kubently_policy_last_error", 1, "reason", LoadErrorTooLarge)
 	if n := testutil.CollectAndCount(s.lastError); n != 1 {
 		t.Errorf("kubently_policy_last_error has %d series; want 1", n)
 	}
@@ -254,9 +218,9 @@ func TestSourceMissingFileDeniesAll(t *testing.T) {
 	if !strings.Contains(s.LastError(), "read policy file") {
 		t.Errorf("LastError() = %q; want the read error", s.LastError())
 	}
-	wantMetric(t, reg, "kubently_policy_loaded", nil, 0)
-	wantMetric(t, reg, "kubently_policy_config_valid", nil, 0)
-	wantMetric(t, reg, "kubently_policy_info", map[string]string{"hash": "deny-all"}, 1)
+	wantMetric(t, reg, "kubently_policy_loaded", 0)
+	wantMetric(t, reg, "kubently_policy_config_valid", 0)
+	wantMetric(t, reg, "kubently_policy_info", 1, "hash", "deny-all")
 
 	// An invalid file does not help.
 	writeFile(t, path, badPolicy)
@@ -266,7 +230,7 @@ func TestSourceMissingFileDeniesAll(t *testing.T) {
 	if s.Policy().Available() {
 		t.Errorf("a bad file made a policy available")
 	}
-	wantMetric(t, reg, "kubently_policy_loaded", nil, 0)
+	wantMetric(t, reg, "kubently_policy_loaded", 0)
 
 	writeFile(t, path, goodPolicyA)
 	if err := s.Reload(); err != nil {
@@ -275,8 +239,8 @@ func TestSourceMissingFileDeniesAll(t *testing.T) {
 	if !s.Policy().Available() {
 		t.Errorf("Policy() still denies all after a good file")
 	}
-	wantMetric(t, reg, "kubently_policy_loaded", nil, 1)
-	wantMetric(t, reg, "kubently_policy_config_valid", nil, 1)
+	wantMetric(t, reg, "kubently_policy_loaded", 1)
+	wantMetric(t, reg, "kubently_policy_config_valid", 1)
 }
 
 func TestSourceRun(t *testing.T) {

@@ -197,18 +197,18 @@ type CommandState struct {
 }
 
 // Presence records which executor streams are connected right now. Each
-// record is owned by one stream: it is written by that stream's heartbeats,
+// record is owned by one stream: it is written by that stream's refreshes,
 // removed when the stream ends, and vanishes on its own after its TTL if the
 // gateway holding it dies.
 type Presence interface {
-	// Heartbeat records (or refreshes) info as connected for ttl from now.
-	Heartbeat(ctx context.Context, info contracts.ExecutorInfo, ttl time.Duration) error
+	// Refresh records (or refreshes) info as connected for ttl from now.
+	Refresh(ctx context.Context, info contracts.ExecutorInfo, ttl time.Duration) error
 	// Leave removes one stream's record; removing a missing one is no error.
 	Leave(ctx context.Context, cluster, connID string) error
 	// Connected returns the live streams of a cluster (none: empty slice).
 	Connected(ctx context.Context, cluster string) ([]contracts.ExecutorInfo, error)
 	// LastSeen returns when a stream of the cluster was last known to be
-	// open: the latest Heartbeat or Leave of any of its streams, through
+	// open: the latest Refresh or Leave of any of its streams, through
 	// any gateway replica, stamped with the writer's clock. It outlives
 	// the presence records (SeenRetention), so that a caller can tell "the
 	// executor dropped a moment ago" from "no executor for a long time".

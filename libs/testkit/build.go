@@ -2,10 +2,13 @@ package testkit
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"testing"
 )
 
 // ServiceCommands are the packages of Kubently's four service binaries.
@@ -14,6 +17,35 @@ var ServiceCommands = []string{
 	"kubently.io/services/session/cmd/session",
 	"kubently.io/services/dispatcher/cmd/dispatcher",
 	"kubently.io/services/executor/cmd/executor",
+}
+
+// NATSServerCommand is nats-server's package: a stack of the service
+// binaries runs on its own nats-server.
+const NATSServerCommand = "github.com/nats-io/nats-server/v2"
+
+// StackCommands are the packages of a whole stack's binaries: the four
+// services and nats-server.
+func StackCommands() []string {
+	return append(slices.Clone(ServiceCommands), NATSServerCommand)
+}
+
+// MainWithBinaries is the body of a TestMain whose tests run binaries: it
+// builds pkgs into a new temporary directory (named for name), sets *dir
+// to it, runs m and removes the directory. It returns the exit code: m's,
+// or 1 (the error on stderr) when the build failed.
+func MainWithBinaries(m *testing.M, name string, dir *string, pkgs ...string) int {
+	d, err := os.MkdirTemp("", "kubently-"+name+"-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(d) }()
+	if err := Build(d, "", pkgs...); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*dir = d
+	return m.Run()
 }
 
 // majorSuffix is a module path's major version element, such as v2.

@@ -3,9 +3,12 @@ package testkit
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -132,5 +135,25 @@ func TestStartProc(t *testing.T) {
 	<-q.Done()
 	if q.Err() == nil {
 		t.Error("exit 3: Err = nil; want the exit status")
+	}
+}
+
+func TestReady(t *testing.T) {
+	var status atomic.Int32
+	status.Store(http.StatusServiceUnavailable)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer srv.Close()
+	if err := Ready(srv.URL); err == nil {
+		t.Error("Ready of a 503 = nil; want an error")
+	}
+	status.Store(http.StatusOK)
+	if err := Ready(srv.URL); err != nil {
+		t.Errorf("Ready of a 200 = %v; want nil", err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/redistest"
 	"kubently.io/libs/testbed"
+	"kubently.io/libs/testkit"
 )
 
 // binDir holds the binaries TestMain builds.
@@ -42,20 +43,7 @@ func TestMain(m *testing.M) {
 			os.Exit(0)
 		}
 	}
-	dir, err := os.MkdirTemp("", "kubently-bench-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := 1
-	if err := buildAll(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	} else {
-		binDir = dir
-		code = m.Run()
-	}
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testkit.MainWithBinaries(m, "bench", &binDir, testkit.StackCommands()...))
 }
 
 // settings are the knobs of one run (docs/performance.md lists them).

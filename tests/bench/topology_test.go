@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,72 +26,12 @@ const (
 	cluster = "bench-1"
 )
 
-// buildAll compiles the service binaries and nats-server into dir.
-func buildAll(dir string) error {
-	for _, pkg := range []string{
-		"kubently.io/services/gateway/cmd/gateway",
-		"kubently.io/services/session/cmd/session",
-		"kubently.io/services/dispatcher/cmd/dispatcher",
-		"kubently.io/services/executor/cmd/executor",
-		"github.com/nats-io/nats-server/v2",
-	} {
-		out := dir + "/"
-		if strings.HasPrefix(pkg, "github.com/nats-io") {
-			out = filepath.Join(dir, "nats-server")
-		}
-		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-		}
-	}
-	return nil
-}
-
-// proc is one running binary whose combined output is captured.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *testkit.SyncBuffer
-	done chan struct{}
-}
-
-// startProc starts bin from binDir with exactly env (plus PATH and HOME) and
-// stops it (SIGTERM) at cleanup.
-func startProc(t testing.TB, binDir, name, bin string, args, env []string) *proc {
+// startProc starts bin from binDir with exactly env (plus PATH, HOME and
+// JSON logs); it is stopped (SIGTERM) at cleanup.
+func startProc(t testing.TB, binDir, name, bin string, args, env []string) *testkit.Proc {
 	t.Helper()
-	p := &proc{name: name, out: &testkit.SyncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(filepath.Join(binDir, bin), args...)
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBENTLY_LOG_FORMAT=json"}, env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		if !p.exited() {
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.done:
-			case <-time.After(15 * time.Second):
-				_ = p.cmd.Process.Kill()
-				<-p.done
-			}
-		}
-		if t.Failed() {
-			t.Logf("--- %s output (tail):\n%s", name, testkit.Tail(p.out.String(), 30))
-		}
-	})
-	return p
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	return testkit.StartProc(t, testkit.ProcConfig{Name: name, Path: filepath.Join(binDir, bin), Args: args, TailLines: 30,
+		Env: append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "KUBENTLY_LOG_FORMAT=json"}, env...)})
 }
 
 // topology is one production deployment: its own nats-server and the four
@@ -103,7 +40,7 @@ type topology struct {
 	name      string
 	gateway   string // the gateway's base URL
 	redisAddr string // host:port of redis-server; empty for JetStream
-	procs     []*proc
+	procs     []*testkit.Proc
 	// pids holds extra processes measured with procs (redis-server).
 	pids map[string]int
 	// ops is each service's ops address (health, metrics, pprof), by name.
@@ -146,7 +83,7 @@ func startTopology(t testing.TB, binDir, name, kubeconfig, redisURL, redisAddr s
 		"KUBENTLY_RATE_LIMIT_PER_CLUSTER=0",
 	)))
 	for _, addr := range []string{sessOps, dispOps, gwAddr} {
-		waitFor(t, 30*time.Second, func() error { return ready(addr) })
+		waitFor(t, 30*time.Second, func() error { return testkit.Ready("http://" + addr) })
 	}
 	execEnv := []string{
 		"KUBENTLY_API_URL=" + tp.gateway, "CLUSTER_ID=" + cluster, "KUBENTLY_TOKEN=" + execToken,
@@ -159,10 +96,10 @@ func startTopology(t testing.TB, binDir, name, kubeconfig, redisURL, redisAddr s
 	ex := startProc(t, binDir, "executor", "executor", nil, execEnv)
 	tp.procs = append(tp.procs, ex)
 	waitFor(t, 30*time.Second, func() error {
-		if ex.exited() {
-			return fmt.Errorf("executor exited: %s", testkit.Tail(ex.out.String(), 10))
+		if ex.Exited() {
+			return fmt.Errorf("executor exited: %s", testkit.Tail(ex.Out.String(), 10))
 		}
-		if !strings.Contains(ex.out.String(), "connected to gateway") {
+		if !strings.Contains(ex.Out.String(), "connected to gateway") {
 			return fmt.Errorf("executor not connected yet")
 		}
 		return nil
@@ -173,8 +110,8 @@ func startTopology(t testing.TB, binDir, name, kubeconfig, redisURL, redisAddr s
 // alive fails if a process of the topology exited.
 func (tp *topology) alive() error {
 	for _, p := range tp.procs {
-		if p.exited() {
-			return fmt.Errorf("%s: %s exited: %s", tp.name, p.name, testkit.Tail(p.out.String(), 10))
+		if p.Exited() {
+			return fmt.Errorf("%s: %s exited: %s", tp.name, p.Name, testkit.Tail(p.Out.String(), 10))
 		}
 	}
 	return nil
@@ -184,24 +121,12 @@ func (tp *topology) alive() error {
 func (tp *topology) measured() map[string]int {
 	m := map[string]int{}
 	for _, p := range tp.procs {
-		m[p.name] = p.pid()
+		m[p.Name] = p.Cmd.Process.Pid
 	}
 	for k, v := range tp.pids {
 		m[k] = v
 	}
 	return m
-}
-
-func ready(addr string) error {
-	resp, err := http.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return err
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s/readyz: %d", addr, resp.StatusCode)
-	}
-	return nil
 }
 
 func dial(addr string) error {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,7 +24,7 @@ import (
 func buildBinaries(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	pkgs := append(slices.Clone(testkit.ServiceCommands), "github.com/nats-io/nats-server/v2")
+	pkgs := testkit.StackCommands()
 	if err := testkit.Build(dir, repoRoot, pkgs...); err != nil {
 		t.Fatal(err)
 	}

@@ -86,15 +86,7 @@ func (d *devServer) start() {
 		if d.p.Exited() {
 			d.t.Fatalf("kubently dev exited: %v\n%s", d.p.Err(), lastLine(d.p))
 		}
-		resp, err := http.Get(d.URL() + "/readyz")
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz: %d", resp.StatusCode)
-		}
-		return nil
+		return testkit.Ready(d.URL())
 	})
 }
 

@@ -66,30 +66,12 @@ func TestMain(m *testing.M) {
 		fmt.Println("faults: no kube-apiserver testbed; skipping (set KUBENTLY_TEST_KUBECONFIG)")
 		os.Exit(0)
 	}
-	dir, err := os.MkdirTemp("", "kubently-faults-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := 1
-	if err := buildAll(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	} else {
-		binDir = dir
-		code = m.Run()
-	}
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testkit.MainWithBinaries(m, "faults", &binDir, testkit.StackCommands()...))
 }
 
 func hasDefaultTestbed() bool {
 	_, err := os.Stat("/tmp/kubently-testbed/kubeconfig")
 	return err == nil
-}
-
-// buildAll compiles the service binaries and nats-server into dir.
-func buildAll(dir string) error {
-	return testkit.Build(dir, "", append(slices.Clone(testkit.ServiceCommands), "github.com/nats-io/nats-server/v2")...)
 }
 
 // ---------------------------------------------------------------------------
@@ -541,17 +523,7 @@ func (h *Harness) startGateway(name string) {
 	testkit.CheckFor(h.t, 20*time.Second, 100*time.Millisecond, func() error { return h.ready(addr) })
 }
 
-func (h *Harness) ready(addr string) error {
-	resp, err := http.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return err
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s/readyz: %d", addr, resp.StatusCode)
-	}
-	return nil
-}
+func (h *Harness) ready(addr string) error { return testkit.Ready("http://" + addr) }
 
 // startExecutor starts an executor through the executor proxy and waits
 // until it holds a stream.

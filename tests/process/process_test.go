@@ -82,17 +82,7 @@ func TestBinaries(t *testing.T) {
 	gw := start(t, bin, "gateway", append(append(common, natstest.Env(natsutil.RoleGateway)...), "KUBENTLY_GATEWAY_ADDR="+gwAddr, "KUBENTLY_OPS_ADDR="+gwOps, "KUBENTLY_METRICS_TOKEN="+metricsToken,
 		"KUBENTLY_API_KEYS=ops:"+apiKey, "KUBENTLY_AGENT_TOKENS=proc-1:"+token, "KUBENTLY_SSE_HEARTBEAT=1s")...)
 	url := "http://" + gwAddr
-	testkit.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
-		resp, err := http.Get(url + "/readyz")
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
-		}
-		return nil
-	})
+	testkit.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error { return testkit.Ready(url) })
 	start(t, bin, "executor", "KUBENTLY_API_URL="+url, "CLUSTER_ID=proc-1", "KUBENTLY_TOKEN="+token, "KUBENTLY_KUBECONFIG="+kubeconfig)
 
 	var res contracts.CommandResult

@@ -27,6 +27,7 @@ import (
 	"kubently.io/libs/store"
 	"kubently.io/libs/store/backend"
 	"kubently.io/libs/testkit"
+	"kubently.io/libs/testkit/promtest"
 	gatewayapp "kubently.io/services/gateway/app"
 )
 
@@ -276,7 +277,7 @@ func (e *env) phase(tb testing.TB, count int, beats bool, rng *rand.Rand) result
 	g0, mem0 := settle()
 	w0 := e.warnings.count()
 	r.redisBefore = e.redisConns(tb)
-	wake0, ct0 := e.counter("kubently_gateway_sweep_wakeups_total", ""), e.counter("kubently_gateway_executor_contact_timeouts_total", "")
+	wake0, ct0 := promtest.Sum(tb, e.reg, "kubently_gateway_sweep_wakeups_total"), promtest.Sum(tb, e.reg, "kubently_gateway_executor_contact_timeouts_total")
 
 	sampleCtx, stopSampling := context.WithCancel(context.Background())
 	var maxConns int
@@ -299,12 +300,12 @@ func (e *env) phase(tb testing.TB, count int, beats bool, rng *rand.Rand) result
 	cl := startClient(tb, e.addr, 0, count, beats)
 	r.connect = cl.awaitReady(tb, 5*time.Minute)
 	testkit.CheckFor(tb, time.Minute, 100*time.Millisecond, func() error {
-		if got := e.streams(); got != count {
+		if got := e.streams(tb); got != count {
 			return fmt.Errorf("gateway holds %d streams; want %d", got, count)
 		}
 		return nil
 	})
-	r.held = e.streams()
+	r.held = e.streams(tb)
 	if beats {
 		// Every stream's heartbeat is being posted: one interval passed
 		// since the last one connected.
@@ -312,10 +313,10 @@ func (e *env) phase(tb testing.TB, count int, beats bool, rng *rand.Rand) result
 	}
 
 	// Steady state: everything connected, nothing to deliver.
-	ru0, rs0, hb0 := cpuTime(), e.redisStats(tb), e.counter("kubently_gateway_executor_heartbeats_total", "local")
+	ru0, rs0, hb0 := cpuTime(), e.redisStats(tb), promtest.Sum(tb, e.reg, "kubently_gateway_executor_heartbeats_total", "outcome", "local")
 	t0 := time.Now()
 	time.Sleep(idleWindow)
-	ru1, rs1, hb1 := cpuTime(), e.redisStats(tb), e.counter("kubently_gateway_executor_heartbeats_total", "local")
+	ru1, rs1, hb1 := cpuTime(), e.redisStats(tb), promtest.Sum(tb, e.reg, "kubently_gateway_executor_heartbeats_total", "outcome", "local")
 	win := time.Since(t0).Seconds()
 	r.gwCPU = (ru1 - ru0).Seconds() / win
 	r.redisCPU = (rs1.cpu - rs0.cpu).Seconds() / win
@@ -337,17 +338,17 @@ func (e *env) phase(tb testing.TB, count int, beats bool, rng *rand.Rand) result
 
 	r.dropped = cl.dropped.Load()
 	r.warnings = e.warnings.count() - w0
-	r.sweepWakeups = e.counter("kubently_gateway_sweep_wakeups_total", "") - wake0
-	r.contactTimeouts = e.counter("kubently_gateway_executor_contact_timeouts_total", "") - ct0
+	r.sweepWakeups = promtest.Sum(tb, e.reg, "kubently_gateway_sweep_wakeups_total") - wake0
+	r.contactTimeouts = promtest.Sum(tb, e.reg, "kubently_gateway_executor_contact_timeouts_total") - ct0
 	cl.stop(tb)
 	r.beatsSent, r.beatsFailed, r.beatErr = cl.beats.N, int(cl.beats.MS), cl.beats.Err
 	testkit.CheckFor(tb, time.Minute, 100*time.Millisecond, func() error {
-		if got := e.streams(); got != 0 {
+		if got := e.streams(tb); got != 0 {
 			return fmt.Errorf("gateway still holds %d streams after the client left", got)
 		}
 		return nil
 	})
-	r.closed = e.streams()
+	r.closed = e.streams(tb)
 	// The gauge drops before each stream's deferred presence Leave has
 	// run; give those (and net/http's connection goroutines) time to end.
 	deadline := time.Now().Add(30 * time.Second)
@@ -417,47 +418,8 @@ func (e *env) deliver(tb testing.TB, cl *client, count int, rng *rand.Rand) []ti
 }
 
 // streams is the gateway's own count of executor streams it holds.
-func (e *env) streams() int {
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		return -1
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "kubently_gateway_executor_streams" {
-			for _, m := range mf.GetMetric() {
-				return int(m.GetGauge().GetValue())
-			}
-		}
-	}
-	return 0
-}
-
-// counter is the value of the gateway's counter name, summed over its
-// series, or only the series whose outcome label is outcome if set; 0 if
-// it has none (the sweep metrics do not exist on an older gateway).
-func (e *env) counter(name, outcome string) float64 {
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		return 0
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			if outcome != "" {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "outcome" && l.GetValue() != outcome {
-						continue metrics
-					}
-				}
-			}
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	return sum
+func (e *env) streams(tb testing.TB) int {
+	return int(promtest.Sum(tb, e.reg, "kubently_gateway_executor_streams"))
 }
 
 func (e *env) redisConns(tb testing.TB) int {

@@ -1,7 +1,9 @@
 // Package stack starts Kubently's four services in one test process — the
 // session service, the dispatcher, the gateway and one executor per cluster —
 // over a real NATS server (natstest) and a real redis-server (redistest) or
-// JetStream, for the end-to-end suites in tests/.
+// JetStream, for the end-to-end suites in tests/. The central services are
+// assembled by cli/devstack, the builder `kubently dev` uses too; this
+// package adds the test bus, the test credentials and the executors.
 //
 // # Usage
 //
@@ -36,12 +38,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 
+	"kubently.io/cli/devstack"
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
 	"kubently.io/libs/natsutil"
 	"kubently.io/libs/natsutil/natstest"
 	"kubently.io/libs/ops"
-	"kubently.io/libs/policy"
 	"kubently.io/libs/redistest"
 	"kubently.io/libs/store"
 	"kubently.io/libs/store/backend"
@@ -49,7 +51,6 @@ import (
 	dispatchapp "kubently.io/services/dispatcher/app"
 	executorapp "kubently.io/services/executor/app"
 	gatewayapp "kubently.io/services/gateway/app"
-	sessionapp "kubently.io/services/session/app"
 )
 
 // API keys of the two callers every Stack accepts (identities "alice" and "bob").
@@ -116,30 +117,20 @@ type Stack struct {
 	// service name: gateway, dispatcher, session.
 	Registries map[string]*prometheus.Registry
 
-	client     *http.Client
-	dispatcher *dispatcherProc
-	ctx        context.Context
+	client *http.Client
+	stack  *devstack.Stack
+	ctx    context.Context
+	// dispatcher is the dispatcher "process"'s connection and store
+	// client, replaced by RestartDispatcher.
+	dispatcher struct {
+		sync.Mutex
+		nc *nats.Conn
+		st store.Store
+	}
 	// gwCfg, log and redisURL start more gateway replicas (StartGateway).
 	gwCfg    gatewayapp.Config
 	log      *slog.Logger
 	redisURL string
-}
-
-// dispatcherProc is the stack's dispatcher "process": its app and its own
-// NATS connection and store client.
-type dispatcherProc struct {
-	mu       sync.Mutex
-	app      *dispatchapp.App
-	nc       *nats.Conn
-	st       store.Store
-	redisURL string
-	start    func(*nats.Conn, store.Store) (*dispatchapp.App, error)
-}
-
-func (p *dispatcherProc) current() *dispatchapp.App {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.app
 }
 
 // RestartDispatcher stops the dispatcher as a process shutdown would
@@ -148,23 +139,17 @@ func (p *dispatcherProc) current() *dispatchapp.App {
 // store. Its metrics start again from zero on the same registry.
 func (s *Stack) RestartDispatcher(tb testing.TB) {
 	tb.Helper()
-	p := s.dispatcher
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.app.Stop(); err != nil {
-		tb.Logf("stop dispatcher: %v", err)
-	}
-	p.nc.Close()
-	_ = p.st.Close()
-	p.nc, p.st = connect(s.ctx, tb, s.NATSURL, p.redisURL, natsutil.RoleDispatcher)
-	app, err := p.start(p.nc, p.st)
+	p := &s.dispatcher
+	p.Lock()
+	defer p.Unlock()
+	err := s.stack.RestartDispatcher(func() (*nats.Conn, store.Store, error) {
+		p.nc.Close()
+		_ = p.st.Close()
+		p.nc, p.st = connect(s.ctx, tb, s.NATSURL, s.redisURL, natsutil.RoleDispatcher)
+		return p.nc, p.st, nil
+	})
 	if err != nil {
 		tb.Fatalf("restart dispatcher: %v", err)
-	}
-	p.app = app
-	// Make sure the server knows the new subscriptions before returning.
-	if err := p.nc.Flush(); err != nil {
-		tb.Fatalf("restart dispatcher: flush: %v", err)
 	}
 }
 
@@ -189,34 +174,7 @@ func Start(tb testing.TB, cfg Config) *Stack {
 	logs := &testkit.SyncBuffer{}
 	log := logging.New(logging.Config{Level: level, Format: "json", Output: logs})
 
-	ncS, stS := connect(ctx, tb, ns.ClientURL(), redisURL, natsutil.RoleSession)
 	regs := map[string]*prometheus.Registry{"gateway": ops.NewRegistry(), "dispatcher": ops.NewRegistry(), "session": ops.NewRegistry()}
-	sess, err := sessionapp.Start(ctx, sessionapp.Deps{Conn: ncS, Store: stS, Log: log.With("service", "session"), Registerer: regs["session"]})
-	if err != nil {
-		tb.Fatalf("session: %v", err)
-	}
-	tb.Cleanup(func() { _ = sess.Stop() })
-
-	ncD, stD := connect(ctx, tb, ns.ClientURL(), redisURL, natsutil.RoleDispatcher)
-	pol, err := policy.NewSource(policy.SourceConfig{Path: cfg.PolicyFile, Interval: cfg.PolicyReload, Log: log.With("service", "dispatcher"), Registerer: regs["dispatcher"]})
-	if err != nil {
-		tb.Fatalf("dispatcher policy: %v", err)
-	}
-	go pol.Run(ctx)
-	startDispatcher := func(nc *nats.Conn, st store.Store) (*dispatchapp.App, error) {
-		deps := dispatchapp.Deps{Conn: nc, Store: st, Log: log.With("service", "dispatcher"), Policy: pol, Registerer: regs["dispatcher"]}
-		if cfg.Dispatcher != nil {
-			cfg.Dispatcher(&deps)
-		}
-		return dispatchapp.Start(ctx, deps)
-	}
-	disp, err := startDispatcher(ncD, stD)
-	if err != nil {
-		tb.Fatalf("dispatcher: %v", err)
-	}
-	dispatcher := &dispatcherProc{app: disp, nc: ncD, st: stD, redisURL: redisURL, start: startDispatcher}
-	tb.Cleanup(func() { _ = dispatcher.current().Stop() })
-
 	tokens := map[string]string{}
 	for _, c := range cfg.Clusters {
 		tokens[c.ID] = c.Token
@@ -225,7 +183,6 @@ func Start(tb testing.TB, cfg Config) *Stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ncG, stG := connect(ctx, tb, ns.ClientURL(), redisURL, natsutil.RoleGateway)
 	gwCfg := gatewayapp.Config{
 		APIKeys:     []string{"alice:" + AliceKey, "bob:" + BobKey},
 		AgentTokens: string(rawTokens),
@@ -241,17 +198,26 @@ func Start(tb testing.TB, cfg Config) *Stack {
 	if cfg.Gateway != nil {
 		cfg.Gateway(&gwCfg)
 	}
-	gw, err := gatewayapp.Start(ctx, gwCfg, gatewayapp.Deps{Conn: ncG, Store: stG, Log: log.With("service", "gateway"), Registry: regs["gateway"]})
+	s := &Stack{NATSURL: ns.ClientURL(), Registries: regs, client: &http.Client{Timeout: 60 * time.Second}, ctx: ctx,
+		gwCfg: gwCfg, log: log, redisURL: redisURL, Logs: logs}
+	central, err := devstack.Start(ctx, devstack.Config{
+		Connect: func(r natsutil.Role) (*nats.Conn, store.Store, error) {
+			nc, st := connect(ctx, tb, ns.ClientURL(), redisURL, r)
+			if r == natsutil.RoleDispatcher {
+				s.dispatcher.nc, s.dispatcher.st = nc, st
+			}
+			return nc, st, nil
+		},
+		Log: log, PolicyFile: cfg.PolicyFile, PolicyReload: cfg.PolicyReload,
+		SessionRegistry: regs["session"], DispatcherRegistry: regs["dispatcher"], GatewayRegistry: regs["gateway"],
+		Dispatcher: cfg.Dispatcher, Gateway: gwCfg, Addr: "127.0.0.1:0",
+	})
 	if err != nil {
-		tb.Fatalf("gateway: %v", err)
+		cancel()
+		tb.Fatalf("stack: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	url := "http://" + ln.Addr().String()
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = gw.Serve(ctx, ln) })
+	s.stack, s.URL, s.Conn = central, central.URL, central.GatewayConn
+	url := central.URL
 
 	var online []string
 	for _, c := range cfg.Clusters {
@@ -274,26 +240,23 @@ func Start(tb testing.TB, cfg Config) *Stack {
 			if cfg.Executor != nil {
 				cfg.Executor(&ecfg)
 			}
-			wg.Go(func() {
-				if err := executorapp.RunWith(ctx, ecfg, c.REST, log.With("service", "executor", "cluster", c.ID, "executor", id)); err != nil {
-					tb.Errorf("executor %s: %v", id, err)
-				}
-			})
+			central.RunExecutor(ecfg, c.REST, log.With("service", "executor", "cluster", c.ID, "executor", id))
 		}
 	}
 	tb.Cleanup(func() {
+		central.Stop()
 		cancel()
-		wg.Wait()
+		for _, err := range central.Errs() {
+			tb.Errorf("stack: %v", err)
+		}
 		if tb.Failed() {
 			tb.Logf("service logs:\n%s", testkit.Tail(logs.String(), 200))
 		}
 	})
-	stH := harnessStore(ctx, tb, ns.ClientURL(), redisURL)
-	s := &Stack{URL: url, Conn: ncG, Store: stH, Logs: logs, NATSURL: ns.ClientURL(), Registries: regs, client: &http.Client{Timeout: 60 * time.Second}, dispatcher: dispatcher, ctx: ctx,
-		gwCfg: gwCfg, log: log, redisURL: redisURL}
+	s.Store = harnessStore(ctx, tb, ns.ClientURL(), redisURL)
 	testkit.CheckFor(tb, 20*time.Second, 100*time.Millisecond, func() error {
 		for _, c := range online {
-			conns, err := stG.Connected(ctx, c)
+			conns, err := central.GatewayStore.Connected(ctx, c)
 			if err != nil {
 				return err
 			}
@@ -315,26 +278,18 @@ func (s *Stack) StartGateway(tb testing.TB, name string) string {
 	cfg := s.gwCfg
 	cfg.Name = name
 	ctx, cancel := context.WithCancel(s.ctx)
-	gw, err := gatewayapp.Start(ctx, cfg, gatewayapp.Deps{Conn: nc, Store: st, Log: s.log.With("service", "gateway", "replica", name)})
+	url, done, err := devstack.ServeGateway(ctx, cfg, gatewayapp.Deps{Conn: nc, Store: st, Log: s.log.With("service", "gateway", "replica", name)}, "127.0.0.1:0")
 	if err != nil {
 		cancel()
 		tb.Fatalf("gateway %s: %v", name, err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		tb.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = gw.Serve(ctx, ln)
-	}()
 	tb.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			tb.Logf("gateway %s: %v", name, err)
+		}
 	})
-	return "http://" + ln.Addr().String()
+	return url
 }
 
 // connect opens a NATS connection and a store client for one "process".

@@ -16,23 +16,22 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"kubently.io/cli/devstack"
 	"kubently.io/libs/logging"
 	"kubently.io/libs/natsutil"
 	"kubently.io/libs/ops"
-	"kubently.io/libs/policy"
 	"kubently.io/libs/store"
 	"kubently.io/libs/store/backend"
 	"kubently.io/libs/telemetry"
 	dispatchapp "kubently.io/services/dispatcher/app"
 	executorapp "kubently.io/services/executor/app"
 	gatewayapp "kubently.io/services/gateway/app"
-	sessionapp "kubently.io/services/session/app"
 )
 
 // AdminURLFile is the file in the data directory holding the URL (with an
@@ -172,51 +171,29 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("dev: %w", err)
 	}
 	log := cfg.Log
-	conns := map[natsutil.Role]*nats.Conn{}
-	stores := map[natsutil.Role]store.Store{}
-	for i, r := range natsutil.Roles() {
-		opts, err := natsutil.ConnConfig{User: users[i+1].User, Password: users[i+1].Password}.Options()
+	var closers []func()
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+	connect := func(r natsutil.Role) (*nats.Conn, store.Store, error) {
+		u := users[slices.Index(natsutil.Roles(), r)+1]
+		opts, err := natsutil.ConnConfig{User: u.User, Password: u.Password}.Options()
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		nc, err := natsutil.Connect(ctx, ns.ClientURL(), r.ServiceName(), log, append(opts, natsutil.RoleOption(r))...)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		defer nc.Close()
+		closers = append(closers, nc.Close)
 		st, err := backend.Open(ctx, backend.Config{RedisURL: cfg.RedisURL, Conn: nc})
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		defer func() { _ = st.Close() }()
-		conns[r], stores[r] = nc, st
-	}
-
-	sess, err := sessionapp.Start(ctx, sessionapp.Deps{Conn: conns[natsutil.RoleSession], Store: stores[natsutil.RoleSession], Log: log.With("service", "session"), Version: cfg.Version})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = sess.Stop() }()
-	// The services are on separate connections: make sure the server has
-	// each one's subscriptions before the gateway sends it requests.
-	if err := conns[natsutil.RoleSession].FlushTimeout(10 * time.Second); err != nil {
-		return fmt.Errorf("dev: session: %w", err)
-	}
-	reg := ops.NewRegistry()
-	pol, err := policy.NewSource(policy.SourceConfig{Path: cfg.PolicyFile, Log: log.With("service", "dispatcher"), Registerer: reg})
-	if err != nil {
-		return err
-	}
-	go pol.Run(ctx)
-	disp, err := dispatchapp.Start(ctx, dispatchapp.Deps{Conn: conns[natsutil.RoleDispatcher], Store: stores[natsutil.RoleDispatcher], Log: log.With("service", "dispatcher"), Registerer: reg, Version: cfg.Version, Policy: pol, BridgeGrace: 10 * time.Second,
-		// A short drain: Ctrl-C should not hang for long.
-		DrainTimeout: 2 * time.Second})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = disp.Stop() }()
-	if err := conns[natsutil.RoleDispatcher].FlushTimeout(10 * time.Second); err != nil {
-		return fmt.Errorf("dev: dispatcher: %w", err)
+		closers = append(closers, func() { _ = st.Close() })
+		return nc, st, nil
 	}
 
 	// The documented defaults (rate limits, connection limits, the
@@ -230,21 +207,23 @@ func Run(ctx context.Context, cfg Config) error {
 	// One local address serves everything, /metrics included.
 	gwCfg.MetricsOnClientPort = true
 	gwCfg.NATSURL = ns.ClientURL()
-	gw, err := gatewayapp.Start(ctx, gwCfg, gatewayapp.Deps{Conn: conns[natsutil.RoleGateway], Store: stores[natsutil.RoleGateway], Log: log.With("service", "gateway"), Registry: reg})
+	reg := ops.NewRegistry()
+	stack, err := devstack.Start(ctx, devstack.Config{Connect: connect, Log: log, Version: cfg.Version, PolicyFile: cfg.PolicyFile,
+		DispatcherRegistry: reg, GatewayRegistry: reg, Gateway: gwCfg, Addr: cfg.Addr,
+		Dispatcher: func(d *dispatchapp.Deps) {
+			d.BridgeGrace = 10 * time.Second
+			// A short drain: Ctrl-C should not hang for long.
+			d.DrainTimeout = 2 * time.Second
+		}})
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "listen" {
+		return fmt.Errorf("dev: %w (use --addr to pick another)", err)
+	}
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("dev: gateway listen %s: %w (use --addr to pick another)", cfg.Addr, err)
-	}
-	url := "http://" + hostPort(ln.Addr())
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	wg.Go(func() { errc <- gw.Serve(ctx, ln) })
+	defer stack.Stop()
+	url := stack.URL
 
 	execCfg := executorapp.Config{
 		APIURL: url, Cluster: cfg.ClusterID, Token: creds.Token, Kubeconfig: cfg.Kubeconfig,
@@ -258,11 +237,7 @@ func Run(ctx context.Context, cfg Config) error {
 	} else if rc, kerr := executorapp.RESTConfig(execCfg); kerr != nil {
 		executorNote = "no kubeconfig found, so no executor is connected (" + firstLine(kerr.Error()) + ")"
 	} else {
-		wg.Go(func() {
-			if err := executorapp.RunWith(ctx, execCfg, rc, log.With("service", "executor")); err != nil {
-				errc <- fmt.Errorf("executor: %w", err)
-			}
-		})
+		stack.RunExecutor(execCfg, rc, log.With("service", "executor"))
 		executorNote = "executor for " + rc.Host
 	}
 
@@ -318,31 +293,12 @@ The cluster keeps running after kubently dev stops; hack/testbed/testbed.sh down
 	var runErr error
 	select {
 	case <-ctx.Done():
-	case runErr = <-errc:
+	case <-stack.Ended():
+		if errs := stack.Errs(); len(errs) > 0 {
+			runErr = errs[0]
+		}
 	}
-	cancel()
-	// The dispatcher drains its commands in flight while the gateway
-	// finishes their responses: stopped one after the other, the gateway
-	// would wait out its own shutdown first.
-	drained := make(chan struct{})
-	go func() {
-		_ = disp.Stop()
-		close(drained)
-	}()
-	wg.Wait()
-	<-drained
 	return runErr
-}
-
-func hostPort(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok {
-		return a.String()
-	}
-	if tcp.IP.IsUnspecified() {
-		return fmt.Sprintf("127.0.0.1:%d", tcp.Port)
-	}
-	return tcp.String()
 }
 
 func firstLine(s string) string {

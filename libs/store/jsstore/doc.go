@@ -25,7 +25,7 @@
 //	               ans.<command id>     {executor_id, until}: who answered
 //	                                    first (KV Create), same TTL
 //	KV P_PRESENCE  <cluster>.<connID>   {info, expires_at}, TTL ttl
-//	               _seen.<cluster>      {seen}: last Heartbeat or Leave of
+//	               _seen.<cluster>      {seen}: last Refresh or Leave of
 //	                                    any stream, TTL store.SeenRetention
 //	stream P_BRIDGE  work-queue, subjects p.bridgeq.<cluster>; one durable
 //	                 pull consumer per cluster (named after it); each

@@ -62,8 +62,8 @@ type presence struct {
 	ExpiresAt time.Time              `json:"expires_at"`
 }
 
-// Heartbeat implements store.Presence.
-func (s *Store) Heartbeat(ctx context.Context, info contracts.ExecutorInfo, ttl time.Duration) error {
+// Refresh implements store.Presence.
+func (s *Store) Refresh(ctx context.Context, info contracts.ExecutorInfo, ttl time.Duration) error {
 	if err := check.Info(info, ttl); err != nil {
 		return err
 	}
@@ -76,10 +76,10 @@ func (s *Store) Heartbeat(ctx context.Context, info contracts.ExecutorInfo, ttl 
 		return fmt.Errorf("jsstore: encode executor info: %w", err)
 	}
 	if err := s.put(ctx, s.presence, info.Cluster+"."+info.ConnID, b, seconds(ttl)); err != nil {
-		return fail("heartbeat", err)
+		return fail("refresh", err)
 	}
 	if err := s.touchSeen(ctx, info.Cluster, now); err != nil {
-		return fail("heartbeat", err)
+		return fail("refresh", err)
 	}
 	return nil
 }

@@ -31,7 +31,7 @@
 //	                        hash tag is the owner key, so both share a slot
 //	p:presence:{cluster}    ZSET connID -> record expiry (unix ms)
 //	p:presence:info:{cluster} HASH connID -> ExecutorInfo JSON
-//	p:presence:seen:{cluster} last Heartbeat or Leave of any stream (unix
+//	p:presence:seen:{cluster} last Refresh or Leave of any stream (unix
 //	                        ms; only ever raised), PX store.SeenRetention
 //
 // A session's state is computed on read: live key present means active; a

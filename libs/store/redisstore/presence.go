@@ -26,7 +26,7 @@ redis.call('SET', KEYS[3], tostring(math.max(seen, tonumber(ARGV[4]))), 'PX', AR
 
 	// KEYS zset, hash, seen; ARGV connID, expiry ms, json, now ms,
 	// retention ms.
-	heartbeatSrc = `
+	refreshSrc = `
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
@@ -55,8 +55,8 @@ if #live == 0 then return {} end
 return redis.call('HMGET', KEYS[2], unpack(live))`
 )
 
-// Heartbeat implements store.Presence.
-func (s *Store) Heartbeat(ctx context.Context, info contracts.ExecutorInfo, ttl time.Duration) error {
+// Refresh implements store.Presence.
+func (s *Store) Refresh(ctx context.Context, info contracts.ExecutorInfo, ttl time.Duration) error {
 	if err := check.Info(info, ttl); err != nil {
 		return err
 	}
@@ -66,9 +66,9 @@ func (s *Store) Heartbeat(ctx context.Context, info contracts.ExecutorInfo, ttl 
 	}
 	now := time.Now()
 	keys := []string{s.presenceKey(info.Cluster), s.presenceInfoKey(info.Cluster), s.seenKey(info.Cluster)}
-	if err := s.heartbeatScript.Run(ctx, s.rdb, keys, info.ConnID, now.Add(ttl).UnixMilli(), b,
+	if err := s.refreshScript.Run(ctx, s.rdb, keys, info.ConnID, now.Add(ttl).UnixMilli(), b,
 		now.UnixMilli(), store.SeenRetention.Milliseconds()).Err(); err != nil {
-		return fail("heartbeat", err)
+		return fail("refresh", err)
 	}
 	return nil
 }
@@ -90,7 +90,7 @@ func (s *Store) Leave(ctx context.Context, cluster, connID string) error {
 }
 
 // LastSeen implements store.Presence: one GET of the cluster's last-seen
-// key, which Heartbeat and Leave raise (never lower) in their scripts.
+// key, which Refresh and Leave raise (never lower) in their scripts.
 func (s *Store) LastSeen(ctx context.Context, cluster string) (time.Time, error) {
 	if err := check.Cluster(cluster); err != nil {
 		return time.Time{}, err

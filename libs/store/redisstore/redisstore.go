@@ -81,7 +81,7 @@ type Store struct {
 	maxLen int64
 	lease  time.Duration
 
-	createScript, casScript, enqueueScript, claimScript, ackScript, heartbeatScript, leaveScript, connectedScript, answerScript, holdScript, ownerScript, fenceScript, claimableScript *redis.Script
+	createScript, casScript, enqueueScript, claimScript, ackScript, refreshScript, leaveScript, connectedScript, answerScript, holdScript, ownerScript, fenceScript, claimableScript *redis.Script
 }
 
 var _ store.Store = (*Store)(nil)
@@ -132,7 +132,7 @@ func newStore(rdb redis.UniversalClient, owned bool, cfg Config) *Store {
 		enqueueScript:   redis.NewScript(enqueueSrc),
 		claimScript:     redis.NewScript(claimSrc),
 		ackScript:       redis.NewScript(ackSrc),
-		heartbeatScript: redis.NewScript(heartbeatSrc),
+		refreshScript:   redis.NewScript(refreshSrc),
 		leaveScript:     redis.NewScript(leaveSrc),
 		answerScript:    redis.NewScript(answerSrc),
 		holdScript:      redis.NewScript(holdSrc),

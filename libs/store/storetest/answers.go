@@ -20,7 +20,7 @@ var answerTests = []test{
 
 var lastSeenTests = []test{
 	{"NeverSeen", testLastSeenNever},
-	{"HeartbeatAndLeave", testLastSeenHeartbeatLeave},
+	{"RefreshAndLeave", testLastSeenRefreshLeave},
 	{"BadInput", testLastSeenBadInput},
 }
 
@@ -172,28 +172,28 @@ func inWindow(at, from, to time.Time) error {
 	return nil
 }
 
-// testLastSeenHeartbeatLeave: heartbeats and leaves of any stream, through
+// testLastSeenRefreshLeave: refreshes and leaves of any stream, through
 // any client, move the cluster's last-seen time, which outlives the
 // presence records.
-func testLastSeenHeartbeatLeave(t *testing.T, newStore func(t *testing.T) store.Store) {
+func testLastSeenRefreshLeave(t *testing.T, newStore func(t *testing.T) store.Store) {
 	st, other := newStore(t), newStore(t)
 	cluster := newCluster()
 	a, b := newInfo(cluster), newInfo(cluster)
 
 	before := time.Now()
-	heartbeat(t, st, a, time.Minute)
+	refresh(t, st, a, time.Minute)
 	at, err := other.LastSeen(ctx(t), cluster)
 	if err != nil {
-		t.Fatalf("LastSeen() after Heartbeat = %v; want nil", err)
+		t.Fatalf("LastSeen() after Refresh = %v; want nil", err)
 	}
 	if err := inWindow(at, before, time.Now()); err != nil {
-		t.Errorf("LastSeen() after Heartbeat = %v", err)
+		t.Errorf("LastSeen() after Refresh = %v", err)
 	}
 
 	time.Sleep(20 * time.Millisecond) // distinct milliseconds
-	heartbeat(t, other, b, time.Minute)
+	refresh(t, other, b, time.Minute)
 	if at2, err := st.LastSeen(ctx(t), cluster); err != nil || !at2.After(at) {
-		t.Errorf("LastSeen() after another stream's Heartbeat = %v, %v; want after %v, nil", at2, err, at)
+		t.Errorf("LastSeen() after another stream's Refresh = %v, %v; want after %v, nil", at2, err, at)
 	}
 
 	for _, info := range []struct {

@@ -14,17 +14,17 @@ import (
 )
 
 var presenceTests = []test{
-	{"HeartbeatConnected", testHeartbeatConnected},
+	{"RefreshConnected", testRefreshConnected},
 	{"Refresh", testRefresh},
 	{"Leave", testLeave},
 	{"Expiry", testPresenceExpiry},
 	{"BadInput", testPresenceBadInput},
 }
 
-func heartbeat(t *testing.T, st store.Store, info contracts.ExecutorInfo, ttl time.Duration) {
+func refresh(t *testing.T, st store.Store, info contracts.ExecutorInfo, ttl time.Duration) {
 	t.Helper()
-	if err := st.Heartbeat(ctx(t), info, ttl); err != nil {
-		t.Fatalf("Heartbeat(%s) = %v; want nil", info.ConnID, err)
+	if err := st.Refresh(ctx(t), info, ttl); err != nil {
+		t.Fatalf("Refresh(%s) = %v; want nil", info.ConnID, err)
 	}
 }
 
@@ -52,15 +52,15 @@ func byConn(infos []contracts.ExecutorInfo) []contracts.ExecutorInfo {
 	return infos
 }
 
-func testHeartbeatConnected(t *testing.T, newStore func(t *testing.T) store.Store) {
+func testRefreshConnected(t *testing.T, newStore func(t *testing.T) store.Store) {
 	st := newStore(t)
 	a, b := newCluster(), newCluster()
 	a1, a2, b1 := newInfo(a), newInfo(a), newInfo(b)
 	a2.ExecutorID = "executor-other"
 	a2.Gateway = "gateway-1"
-	heartbeat(t, st, a1, time.Minute)
-	heartbeat(t, newStore(t), a2, time.Minute) // another gateway replica
-	heartbeat(t, st, b1, time.Minute)
+	refresh(t, st, a1, time.Minute)
+	refresh(t, newStore(t), a2, time.Minute) // another gateway replica
+	refresh(t, st, b1, time.Minute)
 	tests := []struct {
 		name    string
 		cluster string
@@ -87,9 +87,9 @@ func testRefresh(t *testing.T, newStore func(t *testing.T) store.Store) {
 	st := newStore(t)
 	cluster := newCluster()
 	info := newInfo(cluster)
-	heartbeat(t, st, info, time.Minute)
+	refresh(t, st, info, time.Minute)
 	info.LastSeen = info.LastSeen.Add(5 * time.Second)
-	heartbeat(t, st, info, time.Minute)
+	refresh(t, st, info, time.Minute)
 	if diff := cmp.Diff([]contracts.ExecutorInfo{info}, connected(t, st, cluster)); diff != "" {
 		t.Errorf("Connected() after refresh mismatch (-want +got):\n%s", diff)
 	}
@@ -100,8 +100,8 @@ func testLeave(t *testing.T, newStore func(t *testing.T) store.Store) {
 	c := ctx(t)
 	cluster := newCluster()
 	one, two := newInfo(cluster), newInfo(cluster)
-	heartbeat(t, st, one, time.Minute)
-	heartbeat(t, st, two, time.Minute)
+	refresh(t, st, one, time.Minute)
+	refresh(t, st, two, time.Minute)
 	tests := []struct {
 		name   string
 		connID string
@@ -121,7 +121,7 @@ func testLeave(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 	}
 	// A stream can come back after leaving.
-	heartbeat(t, st, one, time.Minute)
+	refresh(t, st, one, time.Minute)
 	if diff := cmp.Diff([]contracts.ExecutorInfo{one}, connected(t, st, cluster)); diff != "" {
 		t.Errorf("Connected() after rejoin mismatch (-want +got):\n%s", diff)
 	}
@@ -131,10 +131,10 @@ func testPresenceExpiry(t *testing.T, newStore func(t *testing.T) store.Store) {
 	st := newStore(t)
 	cluster := newCluster()
 	short, refreshed, long := newInfo(cluster), newInfo(cluster), newInfo(cluster)
-	heartbeat(t, st, short, time.Second)
-	heartbeat(t, st, refreshed, time.Second)
-	heartbeat(t, st, long, time.Minute)
-	heartbeat(t, st, refreshed, time.Minute) // a heartbeat extends the TTL
+	refresh(t, st, short, time.Second)
+	refresh(t, st, refreshed, time.Second)
+	refresh(t, st, long, time.Minute)
+	refresh(t, st, refreshed, time.Minute) // a refresh extends the TTL
 	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		got := connected(t, st, cluster)
 		if len(got) != 2 {
@@ -156,16 +156,16 @@ func testPresenceBadInput(t *testing.T, newStore func(t *testing.T) store.Store)
 		name string
 		call func() error
 	}{
-		{"heartbeat empty cluster", func() error {
-			return st.Heartbeat(ctx(t), with(func(i *contracts.ExecutorInfo) { i.Cluster = "" }), time.Minute)
+		{"refresh empty cluster", func() error {
+			return st.Refresh(ctx(t), with(func(i *contracts.ExecutorInfo) { i.Cluster = "" }), time.Minute)
 		}},
-		{"heartbeat empty conn id", func() error {
-			return st.Heartbeat(ctx(t), with(func(i *contracts.ExecutorInfo) { i.ConnID = "" }), time.Minute)
+		{"refresh empty conn id", func() error {
+			return st.Refresh(ctx(t), with(func(i *contracts.ExecutorInfo) { i.ConnID = "" }), time.Minute)
 		}},
-		{"heartbeat conn id with dot", func() error {
-			return st.Heartbeat(ctx(t), with(func(i *contracts.ExecutorInfo) { i.ConnID = "a.b" }), time.Minute)
+		{"refresh conn id with dot", func() error {
+			return st.Refresh(ctx(t), with(func(i *contracts.ExecutorInfo) { i.ConnID = "a.b" }), time.Minute)
 		}},
-		{"heartbeat zero ttl", func() error { return st.Heartbeat(ctx(t), good, 0) }},
+		{"refresh zero ttl", func() error { return st.Refresh(ctx(t), good, 0) }},
 		{"leave empty cluster", func() error { return st.Leave(ctx(t), "", good.ConnID) }},
 		{"leave empty conn id", func() error { return st.Leave(ctx(t), cluster, "") }},
 		{"connected empty cluster", func() error { _, err := st.Connected(ctx(t), ""); return err }},

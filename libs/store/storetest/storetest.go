@@ -112,8 +112,8 @@ func testReconnect(t *testing.T, newStore func(t *testing.T) store.Store) {
 	mustCreate(t, first, sess, time.Minute)
 	cmds := enqueueN(t, first, cluster, 3, time.Minute)
 	info := newInfo(cluster)
-	if err := first.Heartbeat(c, info, time.Minute); err != nil {
-		t.Fatalf("Heartbeat() = %v; want nil", err)
+	if err := first.Refresh(c, info, time.Minute); err != nil {
+		t.Fatalf("Refresh() = %v; want nil", err)
 	}
 	if err := first.Close(); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)

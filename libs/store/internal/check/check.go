@@ -115,7 +115,7 @@ func Command(c contracts.Command) error {
 	return nil
 }
 
-// Info checks an executor record handed to Heartbeat.
+// Info checks an executor record handed to Refresh.
 func Info(info contracts.ExecutorInfo, ttl time.Duration) error {
 	if err := Cluster(info.Cluster); err != nil {
 		return err

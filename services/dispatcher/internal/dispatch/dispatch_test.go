@@ -414,7 +414,7 @@ func TestQueueFull(t *testing.T) {
 	if err := e.st.PutCluster(ctx, store.ClusterRecord{ID: busy, TokenHash: strings.Repeat("0", 64), CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.Heartbeat(ctx, contracts.ExecutorInfo{Cluster: busy, ConnID: "conn-b", ExecutorID: "exec-b", Gateway: "gw",
+	if err := e.st.Refresh(ctx, contracts.ExecutorInfo{Cluster: busy, ConnID: "conn-b", ExecutorID: "exec-b", Gateway: "gw",
 		ConnectedAt: time.Now(), LastSeen: time.Now()}, time.Minute); err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func addCluster(t *testing.T, e *env, cluster string, revoked bool) {
 func connect(t *testing.T, e *env, cluster, conn string) {
 	t.Helper()
 	now := time.Now()
-	if err := e.st.Heartbeat(testCtx(t), contracts.ExecutorInfo{Cluster: cluster, ConnID: conn, ExecutorID: "exec-" + cluster, Gateway: "gw",
+	if err := e.st.Refresh(testCtx(t), contracts.ExecutorInfo{Cluster: cluster, ConnID: conn, ExecutorID: "exec-" + cluster, Gateway: "gw",
 		ConnectedAt: now, LastSeen: now}, time.Minute); err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,7 @@ func newEnv(tb testing.TB, mod func(*Config)) *env {
 		}
 	}
 	now := time.Now()
-	if err := st.Heartbeat(ctx, contracts.ExecutorInfo{Cluster: online, ConnID: "conn-1", ExecutorID: "exec-1", Gateway: "gw",
+	if err := st.Refresh(ctx, contracts.ExecutorInfo{Cluster: online, ConnID: "conn-1", ExecutorID: "exec-1", Gateway: "gw",
 		ConnectedAt: now, LastSeen: now}, time.Hour); err != nil {
 		tb.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 func stream(t *testing.T, e *env, cluster, conn, executor, instance string) {
 	t.Helper()
 	now := time.Now()
-	if err := e.st.Heartbeat(testCtx(t), contracts.ExecutorInfo{Cluster: cluster, ConnID: conn, ExecutorID: executor, Instance: instance,
+	if err := e.st.Refresh(testCtx(t), contracts.ExecutorInfo{Cluster: cluster, ConnID: conn, ExecutorID: executor, Instance: instance,
 		Gateway: "gw", ConnectedAt: now, LastSeen: now}, time.Minute); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"kubently.io/libs/ops"
 	"kubently.io/libs/policy"
 )
 
@@ -101,27 +102,10 @@ func (m *metrics) collectors() []prometheus.Collector {
 // register registers every collector on r, undoing a partial registration
 // on error.
 func (m *metrics) register(r prometheus.Registerer) error {
-	if r == nil {
-		return nil
-	}
-	var done []prometheus.Collector
-	for _, c := range m.collectors() {
-		if err := r.Register(c); err != nil {
-			for _, d := range done {
-				r.Unregister(d)
-			}
-			return fmt.Errorf("dispatch: register metrics: %w", err)
-		}
-		done = append(done, c)
+	if err := ops.Register(r, m.collectors()...); err != nil {
+		return fmt.Errorf("dispatch: register metrics: %w", err)
 	}
 	return nil
 }
 
-func (m *metrics) unregister(r prometheus.Registerer) {
-	if r == nil {
-		return
-	}
-	for _, c := range m.collectors() {
-		r.Unregister(c)
-	}
-}
+func (m *metrics) unregister(r prometheus.Registerer) { ops.Unregister(r, m.collectors()...) }

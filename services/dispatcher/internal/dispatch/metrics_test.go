@@ -4,26 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"kubently.io/libs/policy"
+	"kubently.io/libs/testkit/promtest"
 )
-
-// seriesCount is the number of series of every kubently_ metric in reg.
-func seriesCount(tb testing.TB, reg *prometheus.Registry) int {
-	tb.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	n := 0
-	for _, mf := range mfs {
-		if strings.HasPrefix(mf.GetName(), "kubently_") {
-			n += len(mf.GetMetric())
-		}
-	}
-	return n
-}
 
 // TestMetricsBoundedUnderFlood sends commands with made-up verbs (words,
 // flags, binary, long strings) to registered and made-up clusters, twice
@@ -54,9 +37,9 @@ func TestMetricsBoundedUnderFlood(t *testing.T) {
 		}
 	}
 	flood(0, 40)
-	first := seriesCount(t, e.reg)
+	first := promtest.Series(t, e.reg, "kubently_")
 	flood(40, 160)
-	if got := seriesCount(t, e.reg); got != first {
+	if got := promtest.Series(t, e.reg, "kubently_"); got != first {
 		t.Errorf("series after 160 more made-up verbs and clusters = %d; want %d as after the first 40", got, first)
 	}
 	mfs, err := e.reg.Gather()

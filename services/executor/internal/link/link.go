@@ -57,6 +57,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/ops"
 )
 
 // Sentinel errors.
@@ -192,14 +193,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.lastEvent.Store("")
 	c.connID.Store("")
-	if cfg.Registerer != nil {
-		if err := cfg.Registerer.Register(c.upGauge); err != nil {
-			return nil, fmt.Errorf("link: register metrics: %w", err)
-		}
-		if err := cfg.Registerer.Register(c.reconnects); err != nil {
-			cfg.Registerer.Unregister(c.upGauge)
-			return nil, fmt.Errorf("link: register metrics: %w", err)
-		}
+	if err := ops.Register(cfg.Registerer, c.upGauge, c.reconnects); err != nil {
+		return nil, fmt.Errorf("link: register metrics: %w", err)
 	}
 	return c, nil
 }

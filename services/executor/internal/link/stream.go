@@ -150,7 +150,7 @@ func (c *Client) stream(ctx context.Context, onCommand func(contracts.Command)) 
 				if hello.ContactIntervalMS > 0 && !beating {
 					beating = true
 					interval := max(time.Duration(hello.ContactIntervalMS)*time.Millisecond, 100*time.Millisecond)
-					go c.heartbeatLoop(sctx, cancel, interval, contracts.ExecutorHeartbeat{ConnID: hello.ConnID, Gateway: hello.Gateway})
+					go c.contactLoop(sctx, cancel, interval, contracts.ExecutorHeartbeat{ConnID: hello.ConnID, Gateway: hello.Gateway})
 				}
 			}
 		case contracts.EventHeartbeat:

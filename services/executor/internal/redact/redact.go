@@ -675,6 +675,12 @@ func (w *walker) maskFields(m map[string]any, rl rule) bool {
 			masked = true
 		}
 	}
+	return w.mark(masked)
+}
+
+// mark records that the document changed when masked is set, and returns
+// masked.
+func (w *walker) mark(masked bool) bool {
 	if masked {
 		w.changed = true
 	}
@@ -685,39 +691,19 @@ func (w *walker) maskFields(m map[string]any, rl rule) bool {
 // the whole value of a credential-like name, the credential part of any
 // other (package sensitive). valueFrom references stay.
 func (w *walker) env(arr []any) bool {
-	masked := false
-	for _, e := range arr {
-		ev, ok := e.(map[string]any)
+	return w.namedValues(arr, func(name any, v any) (any, bool) {
+		n, ok := name.(string)
 		if !ok {
-			continue
-		}
-		name, ok := ev["name"].(string)
-		if !ok {
-			continue
-		}
-		v, ok := ev["value"]
-		if !ok || v == nil {
-			continue
+			return nil, false
 		}
 		s, isString := v.(string)
 		if !isString {
 			// The wrong type where a value belongs: mask it when the
 			// name says it is a credential (fail closed).
-			if w.envName(name) {
-				ev["value"] = Mask
-				masked = true
-			}
-			continue
+			return Mask, w.envName(n)
 		}
-		if m, changed := w.envValue(name, s); changed {
-			ev["value"] = m
-			masked = true
-		}
-	}
-	if masked {
-		w.changed = true
-	}
-	return masked
+		return w.envValue(n, s)
+	})
 }
 
 // args masks credentials in a container's command or args (or a probe's
@@ -743,44 +729,47 @@ func (w *walker) args(arr []any) bool {
 			masked = true
 		}
 	}
-	if masked {
-		w.changed = true
-	}
-	return masked
+	return w.mark(masked)
 }
 
 // headers masks the values of credential headers (Authorization, Cookie,
 // X-Api-Key, credential-like names) in a probe's or lifecycle hook's
 // httpHeaders, and credential shapes in the others.
 func (w *walker) headers(arr []any) bool {
-	masked := false
-	for _, e := range arr {
-		h, ok := e.(map[string]any)
-		if !ok {
-			continue
-		}
-		name, _ := h["name"].(string)
-		v, ok := h["value"]
-		if !ok || v == nil {
-			continue
-		}
+	return w.namedValues(arr, func(name any, v any) (any, bool) {
+		n, _ := name.(string)
 		s, isString := v.(string)
 		switch {
 		case s == Mask:
-		case sensitive.Header(name) && (!isString || s != ""):
-			h["value"] = Mask
-			masked = true
+		case sensitive.Header(n) && (!isString || s != ""):
+			return Mask, true
 		case isString:
-			if m, changed := sensitive.Shapes(s); changed {
-				h["value"] = m
-				masked = true
-			}
+			return sensitive.Shapes(s)
+		}
+		return nil, false
+	})
+}
+
+// namedValues masks the values of a list of {name, value} entries (an env
+// list, httpHeaders): mask gets an entry's name field and its value (not
+// nil) and returns the masked value and whether to put it in.
+func (w *walker) namedValues(arr []any, mask func(name, value any) (any, bool)) bool {
+	masked := false
+	for _, e := range arr {
+		ev, ok := e.(map[string]any)
+		if !ok {
+			continue
+		}
+		v, ok := ev["value"]
+		if !ok || v == nil {
+			continue
+		}
+		if m, changed := mask(ev["name"], v); changed {
+			ev["value"] = m
+			masked = true
 		}
 	}
-	if masked {
-		w.changed = true
-	}
-	return masked
+	return w.mark(masked)
 }
 
 // secretAnnotations masks the annotation values of a Secret, where some
@@ -805,10 +794,7 @@ func (w *walker) secretAnnotations(m map[string]any) bool {
 		ann[k] = Mask
 		masked = true
 	}
-	if masked {
-		w.changed = true
-	}
-	return masked
+	return w.mark(masked)
 }
 
 // identityFields are the top-level fields a leading "*" skips: masking
@@ -891,10 +877,7 @@ func (w *walker) maskPath(v any, segs []string, at int) bool {
 			}
 		}
 	}
-	if masked {
-		w.changed = true
-	}
-	return masked
+	return w.mark(masked)
 }
 
 // maskValue masks v whole: a scalar becomes Mask, and every scalar inside

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"kubently.io/libs/contracts"
+	"kubently.io/libs/ops"
 )
 
 // metrics are the pool's Prometheus metrics. They always exist; New
@@ -58,17 +59,7 @@ func (m *metrics) collectors() []prometheus.Collector {
 
 // register registers every metric with reg, or none if one fails.
 func (m *metrics) register(reg prometheus.Registerer) error {
-	var done []prometheus.Collector
-	for _, c := range m.collectors() {
-		if err := reg.Register(c); err != nil {
-			for _, d := range done {
-				reg.Unregister(d)
-			}
-			return err
-		}
-		done = append(done, c)
-	}
-	return nil
+	return ops.Register(reg, m.collectors()...)
 }
 
 // answered counts a result; ran says whether it came from a worker

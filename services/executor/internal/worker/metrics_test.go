@@ -63,13 +63,7 @@ func TestPoolMetrics(t *testing.T) {
 		}
 		return nil
 	}
-	pool, err := New(Config{Runner: runner, Post: post, Log: logging.Discard(), Workers: 2, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go pool.Run(ctx)
+	pool, ctx, _ := startPool(t, Config{Runner: runner, Post: post, Log: logging.Discard(), Workers: 2, Registerer: reg})
 
 	expired := cmd("old", "get", "pods")
 	expired.Deadline = time.Now().Add(-time.Second)
@@ -135,13 +129,7 @@ func TestPoolBusyMetrics(t *testing.T) {
 		return Outcome{}
 	})
 	p := &posted{}
-	pool, err := New(Config{Runner: runner, Post: p.post, Log: logging.Discard(), Workers: 1, Queue: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go pool.Run(ctx)
+	pool, ctx, _ := startPool(t, Config{Runner: runner, Post: p.post, Log: logging.Discard(), Workers: 1, Queue: 1})
 	m := pool.m
 
 	pool.Submit(ctx, cmd("1", "get", "pods")) // taken by the worker

@@ -27,13 +27,7 @@ func TestPoolScope(t *testing.T) {
 		return Outcome{Output: "ok\n"}
 	})
 	p := &posted{}
-	pool, err := New(Config{Runner: runner, Post: p.post, Log: logging.Discard(), Workers: 1, ExecutorID: "e"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go pool.Run(ctx)
+	pool, ctx, _ := startPool(t, Config{Runner: runner, Post: p.post, Log: logging.Discard(), Workers: 1, ExecutorID: "e"})
 	shop := &contracts.CommandScope{Namespaces: []string{"shop"}}
 	scoped := func(id string, argv ...string) contracts.Command {
 		c := cmd(id, argv...)

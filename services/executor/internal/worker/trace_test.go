@@ -66,13 +66,7 @@ func TestRunSpanContinuesCommandTrace(t *testing.T) {
 		}
 		return Outcome{Output: "ok\n"}
 	})
-	pool, err := New(Config{Runner: runner, Post: p.post, Log: logging.Discard(), Workers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go pool.Run(ctx)
+	pool, ctx, cancel := startPool(t, Config{Runner: runner, Post: p.post, Log: logging.Discard(), Workers: 2})
 
 	traced := cmd("t1", "get", "pods", "private-pod", "-n", "private-ns")
 	traced.TraceParent, traced.CorrelationID = traceParent, "corr-1"

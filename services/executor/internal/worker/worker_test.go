@@ -62,13 +62,7 @@ func TestPoolOutcomes(t *testing.T) {
 		return Outcome{Output: "ok\n"}
 	})
 	p := &posted{}
-	pool, err := New(Config{Runner: runner, Post: p.post, Log: logging.Discard(), Workers: 2, ExecutorID: "e"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go pool.Run(ctx)
+	pool, ctx, _ := startPool(t, Config{Runner: runner, Post: p.post, Log: logging.Discard(), Workers: 2, ExecutorID: "e"})
 
 	slow := cmd("slow", "get", "slow")
 	slow.Deadline = time.Now().Add(200 * time.Millisecond)
@@ -117,13 +111,7 @@ func TestPoolBusy(t *testing.T) {
 	block, started := make(chan struct{}), make(chan struct{}, 1)
 	runner := RunnerFunc(func(ctx context.Context, c *policy.Command) Outcome { started <- struct{}{}; <-block; return Outcome{} })
 	p := &posted{}
-	pool, err := New(Config{Runner: runner, Post: p.post, Log: logging.Discard(), Workers: 1, Queue: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go pool.Run(ctx)
+	pool, ctx, _ := startPool(t, Config{Runner: runner, Post: p.post, Log: logging.Discard(), Workers: 1, Queue: 1})
 	pool.Submit(ctx, cmd("1", "get", "pods")) // taken by the worker
 	select {
 	case <-started:
@@ -144,4 +132,18 @@ func TestNewRequiresDeps(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("New(empty) = nil error")
 	}
+}
+
+// startPool starts a pool with cfg until the test ends; it returns the
+// pool and the context it runs with, and the func that ends it sooner.
+func startPool(t *testing.T, cfg Config) (*Pool, context.Context, context.CancelFunc) {
+	t.Helper()
+	pool, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go pool.Run(ctx)
+	return pool, ctx, cancel
 }

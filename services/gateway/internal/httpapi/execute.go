@@ -14,6 +14,8 @@ import (
 	"kubently.io/libs/authz"
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/policy"
+
+	"kubently.io/services/gateway/internal/settle"
 )
 
 // statusFor maps a command's outcome to the HTTP status of /v1/execute. A
@@ -96,10 +98,10 @@ func (s *Server) dispatch(ctx context.Context, req contracts.ExecuteRequest) (co
 	wait := timeout + s.cfg.RequestMargin
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	defer s.settler.track(req.CommandID, time.Now().Add(wait), cancel)()
+	defer s.settler.Track(req.CommandID, time.Now().Add(wait), cancel)()
 	res, err := rpc(ctx, s, wait, contracts.DispatchExecute, req)
 	if err != nil {
-		res, err := settledError(ctx, err)
+		res, err := settle.Result(ctx, err)
 		return res, namingCommand(err, req.CommandID)
 	}
 	return res, nil

@@ -25,6 +25,7 @@ import (
 	"kubently.io/libs/store"
 	"kubently.io/libs/telemetry"
 	"kubently.io/services/gateway/internal/auth"
+	"kubently.io/services/gateway/internal/settle"
 )
 
 // claimBatch is the most commands a stream takes from its queue at once.
@@ -154,7 +155,7 @@ func (s *Server) stream(c echo.Context) error {
 	if err := s.recheckExecutor(ctx, c); err != nil {
 		return writeError(c, err)
 	}
-	if err := s.heartbeat(ctx, info); err != nil {
+	if err := s.refreshPresence(ctx, info); err != nil {
 		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "cannot record executor presence: %v", err))
 	}
 	defer func() {
@@ -220,8 +221,8 @@ func (s *Server) stream(c echo.Context) error {
 			if err := out.JSON("", contracts.EventHeartbeat, contracts.HeartbeatEvent{Type: contracts.TypeHeartbeatEvent, Time: info.LastSeen, IntervalMS: s.cfg.Heartbeat.Milliseconds()}); err != nil {
 				return nil
 			}
-			if err := s.heartbeat(ctx, info); err != nil {
-				log.Warn("presence heartbeat failed", logging.KeyErr, err)
+			if err := s.refreshPresence(ctx, info); err != nil {
+				log.Warn("presence refresh failed", logging.KeyErr, err)
 			}
 		case <-waker.C():
 			if err := s.deliver(ctx, out, cluster, info.ConnID, log); err != nil {
@@ -231,10 +232,12 @@ func (s *Server) stream(c echo.Context) error {
 	}
 }
 
-func (s *Server) heartbeat(ctx context.Context, info contracts.ExecutorInfo) error {
+// refreshPresence rewrites the stream's presence record (store.Presence.Refresh)
+// for another PresenceTTL.
+func (s *Server) refreshPresence(ctx context.Context, info contracts.ExecutorInfo) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	defer cancel()
-	return s.cfg.Store.Heartbeat(ctx, info, s.cfg.PresenceTTL)
+	return s.cfg.Store.Refresh(ctx, info, s.cfg.PresenceTTL)
 }
 
 // deliver leases this cluster's queued commands (Claim) and writes them to
@@ -483,8 +486,8 @@ func (s *Server) results(c echo.Context) error {
 
 // answerPending is the answer record of a command whose result reached
 // the gateway but not the dispatcher (executor ids never take this form:
-// it is not a host-name-based id).
-const answerPending = "_undelivered"
+// it is not a host-name-based id); the settler reads it.
+const answerPending = settle.AnswerPending
 
 // forwardResult hands r to the dispatcher waiting for it; awaited is
 // false when nobody subscribes to its result subject (no responders).

@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/testkit"
+	"kubently.io/libs/testkit/promtest"
 	"kubently.io/services/gateway/internal/backoff"
 )
 
@@ -180,7 +179,7 @@ func TestAuthBackoff(t *testing.T) {
 	if r.status != http.StatusTooManyRequests || r.apiError(t).Reason != contracts.ReasonAuthBackoff {
 		t.Errorf("executor in back-off = %d %s; want 429 auth_backoff", r.status, r.body)
 	}
-	if n := counterValue(t, e.reg, "kubently_gateway_edge_refusals_total", "auth_backoff"); n != 2 {
+	if n := promtest.Sum(t, e.reg, "kubently_gateway_edge_refusals_total", "reason", "auth_backoff"); n != 2 {
 		t.Errorf("auth_backoff refusals = %v; want 2", n)
 	}
 }
@@ -302,44 +301,6 @@ func TestStreamsOutliveReadTimeout(t *testing.T) {
 	}
 }
 
-// counterValue is the value of name{reason=reason} in reg.
-func counterValue(t *testing.T, reg *prometheus.Registry, name, reason string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
-// seriesCount is the number of series of the kubently_ metrics in reg.
-func seriesCount(t *testing.T, reg *prometheus.Registry) int {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, mf := range mfs {
-		if strings.HasPrefix(mf.GetName(), "kubently_") {
-			n += len(mf.GetMetric())
-		}
-	}
-	return n
-}
-
 // TestMetricsBoundedUnderFlood floods the gateway with made-up methods,
 // paths and cluster ids, unauthenticated and authenticated, then with
 // four times as many more: the series count does not move, and every
@@ -364,9 +325,9 @@ func TestMetricsBoundedUnderFlood(t *testing.T) {
 		}
 	}
 	flood(0, 50)
-	first := seriesCount(t, e.reg)
+	first := promtest.Series(t, e.reg, "kubently_")
 	flood(50, 200)
-	if got := seriesCount(t, e.reg); got != first {
+	if got := promtest.Series(t, e.reg, "kubently_"); got != first {
 		t.Errorf("series after 200 more made-up requests = %d; want %d as after the first 50", got, first)
 	}
 	routes := map[string]bool{"unmatched": true}

@@ -27,6 +27,7 @@ import (
 	"kubently.io/services/gateway/internal/backoff"
 	"kubently.io/services/gateway/internal/hub"
 	"kubently.io/services/gateway/internal/liveness"
+	"kubently.io/services/gateway/internal/settle"
 	"kubently.io/services/gateway/internal/sweep"
 )
 
@@ -38,7 +39,7 @@ type Store interface {
 	Owner(ctx context.Context, commandID string) (string, error)
 	MarkAnswered(ctx context.Context, commandID, executorID string) (first bool, prevExecutor string, err error)
 	Hold(ctx context.Context, cluster, commandID string, holder contracts.CommandHolder) error
-	Fencer
+	settle.Fencer
 	Depth(ctx context.Context, cluster string) (int, error)
 	Queues(ctx context.Context, clusters []string) ([]store.QueueState, error)
 	GetCluster(ctx context.Context, id string) (store.ClusterRecord, error)
@@ -133,7 +134,7 @@ type Server struct {
 	streamsMu sync.Mutex
 	streamsOf map[string]int
 	// settler settles execute requests in flight across NATS disruptions.
-	settler *settler
+	settler *settle.Settler
 	// backoff refuses addresses that failed to authenticate too often.
 	backoff *backoff.Table
 	// routeSet holds the registered route templates: the only route
@@ -279,18 +280,16 @@ func New(cfg Config) (*Server, error) {
 			Help: "Requests refused at the edge by reason: headers_too_large, auth_backoff (the address failed to authenticate too often), audit_stream_limit, executor_stream_limit.",
 		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{s.metrics.requests, s.metrics.streams, s.metrics.results,
+	if err := ops.Register(cfg.Registry, s.metrics.requests, s.metrics.streams, s.metrics.results,
 		s.metrics.authFailures, s.metrics.rateLimited, s.metrics.sse, s.metrics.executors, s.metrics.auditErrors, s.metrics.natsErrors, s.metrics.queueDepth, s.metrics.acks,
-		s.metrics.contactTimeouts, s.metrics.heartbeats, s.metrics.sweepWakeups, s.metrics.sweepErrors, s.metrics.refusals} {
-		if err := cfg.Registry.Register(c); err != nil {
-			return nil, err
-		}
-	}
-	s.settler = newSettler(cfg.Store, cfg.StoreTimeout, cfg.Log)
-	if err := cfg.Registry.Register(s.settler.settled); err != nil {
+		s.metrics.contactTimeouts, s.metrics.heartbeats, s.metrics.sweepWakeups, s.metrics.sweepErrors, s.metrics.refusals); err != nil {
 		return nil, err
 	}
-	if err := s.watchBus(s.closing); err != nil {
+	s.settler = settle.New(cfg.Store, cfg.StoreTimeout, cfg.Log)
+	if err := ops.Register(cfg.Registry, s.settler.Collector()); err != nil {
+		return nil, err
+	}
+	if err := s.settler.Watch(s.cfg.Conn, s.closing); err != nil {
 		return nil, err
 	}
 	if err := s.startSweep(s.closing); err != nil {

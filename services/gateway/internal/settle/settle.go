@@ -1,4 +1,26 @@
-package httpapi
+// Package settle is the gateway's recovery of execute requests in flight
+// after a NATS disruption (docs/architecture.md, *Settle*): a Settler
+// tracks each request waiting for a dispatcher's reply and, after the
+// gateway's own reconnect or a dispatcher's announced one, fences or reads
+// its command in the store, asks the dispatchers to replay a lost reply,
+// and ends the wait with the replayed answer or a clear failure.
+//
+// # Usage
+//
+//	st := settle.New(store, storeTimeout, log)
+//	_ = ops.Register(reg, st.Collector())
+//	_ = st.Watch(nc, done)
+//	ctx, cancel := context.WithCancelCause(ctx)
+//	defer st.Track(id, deadline, cancel)()
+//	if err := request(ctx); err != nil {
+//		res, err := settle.Result(ctx, err)
+//		...
+//	}
+//
+// # Concurrency
+//
+// A Settler is safe for concurrent use.
+package settle
 
 import (
 	"context"
@@ -17,6 +39,11 @@ import (
 	"kubently.io/libs/natsutil"
 	"kubently.io/libs/store"
 )
+
+// AnswerPending is the answer record (store.Bridge.MarkAnswered) of a
+// command whose result reached the gateway but whose hand-over to the
+// dispatcher was not confirmed: "tried, never delivered", not an executor.
+const AnswerPending = "_undelivered"
 
 // Reasons of the errors a settled request fails with.
 const (
@@ -50,19 +77,19 @@ type Fencer interface {
 	Fence(ctx context.Context, commandID string, until time.Time) (store.CommandState, error)
 }
 
-// settler tracks the execute requests waiting for a dispatcher's reply.
+// Settler tracks the execute requests waiting for a dispatcher's reply.
 // NATS delivers at most once: a request or reply in flight when a
 // connection drops (a NATS node dies, NATS restarts) is gone, and its
 // caller would wait out the command's whole timeout. So after any
 // disruption — this replica's own reconnect, or a dispatcher announcing
-// its reconnect (contracts.BusReconnectedSubject) — the settler checks
+// its reconnect (contracts.BusReconnectedSubject) — the Settler checks
 // each request that was in flight through the store (Fencer): one no
 // dispatcher queued is fenced and fails at once (not_dispatched: it did
 // not and will not run); one whose result reached the dispatcher but
 // whose reply does not come fails as result_lost; one still queued or
 // running keeps waiting, as its reply will come over the restored
 // connection.
-type settler struct {
+type Settler struct {
 	fence Fencer
 	// replay asks the dispatchers for a command's reply again; nil: none.
 	replay  func(commandID string) ([]byte, error)
@@ -83,18 +110,20 @@ type waiting struct {
 	until  time.Time // the fence's horizon
 	cancel context.CancelCauseFunc
 
-	// Guarded by settler.mu.
+	// Guarded by Settler.mu.
 	checksLeft int
 	nextCheck  time.Time
 	// misses counts checks in a row that no dispatcher answered.
 	misses int
 	// atRisk: a disruption happened while w was in flight; settled: the
-	// settler ended its wait.
+	// Settler ended its wait.
 	atRisk, settled bool
 }
 
-func newSettler(f Fencer, timeout time.Duration, log *slog.Logger) *settler {
-	return &settler{
+// New returns a Settler that fences and reads commands through f, each
+// store call bounded by timeout.
+func New(f Fencer, timeout time.Duration, log *slog.Logger) *Settler {
+	return &Settler{
 		fence: f, timeout: timeout, log: log,
 		kick:  make(chan struct{}, 1),
 		calls: map[string]*waiting{},
@@ -105,9 +134,9 @@ func newSettler(f Fencer, timeout time.Duration, log *slog.Logger) *settler {
 	}
 }
 
-// track registers a request with command id id whose wait ends at end;
+// Track registers a request with command id id whose wait ends at end;
 // cancel ends the wait with a cause. The returned func unregisters it.
-func (st *settler) track(id string, end time.Time, cancel context.CancelCauseFunc) func() {
+func (st *Settler) Track(id string, end time.Time, cancel context.CancelCauseFunc) func() {
 	w := &waiting{id: id, sent: time.Now(), until: end.Add(fenceSlack), cancel: cancel}
 	st.mu.Lock()
 	st.calls[id] = w
@@ -123,9 +152,9 @@ func (st *settler) track(id string, end time.Time, cancel context.CancelCauseFun
 	}
 }
 
-// disrupted marks every request sent before now as at risk and wakes the
+// Disrupted marks every request sent before now as at risk and wakes the
 // settling loop. It never blocks (it runs on NATS callback goroutines).
-func (st *settler) disrupted(why string) {
+func (st *Settler) Disrupted(why string) {
 	now := time.Now()
 	n := 0
 	st.mu.Lock()
@@ -151,7 +180,7 @@ func (st *settler) disrupted(why string) {
 }
 
 // run checks at-risk requests when they are due, until done closes.
-func (st *settler) run(done <-chan struct{}) {
+func (st *Settler) run(done <-chan struct{}) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -182,7 +211,7 @@ const settleParallel = 16
 
 // checkDue checks the requests whose check is due and returns when the
 // next one is (zero: none at risk).
-func (st *settler) checkDue(done <-chan struct{}) time.Time {
+func (st *Settler) checkDue(done <-chan struct{}) time.Time {
 	now := time.Now()
 	var due []*waiting
 	st.mu.Lock()
@@ -228,7 +257,7 @@ func (st *settler) checkDue(done <-chan struct{}) time.Time {
 // reply exists. The request is checked again every settleEvery until it is
 // settled or its wait ends; only settleChecks checks in a row that no
 // dispatcher answers (the one holding it is gone) settle it as lost.
-func (st *settler) check(w *waiting) {
+func (st *Settler) check(w *waiting) {
 	ctx, cancel := context.WithTimeout(context.Background(), st.timeout)
 	state, err := st.fence.Fence(ctx, w.id, w.until)
 	cancel()
@@ -260,7 +289,7 @@ func (st *settler) check(w *waiting) {
 	}
 	st.mu.Unlock()
 	answeredBy := state.AnsweredBy
-	if answeredBy == answerPending {
+	if answeredBy == AnswerPending {
 		answeredBy = ""
 	}
 	st.recover(w, answeredBy, log)
@@ -272,7 +301,7 @@ func (st *settler) check(w *waiting) {
 // (checked again later). If none answers settleChecks checks in a row
 // (the dispatcher holding the request is gone), the request fails:
 // result_lost if an executor answered, dispatcher_lost otherwise.
-func (st *settler) recover(w *waiting, executor string, log *slog.Logger) {
+func (st *Settler) recover(w *waiting, executor string, log *slog.Logger) {
 	if st.replay != nil {
 		if reply, err := st.replay(w.id); err == nil {
 			var env contracts.Response
@@ -331,8 +360,8 @@ func (st *settler) recover(w *waiting, executor string, log *slog.Logger) {
 		w.id, w.id)})
 }
 
-// finish stops checking w: the settler ends its wait.
-func (st *settler) finish(w *waiting) {
+// finish stops checking w: the Settler ends its wait.
+func (st *Settler) finish(w *waiting) {
 	st.mu.Lock()
 	w.checksLeft, w.settled = 0, true
 	st.mu.Unlock()
@@ -346,38 +375,42 @@ type replayed struct {
 
 func (r *replayed) Error() string { return "reply replayed" }
 
-// watchBus starts settling after this server's own NATS reconnects and
-// after dispatchers announce theirs; it stops when done closes.
-func (s *Server) watchBus(done <-chan struct{}) error {
-	st := s.settler
+// Collector is the Settler's metric (kubently_gateway_requests_settled_total),
+// for the caller to register.
+func (st *Settler) Collector() prometheus.Collector { return st.settled }
+
+// Watch starts settling after nc's own reconnects and after dispatchers
+// announce theirs (contracts.BusReconnectedSubject), asking the
+// dispatchers for lost replies over nc; it stops when done closes.
+func (st *Settler) Watch(nc *nats.Conn, done <-chan struct{}) error {
 	st.replay = func(id string) ([]byte, error) {
 		b, err := json.Marshal(contracts.ReplayRequest{CommandID: id})
 		if err != nil {
 			return nil, err
 		}
-		m, err := s.cfg.Conn.Request(contracts.DispatchReplaySubject, b, replayWait)
+		m, err := nc.Request(contracts.DispatchReplaySubject, b, replayWait)
 		if err != nil {
 			return nil, err
 		}
 		return m.Data, nil
 	}
-	natsutil.OnReconnect(s.cfg.Conn, func(at time.Time) {
+	natsutil.OnReconnect(nc, func(at time.Time) {
 		select {
 		case <-done:
 		default:
-			st.disrupted("gateway reconnected (dropped at " + at.UTC().Format(time.RFC3339Nano) + ")")
+			st.Disrupted("gateway reconnected (dropped at " + at.UTC().Format(time.RFC3339Nano) + ")")
 		}
 	})
-	sub, err := s.cfg.Conn.Subscribe(contracts.BusReconnectedSubject, func(m *nats.Msg) {
+	sub, err := nc.Subscribe(contracts.BusReconnectedSubject, func(m *nats.Msg) {
 		var ev contracts.BusReconnected
 		if err := json.Unmarshal(m.Data, &ev); err != nil || ev.Type != contracts.TypeBusReconnected {
-			s.log.Warn("malformed bus reconnect announcement ignored")
+			st.log.Warn("malformed bus reconnect announcement ignored")
 			return
 		}
-		st.disrupted(ev.Service + " reconnected")
+		st.Disrupted(ev.Service + " reconnected")
 	})
 	if err != nil {
-		return fmt.Errorf("httpapi: subscribe %s: %w", contracts.BusReconnectedSubject, err)
+		return fmt.Errorf("settle: subscribe %s: %w", contracts.BusReconnectedSubject, err)
 	}
 	go func() {
 		<-done
@@ -387,9 +420,9 @@ func (s *Server) watchBus(done <-chan struct{}) error {
 	return nil
 }
 
-// settledError returns the settler's verdict on a request whose wait
-// ended with err — a replayed reply, or a settled failure — or err.
-func settledError(ctx context.Context, err error) (contracts.CommandResult, error) {
+// Result returns the Settler's verdict on a tracked request whose wait
+// (ctx) ended with err — a replayed reply, or a settled failure — or err.
+func Result(ctx context.Context, err error) (contracts.CommandResult, error) {
 	var r *replayed
 	if errors.As(context.Cause(ctx), &r) {
 		if r.err != nil {

@@ -14,11 +14,11 @@ import (
 	"kubently.io/libs/logging"
 )
 
-// heartbeatLoop posts hb every interval until ctx (the stream's) ends. A
+// contactLoop posts the executor heartbeat hb (a contact) every interval until ctx (the stream's) ends. A
 // 404 unknown_stream ends the stream through endStream; other failures
 // are logged and the next beat tries again (the gateway tolerates missed
 // beats up to its contact timeout).
-func (c *Client) heartbeatLoop(ctx context.Context, endStream context.CancelCauseFunc, interval time.Duration, hb contracts.ExecutorHeartbeat) {
+func (c *Client) contactLoop(ctx context.Context, endStream context.CancelCauseFunc, interval time.Duration, hb contracts.ExecutorHeartbeat) {
 	body, err := json.Marshal(hb)
 	if err != nil {
 		return
