@@ -129,7 +129,7 @@ func TestExecutorLost(t *testing.T) {
 		time.Sleep(grace / 4)           // reconnecting; time-based on purpose
 		stream(t, e, "lost-1", "conn-b2", h.ExecutorID, h.Instance)
 		subj, _ := contracts.ResultSubject("lost-1", cmd.ID)
-				b, _ := json.Marshal(contracts.ExecutorResult{CommandID: cmd.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "still here\n"}})
+		b, _ := json.Marshal(contracts.ExecutorResult{CommandID: cmd.ID, Outcome: contracts.Outcome{Status: contracts.StatusSuccess, Output: "still here\n"}})
 		if away := time.Since(left); away >= grace*3/4 {
 			// A machine too busy to bring the instance back well within
 			// the grace cannot tell this case from the one above: answer
