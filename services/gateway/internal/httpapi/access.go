@@ -72,14 +72,23 @@ func allowRole(c echo.Context, a authz.Action) error {
 	return nil
 }
 
-// commandScope returns the namespace argv reads for the scope check and
-// whether it spans all namespaces (policy.Command.ScopeNamespace, the rule
-// the dispatcher applies too). parsed is false when argv does not parse;
-// the policy check in the dispatcher then refuses it, so only the role and
-// the cluster are checked here.
-func commandScope(ctx context.Context, argv []string) (ns string, allNamespaces, parsed bool) {
+// parseArgv parses argv once for the gateway's checks and its refusal
+// record; nil when argv does not parse (the dispatcher's policy check then
+// refuses it, with the reason).
+func parseArgv(argv []string) *policy.Command {
 	cmd, _, ok := policy.Parse(argv)
 	if !ok {
+		return nil
+	}
+	return cmd
+}
+
+// commandScope returns the namespace cmd reads for the scope check and
+// whether it spans all namespaces (policy.Command.ScopeNamespace, the rule
+// the dispatcher applies too). parsed is false for a nil cmd (argv that
+// does not parse): only the role and the cluster are checked here then.
+func commandScope(ctx context.Context, cmd *policy.Command) (ns string, allNamespaces, parsed bool) {
+	if cmd == nil {
 		return "", false, false
 	}
 	ns, all := cmd.ScopeNamespace(ctx, policy.StaticResolver)
@@ -89,18 +98,19 @@ func commandScope(ctx context.Context, argv []string) (ns string, allNamespaces,
 // allowExecute authorises running argv on cluster (role, cluster and
 // namespace scope) and takes a token of the cluster's bucket. A refusal is
 // a decision like any other: it is audited (command_denied) before the
-// client hears of it.
+// client hears of it. argv is parsed once for both.
 func (s *Server) allowExecute(c echo.Context, cluster string, argv []string) error {
-	err := s.checkExecute(c, cluster, argv)
+	cmd := parseArgv(argv)
+	err := s.checkExecute(c, cluster, cmd)
 	if err != nil {
-		s.auditRefusal(c, cluster, argv, err)
+		s.auditRefusal(c, cluster, argv, cmd, err)
 	}
 	return err
 }
 
-func (s *Server) checkExecute(c echo.Context, cluster string, argv []string) error {
+func (s *Server) checkExecute(c echo.Context, cluster string, cmd *policy.Command) error {
 	id := identity(c)
-	ns, all, parsed := commandScope(c.Request().Context(), argv)
+	ns, all, parsed := commandScope(c.Request().Context(), cmd)
 	if !parsed {
 		return s.allowCluster(c, authz.ActionExecute, cluster)
 	}
@@ -111,8 +121,9 @@ func (s *Server) checkExecute(c echo.Context, cluster string, argv []string) err
 }
 
 // auditRefusal records a command the gateway refused (role, scope or rate
-// limit) as command_denied, with the reason and the caller.
-func (s *Server) auditRefusal(c echo.Context, cluster string, argv []string, err error) {
+// limit) as command_denied, with the reason and the caller; cmd is argv
+// parsed (nil if it does not parse), for the record's namespace.
+func (s *Server) auditRefusal(c echo.Context, cluster string, argv []string, cmd *policy.Command, err error) {
 	ctx := c.Request().Context()
 	id := identity(c)
 	e := contracts.AsError(err)
@@ -125,7 +136,7 @@ func (s *Server) auditRefusal(c echo.Context, cluster string, argv []string, err
 	if e.Reason == "" {
 		rec.Reason = string(e.Code)
 	}
-	if cmd, _, ok := policy.Parse(argv); ok {
+	if cmd != nil {
 		rec.Namespace = cmd.Namespace
 	}
 	if contracts.ValidateID("cluster", cluster) != nil {

@@ -42,7 +42,7 @@ func TestCommandScope(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.argv, func(t *testing.T) {
-			ns, all, parsed := commandScope(context.Background(), strings.Fields(tt.argv))
+			ns, all, parsed := commandScope(context.Background(), parseArgv(strings.Fields(tt.argv)))
 			if ns != tt.ns || all != tt.all || parsed != tt.parsed {
 				t.Errorf("got ns %q all %v parsed %v; want %q %v %v", ns, all, parsed, tt.ns, tt.all, tt.parsed)
 			}

@@ -145,7 +145,7 @@ func (s *Server) fleetPrecheck(c echo.Context, t contracts.FleetTarget, argvs []
 	for _, argv := range argvs {
 		if _, d, ok := policy.Parse(argv); !ok {
 			err := &contracts.Error{Code: contracts.CodeCommandDenied, Reason: string(d.Reason), Message: d.Message}
-			s.auditRefusal(c, "", argv, err)
+			s.auditRefusal(c, "", argv, nil, err)
 			return err
 		}
 	}
