@@ -23,6 +23,17 @@ var testNow = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 // runCLI runs kubently with args against url and returns the exit code,
 // stdout and stderr.
+// wantContains fails t for each of want that the output called name
+// (stdout, stderr) lacks.
+func wantContains(t testing.TB, name, got string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s lacks %q:\n%s", name, w, got)
+		}
+	}
+}
+
 func runCLI(t testing.TB, ctx context.Context, url string, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr testkit.SyncBuffer

@@ -99,15 +99,10 @@ and read commands to run next. Exit code 0 when nothing is found, 1 otherwise.`,
 // prints each report as it arrives. Exit 1 when a cluster has findings or
 // did not succeed.
 func runFleetDiagnose(cmd *cobra.Command, o *Options, fl *fleetFlags, namespaces []string, all bool, timeout int, output string) error {
-	t, err := fl.target(timeout)
+	t, c, p, err := fl.start(o, timeout, output)
 	if err != nil {
 		return err
 	}
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	p := newFleetPrinter(o, output)
 	findings := 0
 	sum, err := c.FleetDiagnose(cmd.Context(), contracts.FleetDiagnoseRequest{FleetTarget: t, Namespaces: namespaces, AllNamespaces: all},
 		func(r contracts.FleetResult) error {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 
@@ -93,14 +92,8 @@ func TestDiagnoseCommand(t *testing.T) {
 			if code != tt.code {
 				t.Fatalf("exit %d; want %d (stderr %q)", code, tt.code, stderr)
 			}
-			for _, s := range tt.stdout {
-				if !strings.Contains(stdout, s) {
-					t.Errorf("stdout lacks %q:\n%s", s, stdout)
-				}
-			}
-			if tt.stderr != "" && !strings.Contains(stderr, tt.stderr) {
-				t.Errorf("stderr lacks %q: %s", tt.stderr, stderr)
-			}
+			wantContains(t, "stdout", stdout, tt.stdout...)
+			wantContains(t, "stderr", stderr, tt.stderr)
 			if tt.noStdout && stdout != "" {
 				t.Errorf("stdout = %q; want nothing", stdout)
 			}

@@ -105,15 +105,10 @@ func newExecCmd(o *Options) *cobra.Command {
 // runFleetExec runs argv on every cluster the fleet flags select and
 // prints each result as it arrives.
 func runFleetExec(cmd *cobra.Command, o *Options, fl *fleetFlags, argv []string, ns string, timeout int, output string) error {
-	t, err := fl.target(timeout)
+	t, c, p, err := fl.start(o, timeout, output)
 	if err != nil {
 		return err
 	}
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	p := newFleetPrinter(o, output)
 	sum, err := c.FleetExecute(cmd.Context(), contracts.FleetExecuteRequest{FleetTarget: t, Argv: argv, Namespace: ns},
 		func(r contracts.FleetResult) error {
 			return p.result(r, func(w io.Writer, r contracts.FleetResult) error {

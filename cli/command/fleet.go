@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"kubently.io/cli/client"
 	"kubently.io/libs/contracts"
 )
 
@@ -58,6 +59,20 @@ type fleetPrinter struct {
 	o        *Options
 	json     bool
 	progress bool
+}
+
+// start checks the fleet flags and returns the fan-out's target, the
+// gateway client and the printer for output (text or json).
+func (f *fleetFlags) start(o *Options, timeoutSeconds int, output string) (contracts.FleetTarget, *client.Client, *fleetPrinter, error) {
+	t, err := f.target(timeoutSeconds)
+	if err != nil {
+		return t, nil, nil, err
+	}
+	c, err := o.client()
+	if err != nil {
+		return t, nil, nil, err
+	}
+	return t, c, newFleetPrinter(o, output), nil
 }
 
 func newFleetPrinter(o *Options, output string) *fleetPrinter {

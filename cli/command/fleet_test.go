@@ -99,16 +99,8 @@ func TestFleetCommands(t *testing.T) {
 			if code != tt.code {
 				t.Fatalf("exit %d; want %d (stdout %q, stderr %q)", code, tt.code, stdout, stderr)
 			}
-			for _, s := range tt.stdout {
-				if !strings.Contains(stdout, s) {
-					t.Errorf("stdout lacks %q:\n%s", s, stdout)
-				}
-			}
-			for _, s := range tt.stderr {
-				if !strings.Contains(stderr, s) {
-					t.Errorf("stderr lacks %q:\n%s", s, stderr)
-				}
-			}
+			wantContains(t, "stdout", stdout, tt.stdout...)
+			wantContains(t, "stderr", stderr, tt.stderr...)
 			if tt.body != "" {
 				b, _ := json.Marshal(got)
 				if len(got) != 1 || !strings.Contains(string(b), tt.body) {

@@ -43,12 +43,7 @@ func (d *swallow) handle(m *nats.Msg) {
 
 func (d *swallow) last(t *testing.T) contracts.ExecuteRequest {
 	t.Helper()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.reqs) == 0 {
-		t.Fatal("no execute request reached the dispatcher")
-	}
-	return d.reqs[len(d.reqs)-1]
+	return lastRequest(t, &d.mu, &d.reqs)
 }
 
 type outcome struct {

@@ -251,12 +251,19 @@ func (e *env) fakeServices(t *testing.T) {
 
 func (e *env) lastExecute(t *testing.T) contracts.ExecuteRequest {
 	t.Helper()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.executes) == 0 {
+	return lastRequest(t, &e.mu, &e.executes)
+}
+
+// lastRequest returns the last of the execute requests a fake dispatcher
+// recorded in reqs under mu; it fails t when there is none.
+func lastRequest(t *testing.T, mu *sync.Mutex, reqs *[]contracts.ExecuteRequest) contracts.ExecuteRequest {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(*reqs) == 0 {
 		t.Fatal("no execute request reached the dispatcher")
 	}
-	return e.executes[len(e.executes)-1]
+	return (*reqs)[len(*reqs)-1]
 }
 
 type resp struct {
