@@ -211,7 +211,13 @@ func typePositions(cmd *Command) []string {
 	var out []string
 	typeList := func(s string) {
 		first, rest, hasSlash := strings.Cut(s, "/")
-		out = append(out, strings.Split(first, ",")...)
+		// An empty entry of a type list ("pods,") names no type:
+		// kubectl's resource builder skips it, as SplitResourceList does.
+		for _, t := range strings.Split(first, ",") {
+			if t != "" {
+				out = append(out, t)
+			}
+		}
 		if hasSlash && looksLikeVersion(first) {
 			next, _, _ := strings.Cut(rest, "/")
 			out = append(out, next)
