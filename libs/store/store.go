@@ -197,22 +197,50 @@ type CommandState struct {
 }
 
 // Presence records which executor streams are connected right now. Each
-// record is owned by one stream: it is written by that stream's refreshes,
-// removed when the stream ends, and vanishes on its own after its TTL if the
-// gateway holding it dies.
+// record is owned by one stream: it is written when the stream opens,
+// removed when the stream ends, and vanishes on its own if the gateway
+// holding it dies — after its TTL (Refresh), or once its lease is no longer
+// renewed (Join).
+//
+// A record written by Refresh lives for its own TTL, so its stream must
+// refresh it within every TTL. A record written by Join lives while its
+// lease does: one RenewLease call keeps every stream joined under the
+// lease connected, so a gateway replica renews one lease for all the
+// streams it holds instead of refreshing each one.
 type Presence interface {
 	// Refresh records (or refreshes) info as connected for ttl from now.
 	Refresh(ctx context.Context, info contracts.ExecutorInfo, ttl time.Duration) error
-	// Leave removes one stream's record; removing a missing one is no error.
+	// Join records (or re-records) info as connected under lease: it
+	// counts as connected while the lease is live (see RenewLease) and
+	// for at most ttl from now, whichever ends first; joining it again
+	// starts a new ttl. A lease never renewed is not live. The record's
+	// LastSeen as Connected reports it is the later of info.LastSeen and
+	// the lease's latest renewal.
+	Join(ctx context.Context, lease string, info contracts.ExecutorInfo, ttl time.Duration) error
+	// RenewLease keeps the lease live for ttl from now, and with it every
+	// stream joined under it, in one call whatever their number. It
+	// reports lapsed when the lease was unknown or had run out before this
+	// renewal: the streams joined under it may have been dropped meanwhile
+	// (a store may remove records whose lease ran out), so their holder
+	// should Join them again.
+	RenewLease(ctx context.Context, lease string, ttl time.Duration) (lapsed bool, err error)
+	// Leave removes one stream's record (written by Refresh or Join) at
+	// once; removing a missing one is no error.
 	Leave(ctx context.Context, cluster, connID string) error
-	// Connected returns the live streams of a cluster (none: empty slice).
+	// Connected returns the live streams of a cluster (none: empty slice):
+	// those whose Refresh TTL has not run out, and those joined under a
+	// live lease whose Join TTL has not run out.
 	Connected(ctx context.Context, cluster string) ([]contracts.ExecutorInfo, error)
 	// LastSeen returns when a stream of the cluster was last known to be
-	// open: the latest Refresh or Leave of any of its streams, through
+	// open: the latest Refresh, Join or Leave of any of its streams, or
+	// the latest renewal of the lease of one joined under a lease, through
 	// any gateway replica, stamped with the writer's clock. It outlives
 	// the presence records (SeenRetention), so that a caller can tell "the
 	// executor dropped a moment ago" from "no executor for a long time".
-	// ErrNotFound if the cluster had no stream within SeenRetention.
+	// Once the record of a joined stream whose lease lapsed (its gateway
+	// died) is gone too (its Join TTL ran out), LastSeen falls back to
+	// that stream's latest Join. ErrNotFound if the cluster had no stream
+	// within SeenRetention.
 	LastSeen(ctx context.Context, cluster string) (time.Time, error)
 }
 

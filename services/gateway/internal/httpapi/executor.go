@@ -113,7 +113,8 @@ func clusterOf(c echo.Context) string {
 	return id
 }
 
-// stream holds one executor's SSE connection: it records presence, sends
+// stream holds one executor's SSE connection: it records presence (once,
+// under the replica's lease: see internal/presence), sends
 // heartbeats, and sends queued commands on connect and when woken, by the
 // dispatcher's notify or by the replica's sweep (startSweep), which stands
 // in for a lost notify and for redelivery after a lease ran out. The
@@ -155,13 +156,15 @@ func (s *Server) stream(c echo.Context) error {
 	if err := s.recheckExecutor(ctx, c); err != nil {
 		return writeError(c, err)
 	}
-	if err := s.refreshPresence(ctx, info); err != nil {
+	// Presence: joined once under the replica's lease, which the keeper
+	// renews for all streams (no store call per stream per heartbeat),
+	// and left at once when the stream ends.
+	leave, err := s.presence.Join(ctx, info)
+	if err != nil {
 		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "cannot record executor presence: %v", err))
 	}
 	defer func() {
-		lctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
-		defer cancel()
-		if err := s.cfg.Store.Leave(lctx, cluster, info.ConnID); err != nil {
+		if err := leave(context.Background()); err != nil {
 			log.Warn("presence leave failed", logging.KeyErr, err)
 		}
 	}()
@@ -213,16 +216,10 @@ func (s *Server) stream(c echo.Context) error {
 				out.Abort()
 				return nil
 			}
-			// The event goes out before the presence refresh: the
-			// executor drops a stream that is silent for 3 intervals, so
-			// a slow store (many streams refreshing at once) must not
-			// delay the heartbeat it waits for.
-			info.LastSeen = time.Now().UTC()
-			if err := out.JSON("", contracts.EventHeartbeat, contracts.HeartbeatEvent{Type: contracts.TypeHeartbeatEvent, Time: info.LastSeen, IntervalMS: s.cfg.Heartbeat.Milliseconds()}); err != nil {
+			// No store call: the replica's presence lease keeps the
+			// stream's record (see internal/presence).
+			if err := out.JSON("", contracts.EventHeartbeat, contracts.HeartbeatEvent{Type: contracts.TypeHeartbeatEvent, Time: time.Now().UTC(), IntervalMS: s.cfg.Heartbeat.Milliseconds()}); err != nil {
 				return nil
-			}
-			if err := s.refreshPresence(ctx, info); err != nil {
-				log.Warn("presence refresh failed", logging.KeyErr, err)
 			}
 		case <-waker.C():
 			if err := s.deliver(ctx, out, cluster, info.ConnID, log); err != nil {
@@ -230,14 +227,6 @@ func (s *Server) stream(c echo.Context) error {
 			}
 		}
 	}
-}
-
-// refreshPresence rewrites the stream's presence record (store.Presence.Refresh)
-// for another PresenceTTL.
-func (s *Server) refreshPresence(ctx context.Context, info contracts.ExecutorInfo) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
-	defer cancel()
-	return s.cfg.Store.Refresh(ctx, info, s.cfg.PresenceTTL)
 }
 
 // deliver leases this cluster's queued commands (Claim) and writes them to

@@ -27,6 +27,7 @@ import (
 	"kubently.io/services/gateway/internal/backoff"
 	"kubently.io/services/gateway/internal/hub"
 	"kubently.io/services/gateway/internal/liveness"
+	"kubently.io/services/gateway/internal/presence"
 	"kubently.io/services/gateway/internal/settle"
 	"kubently.io/services/gateway/internal/sweep"
 )
@@ -93,8 +94,11 @@ type Config struct {
 	// long; it also bounds each write to any stream. Zero means 3 ×
 	// Heartbeat.
 	ContactTimeout time.Duration
-	// PresenceTTL is how long a presence record lives without a refresh;
-	// zero means 3 × Heartbeat.
+	// PresenceTTL is the TTL of the replica's presence lease, which keeps
+	// the presence records of all its streams (package presence): if the
+	// replica stops renewing it (it renews every PresenceTTL/3), its
+	// streams vanish from presence within PresenceTTL. Zero means 3 ×
+	// Heartbeat.
 	PresenceTTL time.Duration
 	// Poll is how often the replica's sweep (package sweep) asks the store
 	// which of the clusters it holds streams of have a command to hand out
@@ -142,6 +146,9 @@ type Server struct {
 	routeSet map[string]bool
 	// registry caches the records that verified executor tokens.
 	registry *registryCache
+	// presence keeps the presence records of the streams held here
+	// under one lease.
+	presence *presence.Keeper
 }
 
 type metrics struct {
@@ -166,6 +173,8 @@ type metrics struct {
 	sweepErrors  prometheus.Counter
 	// refusals counts requests refused at the edge by reason.
 	refusals *prometheus.CounterVec
+	// leaseRenewals counts presence lease renewals by outcome.
+	leaseRenewals *prometheus.CounterVec
 }
 
 // New builds the server and its routes.
@@ -279,10 +288,14 @@ func New(cfg Config) (*Server, error) {
 			Name: "kubently_gateway_edge_refusals_total",
 			Help: "Requests refused at the edge by reason: headers_too_large, auth_backoff (the address failed to authenticate too often), audit_stream_limit, executor_stream_limit.",
 		}, []string{"reason"}),
+		leaseRenewals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_gateway_presence_lease_renewals_total",
+			Help: "Renewals of the replica's presence lease (one every presence TTL / 3, keeping the presence of all its executor streams) by outcome: ok, lapsed (the lease had run out: every stream is joined again), error (retried on the next renewal; after a presence TTL of errors the replica's streams drop out of presence).",
+		}, []string{"outcome"}),
 	}
 	if err := ops.Register(cfg.Registry, s.metrics.requests, s.metrics.streams, s.metrics.results,
 		s.metrics.authFailures, s.metrics.rateLimited, s.metrics.sse, s.metrics.executors, s.metrics.auditErrors, s.metrics.natsErrors, s.metrics.queueDepth, s.metrics.acks,
-		s.metrics.contactTimeouts, s.metrics.heartbeats, s.metrics.sweepWakeups, s.metrics.sweepErrors, s.metrics.refusals); err != nil {
+		s.metrics.contactTimeouts, s.metrics.heartbeats, s.metrics.sweepWakeups, s.metrics.sweepErrors, s.metrics.refusals, s.metrics.leaseRenewals); err != nil {
 		return nil, err
 	}
 	s.settler = settle.New(cfg.Store, cfg.StoreTimeout, cfg.Log)
@@ -293,6 +306,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := s.startSweep(s.closing); err != nil {
+		return nil, err
+	}
+	if err := s.startPresence(s.closing); err != nil {
 		return nil, err
 	}
 	s.routes()
@@ -322,6 +338,35 @@ func (s *Server) startSweep(done <-chan struct{}) error {
 		cancel()
 	}()
 	go sw.Run(ctx)
+	return nil
+}
+
+// startPresence creates the replica's presence keeper (package presence)
+// and renews its lease every PresenceTTL/3 until done is closed.
+func (s *Server) startPresence(done <-chan struct{}) error {
+	k, err := presence.New(presence.Config{
+		Store: s.cfg.Store, TTL: s.cfg.PresenceTTL, Timeout: s.cfg.StoreTimeout, Log: s.log,
+		OnRenew: func(lapsed bool, err error) {
+			switch {
+			case err != nil:
+				s.metrics.leaseRenewals.WithLabelValues("error").Inc()
+			case lapsed:
+				s.metrics.leaseRenewals.WithLabelValues("lapsed").Inc()
+			default:
+				s.metrics.leaseRenewals.WithLabelValues("ok").Inc()
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	s.presence = k
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-done
+		cancel()
+	}()
+	go k.Run(ctx)
 	return nil
 }
 
