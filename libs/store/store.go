@@ -146,11 +146,24 @@ type Bridge interface {
 	// Queues reports, in one call for many clusters, the queues of those
 	// of clusters that are not empty: their Depth and whether they hold a
 	// command a Claim would lease now. A gateway replica asks about every
-	// cluster it holds streams of once per poll interval; an empty queue
-	// costs little. Clusters whose queue is empty (or unknown, or never
+	// cluster it holds streams of every few dozen poll intervals, and
+	// through IndexedQueues in between; an empty queue costs little.
+	// Clusters whose queue is empty (or unknown, or never
 	// used) are left out; the rest keep the order of clusters. An invalid
 	// cluster id is ErrInvalid and nothing is read.
 	Queues(ctx context.Context, clusters []string) ([]QueueState, error)
+	// IndexedQueues answers as Queues does, from the store's index of the
+	// queues that are not empty, so that its cost follows the clusters
+	// whose queue holds commands rather than len(clusters). The index is
+	// written next to the queue, not in the same atomic step (on Redis the
+	// two are keys in different slots), so it may lose an entry when the
+	// store fails in between: such a queue is left out until a Queues
+	// call, which sees every queue and restores the index. A caller that
+	// relies on it to find commands (the gateway's sweep) must call Queues
+	// now and then, which bounds how long a lost entry delays a command.
+	// A store whose Queues already costs no more (jsstore) answers both
+	// alike.
+	IndexedQueues(ctx context.Context, clusters []string) ([]QueueState, error)
 }
 
 // Reserver is implemented by a Bridge whose Enqueue takes two steps that a

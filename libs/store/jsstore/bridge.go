@@ -417,4 +417,10 @@ func (s *Store) Queues(ctx context.Context, clusters []string) ([]store.QueueSta
 	return out, nil
 }
 
+// IndexedQueues implements store.Bridge: Queues, whose one stream info
+// request already lists only the subjects that hold messages.
+func (s *Store) IndexedQueues(ctx context.Context, clusters []string) ([]store.QueueState, error) {
+	return s.Queues(ctx, clusters)
+}
+
 var _ store.Reserver = (*Store)(nil)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -161,7 +160,7 @@ func (s *Store) Append(ctx context.Context, cmd contracts.Command) error {
 	}
 	until := cmd.Deadline.Add(s.grace)
 	keys := []string{s.queueKey(cmd.Cluster), s.entryKey(cmd.Cluster)}
-	if err := s.enqueueScript.Run(ctx, s.rdb, keys, s.maxLen, b, cmd.ID, cmd.Deadline.UnixMilli(), until.UnixMilli()).Err(); err != nil {
+	if err := s.appendIndexed(ctx, cmd.Cluster, keys, s.maxLen, b, cmd.ID, cmd.Deadline.UnixMilli(), until.UnixMilli()); err != nil {
 		return fail("enqueue", err)
 	}
 	return nil
@@ -251,40 +250,34 @@ const queuesBatch = 1000
 // from entries leased and still within their lease. An idle replica thus
 // costs Redis one XLEN per cluster per call, in len(clusters)/1000 round
 // trips. Entries past their deadline that no Claim has dropped yet count
-// as claimable (the next Claim drops them).
+// as claimable (the next Claim drops them). The clusters whose queue is
+// not empty are (re-)added to the index of IndexedQueues, which restores
+// an entry an Append lost.
 func (s *Store) Queues(ctx context.Context, clusters []string) ([]store.QueueState, error) {
 	for _, c := range clusters {
 		if err := check.Cluster(c); err != nil {
 			return nil, err
 		}
 	}
+	lens, err := s.lengths(ctx, clusters)
+	if err != nil {
+		return nil, fail("queues", err)
+	}
 	var out []store.QueueState
-	for chunk := range slices.Chunk(clusters, queuesBatch) {
-		pipe := s.rdb.Pipeline()
-		lens := make([]*redis.IntCmd, len(chunk))
-		for i, c := range chunk {
-			lens[i] = pipe.XLen(ctx, s.queueKey(c))
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, fail("queues", err)
-		}
-		for i, c := range chunk {
-			if n := lens[i].Val(); n > 0 {
-				out = append(out, store.QueueState{Cluster: c, Depth: int(n)})
-			}
+	var busy []any
+	for i, c := range clusters {
+		if n := lens[i]; n > 0 {
+			out = append(out, store.QueueState{Cluster: c, Depth: int(n)})
+			busy = append(busy, c)
 		}
 	}
-	for chunk := range slices.Chunk(out, queuesBatch) {
-		err := s.claimable(ctx, chunk)
-		if redis.HasErrorPrefix(err, "NOSCRIPT") {
-			// First use on this server, or its script cache was flushed.
-			if err = s.claimableScript.Load(ctx, s.rdb).Err(); err == nil {
-				err = s.claimable(ctx, chunk)
-			}
-		}
-		if err != nil {
+	if len(busy) > 0 {
+		if err := s.rdb.SAdd(ctx, s.queueIndexKey(), busy...).Err(); err != nil {
 			return nil, fail("queues", err)
 		}
+	}
+	if err := s.claimableAll(ctx, out); err != nil {
+		return nil, fail("queues", err)
 	}
 	return out, nil
 }

@@ -251,3 +251,52 @@ func TestQueuesPrecise(t *testing.T) {
 		t.Errorf("Queues() after SCRIPT FLUSH mismatch (-want +got):\n%s", diff)
 	}
 }
+
+// TestQueueIndexLost: a queue whose index entry is lost (the store failed
+// between an Append's script and its index write, here: the index key is
+// deleted) is missing from IndexedQueues until a Queues call restores
+// the entry; a queue found empty leaves the index.
+func TestQueueIndexLost(t *testing.T) {
+	srv := redistest.Start(t)
+	st, err := redisstore.New(t.Context(), redisstore.Config{URL: srv.URL(), Prefix: "ix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	const index = "ix:bridge:nonempty"
+	ctx := t.Context()
+	busy, idle := "busy-1", "idle-1"
+	clusters := []string{busy, idle}
+	cmd := contracts.Command{ID: contracts.NewID(), Cluster: busy, Argv: []string{"get", "pods"}, Deadline: time.Now().Add(time.Minute)}
+	if err := st.Enqueue(ctx, cmd); err != nil {
+		t.Fatal(err)
+	}
+	indexed := func(want int) {
+		t.Helper()
+		got, err := st.IndexedQueues(ctx, clusters)
+		if err != nil {
+			t.Fatalf("IndexedQueues() = %v; want nil", err)
+		}
+		if len(got) != want || (want == 1 && (got[0].Cluster != busy || got[0].Depth != 1 || !got[0].Claimable)) {
+			t.Errorf("IndexedQueues() = %+v; want %d queue(s) (%s, depth 1, claimable)", got, want, busy)
+		}
+	}
+	indexed(1)
+	if err := rdb.Del(ctx, index).Err(); err != nil {
+		t.Fatal(err)
+	}
+	indexed(0) // lost: the command waits for the next full check
+	if got, err := st.Queues(ctx, clusters); err != nil || len(got) != 1 {
+		t.Fatalf("Queues() = %+v, %v; want the busy queue", got, err)
+	}
+	indexed(1) // restored by Queues
+	if n, err := st.Ack(ctx, busy, []string{cmd.ID}); err != nil || n != 1 {
+		t.Fatalf("Ack() = %d, %v; want 1", n, err)
+	}
+	indexed(0)
+	if in, err := rdb.SIsMember(ctx, index, busy).Result(); err != nil || in {
+		t.Errorf("index holds %s after its queue was found empty: %v, %v; want false", busy, in, err)
+	}
+}

@@ -252,7 +252,8 @@ func TestBridgeQueueDepthGauge(t *testing.T) {
 type countingStore struct {
 	Store
 	claims, sweeps atomic.Int64
-	// asked is the most clusters one Queues call asked about.
+	// asked is the most clusters one Queues or IndexedQueues call asked
+	// about.
 	asked atomic.Int64
 }
 
@@ -262,11 +263,20 @@ func (s *countingStore) Claim(ctx context.Context, cluster, consumer string, max
 }
 
 func (s *countingStore) Queues(ctx context.Context, clusters []string) ([]store.QueueState, error) {
+	s.count(clusters)
+	return s.Store.Queues(ctx, clusters)
+}
+
+func (s *countingStore) IndexedQueues(ctx context.Context, clusters []string) ([]store.QueueState, error) {
+	s.count(clusters)
+	return s.Store.IndexedQueues(ctx, clusters)
+}
+
+func (s *countingStore) count(clusters []string) {
 	s.sweeps.Add(1)
 	if n := int64(len(clusters)); n > s.asked.Load() {
 		s.asked.Store(n)
 	}
-	return s.Store.Queues(ctx, clusters)
 }
 
 // awaitConnected waits for a stream's connected event.

@@ -43,6 +43,7 @@ type Store interface {
 	settle.Fencer
 	Depth(ctx context.Context, cluster string) (int, error)
 	Queues(ctx context.Context, clusters []string) ([]store.QueueState, error)
+	IndexedQueues(ctx context.Context, clusters []string) ([]store.QueueState, error)
 	GetCluster(ctx context.Context, id string) (store.ClusterRecord, error)
 	ListClusters(ctx context.Context) ([]store.ClusterRecord, error)
 	CreateCluster(ctx context.Context, c store.ClusterRecord) error

@@ -10,9 +10,11 @@ import (
 	"kubently.io/libs/store"
 )
 
-// Store is what the sweep needs of the state store (store.Bridge.Queues).
+// Store is what the sweep needs of the state store (store.Bridge.Queues
+// and IndexedQueues).
 type Store interface {
 	Queues(ctx context.Context, clusters []string) ([]store.QueueState, error)
+	IndexedQueues(ctx context.Context, clusters []string) ([]store.QueueState, error)
 }
 
 // Hub is what the sweep needs of the replica's stream hub (hub.Hub).
@@ -33,6 +35,13 @@ type Config struct {
 	Interval time.Duration
 	// Timeout bounds one Store.Queues call; zero means 5s.
 	Timeout time.Duration
+	// FullEvery makes every FullEvery-th sweep (and the first) a full one
+	// (Store.Queues, a check of every held cluster's queue); the others
+	// ask the store's index of non-empty queues (Store.IndexedQueues),
+	// whose cost follows the clusters with commands. The full sweeps
+	// restore an index entry the store lost, so such a command waits at
+	// most FullEvery intervals. Zero means 30; 1 makes every sweep full.
+	FullEvery int
 	// Log is the logger; required.
 	Log *slog.Logger
 	// OnSweep, if not nil, is told after each sweep which clusters were
@@ -47,6 +56,8 @@ type Config struct {
 // Sweeper sweeps one replica's clusters. Create it with New.
 type Sweeper struct {
 	cfg Config
+	// n counts Run's sweeps (Run's goroutine only).
+	n int
 }
 
 // New returns a sweeper; it does nothing until Run or Sweep is called.
@@ -54,8 +65,11 @@ func New(cfg Config) (*Sweeper, error) {
 	if cfg.Store == nil || cfg.Hub == nil || cfg.Log == nil {
 		return nil, errors.New("sweep: Store, Hub and Log are required")
 	}
-	if cfg.Interval < 0 || cfg.Timeout < 0 {
-		return nil, errors.New("sweep: negative Interval or Timeout")
+	if cfg.Interval < 0 || cfg.Timeout < 0 || cfg.FullEvery < 0 {
+		return nil, errors.New("sweep: negative Interval, Timeout or FullEvery")
+	}
+	if cfg.FullEvery == 0 {
+		cfg.FullEvery = 30
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = 2 * time.Second
@@ -79,27 +93,43 @@ func (s *Sweeper) Run(ctx context.Context) {
 		case <-t.C:
 		}
 		var err error
-		if buf, _, err = s.sweep(ctx, buf); err != nil && ctx.Err() == nil {
-			s.cfg.Log.Warn("bridge sweep failed; retried on the next one", logging.KeyErr, err, "interval", s.cfg.Interval)
+		full := s.n%s.cfg.FullEvery == 0
+		if buf, _, err = s.sweep(ctx, buf, full); err != nil && ctx.Err() == nil {
+			s.cfg.Log.Warn("bridge sweep failed; retried on the next one", logging.KeyErr, err, "interval", s.cfg.Interval, "full", full)
+		}
+		if err == nil {
+			s.n++ // a failed full sweep is made again
 		}
 	}
 }
 
-// Sweep runs one sweep now and returns how many streams it woke.
+// Sweep runs one full sweep now and returns how many streams it woke.
 func (s *Sweeper) Sweep(ctx context.Context) (woken int, err error) {
-	_, woken, err = s.sweep(ctx, nil)
+	_, woken, err = s.sweep(ctx, nil, true)
+	return woken, err
+}
+
+// SweepIndexed runs one sweep from the store's index now (as Run does
+// between full sweeps) and returns how many streams it woke.
+func (s *Sweeper) SweepIndexed(ctx context.Context) (woken int, err error) {
+	_, woken, err = s.sweep(ctx, nil, false)
 	return woken, err
 }
 
 // sweep asks the store about the clusters held here (listed into buf,
-// returned for reuse) and wakes one stream of each that has a command to
-// hand out.
-func (s *Sweeper) sweep(ctx context.Context, buf []string) (_ []string, woken int, err error) {
+// returned for reuse) — all of them if full, else those its index of
+// non-empty queues names — and wakes one stream of each that has a
+// command to hand out.
+func (s *Sweeper) sweep(ctx context.Context, buf []string, full bool) (_ []string, woken int, err error) {
 	buf = s.cfg.Hub.Clusters(buf)
 	var queues []store.QueueState
 	if len(buf) > 0 {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-		queues, err = s.cfg.Store.Queues(cctx, buf)
+		if full {
+			queues, err = s.cfg.Store.Queues(cctx, buf)
+		} else {
+			queues, err = s.cfg.Store.IndexedQueues(cctx, buf)
+		}
 		cancel()
 		for _, q := range queues {
 			// A cluster whose last stream ended meanwhile has none to wake;

@@ -15,29 +15,47 @@ import (
 	"kubently.io/services/gateway/internal/hub"
 )
 
-// countingStore records each Queues call and answers with the queues
-// it holds of the clusters it was asked about.
+// countingStore records each Queues and IndexedQueues call and answers
+// with the queues it holds of the clusters it was asked about; the index
+// names every queue unless unindexed lists it (a lost index entry).
 type countingStore struct {
-	mu     sync.Mutex
-	calls  [][]string
-	queues map[string]store.QueueState
-	err    error
+	mu        sync.Mutex
+	calls     [][]string
+	full      []bool // of each call: Queues (not IndexedQueues)
+	queues    map[string]store.QueueState
+	unindexed map[string]bool
+	err       error
 }
 
 func (s *countingStore) Queues(_ context.Context, clusters []string) ([]store.QueueState, error) {
+	return s.answer(clusters, true)
+}
+
+func (s *countingStore) IndexedQueues(_ context.Context, clusters []string) ([]store.QueueState, error) {
+	return s.answer(clusters, false)
+}
+
+func (s *countingStore) answer(clusters []string, full bool) ([]store.QueueState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = append(s.calls, slices.Clone(clusters))
+	s.full = append(s.full, full)
 	if s.err != nil {
 		return nil, s.err
 	}
 	var out []store.QueueState
 	for _, c := range clusters {
-		if q, ok := s.queues[c]; ok {
+		if q, ok := s.queues[c]; ok && (full || !s.unindexed[c]) {
 			out = append(out, q)
 		}
 	}
 	return out, nil
+}
+
+func (s *countingStore) fullCalls() []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.full)
 }
 
 func (s *countingStore) callCount() int {
@@ -86,6 +104,7 @@ func TestNew(t *testing.T) {
 		{name: "no hub", cfg: Config{Store: st, Log: log}, wantErr: true},
 		{name: "no log", cfg: Config{Store: st, Hub: h}, wantErr: true},
 		{name: "negative interval", cfg: Config{Store: st, Hub: h, Log: log, Interval: -time.Second}, wantErr: true},
+		{name: "negative full every", cfg: Config{Store: st, Hub: h, Log: log, FullEvery: -1}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,8 +112,8 @@ func TestNew(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("New() = %v; want error %v", err, tt.wantErr)
 			}
-			if err == nil && (sw.cfg.Interval != 2*time.Second || sw.cfg.Timeout != 5*time.Second) {
-				t.Errorf("defaults: Interval %v, Timeout %v; want 2s, 5s", sw.cfg.Interval, sw.cfg.Timeout)
+			if err == nil && (sw.cfg.Interval != 2*time.Second || sw.cfg.Timeout != 5*time.Second || sw.cfg.FullEvery != 30) {
+				t.Errorf("defaults: Interval %v, Timeout %v, FullEvery %d; want 2s, 5s, 30", sw.cfg.Interval, sw.cfg.Timeout, sw.cfg.FullEvery)
 			}
 		})
 	}
@@ -204,5 +223,79 @@ func TestSweepStoreError(t *testing.T) {
 	}
 	if got := woken(ws["c0000"]); got != 0 {
 		t.Errorf("streams woken after a store error: %d; want 0", got)
+	}
+}
+
+// TestRunFullEvery: Run's first sweep and every FullEvery-th are full
+// (Queues), the others ask the index (IndexedQueues); a command whose
+// cluster the index lost is found by the next full sweep, never lost.
+func TestRunFullEvery(t *testing.T) {
+	h := hub.New()
+	ws := streams(t, h, 3, 1)
+	st := &countingStore{}
+	const interval, every = 10 * time.Millisecond, 3
+	sw, err := New(Config{Store: st, Hub: h, Interval: interval, FullEvery: every, Log: logging.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sw.Run(ctx)
+	}()
+	testkit.CheckFor(t, 30*time.Second, interval, func() error {
+		if got := len(st.fullCalls()); got < 2*every+1 {
+			return fmt.Errorf("%d sweeps; waiting for %d", got, 2*every+1)
+		}
+		return nil
+	})
+	// A command queued on c0001 whose index entry was lost: only a full
+	// sweep sees it.
+	st.mu.Lock()
+	st.queues = map[string]store.QueueState{"c0001": {Cluster: "c0001", Depth: 1, Claimable: true}}
+	st.unindexed = map[string]bool{"c0001": true}
+	st.mu.Unlock()
+	select {
+	case <-ws["c0001"][0].C():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stream of c0001 was not woken within 30s")
+	}
+	cancel()
+	<-done
+	for i, full := range st.fullCalls() {
+		if want := i%every == 0; full != want {
+			t.Fatalf("sweep %d full = %v; want %v (first and every %dth full): %v", i, full, want, every, st.fullCalls())
+		}
+	}
+}
+
+// TestSweepIndexed: a sweep from the index wakes the streams of the
+// clusters with work the index names, and not one whose entry was lost.
+func TestSweepIndexed(t *testing.T) {
+	h := hub.New()
+	ws := streams(t, h, 3, 1)
+	st := &countingStore{
+		queues: map[string]store.QueueState{
+			"c0000": {Cluster: "c0000", Depth: 1, Claimable: true},
+			"c0002": {Cluster: "c0002", Depth: 1, Claimable: true},
+		},
+		unindexed: map[string]bool{"c0002": true},
+	}
+	sw, err := New(Config{Store: st, Hub: h, Log: logging.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := sw.SweepIndexed(t.Context()); n != 1 || err != nil {
+		t.Fatalf("SweepIndexed() = %d, %v; want 1, nil", n, err)
+	}
+	if got := st.fullCalls(); len(got) != 1 || got[0] {
+		t.Errorf("store calls (full?) = %v; want one IndexedQueues", got)
+	}
+	if woken(ws["c0000"]) != 1 || woken(ws["c0002"]) != 0 {
+		t.Errorf("woken: want only the stream of c0000")
+	}
+	if n, err := sw.Sweep(t.Context()); n != 2 || err != nil {
+		t.Errorf("Sweep() = %d, %v; want 2, nil (c0000 and the unindexed c0002)", n, err)
 	}
 }
