@@ -8,7 +8,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,6 +63,10 @@ const (
 	fdMargin = 512
 	// gatewayRedisName is the client name of the gateway's Redis pool.
 	gatewayRedisName = "kubently-gateway"
+	// envProfile, if set, names a directory for CPU profiles of the
+	// gateway process during the idle windows with N streams
+	// (profileIdle).
+	envProfile = "KUBENTLY_SCALE_CPUPROFILE"
 )
 
 // BenchmarkStreams holds N executor streams (one per cluster) on one
@@ -313,10 +319,12 @@ func (e *env) phase(tb testing.TB, count int, beats bool, rng *rand.Rand) result
 	}
 
 	// Steady state: everything connected, nothing to deliver.
+	stopProfile := profileIdle(tb, count, beats)
 	ru0, rs0, hb0 := cpuTime(), e.redisStats(tb), promtest.Sum(tb, e.reg, "kubently_gateway_executor_heartbeats_total", "outcome", "local")
 	t0 := time.Now()
 	time.Sleep(idleWindow)
 	ru1, rs1, hb1 := cpuTime(), e.redisStats(tb), promtest.Sum(tb, e.reg, "kubently_gateway_executor_heartbeats_total", "outcome", "local")
+	stopProfile()
 	win := time.Since(t0).Seconds()
 	r.gwCPU = (ru1 - ru0).Seconds() / win
 	r.redisCPU = (rs1.cpu - rs0.cpu).Seconds() / win
@@ -415,6 +423,38 @@ func (e *env) deliver(tb testing.TB, cl *client, count int, rng *rand.Rand) []ti
 		}
 	}
 	return out
+}
+
+// profileIdle starts a CPU profile of this process (the gateway) for the
+// idle window of a phase with more than baseStreams streams if
+// envProfile names a directory (as idle-<streams>[-hb].pprof), and
+// returns the function that stops it. Do not combine it with go test
+// -cpuprofile: one profile runs at a time.
+func profileIdle(tb testing.TB, count int, beats bool) (stop func()) {
+	tb.Helper()
+	dir := os.Getenv(envProfile)
+	if dir == "" || count <= baseStreams {
+		return func() {}
+	}
+	name := fmt.Sprintf("idle-%d.pprof", count)
+	if beats {
+		name = fmt.Sprintf("idle-%d-hb.pprof", count)
+	}
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		tb.Fatalf("cpu profile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		tb.Fatalf("cpu profile: %v", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			tb.Errorf("cpu profile: %v", err)
+		}
+		tb.Logf("idle CPU profile written to %s", f.Name())
+	}
 }
 
 // streams is the gateway's own count of executor streams it holds.
