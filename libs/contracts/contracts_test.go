@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -203,6 +204,20 @@ func TestIsID(t *testing.T) {
 	for _, tt := range tests {
 		if got := IsID(tt.id); got != tt.want {
 			t.Errorf("IsID(%q) = %v; want %v", tt.id, got, tt.want)
+		}
+	}
+}
+
+// TestIsIDMatchesPattern: IsID accepts exactly ^[a-zA-Z0-9_-]{1,64}$.
+func TestIsIDMatchesPattern(t *testing.T) {
+	re := regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+	cases := []string{"", "a", "A-z_09", strings.Repeat("x", 64), strings.Repeat("x", 65), "a.b", "a b", "a\n", "ä", "a/b", "-", "_", "a\x00"}
+	for c := range 256 {
+		cases = append(cases, "id"+string(rune(c)), string([]byte{byte(c)}))
+	}
+	for _, id := range cases {
+		if got, want := IsID(id), re.MatchString(id); got != want {
+			t.Errorf("IsID(%q) = %v; want %v", id, got, want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,18 +65,17 @@ func (w *Writer) Event(id, name string, data []byte) error {
 	if strings.ContainsAny(id, "\r\n\x00") || strings.ContainsAny(name, "\r\n") {
 		return ErrBadField
 	}
-	var sb strings.Builder
+	// One buffer, appended to: a stream's heartbeat is written every few
+	// seconds on each of thousands of streams.
+	buf := make([]byte, 0, len(id)+len(name)+len(data)+32)
 	if id != "" {
-		sb.WriteString("id: " + id + "\n")
+		buf = append(append(append(buf, "id: "...), id...), '\n')
 	}
 	if name != "" {
-		sb.WriteString("event: " + name + "\n")
+		buf = append(append(append(buf, "event: "...), name...), '\n')
 	}
-	for _, line := range splitLines(string(data)) {
-		sb.WriteString("data: " + line + "\n")
-	}
-	sb.WriteString("\n")
-	return w.write(sb.String())
+	buf = appendLines(buf, "data: ", data)
+	return w.write(append(buf, '\n'))
 }
 
 // JSON writes one event whose data is v encoded as JSON.
@@ -90,12 +90,8 @@ func (w *Writer) JSON(id, name string, v any) error {
 // Comment writes a comment (": text"), which readers skip or take as a
 // sign of life.
 func (w *Writer) Comment(text string) error {
-	var sb strings.Builder
-	for _, line := range splitLines(text) {
-		sb.WriteString(": " + line + "\n")
-	}
-	sb.WriteString("\n")
-	return w.write(sb.String())
+	buf := appendLines(make([]byte, 0, len(text)+8), ": ", []byte(text))
+	return w.write(append(buf, '\n'))
 }
 
 // Abort makes the connection's next write fail at once, so the server
@@ -104,23 +100,32 @@ func (w *Writer) Abort() {
 	_ = w.rc.SetWriteDeadline(time.Now())
 }
 
-func (w *Writer) write(frame string) error {
+func (w *Writer) write(frame []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.timeout > 0 {
 		// Unsupported (a test recorder) only means no bound.
 		_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
 	}
-	if _, err := w.w.Write([]byte(frame)); err != nil {
+	if _, err := w.w.Write(frame); err != nil {
 		return err
 	}
 	w.f.Flush()
 	return nil
 }
 
-// splitLines splits s at LF, CRLF or CR; "" is one empty line.
-func splitLines(s string) []string {
-	s = strings.ReplaceAll(s, "\r\n", "\n")
-	s = strings.ReplaceAll(s, "\r", "\n")
-	return strings.Split(s, "\n")
+// appendLines appends one prefix+line+"\n" per line of data, split at LF,
+// CRLF or CR; empty data is one empty line.
+func appendLines(buf []byte, prefix string, data []byte) []byte {
+	for {
+		i := bytes.IndexAny(data, "\r\n")
+		if i < 0 {
+			return append(append(append(buf, prefix...), data...), '\n')
+		}
+		buf = append(append(append(buf, prefix...), data[:i]...), '\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -33,9 +34,24 @@ func TestWriterFrames(t *testing.T) {
 			want:  "data: a\ndata: b\ndata: c\n\n",
 		},
 		{
+			name:  "bare CR and a trailing line break end lines",
+			write: func(w *Writer) error { return w.Event("", "x", []byte("a\rb\r\r\nc\n")) },
+			want:  "event: x\ndata: a\ndata: b\ndata: \ndata: c\ndata: \n\n",
+		},
+		{
+			name:  "empty data is one empty data line",
+			write: func(w *Writer) error { return w.Event("", "", nil) },
+			want:  "data: \n\n",
+		},
+		{
 			name:  "comment",
 			write: func(w *Writer) error { return w.Comment("ping") },
 			want:  ": ping\n\n",
+		},
+		{
+			name:  "multi-line comment",
+			write: func(w *Writer) error { return w.Comment("a\r\nb") },
+			want:  ": a\n: b\n\n",
 		},
 	}
 	for _, tt := range tests {
@@ -164,3 +180,31 @@ func (p pipeWriter) Header() http.Header         { return http.Header{} }
 func (p pipeWriter) Write(b []byte) (int, error) { return p.w.Write(b) }
 func (p pipeWriter) WriteHeader(int)             {}
 func (p pipeWriter) Flush()                      {}
+
+// discard is a ResponseWriter that drops what is written and can flush.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
+func (d *discard) Flush()                      {}
+
+// BenchmarkHeartbeat is the gateway's heartbeat event on one stream, which
+// a replica holding 10,000 streams writes 2,000 times a second.
+func BenchmarkHeartbeat(b *testing.B) {
+	w, err := NewWriter(&discard{h: http.Header{}}, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := struct {
+		Type       string    `json:"type"`
+		Time       time.Time `json:"time"`
+		IntervalMS int64     `json:"heartbeat_interval_ms"`
+	}{"heartbeat", time.Now().UTC(), 5000}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := w.JSON("", "heartbeat", ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

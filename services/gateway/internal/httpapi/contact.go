@@ -50,7 +50,7 @@ func (s *Server) executorHeartbeat(c echo.Context) error {
 	tokenHash := auth.HashToken(token)
 	ctx := c.Request().Context()
 	if s.cfg.Contacts.Touch(cluster, hb.ConnID, tokenHash) {
-		s.metrics.heartbeats.WithLabelValues("local").Inc()
+		s.metrics.localHeartbeats.Inc()
 		return c.JSON(http.StatusOK, contracts.ExecutorHeartbeatResponse{Status: "ok"})
 	}
 	if hb.Gateway != "" && hb.Gateway != s.cfg.Name {

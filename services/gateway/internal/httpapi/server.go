@@ -168,6 +168,9 @@ type metrics struct {
 	// heartbeats counts POST /v1/executor/heartbeat by outcome.
 	contactTimeouts prometheus.Counter
 	heartbeats      *prometheus.CounterVec
+	// localHeartbeats is heartbeats{outcome="local"}, the one counted
+	// thousands of times a second on a replica holding many streams.
+	localHeartbeats prometheus.Counter
 	// sweepWakeups counts streams the sweep woke; sweepErrors its failed
 	// store calls.
 	sweepWakeups prometheus.Counter
@@ -299,6 +302,7 @@ func New(cfg Config) (*Server, error) {
 		s.metrics.contactTimeouts, s.metrics.heartbeats, s.metrics.sweepWakeups, s.metrics.sweepErrors, s.metrics.refusals, s.metrics.leaseRenewals); err != nil {
 		return nil, err
 	}
+	s.metrics.localHeartbeats = s.metrics.heartbeats.WithLabelValues("local")
 	s.settler = settle.New(cfg.Store, cfg.StoreTimeout, cfg.Log)
 	if err := ops.Register(cfg.Registry, s.settler.Collector()); err != nil {
 		return nil, err
