@@ -13,7 +13,8 @@
 // number of streams (default 10000). Each size runs twice: with quiet
 // streams, and with the client posting executor heartbeats
 // (POST /v1/executor/heartbeat) for every stream at the interval the
-// gateway announces. KUBENTLY_SCALE_CPUPROFILE=<dir> writes a CPU profile
+// gateway announces (KUBENTLY_SCALE_HEARTBEAT, default 5s, the gateway's
+// default). KUBENTLY_SCALE_CPUPROFILE=<dir> writes a CPU profile
 // of the gateway process during the idle window of each N-stream phase
 // (idle-<N>.pprof, idle-<N>-hb.pprof). It is skipped with -short and, being a
 // benchmark, never runs under plain `go test`. See docs/scale.md.
