@@ -99,6 +99,8 @@ func (k *Keeper) Lease() string { return k.lease }
 // means the stream is not recorded; leave is then nil.
 func (k *Keeper) Join(ctx context.Context, info contracts.ExecutorInfo) (leave func(context.Context) error, err error) {
 	if !k.live(time.Now()) {
+		// A lapse it finds marks the held streams to be joined again,
+		// which Run's next renewal does.
 		if _, err := k.renew(ctx); err != nil {
 			return nil, err
 		}
@@ -155,12 +157,12 @@ func (k *Keeper) Run(ctx context.Context) {
 	t := time.NewTicker(k.cfg.TTL / 3)
 	defer t.Stop()
 	for {
-		lapsed, err := k.renew(ctx)
+		_, err := k.renew(ctx)
 		if err != nil && ctx.Err() == nil {
 			k.cfg.Log.Warn("presence lease renewal failed; retried on the next one", logging.KeyErr, err, "lease", k.lease)
 		}
 		if err == nil {
-			k.rejoin(ctx, lapsed)
+			k.rejoin(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -173,14 +175,15 @@ func (k *Keeper) Run(ctx context.Context) {
 // Renew renews the lease once now, and joins streams again as Run does.
 // It is Run's step, for tests.
 func (k *Keeper) Renew(ctx context.Context) error {
-	lapsed, err := k.renew(ctx)
+	_, err := k.renew(ctx)
 	if err == nil {
-		k.rejoin(ctx, lapsed)
+		k.rejoin(ctx)
 	}
 	return err
 }
 
-// renew renews the lease and records how long it is live.
+// renew renews the lease and records how long it is live; if the lease
+// had lapsed, it marks every held stream to be joined again (rejoin).
 func (k *Keeper) renew(ctx context.Context) (lapsed bool, err error) {
 	k.renewing.Lock()
 	defer k.renewing.Unlock()
@@ -198,20 +201,29 @@ func (k *Keeper) renew(ctx context.Context) (lapsed bool, err error) {
 	// By this clock the lease runs out TTL after the renewal was sent at
 	// the latest.
 	k.liveUntil = start.Add(k.cfg.TTL)
+	streams := make([]*stream, 0, len(k.streams))
+	if lapsed {
+		for _, st := range k.streams {
+			streams = append(streams, st)
+		}
+	}
 	k.mu.Unlock()
+	for _, st := range streams {
+		st.mu.Lock()
+		st.stale = true
+		st.mu.Unlock()
+	}
 	return lapsed, nil
 }
 
-// rejoin joins every held stream again if all is set (the lease lapsed),
-// else those a lapse left to join again (their Join failed) and those half
-// way through their RecordTTL.
-func (k *Keeper) rejoin(ctx context.Context, all bool) {
+// rejoin joins again the held streams a lapsed lease marked (stale, until
+// their Join succeeds) and those half way through their RecordTTL.
+func (k *Keeper) rejoin(ctx context.Context) {
 	cutoff := time.Now().Add(-k.cfg.RecordTTL / 2)
 	k.mu.Lock()
 	var due []*stream
 	for _, st := range k.streams {
 		st.mu.Lock()
-		st.stale = st.stale || all
 		if st.stale || st.joined.Before(cutoff) {
 			due = append(due, st)
 		}
@@ -242,6 +254,6 @@ func (k *Keeper) rejoin(ctx context.Context, all bool) {
 	close(work)
 	wg.Wait()
 	if failed > 0 && ctx.Err() == nil {
-		k.cfg.Log.Warn("presence: joining streams again failed; retried on the next renewal", "failed", failed, "of", len(due), "lease_lapsed", all)
+		k.cfg.Log.Warn("presence: joining streams again failed; retried on the next renewal", "failed", failed, "of", len(due))
 	}
 }

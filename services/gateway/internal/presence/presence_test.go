@@ -224,3 +224,35 @@ func TestJoinStoreDown(t *testing.T) {
 		t.Errorf("Connected() = %v; want none", got)
 	}
 }
+
+// TestJoinFindsLapse: a Join that renews the lapsed lease itself (no
+// renewal ran for longer than the TTL) leaves the streams already held to
+// be joined again by the next renewal, though that one finds the lease
+// live.
+func TestJoinFindsLapse(t *testing.T) {
+	st := newStore(t)
+	k := newKeeper(t, st, time.Second, time.Hour)
+	a, b := newInfo("dev-1"), newInfo("prod-1")
+	if _, err := k.Join(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if got := connIDs(t, st, "dev-1"); len(got) != 0 {
+			return fmt.Errorf("Connected() = %v; want none once the lease ran out", got)
+		}
+		return nil
+	})
+	// The store lost a's record meanwhile.
+	if err := st.Leave(t.Context(), "dev-1", a.ConnID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Join(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Renew(t.Context()); err != nil {
+		t.Fatalf("Renew() = %v", err)
+	}
+	if got := connIDs(t, st, "dev-1"); len(got) != 1 || got[0] != a.ConnID {
+		t.Errorf("Connected(dev-1) = %v; want [%s] joined again", got, a.ConnID)
+	}
+}
