@@ -408,15 +408,19 @@ func (s *Server) results(c echo.Context) error {
 	// command: the result subject names the poster's cluster, so only a
 	// dispatcher waiting for a command issued to that cluster can take
 	// the result, and Ack removes only the poster's cluster's commands.
-	// A result acknowledges its command too (the executor may have died
-	// before its ack went out): it must not run again.
+	// A result acknowledges its command too: the executor sends no
+	// separate ack for a command it answers within its ack delay (and may
+	// have died before a separate ack went out); it must not run again.
+	// A 200 says whether the ack was recorded (acked), so that an
+	// executor whose result got through while the store did not acks
+	// the command again itself.
 	var (
-		owner    string
-		ownerErr error
-		wg       sync.WaitGroup
+		owner            string
+		ownerErr, ackErr error
+		wg               sync.WaitGroup
 	)
 	wg.Go(func() { owner, ownerErr = s.cfg.Store.Owner(ctx, r.CommandID) })
-	wg.Go(func() { _, _ = s.ackIDs(ctx, cluster, []string{r.CommandID}) })
+	wg.Go(func() { _, ackErr = s.ackIDs(ctx, cluster, []string{r.CommandID}) })
 	awaited, err := s.forwardResult(ctx, cluster, r)
 	wg.Wait()
 	switch {
@@ -445,7 +449,7 @@ func (s *Server) results(c echo.Context) error {
 			log.Info("repeated result delivered: the earlier post had not reached the dispatcher", "first_executor_id", prev)
 		}
 		s.metrics.results.WithLabelValues("accepted").Inc()
-		return c.JSON(http.StatusOK, map[string]string{"status": "accepted", "command_id": r.CommandID})
+		return c.JSON(http.StatusOK, contracts.ExecutorResultResponse{Status: "accepted", CommandID: r.CommandID, Acked: ackErr == nil})
 	}
 	// Nobody took it. The answer record says whether anyone delivered a
 	// result before; answerPending marks "tried, never delivered".
@@ -475,7 +479,7 @@ func (s *Server) results(c echo.Context) error {
 	case prev == executorID:
 		s.metrics.results.WithLabelValues("duplicate").Inc()
 		log.Debug("duplicate result")
-		return c.JSON(http.StatusOK, map[string]string{"status": "duplicate", "command_id": r.CommandID})
+		return c.JSON(http.StatusOK, contracts.ExecutorResultResponse{Status: "duplicate", CommandID: r.CommandID, Acked: ackErr == nil})
 	default:
 		s.metrics.results.WithLabelValues("duplicate_other").Inc()
 		log.Warn("result rejected: the command was answered by another executor", "first_executor_id", prev)
