@@ -276,34 +276,19 @@ func (s *Server) deliver(ctx context.Context, out *sse.Writer, cluster, connID s
 			log.Info("command sent", logging.KeyCommandID, cmd.ID, logging.KeyCorrelationID, cmd.CorrelationID)
 		}
 		if len(cmds) < claimBatch {
-			s.observeDepth(ctx, cluster, log)
 			return nil
 		}
-	}
-}
-
-// observeDepth sets the cluster's queue depth gauge after a delivery
-// round. The cluster is a registered one (executorAuth checked it), so the
-// series stay bounded.
-func (s *Server) observeDepth(ctx context.Context, cluster string, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
-	n, err := s.cfg.Store.Depth(ctx, cluster)
-	cancel()
-	if err != nil {
-		log.Warn("bridge depth failed", logging.KeyErr, err)
-		return
-	}
-	s.streamsMu.Lock()
-	defer s.streamsMu.Unlock()
-	if s.streamsOf[cluster] > 0 {
-		s.metrics.queueDepth.WithLabelValues(cluster).Set(float64(n))
 	}
 }
 
 // observeDepths sets the queue depth gauge of every cluster a sweep asked
 // about (held) from what the store reported (queues: the ones not empty,
 // in the order of held); the others are empty. Clusters whose last stream
-// ended meanwhile are skipped.
+// ended meanwhile are skipped. This is the gauge's only source: a
+// delivery round does not read the depth (one store round trip per
+// command fewer), so the gauge lags the queue by at most one sweep
+// interval. The clusters are registered ones (executorAuth checked
+// them), so the series stay bounded.
 func (s *Server) observeDepths(held []string, queues []store.QueueState) {
 	s.streamsMu.Lock()
 	defer s.streamsMu.Unlock()
