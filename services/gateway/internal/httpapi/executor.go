@@ -387,12 +387,13 @@ func (s *Server) results(c echo.Context) error {
 		s.metrics.results.WithLabelValues("unknown").Inc()
 		return writeError(c, contracts.Errorf(contracts.CodeUnknownCommand, "command %s is unknown or expired", r.CommandID))
 	}
-	// The owner read (the cluster binding), the ack and the hand-over to
-	// the dispatcher go out at once, one round trip of latency, not
-	// three. That reveals and records nothing about another cluster's
-	// command: the result subject names the poster's cluster, so only a
+	// The ack and the hand-over to the dispatcher go out at once, one
+	// round trip of latency, not two, and the owner record (the cluster
+	// binding) is read only if the dispatcher did not take the result:
+	// the result subject names the poster's cluster, so only a
 	// dispatcher waiting for a command issued to that cluster can take
-	// the result, and Ack removes only the poster's cluster's commands.
+	// it, and Ack removes only the poster's cluster's commands. Neither
+	// reveals nor records anything about another cluster's command.
 	// A result acknowledges its command too: the executor sends no
 	// separate ack for a command it answers within its ack delay (and may
 	// have died before a separate ack went out); it must not run again.
@@ -400,25 +401,26 @@ func (s *Server) results(c echo.Context) error {
 	// executor whose result got through while the store did not acks
 	// the command again itself.
 	var (
-		owner            string
-		ownerErr, ackErr error
-		wg               sync.WaitGroup
+		ackErr error
+		wg     sync.WaitGroup
 	)
-	wg.Go(func() { owner, ownerErr = s.cfg.Store.Owner(ctx, r.CommandID) })
 	wg.Go(func() { _, ackErr = s.ackIDs(ctx, cluster, []string{r.CommandID}) })
 	awaited, err := s.forwardResult(ctx, cluster, r)
 	wg.Wait()
-	switch {
-	case awaited:
-		// Taken by the dispatcher waiting for this cluster's command.
-	case errors.Is(ownerErr, store.ErrNotFound):
-		return unknown()
-	case ownerErr != nil:
-		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "bridge unavailable: %v", ownerErr))
-	case owner != cluster:
-		s.metrics.results.WithLabelValues("cluster_mismatch").Inc()
-		log.Warn("result from wrong cluster rejected")
-		return writeError(c, contracts.Errorf(contracts.CodeResultClusterDenied, "command %s was not issued to this cluster", r.CommandID))
+	if !awaited {
+		// Taken by nobody (or the hand-over failed): is it a command of
+		// this cluster at all?
+		owner, ownerErr := s.cfg.Store.Owner(ctx, r.CommandID)
+		switch {
+		case errors.Is(ownerErr, store.ErrNotFound):
+			return unknown()
+		case ownerErr != nil:
+			return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "bridge unavailable: %v", ownerErr))
+		case owner != cluster:
+			s.metrics.results.WithLabelValues("cluster_mismatch").Inc()
+			log.Warn("result from wrong cluster rejected")
+			return writeError(c, contracts.Errorf(contracts.CodeResultClusterDenied, "command %s was not issued to this cluster", r.CommandID))
+		}
 	}
 	if err != nil {
 		// The result is acked but did not reach its dispatcher: record the

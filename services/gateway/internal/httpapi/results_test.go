@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,5 +220,38 @@ func TestResultAckNotRecorded(t *testing.T) {
 	}
 	if body.Status != "accepted" || body.Acked {
 		t.Errorf("body = %+v; want accepted, not acked", body)
+	}
+}
+
+// ownerCounting counts the owner reads a Server makes.
+type ownerCounting struct {
+	Store
+	owners *atomic.Int64
+}
+
+func (s ownerCounting) Owner(ctx context.Context, commandID string) (string, error) {
+	s.owners.Add(1)
+	return s.Store.Owner(ctx, commandID)
+}
+
+// TestAcceptedResultReadsNoOwner: a result the waiting dispatcher takes
+// costs no owner read (the result subject already binds it to the
+// poster's cluster); one nobody takes is checked against its owner.
+func TestAcceptedResultReadsNoOwner(t *testing.T) {
+	var owners atomic.Int64
+	e := newEnv(t, envOpts{wrapStore: func(s Store) Store { return ownerCounting{s, &owners} }})
+	cmd := enqueue(t, e, "dev-1", time.Minute)
+	awaitResult(t, e, cmd)
+	if r := postResult(t, e, "dev-1", "exec-a", cmd.ID); r.status != http.StatusOK {
+		t.Fatalf("POST /v1/executor/results = %d %s; want 200", r.status, r.body)
+	}
+	if n := owners.Load(); n != 0 {
+		t.Errorf("%d owner reads for an accepted result; want 0", n)
+	}
+	if r := postResult(t, e, "prod-1", "exec-a", cmd.ID); r.status != http.StatusForbidden {
+		t.Fatalf("POST /v1/executor/results from another cluster = %d %s; want 403", r.status, r.body)
+	}
+	if n := owners.Load(); n != 1 {
+		t.Errorf("%d owner reads after a result nobody took; want 1", n)
 	}
 }
