@@ -248,6 +248,19 @@ type ExecutorResult struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 }
 
+// ExecutorResultResponse is the gateway's 200 answer to an ExecutorResult.
+type ExecutorResultResponse struct {
+	// Status is "accepted" (the waiting dispatcher took the result) or
+	// "duplicate" (the same executor's result was delivered before).
+	Status    string `json:"status"`
+	CommandID string `json:"command_id"`
+	// Acked reports that the post also acknowledged the command in the
+	// store, so the executor need not send a separate ack for it. False
+	// (or absent, from an older gateway) means the ack may not have been
+	// recorded: the executor acks the command itself.
+	Acked bool `json:"acked,omitempty"`
+}
+
 // CommandResult is the dispatcher's answer to an ExecuteRequest and the
 // body of POST /v1/execute.
 type CommandResult struct {

@@ -24,7 +24,9 @@
 // by the load, probes (requests the scenario sent itself, e.g. "does it
 // work again"; their commands are among executed), executed (distinct
 // command ids with a finish receipt), ok, duplicates (an id run twice, or
-// received by two executors that both live on; must be 0), lost
+// received by two executors that both live on; must be 0 — except a
+// command the killed executor ran before it was acked, run again by a
+// survivor: at least once up to the ack, logged as rerun), lost
 // (timeouts, executor_unavailable outside the fault window, executor_lost
 // without cause; must be 0), died_with (executor_lost answers naming the
 // killed executor, each backed by its arrival receipt there), dropped (a

@@ -117,7 +117,9 @@ func TestExecutorKilled(t *testing.T) {
 		w.to = time.Now().Add(visibility + 2*time.Second)
 		return w
 	})
-	// Commands the killed executor had acked (acks go out on receipt) but
+	// Commands the killed executor had acked (acks go out for commands
+	// still running after the executor's ack delay; a kill before that
+	// leaves them unacked, and they are redelivered to the survivor) but
 	// not answered are not run again (at most once); their callers are
 	// answered executor_lost, naming ha-1-a, within the dispatcher's lost
 	// grace (KUBENTLY_EXECUTOR_LOST_GRACE, 10s), not at their deadline:
@@ -132,6 +134,7 @@ func TestExecutorKilled(t *testing.T) {
 		t.Errorf("a request took %v; want every one answered before its %v timeout", tl.maxTook, cmdTimeout)
 	}
 	t.Logf("held by the killed executor and answered executor_lost (at most once, by design): %d", tl.diedWith)
+	t.Logf("run by the killed executor before it acked them, and again by the survivor (at least once up to the ack): %d", tl.rerun)
 }
 
 // 2. cut every executor SSE connection at the TCP level.

@@ -835,6 +835,11 @@ type tally struct {
 	// executor had received (its arrival receipt is in its log) and no
 	// surviving executor ran: at most once, lost with it.
 	diedWith int
+	// rerun counts commands the killed executor ran and one survivor ran
+	// again: the kill came before the command was acked (by its result
+	// post, or by the ack sent after the executor's ack delay), so it was
+	// redelivered.
+	rerun int
 	// lostWrong counts executor_lost answers not backed by a receipt of
 	// the killed executor (or with no executor killed).
 	lostWrong int
@@ -879,12 +884,25 @@ func (h *Harness) tally(results []outcome, sent int, fault window, killed string
 		tl.executed++
 		// Run twice, or received by two executors that both live on (a
 		// killed executor's receipts may be followed by a redelivery of
-		// what it never acknowledged).
+		// what it never acknowledged). A command the killed executor ran
+		// and a survivor ran again was not acked when the kill came (it
+		// finished, but its result post, which acks it, had not landed):
+		// at least once up to the ack, counted in rerun.
 		live := map[string]bool{}
 		for _, e := range recv[id] {
 			if e != killed {
 				live[e] = true
 			}
+		}
+		byKilled := 0
+		for _, e := range by[id] {
+			if killed != "" && e == killed {
+				byKilled++
+			}
+		}
+		if n == 2 && byKilled == 1 && len(live) == 1 {
+			tl.rerun++
+			continue
 		}
 		if n > 1 || len(live) > 1 {
 			tl.duplicates++

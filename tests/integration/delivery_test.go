@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"kubently.io/libs/contracts"
 	"kubently.io/libs/logging"
 	"kubently.io/libs/testbed"
@@ -26,7 +28,9 @@ const (
 	flakyCluster = "flaky-1" // no executor until the test starts one
 	flakyToken   = "flaky-token-0123456789abcdef"
 	fullCluster  = "full-1" // a stand-in stream that never answers
-	queueLimit   = 3        // the dispatcher's per-cluster queue limit
+	lostCluster  = "lost-1" // an executor the test starts against a hanging API server, then stops
+	lostToken    = "lost-token-0123456789abcdef"
+	queueLimit   = 3 // the dispatcher's per-cluster queue limit
 )
 
 // executions counts, per command id, the "command executed" log lines
@@ -57,8 +61,9 @@ func TestDelivery(t *testing.T) {
 			{ID: haCluster, Token: "ha-token-0123456789abcdef", REST: rc, Executors: 2},
 			{ID: flakyCluster, Token: flakyToken},
 			{ID: fullCluster, Token: "full-token-0123456789abcdef"},
+			{ID: lostCluster, Token: lostToken},
 		},
-		Dispatcher: func(d *dispatchapp.Deps) { d.MaxQueue = queueLimit },
+		Dispatcher: func(d *dispatchapp.Deps) { d.MaxQueue, d.ExecutorLostGrace = queueLimit, time.Second },
 		LogLevel:   "info",
 	})
 
@@ -177,6 +182,72 @@ func TestDelivery(t *testing.T) {
 		}
 		if n := executions(s.Logs.String() + elogs.String())[claimed]; n != 1 {
 			t.Fatalf("redelivered command ran %d times; want once", n)
+		}
+	})
+
+	t.Run("a command still running after the ack delay is answered executor_lost when its executor dies", func(t *testing.T) {
+		// The executor acks a command not answered within its ack delay
+		// (the default), which records it as the holder; once it is gone
+		// for the lost grace, the caller hears executor_lost instead of
+		// waiting for the deadline.
+		ectx, ecancel := context.WithCancel(context.Background())
+		var ewg sync.WaitGroup
+		defer func() { ecancel(); ewg.Wait() }()
+		elogs := &testkit.SyncBuffer{}
+		ewg.Go(func() {
+			cfg := executorapp.Config{APIURL: s.URL, Cluster: lostCluster, Token: lostToken, Workers: 2, Queue: 4,
+				MaxOutputBytes: 64 << 10, ExecutorID: "lost-exec", KubeQPS: 100, KubeBurst: 100}
+			_ = executorapp.RunWith(ectx, cfg, &rest.Config{Host: kstack.Blackhole(t)}, logging.New(logging.Config{Format: "json", Output: elogs}))
+		})
+		ctx := context.Background()
+		testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+			conns, err := s.Store.Connected(ctx, lostCluster)
+			if err != nil || len(conns) == 0 {
+				return fmt.Errorf("executor not present yet: %w", err)
+			}
+			return nil
+		})
+		type answer struct {
+			r   kstack.Response
+			err error
+		}
+		done := make(chan answer, 1)
+		go func() {
+			r, err := s.Request(http.MethodPost, "/v1/execute", aliceKey, map[string]any{"cluster_id": lostCluster, "argv": []string{"get", "ns"}})
+			done <- answer{r, err}
+		}()
+		var id string
+		testkit.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+			for line := range strings.SplitSeq(elogs.String(), "\n") {
+				var rec struct {
+					Msg       string `json:"msg"`
+					CommandID string `json:"command_id"`
+				}
+				if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "command received" {
+					id = rec.CommandID
+				}
+			}
+			if id == "" {
+				return fmt.Errorf("the executor received no command yet")
+			}
+			if h, err := s.Store.Holder(ctx, id); err != nil || h.ExecutorID != "lost-exec" {
+				return fmt.Errorf("command %s: holder %+v (%w); want lost-exec, once the ack delay is up", id, h, err)
+			}
+			return nil
+		})
+		ecancel()
+		ewg.Wait()
+		select {
+		case a := <-done:
+			if a.err != nil {
+				t.Fatal(a.err)
+			}
+			e := response{status: a.r.Status, body: a.r.Body}.apiError(t)
+			if a.r.Status != http.StatusBadGateway || e.Code != contracts.CodeExecutorLost || !strings.Contains(e.Message, "lost-exec") {
+				t.Fatalf("got %d %s %q; want 502 executor_lost naming lost-exec", a.r.Status, e.Code, e.Message)
+			}
+		case <-time.After(contracts.DefaultTimeout + 10*time.Second):
+			t.Fatal("no answer")
 		}
 	})
 

@@ -50,6 +50,15 @@ type Config struct {
 	Workers int `env:"KUBENTLY_EXECUTOR_WORKERS" default:"32"`
 	// Queue is how many received commands may wait for a worker.
 	Queue int `env:"KUBENTLY_EXECUTOR_QUEUE" default:"64"`
+	// AckDelay is how long the ack of a received command waits for its
+	// result: the result's post acknowledges the command too, so one
+	// answered within it costs no separate ack. A command still running
+	// then is acked as before (and this process recorded as its holder,
+	// for executor_lost). Zero means the default; a negative value acks
+	// every command on receipt. At most 2s, far below the gateway's
+	// visibility timeout (10s by default): a command acknowledged by
+	// neither within it is sent again.
+	AckDelay time.Duration `env:"KUBENTLY_EXECUTOR_ACK_DELAY" default:"500ms"`
 	// KubeQPS and KubeBurst bound the executor's request rate to its
 	// kube-apiserver (client-go's token bucket), shared by all commands.
 	// The default is above what one apiserver serves a list of this size
@@ -102,6 +111,12 @@ type Config struct {
 	telemetry.Config
 }
 
+// The ack delay's default and upper bound (Config.AckDelay).
+const (
+	defaultAckDelay = 500 * time.Millisecond
+	maxAckDelay     = 2 * time.Second
+)
+
 // Validate checks cfg before anything connects.
 func (c Config) Validate() error {
 	var errs []error
@@ -119,6 +134,9 @@ func (c Config) Validate() error {
 	}
 	if c.Queue < 1 || c.Queue > 10000 {
 		errs = append(errs, fmt.Errorf("KUBENTLY_EXECUTOR_QUEUE %d out of range [1, 10000]", c.Queue))
+	}
+	if c.AckDelay > maxAckDelay {
+		errs = append(errs, fmt.Errorf("KUBENTLY_EXECUTOR_ACK_DELAY %v above %v (keep it far below the gateway's visibility timeout)", c.AckDelay, maxAckDelay))
 	}
 	if c.KubeQPS <= 0 || c.KubeQPS > 10000 || c.KubeBurst < 1 || c.KubeBurst > 100000 {
 		errs = append(errs, fmt.Errorf("KUBENTLY_KUBE_QPS %v / KUBENTLY_KUBE_BURST %d out of range (0, 10000] / [1, 100000]", c.KubeQPS, c.KubeBurst))
@@ -207,9 +225,16 @@ func RunWith(ctx context.Context, cfg Config, rc *rest.Config, log *slog.Logger)
 	if cfg.ExecutorID == "" {
 		cfg.ExecutorID = defaultExecutorID()
 	}
+	ackDelay := cfg.AckDelay
+	switch {
+	case ackDelay == 0:
+		ackDelay = defaultAckDelay
+	case ackDelay < 0:
+		ackDelay = 0 // on receipt
+	}
 	lc, err := link.New(link.Config{
 		APIURL: cfg.APIURL, Cluster: cfg.Cluster, Token: cfg.Token, ExecutorID: cfg.ExecutorID,
-		Version: cfg.Version, Log: log, Registerer: reg,
+		Version: cfg.Version, Log: log, Registerer: reg, AckDelay: ackDelay,
 	})
 	if err != nil {
 		return err

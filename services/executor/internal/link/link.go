@@ -3,13 +3,16 @@
 // exponential backoff; dropping a stream that misses heartbeats; stopping
 // for good on 401) and posts results back with retries.
 //
-// Every command event is acknowledged (POST /v1/executor/ack, batched)
-// right after onCommand returns, that is once the command is queued and
-// before it runs: the gateway sends an unacknowledged command to another
-// executor after its visibility timeout. Acks are retried briefly; one
-// that is lost only risks a redelivery, which the worker deduplicates on
-// this executor. A reconnecting stream sends the last event id seen
-// (Last-Event-ID).
+// Every command event is acknowledged, since the gateway sends an
+// unacknowledged command to another executor after its visibility
+// timeout. A command's result post acknowledges it too, so the ack waits
+// Config.AckDelay after onCommand returned: a command answered by then
+// (and its post answered acked) needs no separate ack; the others get one
+// (POST /v1/executor/ack, batched), which also makes this process the
+// command's holder for the gateway's executor_lost answer. Acks are
+// retried briefly; one that is lost only risks a redelivery, which the
+// worker deduplicates on this executor. A reconnecting stream sends the
+// last event id seen (Last-Event-ID).
 //
 // Dead links are noticed in both directions. The executor drops a stream
 // that received nothing for 3 heartbeat intervals (ErrStale). It also
@@ -120,6 +123,12 @@ type Config struct {
 	StaleAfter time.Duration
 	// ResultTimeout bounds one result POST; zero means 10s.
 	ResultTimeout time.Duration
+	// AckDelay is how long the ack of a received command waits for its
+	// result, whose post acknowledges it too; zero acks every command as
+	// soon as onCommand returned. Keep it far below the gateway's
+	// visibility timeout: a command acknowledged by neither within that
+	// timeout is sent again.
+	AckDelay time.Duration
 	// Registerer receives the link's metrics (kubently_executor_connected,
 	// kubently_executor_reconnects_total); nil registers none.
 	Registerer prometheus.Registerer
@@ -136,8 +145,16 @@ type Client struct {
 	// connID is the conn_id of the current stream ("" between streams),
 	// sent as X-Executor-Conn-ID on acks and results.
 	connID atomic.Value // string
-	// acks holds the ids of received commands waiting to be acknowledged.
+	// acks holds the ids of received commands to acknowledge now.
 	acks chan string
+	// deferred holds the received commands whose ack waits for AckDelay;
+	// ackKick wakes the ack loop when the first one arrives.
+	deferred deferredAcks
+	ackKick  chan struct{}
+	// now and after are the ack loop's clock (time.Now, time.After;
+	// tests replace them before Run).
+	now   func() time.Time
+	after func(time.Duration) <-chan time.Time
 	// instance identifies this run of the process (drawn in New), sent as
 	// X-Executor-Instance on every request: the gateway records it as the
 	// holder of the commands this process acknowledges.
@@ -181,7 +198,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ResultTimeout <= 0 {
 		cfg.ResultTimeout = 10 * time.Second
 	}
+	if cfg.AckDelay < 0 {
+		cfg.AckDelay = 0
+	}
 	c := &Client{cfg: cfg, base: u, acks: make(chan string, ackQueue), instance: contracts.NewID(),
+		deferred: deferredAcks{at: map[string]time.Time{}}, ackKick: make(chan struct{}, 1), now: time.Now, after: time.After,
 		upGauge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kubently_executor_connected",
 			Help: "1 while the executor's SSE stream from the gateway is open, else 0.",

@@ -252,3 +252,109 @@ func TestPostResult(t *testing.T) {
 		t.Errorf("PostResult to a dead gateway = nil; want an error once giveUp passed")
 	}
 }
+
+// TestResultPostTakesThePlaceOfTheAck: with an ack delay, a command whose
+// result post is answered acked gets no separate ack; one whose post was
+// not (the gateway could not record the ack, or is older) and one still
+// running when the delay is up are acked together, in one POST. The test
+// owns the ack loop's clock: nothing is timed.
+func TestResultPostTakesThePlaceOfTheAck(t *testing.T) {
+	acks := make(chan []string, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case contracts.PathExecutorAck:
+			var a contracts.ExecutorAck
+			_ = json.NewDecoder(r.Body).Decode(&a)
+			acks <- a.CommandIDs
+			_, _ = fmt.Fprint(w, `{"status":"acked","acked":1}`)
+		case contracts.PathExecutorResults:
+			var res contracts.ExecutorResult
+			_ = json.NewDecoder(r.Body).Decode(&res)
+			switch res.CommandID {
+			case "done":
+				_, _ = fmt.Fprintf(w, `{"status":"accepted","command_id":%q,"acked":true}`, res.CommandID)
+			default: // the gateway could not record the ack
+				_, _ = fmt.Fprintf(w, `{"status":"accepted","command_id":%q,"acked":false}`, res.CommandID)
+			}
+		default:
+			w.Header().Set("Content-Type", "text/event-stream")
+			write(w, "event: connected\ndata: {}\n\n")
+			for _, id := range []string{"done", "unrecorded", "running"} {
+				write(w, fmt.Sprintf("id: %s\nevent: command\ndata: {\"id\":%q,\"cluster_id\":\"c1\",\"argv\":[\"get\",\"pods\"]}\n\n", id, id))
+			}
+			<-r.Context().Done()
+		}
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, func(cfg *Config) { cfg.AckDelay = time.Hour })
+	var clock atomic.Int64
+	start := time.Now()
+	clock.Store(start.UnixNano())
+	c.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	fire := make(chan time.Time)
+	c.after = func(time.Duration) <-chan time.Time { return fire }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	posted := make(chan error, 3)
+	handed := make(chan string, 3)
+	go func() {
+		_ = c.Run(ctx, func(cmd contracts.Command) {
+			handed <- cmd.ID
+			if cmd.ID != "running" {
+				go func() {
+					posted <- c.PostResult(ctx, contracts.ExecutorResult{CommandID: cmd.ID}, time.Now().Add(time.Minute))
+				}()
+			}
+		})
+	}()
+	for range 3 {
+		<-handed
+	}
+	for range 2 {
+		if err := <-posted; err != nil {
+			t.Fatalf("PostResult = %v", err)
+		}
+	}
+	select {
+	case ids := <-acks:
+		t.Fatalf("acked %v before the delay was up", ids)
+	default:
+	}
+	// The delay is up: the loop's timer fires.
+	clock.Store(start.Add(time.Hour + time.Second).UnixNano())
+	fire <- time.Now()
+	select {
+	case ids := <-acks:
+		if strings.Join(ids, ",") != "unrecorded,running" {
+			t.Errorf("acked %v in one POST; want [unrecorded running] (done was acked by its result)", ids)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ack after the delay")
+	}
+}
+
+// TestDeferredAcksDue: the waiting acks fall due oldest first; an answered
+// one is skipped, and one received again waits under its first time.
+func TestDeferredAcksDue(t *testing.T) {
+	d := deferredAcks{at: map[string]time.Time{}}
+	t0 := time.Unix(1000, 0)
+	if !d.add("a", t0) || d.add("b", t0.Add(time.Second)) || d.add("a", t0.Add(2*time.Second)) {
+		t.Fatal("add: want first only for the first id waiting")
+	}
+	d.add("c", t0.Add(3*time.Second))
+	d.answered("b")
+	ids, next := d.due(t0.Add(2 * time.Second))
+	if strings.Join(ids, ",") != "a" || !next.Equal(t0.Add(3*time.Second)) {
+		t.Errorf("due = %v, next %v; want [a], next %v", ids, next, t0.Add(3*time.Second))
+	}
+	d.answered("c")
+	d.add("c", t0.Add(4*time.Second)) // received again after it was answered
+	ids, next = d.due(t0.Add(3 * time.Second))
+	if len(ids) != 0 || !next.Equal(t0.Add(4*time.Second)) {
+		t.Errorf("due = %v, next %v; want none, next %v", ids, next, t0.Add(4*time.Second))
+	}
+	ids, next = d.due(t0.Add(time.Minute))
+	if strings.Join(ids, ",") != "c" || !next.IsZero() || len(d.at) != 0 || len(d.order) != 0 {
+		t.Errorf("due = %v, next %v, left %v / %v; want [c], nothing left", ids, next, d.at, d.order)
+	}
+}

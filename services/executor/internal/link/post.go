@@ -23,6 +23,8 @@ import (
 // PostResult posts a result, retrying transient failures (network errors,
 // 429 and 5xx) with backoff until it is accepted or giveUp passes. A result
 // the gateway refuses for good returns ErrRejected; a 401 ErrUnauthorized.
+// A post the gateway answers with acked true acknowledges the command, so
+// its deferred ack (Config.AckDelay) is not sent.
 //
 // The POSTs carry the trace context of an "executor.post_result" span, a
 // child of the span in ctx (the worker's executor.run).
@@ -45,7 +47,11 @@ func (c *Client) PostResult(ctx context.Context, res contracts.ExecutorResult, g
 	}()
 	for attempt := 0; ; attempt++ {
 		attempts++
-		err := c.postOnce(ctx, body)
+		var answer contracts.ExecutorResultResponse
+		err := c.post(ctx, contracts.PathExecutorResults, body, &answer)
+		if err == nil && answer.Acked {
+			c.resultAcked(res.CommandID)
+		}
 		if err == nil || errors.Is(err, ErrRejected) || errors.Is(err, ErrUnauthorized) {
 			return err
 		}
@@ -64,12 +70,13 @@ func (c *Client) PostResult(ctx context.Context, res contracts.ExecutorResult, g
 	}
 }
 
-func (c *Client) postOnce(ctx context.Context, body []byte) error {
-	return c.post(ctx, contracts.PathExecutorResults, body)
-}
+// maxAnswerBytes bounds the 200 answer to an executor POST that is read.
+const maxAnswerBytes = 64 << 10
 
-// post sends one executor POST (results or ack) and maps its answer.
-func (c *Client) post(ctx context.Context, path string, body []byte) error {
+// post sends one executor POST (results or ack) and maps its answer. With
+// out set, a 200 answer is decoded into it; one that does not decode
+// leaves out as it was.
+func (c *Client) post(ctx context.Context, path string, body []byte, out any) error {
 	resp, err := c.send(ctx, path, body)
 	if err != nil {
 		return err
@@ -77,6 +84,9 @@ func (c *Client) post(ctx context.Context, path string, body []byte) error {
 	defer func() { _ = resp.Body.Close() }()
 	switch {
 	case resp.StatusCode == http.StatusOK:
+		if out != nil {
+			_ = json.NewDecoder(io.LimitReader(resp.Body, maxAnswerBytes)).Decode(out)
+		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
 	case resp.StatusCode == http.StatusUnauthorized:
@@ -132,5 +142,5 @@ func (c *Client) PostDiscovery(ctx context.Context, d contracts.ExecutorDiscover
 	if err != nil {
 		return err
 	}
-	return c.post(ctx, contracts.PathExecutorDiscovery, body)
+	return c.post(ctx, contracts.PathExecutorDiscovery, body, nil)
 }

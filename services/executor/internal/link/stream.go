@@ -167,8 +167,7 @@ func (c *Client) stream(ctx context.Context, onCommand func(contracts.Command)) 
 				// is handed on to run, so a process killed while running
 				// it still shows it arrived.
 				c.cfg.Log.Info("command received", logging.KeyCommandID, cmd.ID, "instance", c.instance)
-				onCommand(cmd)
-				c.queueAck(cmd.ID)
+				c.receivedCommand(cmd, onCommand)
 			}
 		}
 	}

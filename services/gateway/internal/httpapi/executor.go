@@ -265,34 +265,19 @@ func (s *Server) deliver(ctx context.Context, out *sse.Writer, cluster, connID s
 			log.Info("command sent", logging.KeyCommandID, cmd.ID, logging.KeyCorrelationID, cmd.CorrelationID)
 		}
 		if len(cmds) < claimBatch {
-			s.observeDepth(ctx, cluster, log)
 			return nil
 		}
-	}
-}
-
-// observeDepth sets the cluster's queue depth gauge after a delivery
-// round. The cluster is a registered one (executorAuth checked it), so the
-// series stay bounded.
-func (s *Server) observeDepth(ctx context.Context, cluster string, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
-	n, err := s.cfg.Store.Depth(ctx, cluster)
-	cancel()
-	if err != nil {
-		log.Warn("bridge depth failed", logging.KeyErr, err)
-		return
-	}
-	s.streamsMu.Lock()
-	defer s.streamsMu.Unlock()
-	if s.streamsOf[cluster] > 0 {
-		s.metrics.queueDepth.WithLabelValues(cluster).Set(float64(n))
 	}
 }
 
 // observeDepths sets the queue depth gauge of every cluster a sweep asked
 // about (held) from what the store reported (queues: the ones not empty,
 // in the order of held); the others are empty. Clusters whose last stream
-// ended meanwhile are skipped.
+// ended meanwhile are skipped. This is the gauge's only source: a
+// delivery round does not read the depth (one store round trip per
+// command fewer), so the gauge lags the queue by at most one sweep
+// interval. The clusters are registered ones (executorAuth checked
+// them), so the series stay bounded.
 func (s *Server) observeDepths(held []string, queues []store.QueueState) {
 	s.streamsMu.Lock()
 	defer s.streamsMu.Unlock()
@@ -391,34 +376,40 @@ func (s *Server) results(c echo.Context) error {
 		s.metrics.results.WithLabelValues("unknown").Inc()
 		return writeError(c, contracts.Errorf(contracts.CodeUnknownCommand, "command %s is unknown or expired", r.CommandID))
 	}
-	// The owner read (the cluster binding), the ack and the hand-over to
-	// the dispatcher go out at once, one round trip of latency, not
-	// three. That reveals and records nothing about another cluster's
-	// command: the result subject names the poster's cluster, so only a
+	// The ack and the hand-over to the dispatcher go out at once, one
+	// round trip of latency, not two, and the owner record (the cluster
+	// binding) is read only if the dispatcher did not take the result:
+	// the result subject names the poster's cluster, so only a
 	// dispatcher waiting for a command issued to that cluster can take
-	// the result, and Ack removes only the poster's cluster's commands.
-	// A result acknowledges its command too (the executor may have died
-	// before its ack went out): it must not run again.
+	// it, and Ack removes only the poster's cluster's commands. Neither
+	// reveals nor records anything about another cluster's command.
+	// A result acknowledges its command too: the executor sends no
+	// separate ack for a command it answers within its ack delay (and may
+	// have died before a separate ack went out); it must not run again.
+	// A 200 says whether the ack was recorded (acked), so that an
+	// executor whose result got through while the store did not acks
+	// the command again itself.
 	var (
-		owner    string
-		ownerErr error
-		wg       sync.WaitGroup
+		ackErr error
+		wg     sync.WaitGroup
 	)
-	wg.Go(func() { owner, ownerErr = s.cfg.Store.Owner(ctx, r.CommandID) })
-	wg.Go(func() { _, _ = s.ackIDs(ctx, cluster, []string{r.CommandID}) })
+	wg.Go(func() { _, ackErr = s.ackIDs(ctx, cluster, []string{r.CommandID}) })
 	awaited, err := s.forwardResult(ctx, cluster, r)
 	wg.Wait()
-	switch {
-	case awaited:
-		// Taken by the dispatcher waiting for this cluster's command.
-	case errors.Is(ownerErr, store.ErrNotFound):
-		return unknown()
-	case ownerErr != nil:
-		return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "bridge unavailable: %v", ownerErr))
-	case owner != cluster:
-		s.metrics.results.WithLabelValues("cluster_mismatch").Inc()
-		log.Warn("result from wrong cluster rejected")
-		return writeError(c, contracts.Errorf(contracts.CodeResultClusterDenied, "command %s was not issued to this cluster", r.CommandID))
+	if !awaited {
+		// Taken by nobody (or the hand-over failed): is it a command of
+		// this cluster at all?
+		owner, ownerErr := s.cfg.Store.Owner(ctx, r.CommandID)
+		switch {
+		case errors.Is(ownerErr, store.ErrNotFound):
+			return unknown()
+		case ownerErr != nil:
+			return writeError(c, contracts.Errorf(contracts.CodeUnavailable, "bridge unavailable: %v", ownerErr))
+		case owner != cluster:
+			s.metrics.results.WithLabelValues("cluster_mismatch").Inc()
+			log.Warn("result from wrong cluster rejected")
+			return writeError(c, contracts.Errorf(contracts.CodeResultClusterDenied, "command %s was not issued to this cluster", r.CommandID))
+		}
 	}
 	if err != nil {
 		// The result is acked but did not reach its dispatcher: record the
@@ -434,7 +425,7 @@ func (s *Server) results(c echo.Context) error {
 			log.Info("repeated result delivered: the earlier post had not reached the dispatcher", "first_executor_id", prev)
 		}
 		s.metrics.results.WithLabelValues("accepted").Inc()
-		return c.JSON(http.StatusOK, map[string]string{"status": "accepted", "command_id": r.CommandID})
+		return c.JSON(http.StatusOK, contracts.ExecutorResultResponse{Status: "accepted", CommandID: r.CommandID, Acked: ackErr == nil})
 	}
 	// Nobody took it. The answer record says whether anyone delivered a
 	// result before; answerPending marks "tried, never delivered".
@@ -464,7 +455,7 @@ func (s *Server) results(c echo.Context) error {
 	case prev == executorID:
 		s.metrics.results.WithLabelValues("duplicate").Inc()
 		log.Debug("duplicate result")
-		return c.JSON(http.StatusOK, map[string]string{"status": "duplicate", "command_id": r.CommandID})
+		return c.JSON(http.StatusOK, contracts.ExecutorResultResponse{Status: "duplicate", CommandID: r.CommandID, Acked: ackErr == nil})
 	default:
 		s.metrics.results.WithLabelValues("duplicate_other").Inc()
 		log.Warn("result rejected: the command was answered by another executor", "first_executor_id", prev)

@@ -20,14 +20,6 @@ import (
 	"kubently.io/libs/testkit"
 )
 
-// oneAtATime claims at most one command per Claim, so every delivery
-// round leaves the rest queued.
-type oneAtATime struct{ Store }
-
-func (s oneAtATime) Claim(ctx context.Context, cluster, consumer string, _ int) ([]contracts.Command, error) {
-	return s.Store.Claim(ctx, cluster, consumer, 1)
-}
-
 // openStream opens an executor stream for cluster and returns its events
 // as they arrive ("name" or, for events with an id, "name id"); the
 // stream ends with the test or when stop is called.
@@ -204,8 +196,11 @@ func TestUnackedRedelivered(t *testing.T) {
 	}
 }
 
+// TestBridgeQueueDepthGauge: the sweep keeps the queue depth gauge of a
+// cluster this replica holds a stream of current (a delivery round reads
+// no depth): leased commands count until they are acked.
 func TestBridgeQueueDepthGauge(t *testing.T) {
-	e := newEnv(t, envOpts{wrapStore: func(s Store) Store { return oneAtATime{s} }, poll: time.Hour})
+	e := newEnv(t, envOpts{poll: 20 * time.Millisecond})
 	const cluster = "dev-1"
 	for range 3 {
 		cmd := contracts.Command{ID: contracts.NewID(), Cluster: cluster, Argv: []string{"get", "pods"}, Deadline: time.Now().Add(time.Minute)}
@@ -216,7 +211,7 @@ func TestBridgeQueueDepthGauge(t *testing.T) {
 	gauge := e.srv.metrics.queueDepth
 	wantDepth := func(want float64) {
 		t.Helper()
-		testkit.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		testkit.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 			if got := testutil.ToFloat64(gauge.WithLabelValues(cluster)); got != want {
 				return fmt.Errorf("kubently_bridge_queue_depth{cluster=%q} = %v; want %v", cluster, got, want)
 			}
@@ -225,17 +220,14 @@ func TestBridgeQueueDepthGauge(t *testing.T) {
 	}
 
 	events, _ := openStream(t, e, cluster)
-	// The round on connect leases one of three; depth counts it until the
-	// executor acknowledges it.
-	id := nextCommand(t, events)
+	ids := []string{nextCommand(t, events), nextCommand(t, events), nextCommand(t, events)}
+	// All three are leased, none acked: all count.
 	wantDepth(3)
-	for _, want := range []float64{2, 1} {
+	for i, id := range ids {
 		if r := postAck(t, e, cluster, contracts.ExecutorAck{CommandIDs: []string{id}}); r.status != 200 {
 			t.Fatalf("POST /v1/executor/ack = %d %s; want 200", r.status, r.body)
 		}
-		e.srv.cfg.Hub.Notify(cluster)
-		id = nextCommand(t, events)
-		wantDepth(want)
+		wantDepth(float64(len(ids) - i - 1))
 	}
 
 	// Once the last stream of the cluster ends, the series goes away.

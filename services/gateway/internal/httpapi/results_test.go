@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,12 +101,14 @@ func TestExecutorResults(t *testing.T) {
 				t.Fatalf("POST /v1/executor/results = %d %s; want %d", r.status, r.body, tt.wantCode)
 			}
 			if tt.wantCode == 200 {
-				var body map[string]string
+				var body contracts.ExecutorResultResponse
 				if err := json.Unmarshal(r.body, &body); err != nil {
 					t.Fatal(err)
 				}
-				if body["status"] != tt.wantStatus || body["command_id"] != tt.cmd {
-					t.Errorf("body = %v; want status %q, command_id %q", body, tt.wantStatus, tt.cmd)
+				// The post acknowledged the command: the executor sends no
+				// separate ack.
+				if body.Status != tt.wantStatus || body.CommandID != tt.cmd || !body.Acked {
+					t.Errorf("body = %+v; want status %q, command_id %q, acked", body, tt.wantStatus, tt.cmd)
 				}
 			} else {
 				got := r.apiError(t)
@@ -191,5 +196,62 @@ func TestResultWhileDispatcherUnreachable(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(e.srv.metrics.results.WithLabelValues("dispatcher_unreachable")); got < 2 {
 		t.Errorf("dispatcher_unreachable count %v; want at least 2", got)
+	}
+}
+
+// failingAck is a store whose Ack fails.
+type failingAck struct{ Store }
+
+func (failingAck) Ack(context.Context, string, []string) (int, error) {
+	return 0, errors.New("store down")
+}
+
+// TestResultAckNotRecorded: a result handed over while the store could not
+// record its ack is accepted without acked, so the executor acks the
+// command itself instead of leaving it to be redelivered.
+func TestResultAckNotRecorded(t *testing.T) {
+	e := newEnv(t, envOpts{wrapStore: func(s Store) Store { return failingAck{s} }})
+	cmd := enqueue(t, e, "dev-1", time.Minute)
+	awaitResult(t, e, cmd)
+	r := postResult(t, e, "dev-1", "exec-a", cmd.ID)
+	var body contracts.ExecutorResultResponse
+	if err := json.Unmarshal(r.body, &body); r.status != http.StatusOK || err != nil {
+		t.Fatalf("POST /v1/executor/results = %d %s; want 200", r.status, r.body)
+	}
+	if body.Status != "accepted" || body.Acked {
+		t.Errorf("body = %+v; want accepted, not acked", body)
+	}
+}
+
+// ownerCounting counts the owner reads a Server makes.
+type ownerCounting struct {
+	Store
+	owners *atomic.Int64
+}
+
+func (s ownerCounting) Owner(ctx context.Context, commandID string) (string, error) {
+	s.owners.Add(1)
+	return s.Store.Owner(ctx, commandID)
+}
+
+// TestAcceptedResultReadsNoOwner: a result the waiting dispatcher takes
+// costs no owner read (the result subject already binds it to the
+// poster's cluster); one nobody takes is checked against its owner.
+func TestAcceptedResultReadsNoOwner(t *testing.T) {
+	var owners atomic.Int64
+	e := newEnv(t, envOpts{wrapStore: func(s Store) Store { return ownerCounting{s, &owners} }})
+	cmd := enqueue(t, e, "dev-1", time.Minute)
+	awaitResult(t, e, cmd)
+	if r := postResult(t, e, "dev-1", "exec-a", cmd.ID); r.status != http.StatusOK {
+		t.Fatalf("POST /v1/executor/results = %d %s; want 200", r.status, r.body)
+	}
+	if n := owners.Load(); n != 0 {
+		t.Errorf("%d owner reads for an accepted result; want 0", n)
+	}
+	if r := postResult(t, e, "prod-1", "exec-a", cmd.ID); r.status != http.StatusForbidden {
+		t.Fatalf("POST /v1/executor/results from another cluster = %d %s; want 403", r.status, r.body)
+	}
+	if n := owners.Load(); n != 1 {
+		t.Errorf("%d owner reads after a result nobody took; want 1", n)
 	}
 }

@@ -41,7 +41,6 @@ type Store interface {
 	MarkAnswered(ctx context.Context, commandID, executorID string) (first bool, prevExecutor string, err error)
 	Hold(ctx context.Context, cluster, commandID string, holder contracts.CommandHolder) error
 	settle.Fencer
-	Depth(ctx context.Context, cluster string) (int, error)
 	Queues(ctx context.Context, clusters []string) ([]store.QueueState, error)
 	IndexedQueues(ctx context.Context, clusters []string) ([]store.QueueState, error)
 	GetCluster(ctx context.Context, id string) (store.ClusterRecord, error)
@@ -266,7 +265,7 @@ func New(cfg Config) (*Server, error) {
 		}, []string{"subject", "code"}),
 		queueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kubently_bridge_queue_depth",
-			Help: "Commands waiting in a cluster's bridge queue (store.Bridge.Depth), read after each delivery round of a stream this replica holds for the cluster and on each sweep (every poll interval); absent while it holds none.",
+			Help: "Commands waiting in a cluster's bridge queue (store.Bridge.Depth), refreshed by each sweep (every poll interval) for the clusters this replica holds streams of; absent while it holds none.",
 		}, []string{"cluster"}),
 		acks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_gateway_executor_acks_total",
