@@ -25,6 +25,7 @@ import (
 	"kubently.io/libs/telemetry"
 	"kubently.io/services/gateway/internal/auth"
 	"kubently.io/services/gateway/internal/backoff"
+	"kubently.io/services/gateway/internal/handoff"
 	"kubently.io/services/gateway/internal/hub"
 	"kubently.io/services/gateway/internal/liveness"
 	"kubently.io/services/gateway/internal/settle"
@@ -79,6 +80,11 @@ type Config struct {
 	// uses, which contacts posted to other replicas cannot reach (the app
 	// subscribes the one it passes here, see liveness.Registry.Subscribe).
 	Contacts *liveness.Registry
+	// HandOffs routes the commands dispatchers hand straight to the
+	// streams this replica holds; nil means a registry only this server
+	// uses, which no dispatcher reaches (the app subscribes the one it
+	// passes here, see handoff.Registry.Subscribe).
+	HandOffs *handoff.Registry
 	// Log is the logger; required.
 	Log *slog.Logger
 	// Registry receives and serves metrics; nil means a new registry.
@@ -166,6 +172,8 @@ type metrics struct {
 	sweepErrors  prometheus.Counter
 	// refusals counts requests refused at the edge by reason.
 	refusals *prometheus.CounterVec
+	// handOffs counts the batches dispatchers handed to this replica.
+	handOffs *prometheus.CounterVec
 }
 
 // New builds the server and its routes.
@@ -196,6 +204,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Contacts == nil {
 		cfg.Contacts = liveness.New()
+	}
+	if cfg.HandOffs == nil {
+		cfg.HandOffs = handoff.New()
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 2 * time.Second
@@ -279,10 +290,14 @@ func New(cfg Config) (*Server, error) {
 			Name: "kubently_gateway_edge_refusals_total",
 			Help: "Requests refused at the edge by reason: headers_too_large, auth_backoff (the address failed to authenticate too often), audit_stream_limit, executor_stream_limit.",
 		}, []string{"reason"}),
+		handOffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_gateway_handoffs_total",
+			Help: "Batches of commands dispatchers handed straight to an executor stream of this replica, by outcome: offered (passed to the stream, which writes them), no_stream (the stream is gone or its inbox full; the dispatcher releases them to the queue).",
+		}, []string{"outcome"}),
 	}
 	if err := ops.Register(cfg.Registry, s.metrics.requests, s.metrics.streams, s.metrics.results,
 		s.metrics.authFailures, s.metrics.rateLimited, s.metrics.sse, s.metrics.executors, s.metrics.auditErrors, s.metrics.natsErrors, s.metrics.queueDepth, s.metrics.acks,
-		s.metrics.contactTimeouts, s.metrics.heartbeats, s.metrics.sweepWakeups, s.metrics.sweepErrors, s.metrics.refusals); err != nil {
+		s.metrics.contactTimeouts, s.metrics.heartbeats, s.metrics.sweepWakeups, s.metrics.sweepErrors, s.metrics.refusals, s.metrics.handOffs); err != nil {
 		return nil, err
 	}
 	s.settler = settle.New(cfg.Store, cfg.StoreTimeout, cfg.Log)
