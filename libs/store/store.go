@@ -194,7 +194,7 @@ type HandOff interface {
 	// Release ends at once the leases consumer holds on the commands
 	// commandIDs of cluster, for a caller that could not hand them over:
 	// they are claimable again, by any consumer, as if their lease had
-	// run out. Ids not leased to consumer (never leased, leased to
+	// run out, whatever visibility timeout the claimer uses. Ids not leased to consumer (never leased, leased to
 	// another, acknowledged, unknown) are left alone. It returns how many
 	// leases it ended.
 	Release(ctx context.Context, cluster, consumer string, commandIDs []string) (int, error)

@@ -130,20 +130,21 @@ for k = 2, #ARGV do
 end
 return n`
 
-	// KEYS stream, entry ids; ARGV group, consumer, lease ms, command
-	// ids... Makes the entries of the commands that are pending for the
-	// consumer idle for the whole lease (XCLAIM ... IDLE, kept by the
-	// same consumer and not counted as a delivery), so the next
-	// XAUTOCLAIM of any consumer takes them. Returns how many it
-	// released.
+	// KEYS stream, entry ids; ARGV group, consumer, command ids... Dates
+	// the last delivery of the entries of the commands that are pending
+	// for the consumer back to the epoch (XCLAIM ... TIME 1, kept by the
+	// same consumer and not counted as a delivery), so that the next
+	// XAUTOCLAIM takes them whatever visibility timeout its caller uses
+	// (the gateway's, which the releasing dispatcher does not know).
+	// Returns how many it released.
 	releaseSrc = `
 local n = 0
-for k = 4, #ARGV do
+for k = 3, #ARGV do
   local eid = redis.call('HGET', KEYS[2], ARGV[k])
   if eid then
     local p = redis.pcall('XPENDING', KEYS[1], ARGV[1], eid, eid, 1, ARGV[2])
     if type(p) == 'table' and not p.err and #p > 0 then
-      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, eid, 'IDLE', ARGV[3], 'JUSTID')
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, eid, 'TIME', 1, 'JUSTID')
       n = n + 1
     end
   end
@@ -251,7 +252,7 @@ func decodeLeased(res []any, now time.Time) []contracts.Command {
 }
 
 // Release implements store.HandOff: one script, which ends only the
-// consumer's own leases.
+// consumer's own leases, for claimers with any visibility timeout.
 func (s *Store) Release(ctx context.Context, cluster, consumer string, commandIDs []string) (int, error) {
 	if err := check.Cluster(cluster); err != nil {
 		return 0, err
@@ -265,8 +266,8 @@ func (s *Store) Release(ctx context.Context, cluster, consumer string, commandID
 	if len(commandIDs) == 0 {
 		return 0, nil
 	}
-	args := make([]any, 0, len(commandIDs)+3)
-	args = append(args, group, consumer, millis(s.lease))
+	args := make([]any, 0, len(commandIDs)+2)
+	args = append(args, group, consumer)
 	for _, id := range commandIDs {
 		args = append(args, id)
 	}
