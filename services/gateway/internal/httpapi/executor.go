@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -237,8 +238,12 @@ func (s *Server) stream(c echo.Context) error {
 			}
 		case d := <-inbox.C():
 			// Commands a dispatcher queued leased to this stream: written
-			// in order with what the stream claims itself.
-			err := s.send(ctx, out, d.Commands, log)
+			// in order with what the stream claims itself. One whose
+			// deadline passed while it waited is not handed out, as Claim
+			// would not (its lease runs out and the next Claim drops it).
+			now := time.Now()
+			cmds := slices.DeleteFunc(d.Commands, func(cmd contracts.Command) bool { return cmd.Expired(now) })
+			err := s.send(ctx, out, cmds, log)
 			d.Done()
 			if err != nil {
 				return nil

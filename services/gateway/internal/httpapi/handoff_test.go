@@ -28,7 +28,10 @@ func TestHandOffToStream(t *testing.T) {
 		{ID: contracts.NewID(), Cluster: "dev-1", Argv: []string{"get", "pods"}, Deadline: time.Now().Add(time.Minute)},
 		{ID: contracts.NewID(), Cluster: "dev-1", Argv: []string{"get", "nodes"}, Deadline: time.Now().Add(time.Minute)},
 	}
-	if !e.srv.cfg.HandOffs.Offer("dev-1", connID, handoff.NewDelivery(cmds, reply)) {
+	// One past its deadline is not written.
+	expired := contracts.Command{ID: contracts.NewID(), Cluster: "dev-1", Argv: []string{"get", "pods"}, Deadline: time.Now().Add(-time.Second)}
+	batch := []contracts.Command{cmds[0], expired, cmds[1]}
+	if !e.srv.cfg.HandOffs.Offer("dev-1", connID, handoff.NewDelivery(batch, reply)) {
 		t.Fatal("Offer to an open stream = false; want true")
 	}
 	for i, want := range cmds {
