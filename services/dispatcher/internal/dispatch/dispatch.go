@@ -755,21 +755,22 @@ func (d *Dispatcher) handOff(ctx context.Context, c *call, h store.HandOff, targ
 			"gateway", target.Gateway, "conn_id", target.ConnID, "commands", len(leased), logging.KeyErr, err)
 		return false
 	case json.Unmarshal(m.Data, &rep) != nil || rep.Type != contracts.TypeCommandHandOffReply:
-		d.m.handOffs.WithLabelValues("error").Inc()
-		c.log.Warn("malformed hand-off reply; the commands are claimed again when their lease runs out", "gateway", target.Gateway)
-		return false
 	case rep.Status == contracts.HandOffDelivered:
 		d.m.handOffs.WithLabelValues(contracts.HandOffDelivered).Inc()
 		return handed
+	case rep.Status == contracts.HandOffNoStream:
+		d.release(ctx, c, h, target, leased, contracts.HandOffNoStream, nil)
+		return false
 	}
-	d.release(ctx, c, h, target, leased, contracts.HandOffNoStream, nil)
+	// Malformed, or a status this version does not know: maybe written.
+	d.m.handOffs.WithLabelValues("error").Inc()
+	c.log.Warn("unexpected hand-off reply; the commands are claimed again when their lease runs out", "gateway", target.Gateway)
 	return false
 }
 
 // release ends the leases of commands a hand-off could not deliver and
 // counts the hand-off's outcome; the caller then notifies the gateways.
-// It returns true if the leases were released.
-func (d *Dispatcher) release(ctx context.Context, c *call, h store.HandOff, target contracts.ExecutorInfo, leased []contracts.Command, outcome string, cause error) bool {
+func (d *Dispatcher) release(ctx context.Context, c *call, h store.HandOff, target contracts.ExecutorInfo, leased []contracts.Command, outcome string, cause error) {
 	d.m.handOffs.WithLabelValues(outcome).Inc()
 	ids := make([]string, len(leased))
 	for i, cmd := range leased {
@@ -783,10 +784,9 @@ func (d *Dispatcher) release(ctx context.Context, c *call, h store.HandOff, targ
 		d.m.storeErrors.WithLabelValues("release").Inc()
 		c.log.Warn("hand-off failed and its leases could not be released; the commands are claimed again when their lease runs out",
 			"outcome", outcome, "gateway", target.Gateway, logging.KeyErr, err, "cause", cause)
-		return false
+		return
 	}
-	c.log.Debug("hand-off failed; leases released", "outcome", outcome, "gateway", target.Gateway, "conn_id", target.ConnID)
-	return true
+	c.log.Debug("hand-off failed; leases released", "outcome", outcome, "gateway", target.Gateway, "conn_id", target.ConnID, "cause", cause)
 }
 
 // conclude stores the command_executed record of a result and releases

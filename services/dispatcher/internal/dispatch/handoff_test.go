@@ -39,6 +39,8 @@ func TestHandOff(t *testing.T) {
 		{"no replica: released", nil, contracts.StatusSuccess, "no_responders", true},
 		{"no answer: the lease stands", func(*env, contracts.CommandHandOff) string { return "" },
 			contracts.StatusTimeout, "error", false},
+		{"unknown answer: the lease stands", func(*env, contracts.CommandHandOff) string { return "written_elsewhere" },
+			contracts.StatusTimeout, "error", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
