@@ -175,7 +175,19 @@ type Dispatcher struct {
 	replySub *nats.Subscription
 	// working holds the command ids of requests not answered yet.
 	working sync.Map
+	// shunned maps a gateway replica whose hand-off went unanswered to
+	// the time.Time until which commands are not handed to it.
+	shunned sync.Map
 }
+
+// handOffPause is how long a gateway replica that left a hand-off
+// unanswered (or answered it with a status this version does not know)
+// gets no hand-offs: its streams' commands take the notify
+// path meanwhile. It bounds what a replica that is stuck, or that this
+// dispatcher may not publish to (a NATS authorization generated before
+// hand-offs), costs: one command that waits for its lease to run out per
+// replica per pause, not every command.
+const handOffPause = 30 * time.Second
 
 // New registers the dispatcher's endpoints on cfg.Conn.
 func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
@@ -690,18 +702,27 @@ func (d *Dispatcher) notify(c *call, cluster, commandID string) {
 const handOffBatch = 16
 
 // pickStream picks the stream a command is handed to, at random among the
-// cluster's connected streams that name their gateway replica; ok is
-// false when there is none or when can is false.
+// cluster's connected streams that name their gateway replica and whose
+// replica is not paused (handOffPause); ok is false when there is none or
+// when can is false.
 func (d *Dispatcher) pickStream(conns []contracts.ExecutorInfo, can bool) (contracts.ExecutorInfo, bool) {
 	if !can || len(conns) == 0 {
 		return contracts.ExecutorInfo{}, false
 	}
+	now := d.cfg.Now()
 	start := rand.IntN(len(conns))
 	for i := range conns {
 		info := conns[(start+i)%len(conns)]
-		if contracts.ValidateGatewayName(info.Gateway) == nil && contracts.ValidateConnID(info.ConnID) == nil {
-			return info, true
+		if contracts.ValidateGatewayName(info.Gateway) != nil || contracts.ValidateConnID(info.ConnID) != nil {
+			continue
 		}
+		if until, ok := d.shunned.Load(info.Gateway); ok {
+			if now.Before(until.(time.Time)) {
+				continue
+			}
+			d.shunned.CompareAndDelete(info.Gateway, until)
+		}
+		return info, true
 	}
 	return contracts.ExecutorInfo{}, false
 }
@@ -748,11 +769,13 @@ func (d *Dispatcher) handOff(ctx context.Context, c *call, h store.HandOff, targ
 		d.release(ctx, c, h, target, leased, "no_responders", nil)
 		return false
 	case err != nil:
-		// Maybe written: the leases stand.
+		// Maybe written: the leases stand. The replica gets no hand-offs
+		// for a while.
+		d.shunned.Store(target.Gateway, d.cfg.Now().Add(handOffPause))
 		d.m.handOffs.WithLabelValues("error").Inc()
 		d.m.natsErrors.WithLabelValues("handoff").Inc()
-		c.log.Warn("command hand-off unanswered; the commands are claimed again when their lease runs out",
-			"gateway", target.Gateway, "conn_id", target.ConnID, "commands", len(leased), logging.KeyErr, err)
+		c.log.Warn("command hand-off unanswered; the commands are claimed again when their lease runs out, and the gateway replica gets no hand-offs for a while (if every hand-off times out, check that the dispatcher may publish to kubently.gateway.v1.handoff.>)",
+			"gateway", target.Gateway, "conn_id", target.ConnID, "commands", len(leased), "pause", handOffPause, logging.KeyErr, err)
 		return false
 	case json.Unmarshal(m.Data, &rep) != nil || rep.Type != contracts.TypeCommandHandOffReply:
 	case rep.Status == contracts.HandOffDelivered:
@@ -763,6 +786,7 @@ func (d *Dispatcher) handOff(ctx context.Context, c *call, h store.HandOff, targ
 		return false
 	}
 	// Malformed, or a status this version does not know: maybe written.
+	d.shunned.Store(target.Gateway, d.cfg.Now().Add(handOffPause))
 	d.m.handOffs.WithLabelValues("error").Inc()
 	c.log.Warn("unexpected hand-off reply; the commands are claimed again when their lease runs out", "gateway", target.Gateway)
 	return false

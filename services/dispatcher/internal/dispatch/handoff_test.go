@@ -89,6 +89,18 @@ func TestHandOff(t *testing.T) {
 			if claimed := e.claimed.Load() > 0; claimed != tt.claimed {
 				t.Errorf("claimed by the executor = %v; want %v", claimed, tt.claimed)
 			}
+			if tt.outcome != "error" {
+				return
+			}
+			// A replica that left a hand-off unanswered is paused: the
+			// next command takes the notify path and is claimed.
+			in.TimeoutSeconds = 30
+			if res, cerr, _ := e.exec(t, in); cerr != nil || res.Status != contracts.StatusSuccess {
+				t.Fatalf("exec after the unanswered hand-off = %+v, %s; want success", res, fmtErr(cerr))
+			}
+			if len(got) != 0 {
+				t.Errorf("a command was handed to the paused replica")
+			}
 		})
 	}
 }
