@@ -51,3 +51,30 @@ func TestValidateConnID(t *testing.T) {
 		}
 	}
 }
+
+func TestHandOffSubject(t *testing.T) {
+	tests := []struct {
+		name, gateway, want string
+	}{
+		{name: "pod name", gateway: "gw-7d4b9-x2k", want: "kubently.gateway.v1.handoff.gw-7d4b9-x2k"},
+		{name: "host name with dots", gateway: "gw-1.example.com", want: "kubently.gateway.v1.handoff.gw-1.example.com"},
+		{name: "empty", gateway: ""},
+		{name: "wildcard", gateway: "*"},
+		{name: "full wildcard", gateway: ">"},
+		{name: "wildcard token", gateway: "gw.*"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := HandOffSubject(tt.gateway)
+			if tt.want == "" {
+				if err == nil || AsError(err).Code != CodeInvalidID {
+					t.Fatalf("HandOffSubject(%q) = %q, %v; want an invalid_id error", tt.gateway, got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("HandOffSubject(%q) = %q, %v; want %q", tt.gateway, got, err, tt.want)
+			}
+		})
+	}
+}

@@ -96,7 +96,9 @@ func AuditEvents(r Role) []string { return slices.Clone(auditEvents[r]) }
 // The model: only gateways publish commands, session requests, replays,
 // results (kubently.bridge.v1.result, the executor's output), revocations
 // and contacts; only dispatchers serve the dispatch subjects, receive
-// results and publish notifies and reconnect announcements; only the
+// results and publish notifies, hand-offs (commands for the stream a
+// gateway replica holds, which only gateways receive) and reconnect
+// announcements; only the
 // session service serves the session subjects; each role reads replies
 // on its own inbox prefix only; nobody subscribes to the audit subjects
 // (the gateway reads the audit stream through subject-filtered
@@ -137,6 +139,9 @@ func PermissionsFor(r Role) (Permissions, error) {
 			contracts.BridgeRevokeWildcard,
 			fmt.Sprintf(contracts.ExecutorContactSubjectT, "*"),
 			contracts.BusReconnectedSubject,
+			// Commands the dispatcher hands straight to a stream this
+			// replica holds.
+			contracts.HandOffWildcard,
 		)
 		// DISCOVERY: executors' discovery summaries arrive through the gateway.
 		p.Publish = append(p.Publish, kvUse("OWNERS", "PRESENCE", "CLUSTERS", "DISCOVERY")...)
@@ -150,6 +155,7 @@ func PermissionsFor(r Role) (Permissions, error) {
 			contracts.BridgeNotifyWildcard,
 			contracts.BusReconnectedSubject,
 			contracts.SessionKeepaliveSubject,
+			contracts.HandOffWildcard,
 			storeBridgeSubject+".*",
 		)
 		p.Subscribe = append(p.Subscribe,

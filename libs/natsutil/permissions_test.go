@@ -163,6 +163,14 @@ func TestBusTrustsOnlyItsServices(t *testing.T) {
 	if err := disp.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	// The gateway's side of the hand-off: a replica whose name has dots.
+	handOffSubj, _ := contracts.HandOffSubject("gw-0.example.com")
+	if _, err := gw.nc.Subscribe(handOffSubj, func(m *nats.Msg) { _ = m.Respond([]byte("written")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, r := range []natsutil.Role{natsutil.RoleSession, natsutil.RoleDispatcher} {
 		t.Run("as "+string(r), func(t *testing.T) {
@@ -177,6 +185,8 @@ func TestBusTrustsOnlyItsServices(t *testing.T) {
 			if r != natsutil.RoleDispatcher { // the dispatcher receives results by design
 				eavesdrop = append(eavesdrop, fmt.Sprintf(contracts.ResultSubjectT, "*", "*"), contracts.BridgeNotifyWildcard)
 			}
+			// Commands handed to a gateway's streams reach gateways only.
+			eavesdrop = append(eavesdrop, contracts.HandOffWildcard)
 			for _, subj := range eavesdrop {
 				if _, err := attacker.nc.Subscribe(subj, func(m *nats.Msg) { seen.Store(m.Subject, string(m.Data)) }); err != nil {
 					t.Fatal(err)
@@ -193,6 +203,11 @@ func TestBusTrustsOnlyItsServices(t *testing.T) {
 				t.Fatal("a forged execute request got an answer")
 			}
 			if r != natsutil.RoleDispatcher {
+				// Nor hand a command to an executor stream.
+				if err := attacker.nc.Publish(handOffSubj, []byte(forged)); err != nil {
+					t.Fatal(err)
+				}
+				violated(t, attacker, handOffSubj)
 				// Nor can it pose as the executor's output.
 				if err := attacker.nc.Publish(resultSubj, []byte(`{"stdout":"forged"}`)); err != nil {
 					t.Fatal(err)
@@ -211,6 +226,10 @@ func TestBusTrustsOnlyItsServices(t *testing.T) {
 			}
 			if _, err := gw.nc.Request(resultSubj, []byte(`{"stdout":"secret output"}`), 10*time.Second); err != nil {
 				t.Fatalf("gateway result: %v", err)
+			}
+			// A dispatcher's hand-off to the gateway replica.
+			if reply, err := disp.nc.Request(handOffSubj, []byte("handed-off command"), 10*time.Second); err != nil || string(reply.Data) != "written" {
+				t.Fatalf("dispatcher hand-off: %v", err)
 			}
 			if err := gw.nc.Flush(); err != nil {
 				t.Fatal(err)

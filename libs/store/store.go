@@ -184,6 +184,35 @@ type Reserver interface {
 	Append(ctx context.Context, cmd contracts.Command) error
 }
 
+// HandOff is implemented by a Bridge that can queue a command and lease
+// it in the same step, so that the dispatcher can hand it straight to the
+// gateway replica holding one of the cluster's streams instead of waking
+// the stream to Claim it: one store round trip instead of two, and no
+// notify and wake-up in between. The queue stays the record: a command
+// handed off and never acknowledged is claimed again when its lease runs
+// out, exactly as one a Claim leased.
+type HandOff interface {
+	Reserver
+	// AppendLeased queues cmd as Append does (unchecked: the caller
+	// Reserved it) and, in the same step, leases to consumer what
+	// Claim(ctx, cmd.Cluster, consumer, max) would lease right after the
+	// append, returned oldest first: normally cmd alone; commands queued
+	// before it that were claimable too (never leased, or their lease ran
+	// out) come before it. cmd is not among them when more than max
+	// older commands were claimable; it then stays queued for a Claim.
+	// If the append succeeded and the lease did not, cmd is queued and
+	// nothing is leased; the error says so (errors.Is ErrUnavailable or
+	// not, as for Claim).
+	AppendLeased(ctx context.Context, cmd contracts.Command, consumer string, max int) ([]contracts.Command, error)
+	// Release ends at once the leases consumer holds on the commands
+	// commandIDs of cluster, for a caller that could not hand them over:
+	// they are claimable again, by any consumer, as if their lease had
+	// run out, whatever visibility timeout the claimer uses. Ids not leased to consumer (never leased, leased to
+	// another, acknowledged, unknown) are left alone. It returns how many
+	// leases it ended.
+	Release(ctx context.Context, cluster, consumer string, commandIDs []string) (int, error)
+}
+
 // QueueState is what Bridge.Queues reports of one cluster's queue.
 type QueueState struct {
 	// Cluster is the cluster id.

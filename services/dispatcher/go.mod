@@ -17,6 +17,7 @@ require (
 	kubently.io/libs/natsutil v0.0.0
 	kubently.io/libs/ops v0.0.0
 	kubently.io/libs/policy v0.0.0
+	kubently.io/libs/redistest v0.0.0
 	kubently.io/libs/store v0.0.0
 	kubently.io/libs/telemetry v0.0.0
 	kubently.io/libs/testkit v0.0.0

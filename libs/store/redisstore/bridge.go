@@ -28,13 +28,33 @@ end
 return id`
 
 	// KEYS stream, entry ids; ARGV group, consumer, count, lease ms, now
-	// ms. Leases up to count entries to the consumer: first entries whose
-	// lease ran out (XAUTOCLAIM, oldest first), then new ones
-	// (XREADGROUP). Entries past their deadline (field d) are acknowledged
-	// and deleted instead. Returns {entries read, payload...}.
+	// ms. Leases up to count entries to the consumer (claimBody).
 	claimSrc = `
-local want = tonumber(ARGV[3])
-local now = tonumber(ARGV[5])
+local grp, consumer, lease = ARGV[1], ARGV[2], ARGV[4]
+local want, now = tonumber(ARGV[3]), tonumber(ARGV[5])` + claimBody
+
+	// KEYS stream, entry ids; ARGV max length, json, command id, deadline
+	// ms, entry ids expiry ms, group, consumer, count, lease ms, now ms.
+	// enqueueSrc's append, then claimSrc's lease, in one script (the keys
+	// share a hash tag).
+	appendLeasedSrc = `
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'c', ARGV[2], 'i', ARGV[3], 'd', ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[3], id)
+if redis.call('PTTL', KEYS[2]) == -1 then
+  redis.call('PEXPIREAT', KEYS[2], ARGV[5])
+else
+  redis.call('PEXPIREAT', KEYS[2], ARGV[5], 'GT')
+end
+local grp, consumer, lease = ARGV[6], ARGV[7], ARGV[9]
+local want, now = tonumber(ARGV[8]), tonumber(ARGV[10])` + claimBody
+
+	// claimBody, given locals grp, consumer, want, lease (ms) and now
+	// (ms), leases up to want entries to the consumer: first entries
+	// whose lease ran out (XAUTOCLAIM, oldest first), then new ones
+	// (XREADGROUP). Entries past their deadline (field d) are
+	// acknowledged and deleted instead. Returns {entries read,
+	// payload...}.
+	claimBody = `
 local out = {0}
 local function take(e)
   out[1] = out[1] + 1
@@ -45,7 +65,7 @@ local function take(e)
     if f[k] == 'c' then c = f[k+1] elseif f[k] == 'i' then i = f[k+1] elseif f[k] == 'd' then d = tonumber(f[k+1]) end
   end
   if c == nil or (d ~= nil and d <= now) then
-    redis.call('XACK', KEYS[1], ARGV[1], e[1])
+    redis.call('XACK', KEYS[1], grp, e[1])
     redis.call('XDEL', KEYS[1], e[1])
     if i then redis.call('HDEL', KEYS[2], i) end
     return
@@ -54,10 +74,10 @@ local function take(e)
 end
 local cursor = '0-0'
 for _ = 1, 100 do
-  local ac = redis.pcall('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], cursor, 'COUNT', want - out[1])
+  local ac = redis.pcall('XAUTOCLAIM', KEYS[1], grp, consumer, lease, cursor, 'COUNT', want - out[1])
   if type(ac) == 'table' and ac.err then
     if string.sub(ac.err, 1, 7) ~= 'NOGROUP' then return redis.error_reply(ac.err) end
-    redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+    redis.call('XGROUP', 'CREATE', KEYS[1], grp, '0', 'MKSTREAM')
     break
   end
   for _, e in ipairs(ac[2]) do take(e) end
@@ -65,7 +85,7 @@ for _ = 1, 100 do
   if cursor == '0-0' or out[1] >= want then break end
 end
 if out[1] < want then
-  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want - out[1], 'STREAMS', KEYS[1], '>')
+  local r = redis.call('XREADGROUP', 'GROUP', grp, consumer, 'COUNT', want - out[1], 'STREAMS', KEYS[1], '>')
   if r then
     for _, e in ipairs(r[1][2]) do take(e) end
   end
@@ -105,6 +125,27 @@ for k = 2, #ARGV do
     redis.pcall('XACK', KEYS[1], ARGV[1], eid)
     n = n + redis.call('XDEL', KEYS[1], eid)
     redis.call('HDEL', KEYS[2], ARGV[k])
+  end
+end
+return n`
+
+	// KEYS stream, entry ids; ARGV group, consumer, command ids... Dates
+	// the last delivery of the entries of the commands that are pending
+	// for the consumer back to the epoch (XCLAIM ... TIME 1, kept by the
+	// same consumer and not counted as a delivery), so that the next
+	// XAUTOCLAIM takes them whatever visibility timeout its caller uses
+	// (the gateway's, which the releasing dispatcher does not know).
+	// Returns how many it released.
+	releaseSrc = `
+local n = 0
+for k = 3, #ARGV do
+  local eid = redis.call('HGET', KEYS[2], ARGV[k])
+  if eid then
+    local p = redis.pcall('XPENDING', KEYS[1], ARGV[1], eid, eid, 1, ARGV[2])
+    if type(p) == 'table' and not p.err and #p > 0 then
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, eid, 'TIME', 1, 'JUSTID')
+      n = n + 1
+    end
   end
 end
 return n`
@@ -160,10 +201,80 @@ func (s *Store) Append(ctx context.Context, cmd contracts.Command) error {
 	}
 	until := cmd.Deadline.Add(s.grace)
 	keys := []string{s.queueKey(cmd.Cluster), s.entryKey(cmd.Cluster)}
-	if err := s.appendIndexed(ctx, cmd.Cluster, keys, s.maxLen, b, cmd.ID, cmd.Deadline.UnixMilli(), until.UnixMilli()); err != nil {
+	if err := s.runIndexed(ctx, s.enqueueScript, cmd.Cluster, keys, s.maxLen, b, cmd.ID, cmd.Deadline.UnixMilli(), until.UnixMilli()).Err(); err != nil {
 		return fail("enqueue", err)
 	}
 	return nil
+}
+
+// AppendLeased implements store.HandOff: enqueueSrc and claimSrc in one
+// script, one round trip.
+func (s *Store) AppendLeased(ctx context.Context, cmd contracts.Command, consumer string, max int) ([]contracts.Command, error) {
+	if err := check.Command(cmd); err != nil {
+		return nil, err
+	}
+	if err := check.Token("consumer", consumer); err != nil {
+		return nil, err
+	}
+	if err := check.Max(max); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: encode command: %w", err)
+	}
+	until := cmd.Deadline.Add(s.grace)
+	keys := []string{s.queueKey(cmd.Cluster), s.entryKey(cmd.Cluster)}
+	now := time.Now()
+	res, err := s.runIndexed(ctx, s.appendLeasedScript, cmd.Cluster, keys, s.maxLen, b, cmd.ID, cmd.Deadline.UnixMilli(), until.UnixMilli(),
+		group, consumer, max, millis(s.lease), now.UnixMilli()).Slice()
+	if err != nil {
+		return nil, fail("enqueue", err)
+	}
+	return decodeLeased(res, now), nil
+}
+
+// decodeLeased returns the commands of a claimBody result that are not
+// past their deadline at now (any other was leased but is not returned:
+// the next claim drops it).
+func decodeLeased(res []any, now time.Time) []contracts.Command {
+	out := make([]contracts.Command, 0, len(res)-1)
+	for _, v := range res[1:] {
+		str, _ := v.(string)
+		var cmd contracts.Command
+		if err := json.Unmarshal([]byte(str), &cmd); err != nil || cmd.Expired(now) {
+			continue
+		}
+		out = append(out, cmd)
+	}
+	return out
+}
+
+// Release implements store.HandOff: one script, which ends only the
+// consumer's own leases, for claimers with any visibility timeout.
+func (s *Store) Release(ctx context.Context, cluster, consumer string, commandIDs []string) (int, error) {
+	if err := check.Cluster(cluster); err != nil {
+		return 0, err
+	}
+	if err := check.Token("consumer", consumer); err != nil {
+		return 0, err
+	}
+	if err := check.CommandIDs(commandIDs); err != nil {
+		return 0, err
+	}
+	if len(commandIDs) == 0 {
+		return 0, nil
+	}
+	args := make([]any, 0, len(commandIDs)+2)
+	args = append(args, group, consumer)
+	for _, id := range commandIDs {
+		args = append(args, id)
+	}
+	n, err := s.releaseScript.Run(ctx, s.rdb, []string{s.queueKey(cluster), s.entryKey(cluster)}, args...).Int()
+	if err != nil {
+		return 0, fail("release", err)
+	}
+	return n, nil
 }
 
 // Claim implements store.Bridge: one script per batch, reclaiming expired
@@ -188,14 +299,7 @@ func (s *Store) Claim(ctx context.Context, cluster, consumer string, max int) ([
 		if err != nil {
 			return out, fail("claim", err)
 		}
-		for _, v := range res[1:] {
-			str, _ := v.(string)
-			var cmd contracts.Command
-			if err := json.Unmarshal([]byte(str), &cmd); err != nil || cmd.Expired(now) {
-				continue // leased but not returned: dropped by the next claim
-			}
-			out = append(out, cmd)
-		}
+		out = append(out, decodeLeased(res, now)...)
 		if n, _ := res[0].(int64); int(n) < want {
 			break // nothing more is claimable
 		}
@@ -301,4 +405,4 @@ func (s *Store) claimable(ctx context.Context, queues []store.QueueState) error 
 	return nil
 }
 
-var _ store.Reserver = (*Store)(nil)
+var _ store.HandOff = (*Store)(nil)

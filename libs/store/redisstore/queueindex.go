@@ -12,7 +12,7 @@ import (
 
 // The index of non-empty queues (store.Bridge.IndexedQueues) is one set of
 // cluster ids, outside every cluster's hash tag, so no queue script can
-// write it: Append adds the cluster after its enqueue script (in the same
+// write it: Append (and AppendLeased) adds the cluster after its script (in the same
 // pipeline, so in the same round trip), and IndexedQueues removes the
 // clusters whose queue it finds empty. A removal is always followed by a
 // second length check, which puts back a cluster an Append filled
@@ -24,24 +24,24 @@ import (
 // queueIndexKey is the set of clusters whose queue may hold commands.
 func (s *Store) queueIndexKey() string { return s.prefix + ":bridge:nonempty" }
 
-// appendIndexed runs the enqueue script and adds the cluster to the queue
-// index after it, in one pipeline.
-func (s *Store) appendIndexed(ctx context.Context, cluster string, keys []string, args ...any) error {
+// runIndexed runs script (the enqueue script, or AppendLeased's) and adds
+// the cluster to the queue index after it, in one pipeline, and returns
+// the script's result.
+func (s *Store) runIndexed(ctx context.Context, script *redis.Script, cluster string, keys []string, args ...any) *redis.Cmd {
 	pipe := s.rdb.Pipeline()
-	run := s.enqueueScript.EvalSha(ctx, pipe, keys, args...)
+	run := script.EvalSha(ctx, pipe, keys, args...)
 	pipe.SAdd(ctx, s.queueIndexKey(), cluster)
 	_, _ = pipe.Exec(ctx) // each command carries its own error
-	err := run.Err()
-	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+	if redis.HasErrorPrefix(run.Err(), "NOSCRIPT") {
 		// First use on this server, or its script cache was flushed: the
 		// SADD ran before the command was queued, so add it again after.
-		if err = s.enqueueScript.Run(ctx, s.rdb, keys, args...).Err(); err == nil {
+		if run = script.Run(ctx, s.rdb, keys, args...); run.Err() == nil {
 			_ = s.rdb.SAdd(ctx, s.queueIndexKey(), cluster).Err()
 		}
 	}
 	// A failed SADD after a queued command is a lost index entry, which
 	// the next Queues restores: the command is queued, so no error.
-	return err
+	return run
 }
 
 // IndexedQueues implements store.Bridge: the index (SMEMBERS), then

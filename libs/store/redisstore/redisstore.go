@@ -81,7 +81,7 @@ type Store struct {
 	maxLen int64
 	lease  time.Duration
 
-	createScript, casScript, enqueueScript, claimScript, ackScript, refreshScript, leaveScript, connectedScript, answerScript, holdScript, ownerScript, fenceScript, claimableScript *redis.Script
+	createScript, casScript, enqueueScript, claimScript, ackScript, refreshScript, leaveScript, connectedScript, answerScript, holdScript, ownerScript, fenceScript, claimableScript, appendLeasedScript, releaseScript *redis.Script
 }
 
 var _ store.Store = (*Store)(nil)
@@ -127,19 +127,21 @@ func NewFromClient(ctx context.Context, rdb redis.UniversalClient, cfg Config) (
 func newStore(rdb redis.UniversalClient, owned bool, cfg Config) *Store {
 	s := &Store{
 		rdb: rdb, owned: owned, prefix: cfg.Prefix, grace: cfg.OwnerGrace, maxLen: cfg.MaxQueueLen, lease: cfg.Visibility,
-		createScript:    redis.NewScript(createSrc),
-		casScript:       redis.NewScript(casSrc),
-		enqueueScript:   redis.NewScript(enqueueSrc),
-		claimScript:     redis.NewScript(claimSrc),
-		ackScript:       redis.NewScript(ackSrc),
-		refreshScript:   redis.NewScript(refreshSrc),
-		leaveScript:     redis.NewScript(leaveSrc),
-		answerScript:    redis.NewScript(answerSrc),
-		holdScript:      redis.NewScript(holdSrc),
-		ownerScript:     redis.NewScript(ownerSrc),
-		fenceScript:     redis.NewScript(fenceSrc),
-		connectedScript: redis.NewScript(connectedSrc),
-		claimableScript: redis.NewScript(claimableSrc),
+		createScript:       redis.NewScript(createSrc),
+		casScript:          redis.NewScript(casSrc),
+		enqueueScript:      redis.NewScript(enqueueSrc),
+		claimScript:        redis.NewScript(claimSrc),
+		ackScript:          redis.NewScript(ackSrc),
+		refreshScript:      redis.NewScript(refreshSrc),
+		leaveScript:        redis.NewScript(leaveSrc),
+		answerScript:       redis.NewScript(answerSrc),
+		holdScript:         redis.NewScript(holdSrc),
+		ownerScript:        redis.NewScript(ownerSrc),
+		fenceScript:        redis.NewScript(fenceSrc),
+		connectedScript:    redis.NewScript(connectedSrc),
+		claimableScript:    redis.NewScript(claimableSrc),
+		appendLeasedScript: redis.NewScript(appendLeasedSrc),
+		releaseScript:      redis.NewScript(releaseSrc),
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix

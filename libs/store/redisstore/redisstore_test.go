@@ -300,3 +300,30 @@ func TestQueueIndexLost(t *testing.T) {
 		t.Errorf("index holds %s after its queue was found empty: %v, %v; want false", busy, in, err)
 	}
 }
+
+// TestReleaseAnyVisibility: a command released by a client whose
+// visibility timeout is short (a dispatcher's default) is claimable at
+// once by a client whose timeout is long (the gateway's setting).
+func TestReleaseAnyVisibility(t *testing.T) {
+	srv := redistest.Start(t)
+	dispatcher := newStore(t, srv)
+	gateway, err := redisstore.New(t.Context(), redisstore.Config{URL: srv.URL(), Visibility: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gateway.Close() })
+	cmd := contracts.Command{ID: contracts.NewID(), Cluster: "dev-1", Argv: []string{"get", "pods"}, Deadline: time.Now().Add(time.Minute).UTC()}
+	if err := dispatcher.Reserve(t.Context(), cmd); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dispatcher.AppendLeased(t.Context(), cmd, "conn-1", 16); err != nil || len(got) != 1 {
+		t.Fatalf("AppendLeased() = %d commands, %v; want 1, nil", len(got), err)
+	}
+	if n, err := dispatcher.Release(t.Context(), "dev-1", "conn-1", []string{cmd.ID}); n != 1 || err != nil {
+		t.Fatalf("Release() = %d, %v; want 1, nil", n, err)
+	}
+	got, err := gateway.Claim(t.Context(), "dev-1", "conn-2", 16)
+	if err != nil || len(got) != 1 || got[0].ID != cmd.ID {
+		t.Errorf("Claim() with a 5m visibility right after Release = %v, %v; want [%s]", got, err, cmd.ID)
+	}
+}

@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}{
 		{"Sessions", sessionTests},
 		{"Bridge", bridgeTests},
+		{"HandOff", handOffTests},
 		{"Presence", presenceTests},
 		{"Answers", answerTests},
 		{"Fence", fenceTests},

@@ -35,6 +35,7 @@ import (
 	"kubently.io/libs/telemetry"
 	"kubently.io/services/gateway/internal/auth"
 	"kubently.io/services/gateway/internal/backoff"
+	"kubently.io/services/gateway/internal/handoff"
 	"kubently.io/services/gateway/internal/httpapi"
 	"kubently.io/services/gateway/internal/hub"
 	"kubently.io/services/gateway/internal/liveness"
@@ -347,6 +348,7 @@ type App struct {
 	sub   *nats.Subscription
 	rsub  *nats.Subscription
 	csub  *nats.Subscription
+	hsub  *nats.Subscription
 	keys  *keyWatch
 	audit *audit.Writer
 	log   *slog.Logger
@@ -426,10 +428,11 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*App, error) {
 
 	h := hub.New()
 	contacts := liveness.New()
+	handOffs := handoff.New()
 	srv, err := httpapi.New(httpapi.Config{
 		Conn: deps.Conn, Store: deps.Store, Auth: authn, Limiter: limiter, Audit: aw, AuditReader: ar,
 		Hub: h, Log: deps.Log, Registry: deps.Registry, Name: name, Heartbeat: cfg.Heartbeat,
-		Contacts: contacts, ContactTimeout: cfg.ExecutorContactTimeout,
+		Contacts: contacts, ContactTimeout: cfg.ExecutorContactTimeout, HandOffs: handOffs,
 		Limits: cfg.httpLimits(), MetricsOnClientPort: cfg.MetricsOnClientPort, MetricsToken: cfg.MetricsToken,
 	})
 	if err != nil {
@@ -453,13 +456,18 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*App, error) {
 		_, _ = sub.Unsubscribe(), rsub.Unsubscribe()
 		return nil, fmt.Errorf("gateway: subscribe executor contacts: %w", err)
 	}
+	hsub, err := handOffs.Subscribe(deps.Conn, name, srv.CountHandOff)
+	if err != nil {
+		_, _, _ = sub.Unsubscribe(), rsub.Unsubscribe(), csub.Unsubscribe()
+		return nil, fmt.Errorf("gateway: subscribe command hand-offs: %w", err)
+	}
 	nkeys := kw.count()
 	if nkeys == 0 && verifier == nil {
 		deps.Log.Warn("no API keys (KUBENTLY_API_KEYS, KUBENTLY_API_KEYS_FILE) and no OIDC issuer: every client request will be rejected")
 	}
 	deps.Log.Info("gateway ready", "clusters_seeded", sortedKeys(tokens), "api_keys", nkeys,
 		"key_file", cfg.APIKeysFile != "", "oidc", verifier != nil, "name", name)
-	return &App{srv: srv, sub: sub, rsub: rsub, csub: csub, keys: kw, audit: aw, log: deps.Log}, nil
+	return &App{srv: srv, sub: sub, rsub: rsub, csub: csub, hsub: hsub, keys: kw, audit: aw, log: deps.Log}, nil
 }
 
 // seedClusters registers the clusters of KUBENTLY_AGENT_TOKENS that the
@@ -501,7 +509,9 @@ const auditFlushEvery = time.Minute
 // Serve serves HTTP on ln until ctx ends. It also polls the key file and
 // flushes the audit writer's rate-limit summaries.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	defer func() { _ = a.sub.Unsubscribe(); _ = a.rsub.Unsubscribe(); _ = a.csub.Unsubscribe() }()
+	defer func() {
+		_, _, _, _ = a.sub.Unsubscribe(), a.rsub.Unsubscribe(), a.csub.Unsubscribe(), a.hsub.Unsubscribe()
+	}()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { a.keys.run(ctx) })

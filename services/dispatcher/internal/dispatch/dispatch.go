@@ -46,6 +46,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,6 +139,11 @@ type Config struct {
 	// LostCheckInterval is how often the acknowledging instance is
 	// checked; zero means 1s.
 	LostCheckInterval time.Duration
+	// HandOffTimeout bounds the wait for a gateway replica's answer to a
+	// command hand-off (the command goes straight to a stream it holds);
+	// zero means 2s. Past it the commands keep their lease (the replica
+	// may have written them) and are claimed again when it runs out.
+	HandOffTimeout time.Duration
 	// StoreTimeout bounds each store or session call; zero means 5s.
 	StoreTimeout time.Duration
 	// AuditTimeout bounds each audit write, retries included; zero means
@@ -168,7 +175,19 @@ type Dispatcher struct {
 	replySub *nats.Subscription
 	// working holds the command ids of requests not answered yet.
 	working sync.Map
+	// shunned maps a gateway replica whose hand-off went unanswered to
+	// the time.Time until which commands are not handed to it.
+	shunned sync.Map
 }
+
+// handOffPause is how long a gateway replica that left a hand-off
+// unanswered (or answered it with a status this version does not know)
+// gets no hand-offs: its streams' commands take the notify
+// path meanwhile. It bounds what a replica that is stuck, or that this
+// dispatcher may not publish to (a NATS authorization generated before
+// hand-offs), costs: one command that waits for its lease to run out per
+// replica per pause, not every command.
+const handOffPause = 30 * time.Second
 
 // New registers the dispatcher's endpoints on cfg.Conn.
 func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
@@ -186,6 +205,9 @@ func New(ctx context.Context, cfg Config) (*Dispatcher, error) {
 	}
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 5 * time.Second
+	}
+	if cfg.HandOffTimeout <= 0 {
+		cfg.HandOffTimeout = 2 * time.Second
 	}
 	if cfg.LostCheckInterval <= 0 {
 		cfg.LostCheckInterval = time.Second
@@ -318,7 +340,9 @@ type call struct {
 	deadline time.Time
 	verb     string
 	cluster  string // metrics label: the cluster once known registered
-	log      *slog.Logger
+	// conns are the cluster's streams checkTarget found connected.
+	conns []contracts.ExecutorInfo
+	log   *slog.Logger
 }
 
 func (d *Dispatcher) serveExecute(ctx context.Context, req micro.Request) {
@@ -571,8 +595,12 @@ type resultSub struct {
 }
 
 // dispatch subscribes to the command's result subject, stores the
-// dispatched audit record, enqueues the command and notifies the
-// gateways. The caller unsubscribes the result subscription.
+// dispatched audit record and enqueues the command: leased to one of the
+// cluster's connected streams and handed straight to the gateway replica
+// holding it, when the store can lease as it queues (store.HandOff);
+// otherwise, or when the hand-off fails, queued for any stream to claim,
+// with a notify to the gateways. The caller unsubscribes the result
+// subscription.
 func (d *Dispatcher) dispatch(ctx context.Context, c *call, command *contracts.Command) (*resultSub, *verdict) {
 	resultSubj, err := contracts.ResultSubject(command.Cluster, command.ID)
 	if err != nil {
@@ -620,10 +648,21 @@ func (d *Dispatcher) dispatch(ctx context.Context, c *call, command *contracts.C
 			"audit log unavailable, so the command was not run (command %s): %v", c.cmdID, err))
 	}
 	c.log.Debug("command dispatched")
+	// With a store that can lease as it queues and a stream connected,
+	// the command goes straight to that stream (handOff); otherwise it is
+	// queued and the gateways are notified, and a stream claims it.
+	handOff, fast := d.cfg.Store.(store.HandOff)
+	target, fast := d.pickStream(c.conns, fast && split)
+	var leased []contracts.Command
 	err = reserveErr
 	if err == nil {
 		err = d.withStore(ctx, func(ctx context.Context) error {
-			if split {
+			switch {
+			case fast:
+				var err error
+				leased, err = handOff.AppendLeased(ctx, cmd, target.ConnID, handOffBatch)
+				return err
+			case split:
 				return reserver.Append(ctx, cmd)
 			}
 			return d.cfg.Store.Enqueue(ctx, cmd)
@@ -640,13 +679,138 @@ func (d *Dispatcher) dispatch(ctx context.Context, c *call, command *contracts.C
 		d.m.storeErrors.WithLabelValues("enqueue").Inc()
 		return fail(d.unavailable(ctx, c, storeError("bridge queue", err)))
 	}
-	notify, _ := contracts.BridgeNotifySubject(command.Cluster)
-	if err := d.cfg.Conn.Publish(notify, []byte(command.ID)); err != nil {
+	if fast && d.handOff(ctx, c, handOff, target, leased) {
+		return rs, nil
+	}
+	d.notify(c, command.Cluster, command.ID)
+	return rs, nil
+}
+
+// notify tells the gateways that the cluster's queue holds a command to
+// claim (contracts.BridgeNotifySubject).
+func (d *Dispatcher) notify(c *call, cluster, commandID string) {
+	subj, _ := contracts.BridgeNotifySubject(cluster)
+	if err := d.cfg.Conn.Publish(subj, []byte(commandID)); err != nil {
 		// The gateway also polls its queues, so a lost notify only delays.
 		d.m.natsErrors.WithLabelValues("notify").Inc()
 		c.log.Warn("bridge notify failed", logging.KeyErr, err)
 	}
-	return rs, nil
+}
+
+// handOffBatch is the most commands one hand-off leases: the command and
+// any older ones waiting (as many as a stream claims at once).
+const handOffBatch = 16
+
+// pickStream picks the stream a command is handed to, at random among the
+// cluster's connected streams that name their gateway replica and whose
+// replica is not paused (handOffPause); ok is false when there is none or
+// when can is false.
+func (d *Dispatcher) pickStream(conns []contracts.ExecutorInfo, can bool) (contracts.ExecutorInfo, bool) {
+	if !can || len(conns) == 0 {
+		return contracts.ExecutorInfo{}, false
+	}
+	now := d.cfg.Now()
+	start := rand.IntN(len(conns))
+	for i := range conns {
+		info := conns[(start+i)%len(conns)]
+		if contracts.ValidateGatewayName(info.Gateway) != nil || contracts.ValidateConnID(info.ConnID) != nil {
+			continue
+		}
+		if until, ok := d.shunned.Load(info.Gateway); ok {
+			if now.Before(until.(time.Time)) {
+				continue
+			}
+			d.shunned.CompareAndDelete(info.Gateway, until)
+		}
+		return info, true
+	}
+	return contracts.ExecutorInfo{}, false
+}
+
+// handOff sends the commands AppendLeased leased to stream target (c's
+// command, and any older ones that were waiting) to the gateway replica
+// holding it, and waits for its answer: the replica writes them to the
+// stream before it answers, so the wait is not on the command's path.
+// It reports whether c's command is on its way to that stream; if not,
+// the caller notifies the gateways so that a stream claims it.
+//
+// The leases are released (store.HandOff.Release: claimable again at
+// once) only when the replica cannot have written them: it answered
+// no_stream (the stream ended, or its inbox is full) or nobody listens
+// on its subject (it is gone, or predates hand-offs). After a timeout or
+// another NATS error the replica may have written them, so they keep
+// their lease and are claimed again when it runs out: one stream at a
+// time, as every lease promises.
+func (d *Dispatcher) handOff(ctx context.Context, c *call, h store.HandOff, target contracts.ExecutorInfo, leased []contracts.Command) bool {
+	if len(leased) == 0 {
+		// Nothing leased (more older commands waited than one hand-off
+		// takes, or the command expired): the queue has it.
+		d.m.handOffs.WithLabelValues("not_leased").Inc()
+		return false
+	}
+	handed := slices.ContainsFunc(leased, func(cmd contracts.Command) bool { return cmd.ID == c.cmdID })
+	subj, _ := contracts.HandOffSubject(target.Gateway) // pickStream checked the name
+	body, err := json.Marshal(contracts.CommandHandOff{
+		Type: contracts.TypeCommandHandOff, Cluster: target.Cluster, ConnID: target.ConnID, Commands: leased,
+	})
+	if err != nil {
+		d.release(ctx, c, h, target, leased, "error", err)
+		return false
+	}
+	hctx, cancel := context.WithTimeout(ctx, min(d.cfg.HandOffTimeout, c.deadline.Sub(d.cfg.Now())))
+	defer cancel()
+	msg := nats.NewMsg(subj)
+	msg.Data = body
+	natsutil.InjectTrace(ctx, msg)
+	var rep contracts.CommandHandOffReply
+	m, err := d.cfg.Conn.RequestMsgWithContext(hctx, msg)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		d.release(ctx, c, h, target, leased, "no_responders", nil)
+		return false
+	case err != nil:
+		// Maybe written: the leases stand. The replica gets no hand-offs
+		// for a while.
+		d.shunned.Store(target.Gateway, d.cfg.Now().Add(handOffPause))
+		d.m.handOffs.WithLabelValues("error").Inc()
+		d.m.natsErrors.WithLabelValues("handoff").Inc()
+		c.log.Warn("command hand-off unanswered; the commands are claimed again when their lease runs out, and the gateway replica gets no hand-offs for a while (if every hand-off times out, check that the dispatcher may publish to kubently.gateway.v1.handoff.>)",
+			"gateway", target.Gateway, "conn_id", target.ConnID, "commands", len(leased), "pause", handOffPause, logging.KeyErr, err)
+		return false
+	case json.Unmarshal(m.Data, &rep) != nil || rep.Type != contracts.TypeCommandHandOffReply:
+	case rep.Status == contracts.HandOffDelivered:
+		d.m.handOffs.WithLabelValues(contracts.HandOffDelivered).Inc()
+		return handed
+	case rep.Status == contracts.HandOffNoStream:
+		d.release(ctx, c, h, target, leased, contracts.HandOffNoStream, nil)
+		return false
+	}
+	// Malformed, or a status this version does not know: maybe written.
+	d.shunned.Store(target.Gateway, d.cfg.Now().Add(handOffPause))
+	d.m.handOffs.WithLabelValues("error").Inc()
+	c.log.Warn("unexpected hand-off reply; the commands are claimed again when their lease runs out", "gateway", target.Gateway)
+	return false
+}
+
+// release ends the leases of commands a hand-off could not deliver and
+// counts the hand-off's outcome; the caller then notifies the gateways.
+func (d *Dispatcher) release(ctx context.Context, c *call, h store.HandOff, target contracts.ExecutorInfo, leased []contracts.Command, outcome string, cause error) {
+	d.m.handOffs.WithLabelValues(outcome).Inc()
+	ids := make([]string, len(leased))
+	for i, cmd := range leased {
+		ids[i] = cmd.ID
+	}
+	err := d.withStore(ctx, func(ctx context.Context) error {
+		_, err := h.Release(ctx, target.Cluster, target.ConnID, ids)
+		return err
+	})
+	if err != nil {
+		d.m.storeErrors.WithLabelValues("release").Inc()
+		c.log.Warn("hand-off failed and its leases could not be released; the commands are claimed again when their lease runs out",
+			"outcome", outcome, "gateway", target.Gateway, logging.KeyErr, err, "cause", cause)
+		return
+	}
+	c.log.Debug("hand-off failed; leases released", "outcome", outcome, "gateway", target.Gateway, "conn_id", target.ConnID, "cause", cause)
 }
 
 // conclude stores the command_executed record of a result and releases
@@ -793,6 +957,7 @@ func (d *Dispatcher) checkTarget(ctx context.Context, c *call) error {
 		// No executor can connect with a revoked token: never wait.
 		return contracts.Errorf(contracts.CodeExecutorUnavailable, "the executor token of cluster %q is revoked", in.Cluster)
 	}
+	c.conns = conns
 	if len(conns) == 0 {
 		if err := d.checkGrace(ctx, c); err != nil {
 			return err

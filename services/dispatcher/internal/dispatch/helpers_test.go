@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +46,8 @@ type env struct {
 
 	mu  sync.Mutex
 	run func(contracts.Command) (contracts.ExecutorResult, bool) // false: never answer
+	// claimed counts the commands the fake executor claimed.
+	claimed atomic.Int64
 }
 
 func testCtx(tb testing.TB) context.Context {
@@ -54,8 +57,15 @@ func testCtx(tb testing.TB) context.Context {
 	return ctx
 }
 
-// newEnv starts everything; mod adjusts the dispatcher's config.
+// newEnv starts everything on the JetStream store; mod adjusts the
+// dispatcher's config.
 func newEnv(tb testing.TB, mod func(*Config)) *env {
+	tb.Helper()
+	return newEnvOn(tb, backend.Config{}, mod)
+}
+
+// newEnvOn is newEnv on the store bcfg selects (its Conn is set here).
+func newEnvOn(tb testing.TB, bcfg backend.Config, mod func(*Config)) *env {
 	tb.Helper()
 	ctx := testCtx(tb)
 	srv := natstest.RunServer(tb)
@@ -64,7 +74,8 @@ func newEnv(tb testing.TB, mod func(*Config)) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	st, err := backend.Open(ctx, backend.Config{Conn: nc})
+	bcfg.Conn = nc
+	st, err := backend.Open(ctx, bcfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -127,21 +138,28 @@ func (e *env) executor(ctx context.Context) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		e.claimed.Add(int64(len(cmds)))
 		for _, cmd := range cmds {
-			e.mu.Lock()
-			run := e.run
-			e.mu.Unlock()
-			// Received: acknowledged before it runs, as the executor does.
-			_, _ = e.st.Ack(ctx, online, []string{cmd.ID})
-			res, ok := run(cmd)
-			if !ok {
-				continue
-			}
-			subj, _ := contracts.ResultSubject(cmd.Cluster, cmd.ID)
-			b, _ := json.Marshal(res)
-			_, _ = e.nc.Request(subj, b, 5*time.Second)
+			e.handle(ctx, cmd)
 		}
 	}
+}
+
+// handle acks and runs one command as the executor does and posts its
+// result on its result subject.
+func (e *env) handle(ctx context.Context, cmd contracts.Command) {
+	e.mu.Lock()
+	run := e.run
+	e.mu.Unlock()
+	// Received: acknowledged before it runs, as the executor does.
+	_, _ = e.st.Ack(ctx, online, []string{cmd.ID})
+	res, ok := run(cmd)
+	if !ok {
+		return
+	}
+	subj, _ := contracts.ResultSubject(cmd.Cluster, cmd.ID)
+	b, _ := json.Marshal(res)
+	_, _ = e.nc.Request(subj, b, 5*time.Second)
 }
 
 // exec sends in to the dispatcher over NATS, as the gateway does, with a

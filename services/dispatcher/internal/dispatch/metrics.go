@@ -28,6 +28,8 @@ type metrics struct {
 	executorLost prometheus.Counter
 	auditErrors  *prometheus.CounterVec
 	replays      prometheus.Counter
+	// handOffs counts command hand-offs by outcome.
+	handOffs *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -51,7 +53,7 @@ func newMetrics() *metrics {
 		}, []string{"check", "reason"}),
 		natsErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_dispatcher_nats_errors_total",
-			Help: "Failed NATS operations by operation (session_request, subscribe, flush, notify, result_wait, reply, announce, replay).",
+			Help: "Failed NATS operations by operation (session_request, subscribe, flush, notify, handoff, result_wait, reply, announce, replay).",
 		}, []string{"op"}),
 		queueFull: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kubently_dispatcher_queue_full_total",
@@ -67,12 +69,16 @@ func newMetrics() *metrics {
 		}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_dispatcher_store_errors_total",
-			Help: "Failed store calls by operation (cluster_registry, executor_presence, enqueue, discovery).",
+			Help: "Failed store calls by operation (cluster_registry, executor_presence, enqueue, release, discovery).",
 		}, []string{"op"}),
 		replays: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kubently_dispatcher_replies_replayed_total",
 			Help: "Replies sent again because a gateway asked for one lost in a NATS disruption (kubently.dispatch.v1.replay).",
 		}),
+		handOffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_dispatcher_handoffs_total",
+			Help: "Commands queued leased to a connected stream and sent straight to the gateway replica holding it, by outcome: delivered (written to the stream), no_stream (the stream was gone: released to the queue and the gateways notified), no_responders (the replica was gone: likewise), error (no answer: claimed again when the lease runs out), not_leased (older commands filled the batch: queued and notified).",
+		}, []string{"outcome"}),
 		auditErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kubently_dispatcher_audit_write_errors_total",
 			Help: "Audit records that could not be stored, by event. A failed command_dispatched write stops the command.",
@@ -96,7 +102,7 @@ func (h verbHistogram) WithLabelValues(verb, status, cluster string) prometheus.
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.commands, m.latency, m.outcomes, m.decisions, m.natsErrors, m.storeErrors, m.auditErrors, m.queueFull, m.graceQueued, m.replays, m.executorLost}
+	return []prometheus.Collector{m.commands, m.latency, m.outcomes, m.decisions, m.natsErrors, m.storeErrors, m.auditErrors, m.queueFull, m.graceQueued, m.replays, m.executorLost, m.handOffs}
 }
 
 // register registers every collector on r, undoing a partial registration

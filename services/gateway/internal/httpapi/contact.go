@@ -90,3 +90,13 @@ func (s *Server) CountRelayedContact(known bool) {
 		s.metrics.heartbeats.WithLabelValues("relayed").Inc()
 	}
 }
+
+// CountHandOff counts a batch of commands a dispatcher handed to this
+// replica (the onHandOff callback of handoff.Registry.Subscribe).
+func (s *Server) CountHandOff(offered bool) {
+	if offered {
+		s.metrics.handOffs.WithLabelValues("offered").Inc()
+	} else {
+		s.metrics.handOffs.WithLabelValues(contracts.HandOffNoStream).Inc()
+	}
+}

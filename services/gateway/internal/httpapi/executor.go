@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -117,7 +118,9 @@ func clusterOf(c echo.Context) string {
 // under the replica's lease: see internal/presence), sends
 // heartbeats, and sends queued commands on connect and when woken, by the
 // dispatcher's notify or by the replica's sweep (startSweep), which stands
-// in for a lost notify and for redelivery after a lease ran out. The
+// in for a lost notify and for redelivery after a lease ran out. It also
+// writes the commands a dispatcher queued leased to it and handed straight
+// to this replica (package handoff), in order with what it claims. The
 // stream has no poll timer of its own.
 // A stream whose executor announced heartbeats is closed when none (nor
 // any other post naming its conn_id) arrived for ContactTimeout: checked
@@ -153,6 +156,11 @@ func (s *Server) stream(c echo.Context) error {
 	tokenHash, _ := c.Get(ctxTokenHash).(string)
 	contact, forget := s.cfg.Contacts.Add(cluster, info.ConnID, tokenHash)
 	defer forget()
+	// The inbox exists before the presence record that tells dispatchers
+	// about the stream, and outlives the loop that reads it: a batch
+	// offered once the loop ended is answered no_stream.
+	inbox, dropInbox := s.cfg.HandOffs.Add(cluster, info.ConnID)
+	defer dropInbox()
 	if err := s.recheckExecutor(ctx, c); err != nil {
 		return writeError(c, err)
 	}
@@ -225,6 +233,18 @@ func (s *Server) stream(c echo.Context) error {
 			if err := s.deliver(ctx, out, cluster, info.ConnID, log); err != nil {
 				return nil
 			}
+		case d := <-inbox.C():
+			// Commands a dispatcher queued leased to this stream: written
+			// in order with what the stream claims itself. One whose
+			// deadline passed while it waited is not handed out, as Claim
+			// would not (its lease runs out and the next Claim drops it).
+			now := time.Now()
+			cmds := slices.DeleteFunc(d.Commands, func(cmd contracts.Command) bool { return cmd.Expired(now) })
+			err := s.send(ctx, out, cmds, log)
+			d.Done()
+			if err != nil {
+				return nil
+			}
 		}
 	}
 }
@@ -245,29 +265,40 @@ func (s *Server) deliver(ctx context.Context, out *sse.Writer, cluster, connID s
 			log.Warn("bridge claim failed", logging.KeyErr, err)
 			return nil
 		}
-		for _, cmd := range cmds {
-			// The delivery span hangs off the dispatcher's span (carried in
-			// the command) and becomes the parent of the executor's run.
-			cctx, span := otel.Tracer(telemetry.ScopeName).Start(telemetry.ContextFromCommand(ctx, cmd), telemetry.SpanGatewayDeliver,
-				trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(telemetry.CommandAttributes(cmd)...))
-			telemetry.InjectCommand(cctx, &cmd)
-			err := out.JSON(cmd.ID, contracts.EventCommand, cmd)
-			if err != nil {
-				span.SetStatus(codes.Error, "stream write failed")
-			}
-			span.End()
-			if err != nil {
-				// Leased and not acknowledged: handed out again when its
-				// lease runs out, if its deadline has not passed.
-				log.Warn("stream write failed; command redelivered after the visibility timeout", logging.KeyCommandID, cmd.ID, logging.KeyErr, err)
-				return err
-			}
-			log.Info("command sent", logging.KeyCommandID, cmd.ID, logging.KeyCorrelationID, cmd.CorrelationID)
+		if err := s.send(ctx, out, cmds, log); err != nil {
+			return err
 		}
 		if len(cmds) < claimBatch {
 			return nil
 		}
 	}
+}
+
+// send writes commands leased to the stream (claimed, or handed off by a
+// dispatcher) to it in order. Only a write error (the stream is gone) is
+// returned: the commands from the failed one on are leased and not
+// acknowledged, and handed out again when their lease runs out.
+func (s *Server) send(ctx context.Context, out *sse.Writer, cmds []contracts.Command, log *slog.Logger) error {
+	for _, cmd := range cmds {
+		// The delivery span hangs off the dispatcher's span (carried in
+		// the command) and becomes the parent of the executor's run.
+		cctx, span := otel.Tracer(telemetry.ScopeName).Start(telemetry.ContextFromCommand(ctx, cmd), telemetry.SpanGatewayDeliver,
+			trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(telemetry.CommandAttributes(cmd)...))
+		telemetry.InjectCommand(cctx, &cmd)
+		err := out.JSON(cmd.ID, contracts.EventCommand, cmd)
+		if err != nil {
+			span.SetStatus(codes.Error, "stream write failed")
+		}
+		span.End()
+		if err != nil {
+			// Leased and not acknowledged: handed out again when its
+			// lease runs out, if its deadline has not passed.
+			log.Warn("stream write failed; command redelivered after the visibility timeout", logging.KeyCommandID, cmd.ID, logging.KeyErr, err)
+			return err
+		}
+		log.Info("command sent", logging.KeyCommandID, cmd.ID, logging.KeyCorrelationID, cmd.CorrelationID)
+	}
+	return nil
 }
 
 // observeDepths sets the queue depth gauge of every cluster a sweep asked

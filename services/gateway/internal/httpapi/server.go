@@ -25,6 +25,7 @@ import (
 	"kubently.io/libs/telemetry"
 	"kubently.io/services/gateway/internal/auth"
 	"kubently.io/services/gateway/internal/backoff"
+	"kubently.io/services/gateway/internal/handoff"
 	"kubently.io/services/gateway/internal/hub"
 	"kubently.io/services/gateway/internal/liveness"
 	"kubently.io/services/gateway/internal/presence"
@@ -80,6 +81,11 @@ type Config struct {
 	// uses, which contacts posted to other replicas cannot reach (the app
 	// subscribes the one it passes here, see liveness.Registry.Subscribe).
 	Contacts *liveness.Registry
+	// HandOffs routes the commands dispatchers hand straight to the
+	// streams this replica holds; nil means a registry only this server
+	// uses, which no dispatcher reaches (the app subscribes the one it
+	// passes here, see handoff.Registry.Subscribe).
+	HandOffs *handoff.Registry
 	// Log is the logger; required.
 	Log *slog.Logger
 	// Registry receives and serves metrics; nil means a new registry.
@@ -178,6 +184,8 @@ type metrics struct {
 	refusals *prometheus.CounterVec
 	// leaseRenewals counts presence lease renewals by outcome.
 	leaseRenewals *prometheus.CounterVec
+	// handOffs counts the batches dispatchers handed to this replica.
+	handOffs *prometheus.CounterVec
 }
 
 // New builds the server and its routes.
@@ -208,6 +216,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Contacts == nil {
 		cfg.Contacts = liveness.New()
+	}
+	if cfg.HandOffs == nil {
+		cfg.HandOffs = handoff.New()
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 2 * time.Second
@@ -295,10 +306,14 @@ func New(cfg Config) (*Server, error) {
 			Name: "kubently_gateway_presence_lease_renewals_total",
 			Help: "Renewals of the replica's presence lease (one every presence TTL / 3, keeping the presence of all its executor streams) by outcome: ok, lapsed (the lease had run out: every stream is joined again), error (retried on the next renewal; after a presence TTL of errors the replica's streams drop out of presence).",
 		}, []string{"outcome"}),
+		handOffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubently_gateway_handoffs_total",
+			Help: "Batches of commands dispatchers handed straight to an executor stream of this replica, by outcome: offered (passed to the stream, which writes them), no_stream (the stream is gone or its inbox full; the dispatcher releases them to the queue).",
+		}, []string{"outcome"}),
 	}
 	if err := ops.Register(cfg.Registry, s.metrics.requests, s.metrics.streams, s.metrics.results,
 		s.metrics.authFailures, s.metrics.rateLimited, s.metrics.sse, s.metrics.executors, s.metrics.auditErrors, s.metrics.natsErrors, s.metrics.queueDepth, s.metrics.acks,
-		s.metrics.contactTimeouts, s.metrics.heartbeats, s.metrics.sweepWakeups, s.metrics.sweepErrors, s.metrics.refusals, s.metrics.leaseRenewals); err != nil {
+		s.metrics.contactTimeouts, s.metrics.heartbeats, s.metrics.sweepWakeups, s.metrics.sweepErrors, s.metrics.refusals, s.metrics.leaseRenewals, s.metrics.handOffs); err != nil {
 		return nil, err
 	}
 	s.metrics.localHeartbeats = s.metrics.heartbeats.WithLabelValues("local")

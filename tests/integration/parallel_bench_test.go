@@ -1,0 +1,91 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"k8s.io/client-go/kubernetes"
+
+	"kubently.io/libs/contracts"
+	"kubently.io/libs/testbed"
+	executorapp "kubently.io/services/executor/app"
+)
+
+// benchClients is how many clients BenchmarkRoundTripParallel runs per
+// GOMAXPROCS (b.SetParallelism): 6, so 12 on a 2-core machine, below the
+// test executor's queue of 16 (more would be refused busy).
+const benchClients = 6
+
+// BenchmarkRoundTripParallel measures throughput under concurrency: many
+// clients at once run `get namespaces`, first straight to the apiserver
+// (direct), then through Kubently (kubently), and each reports commands
+// per second (cmds/s; ns/op is its inverse). Compare the two within one
+// run; vary the clients with -cpu (benchClients per CPU).
+func BenchmarkRoundTripParallel(b *testing.B) {
+	s := startStack(b, false)
+	rc, err := executorapp.RESTConfig(executorapp.Config{Kubeconfig: testbed.Kubeconfig(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rc.QPS, rc.Burst = 1e6, 1e6 // no client-side throttling in the baseline
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("direct", func(b *testing.B) {
+		b.SetParallelism(benchClients)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := cs.CoreV1().RESTClient().Get().Resource("namespaces").
+					SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").Do(context.Background()).Raw(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmds/s")
+	})
+	b.Run("kubently", func(b *testing.B) {
+		b.SetParallelism(benchClients)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := execute(s.url, "get", "namespaces"); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "cmds/s")
+	})
+}
+
+// execute runs argv on the live cluster through POST /v1/execute at url
+// and returns an error unless it succeeded.
+func execute(url string, argv ...string) error {
+	body, err := json.Marshal(map[string]any{"cluster_id": live, "argv": argv})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest(http.MethodPost, url+"/v1/execute", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set(contracts.HeaderAPIKey, aliceKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var res contracts.CommandResult
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		return err
+	}
+	if res.Status != contracts.StatusSuccess {
+		return fmt.Errorf("%s: %+v", resp.Status, res)
+	}
+	return nil
+}
