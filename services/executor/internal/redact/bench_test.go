@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,6 +126,7 @@ func BenchmarkJSON(b *testing.B) {
 	}{
 		{name: "500 pods with env", body: podList(b, 500), wantChanged: true},
 		{name: "500 services fast path", body: serviceList(b, 500), wantChanged: false},
+		{name: "table of 30 applied namespaces", body: appliedNamespaces(30), wantChanged: false},
 	}
 	for _, bb := range benches {
 		b.Run(bb.name, func(b *testing.B) {
@@ -140,4 +142,31 @@ func BenchmarkJSON(b *testing.B) {
 			}
 		})
 	}
+}
+
+// appliedNamespaces returns a Table of n namespaces as the API server sends
+// it for get namespaces when they were created with kubectl apply: each
+// row's metadata carries the last-applied annotation and its managedFields
+// entry. Nothing in it is masked.
+func appliedNamespaces(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"1234"},"columnDefinitions":[` +
+		`{"name":"Name","type":"string","format":"name","description":"Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names","priority":0},` +
+		`{"name":"Status","type":"string","format":"","description":"The status of the namespace","priority":0},` +
+		`{"name":"Age","type":"string","format":"","description":"CreationTimestamp is a timestamp representing the server time when this object was created. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata","priority":0}],"rows":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		applied := fmt.Sprintf(`{"apiVersion":"v1","kind":"Namespace","metadata":{"annotations":{},"labels":{"team":"t%d"},"name":"ns-%d"}}`+"\n", i, i)
+		q, _ := json.Marshal(applied)
+		fmt.Fprintf(&b, `{"cells":["ns-%d","Active","%dd"],"object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1",`+
+			`"metadata":{"name":"ns-%d","uid":"6f1c2b9e-0000-4000-8000-%012d","resourceVersion":"%d","creationTimestamp":"2026-12-01T10:00:00Z",`+
+			`"labels":{"kubernetes.io/metadata.name":"ns-%d","team":"t%d"},"annotations":{"kubectl.kubernetes.io/last-applied-configuration":%s},`+
+			`"managedFields":[{"manager":"kubectl-client-side-apply","operation":"Update","apiVersion":"v1","time":"2026-12-01T10:00:00Z","fieldsType":"FieldsV1",`+
+			`"fieldsV1":{"f:metadata":{"f:annotations":{".":{},"f:kubectl.kubernetes.io/last-applied-configuration":{}},"f:labels":{".":{},"f:kubernetes.io/metadata.name":{},"f:team":{}}}}}]}}}`,
+			i, i, i, i, 100+i, i, i, q)
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
 }
