@@ -48,9 +48,10 @@
 // no "env" or "containers" key, no last-applied annotation, no \u escape
 // and no masked-kind hint) is returned as is, unparsed. So is one whose
 // only such content is last-applied annotations, when each holds a
-// document with nothing the redactor would mask in it: ASCII, valid JSON,
-// no masked kind's name in any case, no "env", "args", "command" or
-// "httpHeaders" key and no annotation of its own. Redaction decodes numbers
+// document the redactor leaves as it is: one that is ASCII, valid JSON,
+// names no masked kind in any case and has no "env", "args", "command",
+// "httpHeaders" or annotation key of its own, or else one that redacting
+// it alone leaves unchanged. Redaction decodes numbers
 // as json.Number, so integers survive exactly, and re-encodes without HTML
 // escaping and with object keys sorted. Documents with duplicate object
 // keys are read the way Go's JSON decoders read them: the last one wins.
