@@ -121,13 +121,13 @@ func (t *transport) redact(req *http.Request, resp *http.Response) error {
 
 // readAll is io.ReadAll with a size hint: a body of a known length,
 // such as an answer with a Content-Length, is read into one buffer of
-// that size instead of one doubled from 512 bytes.
+// that size instead of chunks that grow from 512 bytes and are copied
+// together at the end.
 func readAll(r io.Reader, size int64) ([]byte, error) {
-	c := 512
-	if size > 0 && size < 1<<30 {
-		c = int(size) + 1 // room to see EOF without growing
+	if size <= 0 || size >= 1<<30 {
+		return io.ReadAll(r)
 	}
-	b := make([]byte, 0, c)
+	b := make([]byte, 0, int(size)+1) // room to see EOF without growing
 	for {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
