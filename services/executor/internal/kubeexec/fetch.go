@@ -139,10 +139,28 @@ var partialGVs = map[string]bool{
 	metav1beta1.SchemeGroupVersion.String(): true,
 }
 
+// partialRow is the PartialObjectMetadata of a Table row as the printer
+// reads it: without its managedFields, the bulk of most objects' metadata,
+// which no column shows.
+type partialRow struct {
+	metav1.TypeMeta `json:",inline"`
+	Metadata        struct {
+		metav1.ObjectMeta
+		// ManagedFields shadows ObjectMeta's: the decoder skips it.
+		ManagedFields skipped `json:"managedFields"`
+	} `json:"metadata"`
+}
+
+// skipped is a JSON value decoded into nothing.
+type skipped struct{}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
+
 // decodeRows decodes the objects of table's rows that are still raw JSON,
 // as need says: not at all for rowsUnused; a PartialObjectMetadata into
-// its type for rowsMetadata (the printer reads it through meta.Accessor,
-// as it reads an Unstructured); anything else with the unstructured
+// its type, without managedFields, for rowsMetadata (the printer reads it
+// through meta.Accessor, as it reads an Unstructured); anything else with the unstructured
 // scheme, as kubectl get does.
 func decodeRows(table *metav1.Table, need int) error {
 	if need == rowsUnused {
@@ -154,10 +172,10 @@ func decodeRows(table *metav1.Table, need int) error {
 			continue
 		}
 		if need == rowsMetadata {
-			partial := &metav1.PartialObjectMetadata{}
-			if err := utiljson.Unmarshal(row.Object.Raw, partial); err == nil &&
+			var partial partialRow
+			if err := utiljson.Unmarshal(row.Object.Raw, &partial); err == nil &&
 				partial.Kind == "PartialObjectMetadata" && partialGVs[partial.APIVersion] {
-				row.Object.Object = partial
+				row.Object.Object = &metav1.PartialObjectMetadata{TypeMeta: partial.TypeMeta, ObjectMeta: partial.Metadata.ObjectMeta}
 				continue
 			}
 		}

@@ -109,7 +109,8 @@ func namespacesTable(n int) []byte {
 // unstructured scheme for --sort-by and for full objects.
 func TestDecodeRows(t *testing.T) {
 	const body = `{"kind":"Table","apiVersion":"meta.k8s.io/v1","columnDefinitions":[{"name":"Name","type":"string"}],"rows":[` +
-		`{"cells":["web-1"],"object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"name":"web-1","namespace":"shop","labels":{"app":"web","tier":"front"}}}},` +
+		`{"cells":["web-1"],"object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"name":"web-1","namespace":"shop","labels":{"app":"web","tier":"front"},` +
+		`"managedFields":[{"manager":"kubectl","operation":"Update","apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{}}}]}}},` +
 		`{"cells":["web-2"],"object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1beta1","metadata":{"name":"web-2","namespace":"demo"}}},` +
 		`{"cells":["web-3"],"object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"web-3","namespace":"shop"},"spec":{"nodeName":"n1"}}},` +
 		`{"cells":["web-4"],"object":null}]}`
@@ -145,6 +146,9 @@ func TestDecodeRows(t *testing.T) {
 		g, err := apimeta.Accessor(got)
 		if err != nil {
 			t.Fatalf("row %d: %v", i, err)
+		}
+		if _, partial := got.(*metav1.PartialObjectMetadata); partial && g.GetManagedFields() != nil {
+			t.Errorf("row %d: managedFields %v kept; want them skipped", i, g.GetManagedFields())
 		}
 		w, _ := apimeta.Accessor(want)
 		if g.GetName() != w.GetName() || g.GetNamespace() != w.GetNamespace() || !reflect.DeepEqual(g.GetLabels(), w.GetLabels()) {
