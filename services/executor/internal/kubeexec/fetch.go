@@ -83,10 +83,7 @@ func (r *Runner) read(ctx context.Context, req readRequest) (runtime.Object, int
 		return nil, 0, res.Error()
 	}
 	if req.accept == acceptTable {
-		if table, ok, err := decodeTable(body); ok {
-			if err != nil {
-				return nil, len(body), fmt.Errorf("decoding the server's answer for %s: %w", req.mapping.Resource.Resource, err)
-			}
+		if table, ok := decodeTable(body); ok {
 			return table, len(body), nil
 		}
 	}
@@ -99,29 +96,88 @@ func (r *Runner) read(ctx context.Context, req readRequest) (runtime.Object, int
 
 // decodeTable decodes a Table answer straight into metav1.Table, in one
 // pass (the unstructured scheme would build a map, convert it by
-// reflection and re-encode every row's object), then the partial objects
-// of its rows as asTable does. Numbers in cells come out as int64 or
-// float64, as with the unstructured scheme. ok is false when body is not a
-// Table (a server that could not render one), for the caller to decode it
-// as something else.
-func decodeTable(body []byte) (*metav1.Table, bool, error) {
+// reflection and re-encode every row's object). The objects of its rows
+// stay raw until makePage decodes what the output needs (decodeRows).
+// Numbers in cells come out as int64 or float64, as with the unstructured
+// scheme. ok is false when body is not a Table (a server that could not
+// render one), for the caller to decode it as something else.
+func decodeTable(body []byte) (*metav1.Table, bool) {
 	table := &metav1.Table{}
 	if err := utiljson.Unmarshal(body, table); err != nil || !tableGVKs[table.GroupVersionKind()] {
-		return nil, false, nil
+		return nil, false
 	}
-	if err := decodeRows(table); err != nil {
-		return nil, true, err
-	}
-	return table, true, nil
+	return table, true
 }
 
-// decodeRows decodes the partial objects of table's rows that are still
-// raw JSON.
-func decodeRows(table *metav1.Table) error {
+// What the output needs of the objects of a Table's rows.
+const (
+	// rowsUnused: nothing reads them (kubectl's printer reads a row's
+	// object only for the namespace and label columns).
+	rowsUnused = iota
+	// rowsMetadata: the printer reads their namespace and labels.
+	rowsMetadata
+	// rowsFull: --sort-by evaluates a JSONPath on them, as kubectl
+	// does on the unstructured objects.
+	rowsFull
+)
+
+// rowObjects returns what the output of get with o needs of the objects
+// of Table rows.
+func rowObjects(o getOptions) int {
+	switch {
+	case o.sortBy != "":
+		return rowsFull
+	case o.allNamespaces || o.showLabels || len(o.labelColumns) > 0:
+		return rowsMetadata
+	}
+	return rowsUnused
+}
+
+// partialGVs are the versions of PartialObjectMetadata a Table's rows carry.
+var partialGVs = map[string]bool{
+	metav1.SchemeGroupVersion.String():      true,
+	metav1beta1.SchemeGroupVersion.String(): true,
+}
+
+// partialRow is the PartialObjectMetadata of a Table row as the printer
+// reads it: without its managedFields, the bulk of most objects' metadata,
+// which no column shows.
+type partialRow struct {
+	metav1.TypeMeta `json:",inline"`
+	Metadata        struct {
+		metav1.ObjectMeta
+		// ManagedFields shadows ObjectMeta's: the decoder skips it.
+		ManagedFields skipped `json:"managedFields"`
+	} `json:"metadata"`
+}
+
+// skipped is a JSON value decoded into nothing.
+type skipped struct{}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
+
+// decodeRows decodes the objects of table's rows that are still raw JSON,
+// as need says: not at all for rowsUnused; a PartialObjectMetadata into
+// its type, without managedFields, for rowsMetadata (the printer reads it
+// through meta.Accessor, as it reads an Unstructured); anything else with the unstructured
+// scheme, as kubectl get does.
+func decodeRows(table *metav1.Table, need int) error {
+	if need == rowsUnused {
+		return nil
+	}
 	for i := range table.Rows {
 		row := &table.Rows[i]
 		if row.Object.Raw == nil || row.Object.Object != nil {
 			continue
+		}
+		if need == rowsMetadata {
+			var partial partialRow
+			if err := utiljson.Unmarshal(row.Object.Raw, &partial); err == nil &&
+				partial.Kind == "PartialObjectMetadata" && partialGVs[partial.APIVersion] {
+				row.Object.Object = &metav1.PartialObjectMetadata{TypeMeta: partial.TypeMeta, ObjectMeta: partial.Metadata.ObjectMeta}
+				continue
+			}
 		}
 		converted, err := runtime.Decode(unstructured.UnstructuredJSONScheme, row.Object.Raw)
 		if err != nil {
@@ -132,8 +188,8 @@ func decodeRows(table *metav1.Table) error {
 	return nil
 }
 
-// asTable converts a decoded Table into metav1.Table and decodes the
-// partial objects of its rows, the way kubectl get does before printing.
+// asTable converts a decoded Table into metav1.Table, the way kubectl get
+// does before printing; the objects of its rows stay raw (decodeRows).
 // ok is false when obj is not a Table.
 func asTable(obj runtime.Object) (*metav1.Table, bool, error) {
 	if table, ok := obj.(*metav1.Table); ok {
@@ -146,9 +202,6 @@ func asTable(obj runtime.Object) (*metav1.Table, bool, error) {
 	table := &metav1.Table{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, table); err != nil {
 		return nil, true, fmt.Errorf("decoding table: %w", err)
-	}
-	if err := decodeRows(table); err != nil {
-		return nil, true, err
 	}
 	return table, true, nil
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -21,9 +23,12 @@ const tableBody = `{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{"re
 // The one-pass Table decoding gives what the unstructured scheme plus
 // asTable gave, number types included.
 func TestDecodeTableMatchesUnstructured(t *testing.T) {
-	got, ok, err := decodeTable([]byte(tableBody))
-	if !ok || err != nil {
-		t.Fatalf("decodeTable: ok=%v err=%v", ok, err)
+	got, ok := decodeTable([]byte(tableBody))
+	if !ok {
+		t.Fatal("decodeTable: not a Table")
+	}
+	if err := decodeRows(got, rowsFull); err != nil {
+		t.Fatal(err)
 	}
 	obj, err := runtime.Decode(unstructured.UnstructuredJSONScheme, []byte(tableBody))
 	if err != nil {
@@ -32,6 +37,9 @@ func TestDecodeTableMatchesUnstructured(t *testing.T) {
 	want, ok, err := asTable(obj)
 	if !ok || err != nil {
 		t.Fatalf("asTable: ok=%v err=%v", ok, err)
+	}
+	if err := decodeRows(want, rowsFull); err != nil {
+		t.Fatal(err)
 	}
 	// Raw bytes differ in layout (re-encoded vs as sent); the decoded
 	// objects must not.
@@ -66,7 +74,7 @@ func TestDecodeTableNotATable(t *testing.T) {
 		`{"kind":"Table","apiVersion":"v1","rows":[]}`,
 		`not json`,
 	} {
-		if _, ok, _ := decodeTable([]byte(body)); ok {
+		if _, ok := decodeTable([]byte(body)); ok {
 			t.Errorf("decodeTable(%s) ok; want not a Table", body)
 		}
 	}
@@ -94,18 +102,102 @@ func namespacesTable(n int) []byte {
 	return []byte(b.String())
 }
 
-// BenchmarkDecodeTable compares read's one-pass decoding of a Table with
-// the unstructured scheme plus the conversion it replaced.
+// Rows are decoded only as far as the output needs: not at all for plain
+// table output, into PartialObjectMetadata for the namespace and label
+// columns (read through meta.Accessor, as kubectl's printer reads them,
+// with the values the unstructured decoding gives), and with the
+// unstructured scheme for --sort-by and for full objects.
+func TestDecodeRows(t *testing.T) {
+	const body = `{"kind":"Table","apiVersion":"meta.k8s.io/v1","columnDefinitions":[{"name":"Name","type":"string"}],"rows":[` +
+		`{"cells":["web-1"],"object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"name":"web-1","namespace":"shop","labels":{"app":"web","tier":"front"},` +
+		`"managedFields":[{"manager":"kubectl","operation":"Update","apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{}}}]}}},` +
+		`{"cells":["web-2"],"object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1beta1","metadata":{"name":"web-2","namespace":"demo"}}},` +
+		`{"cells":["web-3"],"object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"web-3","namespace":"shop"},"spec":{"nodeName":"n1"}}},` +
+		`{"cells":["web-4"],"object":null}]}`
+	decode := func(need int) *metav1.Table {
+		t.Helper()
+		table, ok := decodeTable([]byte(body))
+		if !ok {
+			t.Fatal("decodeTable: not a Table")
+		}
+		if err := decodeRows(table, need); err != nil {
+			t.Fatal(err)
+		}
+		return table
+	}
+	for i, row := range decode(rowsUnused).Rows {
+		if row.Object.Object != nil {
+			t.Errorf("rowsUnused: row %d decoded to %T; want it left raw", i, row.Object.Object)
+		}
+	}
+	meta, full := decode(rowsMetadata), decode(rowsFull)
+	wantTypes := []string{"*v1.PartialObjectMetadata", "*v1.PartialObjectMetadata", "*unstructured.Unstructured", "<nil>"}
+	for i := range meta.Rows {
+		got, want := meta.Rows[i].Object.Object, full.Rows[i].Object.Object
+		if typ := fmt.Sprintf("%T", got); typ != wantTypes[i] {
+			t.Errorf("rowsMetadata: row %d decoded to %s; want %s", i, typ, wantTypes[i])
+		}
+		if want == nil {
+			continue
+		}
+		if _, ok := want.(*unstructured.Unstructured); !ok {
+			t.Errorf("rowsFull: row %d decoded to %T; want *unstructured.Unstructured", i, want)
+		}
+		g, err := apimeta.Accessor(got)
+		if err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		if _, partial := got.(*metav1.PartialObjectMetadata); partial && g.GetManagedFields() != nil {
+			t.Errorf("row %d: managedFields %v kept; want them skipped", i, g.GetManagedFields())
+		}
+		w, _ := apimeta.Accessor(want)
+		if g.GetName() != w.GetName() || g.GetNamespace() != w.GetNamespace() || !reflect.DeepEqual(g.GetLabels(), w.GetLabels()) {
+			t.Errorf("row %d: metadata %s/%s %v; want %s/%s %v", i, g.GetNamespace(), g.GetName(), g.GetLabels(), w.GetNamespace(), w.GetName(), w.GetLabels())
+		}
+	}
+	for _, tt := range []struct {
+		o    getOptions
+		want int
+	}{
+		{getOptions{}, rowsUnused},
+		{getOptions{output: outWide, showKind: true, noHeaders: true}, rowsUnused},
+		{getOptions{allNamespaces: true}, rowsMetadata},
+		{getOptions{showLabels: true}, rowsMetadata},
+		{getOptions{labelColumns: []string{"app"}}, rowsMetadata},
+		{getOptions{sortBy: ".metadata.name", allNamespaces: true}, rowsFull},
+	} {
+		if got := rowObjects(tt.o); got != tt.want {
+			t.Errorf("rowObjects(%+v) = %d; want %d", tt.o, got, tt.want)
+		}
+	}
+}
+
+// BenchmarkDecodeTable compares read's decoding of a Table, with its rows'
+// objects decoded as each output needs them, with the unstructured scheme
+// plus the conversion it replaced.
 func BenchmarkDecodeTable(b *testing.B) {
 	body := namespacesTable(20)
-	b.Run("one-pass", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, ok, err := decodeTable(body); !ok || err != nil {
-				b.Fatal(ok, err)
+	for _, bb := range []struct {
+		name string
+		need int
+	}{
+		{"rows unused", rowsUnused},
+		{"rows metadata", rowsMetadata},
+		{"rows unstructured", rowsFull},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				table, ok := decodeTable(body)
+				if !ok {
+					b.Fatal("not a Table")
+				}
+				if err := decodeRows(table, bb.need); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 	b.Run("unstructured", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -113,8 +205,12 @@ func BenchmarkDecodeTable(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, ok, err := asTable(obj); !ok || err != nil {
+			table, ok, err := asTable(obj)
+			if !ok || err != nil {
 				b.Fatal(ok, err)
+			}
+			if err := decodeRows(table, rowsFull); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})

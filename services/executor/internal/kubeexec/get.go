@@ -434,17 +434,20 @@ func makePage(o getOptions, m *meta.RESTMapping, obj runtime.Object, bodyLen, ro
 			p.other = obj
 			return p, len(listItems(obj)) * 40, false, nil
 		}
-		used := 0
+		used, trimmed := 0, false
 		for i, row := range table.Rows {
 			if used > room {
 				table.Rows = table.Rows[:i]
-				p.table = table
-				return p, used, true, nil
+				trimmed = true
+				break
 			}
 			used += rowWidth(row, table.ColumnDefinitions, o.output == outWide)
 		}
+		if err := decodeRows(table, rowObjects(o)); err != nil {
+			return p, 0, false, err
+		}
 		p.table = table
-		return p, used, false, nil
+		return p, used, trimmed, nil
 	default:
 		items := listItems(obj)
 		per := 0

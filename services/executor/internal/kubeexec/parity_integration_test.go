@@ -282,6 +282,9 @@ func TestIntegrationParity(t *testing.T) {
 		{argv: []string{"get", "all", "-n", ns}},
 		{argv: []string{"get", "cm", "-n", ns, "-l", "tier", "--show-labels"}},
 		{argv: []string{"get", "cm", "-n", ns, "-l", "tier", "-L", "tier"}},
+		// -A: the NAMESPACE column comes from each row's object.
+		{argv: []string{"get", "cm", "-A", "--field-selector", "metadata.namespace=" + ns, "-l", "tier", "-L", "tier", "--show-labels"}},
+		{argv: []string{"get", "deploy,cm", "-A", "--field-selector", "metadata.namespace=" + ns}},
 		{argv: []string{"get", "cm", "-n", ns, "-l", "tier", "-Ltier,app", "--no-headers"}},
 		{argv: []string{"get", "cm", "-n", ns, "-l", "tier", "--sort-by", "{.data.k}", "-o", "name"}, exact: true},
 		{argv: []string{"get", "cm", "-n", ns, "-l", "tier", "--sort-by", ".metadata.name"}},

@@ -104,9 +104,30 @@ func (r *Runner) resolve(ctx context.Context, ra resourceArgs) ([]target, error)
 // returns nil when name is not a category. For a caller limited to
 // namespaces (policy.ScopeFrom) it leaves out cluster-scoped members.
 func (r *Runner) expandCategory(ctx context.Context, name string) []schema.GroupResource {
-	if r.discovery == nil {
-		return nil
+	members, ok := r.resolved.category(name)
+	if !ok {
+		if r.discovery == nil {
+			return nil
+		}
+		members = r.categoryMembers(ctx, name)
+		r.resolved.putCategory(name, members)
 	}
+	var out []schema.GroupResource
+	scoped := policy.ScopeFrom(ctx) != nil
+	for _, m := range members {
+		if r.restricts(m.gr) || (scoped && !m.namespaced) {
+			// Restricted, whatever category a server puts it in; or
+			// out of a namespace scope.
+			continue
+		}
+		out = append(out, m.gr)
+	}
+	return out
+}
+
+// categoryMembers asks discovery for the resources in category name, in
+// expandCategory's order, each once.
+func (r *Runner) categoryMembers(ctx context.Context, name string) []categoryMember {
 	groups, lists, _ := r.discovery.ServerGroupsAndResourcesWithContext(ctx)
 	byGV := make(map[string]*metav1.APIResourceList, len(lists))
 	for _, l := range lists {
@@ -114,9 +135,8 @@ func (r *Runner) expandCategory(ctx context.Context, name string) []schema.Group
 			byGV[l.GroupVersion] = l
 		}
 	}
-	var out []schema.GroupResource
+	var out []categoryMember
 	seen := map[schema.GroupResource]bool{}
-	scoped := policy.ScopeFrom(ctx) != nil
 	for _, g := range groups {
 		for _, v := range g.Versions {
 			l := byGV[v.GroupVersion]
@@ -128,14 +148,9 @@ func (r *Runner) expandCategory(ctx context.Context, name string) []schema.Group
 					continue
 				}
 				gr := schema.GroupResource{Group: g.Name, Resource: res.Name}
-				if r.restricts(gr) || (scoped && !res.Namespaced) {
-					// Restricted, whatever category a server puts it
-					// in; or out of a namespace scope.
-					continue
-				}
 				if !seen[gr] {
 					seen[gr] = true
-					out = append(out, gr)
+					out = append(out, categoryMember{gr: gr, namespaced: res.Namespaced})
 				}
 			}
 		}
@@ -163,9 +178,15 @@ func (r *Runner) mappingFor(ctx context.Context, arg string) (*meta.RESTMapping,
 
 // resolveMapping is mappingFor without the policy check.
 func (r *Runner) resolveMapping(ctx context.Context, arg string) (*meta.RESTMapping, error) {
+	if m, ok := r.resolved.mapping(arg); ok {
+		return m, nil
+	}
 	m, unknown, err := r.lookupMapping(ctx, arg)
 	if unknown && r.refreshDiscovery(ctx) {
 		m, _, err = r.lookupMapping(ctx, arg)
+	}
+	if err == nil {
+		r.resolved.putMapping(arg, m)
 	}
 	return m, err
 }
@@ -220,6 +241,7 @@ func (r *Runner) refreshDiscovery(ctx context.Context) bool {
 	}
 	r.lastRefresh = time.Now()
 	r.resetter.ResetWithContext(ctx)
+	r.resolved.drop()
 	select {
 	case r.changed <- struct{}{}:
 	default:

@@ -175,6 +175,7 @@ type Runner struct {
 	discovery  discovery.CachedDiscoveryInterfaceWithContext
 	resetter   interface{ ResetWithContext(context.Context) }
 	mapper     meta.RESTMapperWithContext
+	resolved   resolved // memo of mapper and category answers
 
 	refreshMu   sync.Mutex
 	lastRefresh time.Time

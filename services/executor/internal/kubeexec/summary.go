@@ -74,6 +74,7 @@ func (r *Runner) DiscoverySummary(ctx context.Context) (contracts.ExecutorDiscov
 	r.refreshMu.Unlock()
 	if changed {
 		r.resetter.ResetWithContext(ctx)
+		r.resolved.drop()
 	}
 	return sum, nil
 }

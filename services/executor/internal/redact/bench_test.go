@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,6 +129,7 @@ func BenchmarkJSON(b *testing.B) {
 	}{
 		{name: "500 pods with env", body: podList(b, 500), wantChanged: true},
 		{name: "500 services fast path", body: serviceList(b, 500), wantChanged: false},
+		{name: "table of 30 applied namespaces", body: appliedNamespaces(30), wantChanged: false},
 	}
 	for _, bb := range benches {
 		b.Run(bb.name, func(b *testing.B) {
@@ -137,6 +142,82 @@ func BenchmarkJSON(b *testing.B) {
 				if _, _, err := r.JSON(bb.body, redact.Kind{}); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// appliedNamespaces returns a Table of n namespaces as the API server sends
+// it for get namespaces when they were created with kubectl apply: each
+// row's metadata carries the last-applied annotation and its managedFields
+// entry. Nothing in it is masked.
+func appliedNamespaces(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"1234"},"columnDefinitions":[` +
+		`{"name":"Name","type":"string","format":"name","description":"Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names","priority":0},` +
+		`{"name":"Status","type":"string","format":"","description":"The status of the namespace","priority":0},` +
+		`{"name":"Age","type":"string","format":"","description":"CreationTimestamp is a timestamp representing the server time when this object was created. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata","priority":0}],"rows":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		applied := fmt.Sprintf(`{"apiVersion":"v1","kind":"Namespace","metadata":{"annotations":{},"labels":{"team":"t%d"},"name":"ns-%d"}}`+"\n", i, i)
+		q, _ := json.Marshal(applied)
+		fmt.Fprintf(&b, `{"cells":["ns-%d","Active","%dd"],"object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1",`+
+			`"metadata":{"name":"ns-%d","uid":"6f1c2b9e-0000-4000-8000-%012d","resourceVersion":"%d","creationTimestamp":"2026-12-01T10:00:00Z",`+
+			`"labels":{"kubernetes.io/metadata.name":"ns-%d","team":"t%d"},"annotations":{"kubectl.kubernetes.io/last-applied-configuration":%s},`+
+			`"managedFields":[{"manager":"kubectl-client-side-apply","operation":"Update","apiVersion":"v1","time":"2026-12-01T10:00:00Z","fieldsType":"FieldsV1",`+
+			`"fieldsV1":{"f:metadata":{"f:annotations":{".":{},"f:kubectl.kubernetes.io/last-applied-configuration":{}},"f:labels":{".":{},"f:kubernetes.io/metadata.name":{},"f:team":{}}}}}]}}}`,
+			i, i, i, i, 100+i, i, i, q)
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+// answer is an http.RoundTripper that answers every request with one
+// JSON body, as the API server would, without a network in between; with
+// chunked set, without a Content-Length.
+type answer struct {
+	body    []byte
+	chunked bool
+}
+
+func (a answer) RoundTrip(req *http.Request) (*http.Response, error) {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	n := int64(-1)
+	if !a.chunked {
+		n = int64(len(a.body))
+		h.Set("Content-Length", strconv.Itoa(len(a.body)))
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: h, Body: io.NopCloser(bytes.NewReader(a.body)), ContentLength: n, Request: req}, nil
+}
+
+// BenchmarkTransport measures what the redacting transport adds to one
+// answer of the API server (a Table of 30 namespaces created with kubectl
+// apply, which it passes unchanged), the body read by the caller included.
+func BenchmarkTransport(b *testing.B) {
+	for _, chunked := range []bool{false, true} {
+		name := "Content-Length"
+		if chunked {
+			name = "chunked"
+		}
+		b.Run(name, func(b *testing.B) {
+			rt := newRedactor(b, redact.Config{}).Wrap(answer{body: appliedNamespaces(30), chunked: chunked})
+			req, err := http.NewRequest(http.MethodGet, "https://apiserver/api/v1/namespaces?limit=500", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := rt.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadAll(resp.Body); err != nil {
+					b.Fatal(err)
+				}
+				_ = resp.Body.Close()
 			}
 		})
 	}

@@ -46,7 +46,12 @@
 //
 // A document that cannot contain anything to mask (no masked kind's name,
 // no "env" or "containers" key, no last-applied annotation, no \u escape
-// and no masked-kind hint) is only validated and returned as is. Redaction decodes numbers
+// and no masked-kind hint) is returned as is, unparsed. So is one whose
+// only such content is last-applied annotations, when each holds a
+// document the redactor leaves as it is: one that is ASCII, valid JSON,
+// names no masked kind in any case and has no "env", "args", "command",
+// "httpHeaders" or annotation key of its own, or else one that redacting
+// it alone leaves unchanged. Redaction decodes numbers
 // as json.Number, so integers survive exactly, and re-encodes without HTML
 // escaping and with object keys sorted. Documents with duplicate object
 // keys are read the way Go's JSON decoders read them: the last one wins.

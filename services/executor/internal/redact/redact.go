@@ -172,8 +172,12 @@ type Redactor struct {
 	resources map[groupResource]Kind // URL resource → kind, for hints
 	markers   [][]byte               // fast path: a document without any of these has nothing to mask
 	foldMarks [][]byte               // fast path, matched case-insensitively: kinds named in Paths
-	env       *regexp.Regexp         // nil: none beyond package sensitive
-	maxBody   int64
+	// nestedFold are the names of every masked kind and every kind named
+	// in Paths, matched case-insensitively in last-applied documents,
+	// whose kinds are spelled by hand (see lastAppliedClean).
+	nestedFold [][]byte
+	env        *regexp.Regexp // nil: none beyond package sensitive
+	maxBody    int64
 }
 
 // New returns a Redactor for cfg. It fails with [ErrInvalidConfig] for a
@@ -226,15 +230,14 @@ func New(cfg Config) (*Redactor, error) {
 		r.foldMarks = append(r.foldMarks, []byte(pr.Kind.Kind))
 	}
 	// An object's kind is spelled exactly by the API server; a document
-	// spelled by hand sits in a last-applied annotation, whose marker
-	// sends it down the slow path, and which is always parsed.
-	r.markers = [][]byte{
-		[]byte(`"env"`),
-		[]byte("last-applied-configuration"),
-	}
+	// spelled by hand sits in a last-applied annotation, which the
+	// lastAppliedMarker screens and lastAppliedClean checks.
+	r.markers = [][]byte{[]byte(`"env"`)}
 	for _, k := range kindNames {
 		r.markers = append(r.markers, []byte(k)) // also matches <Kind>List
+		r.nestedFold = append(r.nestedFold, []byte(k))
 	}
+	r.nestedFold = append(r.nestedFold, r.foldMarks...)
 	return r, nil
 }
 
@@ -279,10 +282,18 @@ func (r *Redactor) JSON(body []byte, hint Kind) ([]byte, bool, error) {
 // annotation instead, and which skip the fast path: their kinds are
 // spelled by hand.
 func (r *Redactor) redact(body []byte, hint Kind, annotate bool) ([]byte, bool, error) {
-	if annotate && !r.mayNeedMasking(body, hint) {
-		// Nothing here could be masked, valid JSON or not: the client's
-		// decoder rejects a malformed body, so it needs no second parse.
-		return body, false, nil
+	if annotate {
+		switch r.screen(body, hint) {
+		case screenClean:
+			// Nothing here could be masked, valid JSON or not: the
+			// client's decoder rejects a malformed body, so it needs no
+			// second parse.
+			return body, false, nil
+		case screenLastApplied:
+			if r.lastAppliedClean(body) {
+				return body, false, nil
+			}
+		}
 	}
 	doc, err := decode(body)
 	if err != nil {
@@ -304,8 +315,39 @@ func (r *Redactor) redact(body []byte, hint Kind, annotate bool) ([]byte, bool, 
 	return out, true, nil
 }
 
-// mayNeedMasking is the fast path: it reports whether body could contain
-// anything to mask. It errs towards true.
+// Verdicts of the fast path's screen.
+const (
+	// screenFull: the document may hold something to mask; it is parsed
+	// and walked.
+	screenFull = iota
+	// screenClean: nothing in the document can be masked.
+	screenClean
+	// screenLastApplied: only last-applied annotations may hold
+	// something to mask; lastAppliedClean looks at them alone.
+	screenLastApplied
+)
+
+// lastAppliedMarker is the part of the last-applied annotation's key the
+// screen looks for. It holds no character a JSON string may escape other
+// than by \u, which hasMarkerEscape catches.
+var lastAppliedMarker = []byte("last-applied-configuration")
+
+// screen is the fast path: it tells whether body could contain anything to
+// mask, and whether only in last-applied annotations. It errs towards
+// screenFull.
+func (r *Redactor) screen(body []byte, hint Kind) int {
+	if r.mayNeedMasking(body, hint) {
+		return screenFull
+	}
+	if bytes.Contains(body, lastAppliedMarker) {
+		return screenLastApplied
+	}
+	return screenClean
+}
+
+// mayNeedMasking reports whether body could contain anything to mask
+// outside last-applied annotations: the document under the API server's
+// spelling of kinds. It errs towards true.
 func (r *Redactor) mayNeedMasking(body []byte, hint Kind) bool {
 	if _, ok := r.rules[hint.key()]; ok {
 		return true
@@ -333,6 +375,201 @@ func (r *Redactor) mayNeedMasking(body []byte, hint Kind) bool {
 		}
 	}
 	return hasMarkerEscape(body)
+}
+
+// lastAppliedClean reports whether every last-applied annotation in body
+// holds a document the redactor leaves as it is, for a body the screen
+// found nothing else in. It errs towards false, which sends body down the
+// full walk. A document nestedClean cannot pass is redacted on its own,
+// as the walk would redact it: parsing one annotation costs far less
+// than parsing the whole answer.
+//
+// Every key that is the annotation's, in any object, shows in body as a
+// string ending in lastAppliedMarker: the screen found no \u escape of a
+// letter, digit, '-' or '"' that could spell it otherwise. So each
+// occurrence of the marker that ends a string followed by a colon ends an
+// object key; lastAppliedClean reads that key whole (it may escape '.' or
+// '/'), and when it is the annotation's, its value must be a string that
+// nestedClean passes. Other keys ending in the marker (managedFields'
+// "f:kubectl.kubernetes.io/last-applied-configuration") are not the
+// annotation, and an occurrence inside a string value is none of the
+// walk's business; the scan goes on after each, so an annotation inside
+// an annotation's document is still seen. The objects that hold the
+// annotations are not masked kinds (the screen found none, as the API
+// server spells kinds), so a document without a kind of its own inherits
+// none to mask.
+func (r *Redactor) lastAppliedClean(body []byte) bool {
+	for off := 0; ; {
+		i := bytes.Index(body[off:], lastAppliedMarker)
+		if i < 0 {
+			return true
+		}
+		end := off + i + len(lastAppliedMarker) // the closing quote, if a key
+		off = end
+		j := skipSpace(body, end+1)
+		if end >= len(body) || body[end] != '"' || j >= len(body) || body[j] != ':' {
+			continue // not the end of a key
+		}
+		start := openingQuote(body, off-len(lastAppliedMarker))
+		if start < 0 {
+			return false
+		}
+		if key := body[start : end+1]; !bytes.Equal(key, lastAppliedQuoted) {
+			var k string
+			if bytes.IndexByte(key, '\\') < 0 {
+				continue // spelled out: another key
+			}
+			if err := json.Unmarshal(key, &k); err != nil {
+				return false
+			}
+			if k != lastAppliedKey {
+				continue
+			}
+		}
+		quoted, n := stringAt(body, skipSpace(body, j+1))
+		if n == 0 {
+			return false
+		}
+		doc, ok := unquoteASCII(quoted)
+		if ok && r.nestedClean(doc) {
+			continue
+		}
+		if !ok {
+			var s string
+			if err := json.Unmarshal(quoted, &s); err != nil {
+				return false
+			}
+			doc = []byte(s)
+		}
+		// The walk would redact this document with its object's kind as
+		// the hint; that kind is not masked, and the walk treats every
+		// such kind alike, so the zero Kind gives the same answer.
+		if _, changed, err := r.redact(doc, Kind{}, false); err != nil || changed {
+			return false
+		}
+	}
+}
+
+// unquoteASCII decodes a JSON string literal whose content is ASCII and
+// uses no \u escape, as kubectl writes the last-applied annotation. ok is
+// false for any other literal (nestedClean would refuse a non-ASCII
+// document anyway, and a \u escape needs the full decoder).
+func unquoteASCII(quoted []byte) ([]byte, bool) {
+	if len(quoted) < 2 || quoted[0] != '"' || quoted[len(quoted)-1] != '"' {
+		return nil, false
+	}
+	in := quoted[1 : len(quoted)-1]
+	out := make([]byte, 0, len(in))
+	for i := 0; i < len(in); i++ {
+		c := in[i]
+		switch {
+		case c == '"' || c < 0x20 || c >= 0x80:
+			return nil, false
+		case c != '\\':
+			out = append(out, c)
+			continue
+		}
+		if i++; i == len(in) {
+			return nil, false
+		}
+		switch in[i] {
+		case '"', '\\', '/':
+			out = append(out, in[i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		default:
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// lastAppliedQuoted is the last-applied annotation's key as a JSON string.
+var lastAppliedQuoted = []byte(`"` + lastAppliedKey + `"`)
+
+// openingQuote returns the index of the quote that opens the JSON string
+// holding b[i], scanning back: the first quote not escaped by an odd run
+// of backslashes. It returns -1 when there is none.
+func openingQuote(b []byte, i int) int {
+	for i--; i >= 0; i-- {
+		if b[i] != '"' {
+			continue
+		}
+		n := 0
+		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// stringAt reads the JSON string that starts at b[i]. It returns the
+// quoted string and the index after it, or 0 when no string starts there.
+func stringAt(b []byte, i int) ([]byte, int) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '\\':
+			j++ // the escaped character; json.Unmarshal checks the escape
+		case c == '"':
+			return b[i : j+1], j + 1
+		case c < 0x20:
+			return nil, 0
+		}
+	}
+	return nil, 0
+}
+
+// skipSpace returns the index of the first byte of b at or after i that is
+// not JSON whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// Markers of what redact masks in a last-applied document besides masked
+// kinds: its keys are spelled by hand, and the walk masks command lines
+// and headers wherever they are, not only in a pod spec.
+var nestedMarkers = [][]byte{[]byte(`"env"`), []byte(`"args"`), []byte(`"command"`), []byte(`"httpHeaders"`), lastAppliedMarker}
+
+// nestedClean reports whether redact leaves doc, the document of a
+// last-applied annotation, as it is. It errs towards false: doc must be
+// valid JSON (a broken one is masked whole), all ASCII (Unicode case
+// folding could spell a kind, as the Kelvin sign does a k), without a \u
+// escape that could spell a marker, without any key nestedMarkers names
+// and without any masked kind's name in any case.
+func (r *Redactor) nestedClean(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	for _, m := range nestedMarkers {
+		if bytes.Contains(b, m) {
+			return false
+		}
+	}
+	for _, m := range r.nestedFold {
+		if containsFold(b, m) {
+			return false
+		}
+	}
+	return !hasMarkerEscape(b) && json.Valid(b)
 }
 
 // Markers of a pod spec, for the fast path.

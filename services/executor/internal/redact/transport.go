@@ -2,6 +2,7 @@ package redact
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -93,7 +94,7 @@ func (t *transport) redact(req *http.Request, resp *http.Response) error {
 	if resp.ContentLength > t.r.maxBody {
 		return fmt.Errorf("%w: Content-Length %d exceeds the %d-byte limit", ErrTooLarge, resp.ContentLength, t.r.maxBody)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, t.r.maxBody+1))
+	body, err := readAll(io.LimitReader(resp.Body, t.r.maxBody+1), resp.ContentLength)
 	if err != nil {
 		return fmt.Errorf("redact: reading response body: %w", err)
 	}
@@ -116,6 +117,30 @@ func (t *transport) redact(req *http.Request, resp *http.Response) error {
 	resp.ContentLength = int64(len(body))
 	resp.Header.Del("Content-Length")
 	return nil
+}
+
+// readAll is io.ReadAll with a size hint: a body of a known length,
+// such as an answer with a Content-Length, is read into one buffer of
+// that size instead of chunks that grow from 512 bytes and are copied
+// together at the end.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 || size >= 1<<30 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, int(size)+1) // room to see EOF without growing
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // let append pick the next size
+		}
+	}
 }
 
 func pathOf(req *http.Request) string {
