@@ -16,6 +16,8 @@ targets=(
 	"libs/policy ./sensitive FuzzValue"
 	"libs/policy . FuzzScopedNeverClusterScoped"
 	"services/executor ./internal/redact FuzzJSON"
+	"services/executor ./internal/redact FuzzLastAppliedClean"
+	"services/executor ./internal/redact FuzzNestedClean"
 )
 for t in "${targets[@]}"; do
 	read -r mod pkg name <<<"$t"
