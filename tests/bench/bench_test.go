@@ -182,17 +182,31 @@ func TestE2E(t *testing.T) {
 		if sys.topo.redisAddr == "" {
 			continue
 		}
+		before, err := readRedis(sys.topo.redisAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
 		stop, err := startMonitor(sys.topo.redisAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		r := runPhase(t, sys, "monitored", 1, min(set.duration, 2*time.Second))
 		mc, _ := stop()
+		after, err := readRedis(sys.topo.redisAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if r.n > 0 {
+			// Read events in the phase, less the MONITOR and INFO
+			// requests: Kubently's round trips, and the few of its
+			// background work (sweeps, lease renewals) in the phase.
+			trips := float64(after.reads-before.reads-2) / float64(r.n)
 			var b strings.Builder
-			fmt.Fprintf(&b, "\nRedis commands sent by Kubently's processes per `get namespaces` (MONITOR, 1 client, %d commands): %.1f, plus %.1f run inside scripts.\n",
-				r.n, float64(mc.client)/float64(r.n), float64(mc.lua)/float64(r.n))
-			goal(&b, "redis: Redis commands sent per command ≤ 8", float64(mc.client)/float64(r.n), 8, "", false)
+			fmt.Fprintf(&b, "\nRedis round trips per `get namespaces` (read events Redis processed, INFO stats total_reads_processed; 1 client, %d commands, background work included): %.1f.\n",
+				r.n, trips)
+			goal(&b, "redis: Redis round trips per command ≤ 8", trips, 8, "", false)
+			fmt.Fprintf(&b, "Redis commands sent by Kubently's processes per `get namespaces` (MONITOR; a pipeline sends several in one round trip): %.1f, plus %.1f run inside scripts.\n",
+				float64(mc.client)/float64(r.n), float64(mc.lua)/float64(r.n))
 			names := slices.Sorted(maps.Keys(mc.byName))
 			b.WriteString("  by name, per command:")
 			for _, n := range names {

@@ -206,10 +206,13 @@ func sampleProc(pid int) (procSample, error) {
 }
 
 // redisCounts is what a phase reads of Redis: calls of every command
-// (commandstats, including commands run inside scripts, excluding INFO)
-// and script runs (EVAL, EVALSHA).
+// (commandstats, including commands run inside scripts, excluding INFO),
+// script runs (EVAL, EVALSHA) and read events (INFO stats
+// total_reads_processed: Redis reads each client request, or each
+// pipeline of requests, in one read from its socket, so at one client
+// they count round trips; INFO itself adds one).
 type redisCounts struct {
-	calls, scripts int64
+	calls, scripts, reads int64
 }
 
 // readRedis sends INFO over a plain connection and sums its counters.
@@ -239,6 +242,10 @@ func readRedis(addr string) (redisCounts, error) {
 	var out redisCounts
 	for line := range strings.SplitSeq(string(buf), "\r\n") {
 		name, rest, ok := strings.Cut(line, ":")
+		if ok && name == "total_reads_processed" {
+			out.reads, _ = strconv.ParseInt(rest, 10, 64)
+			continue
+		}
 		if !ok || !strings.HasPrefix(name, "cmdstat_") {
 			continue
 		}
