@@ -262,17 +262,23 @@ func (s *Store) Release(ctx context.Context, cluster, consumer string, commandID
 	if err := check.CommandIDs(commandIDs); err != nil {
 		return 0, err
 	}
+	return s.runOnIDs(ctx, s.releaseScript, "release", cluster, commandIDs, group, consumer)
+}
+
+// runOnIDs runs a script over a cluster's queue keys with ARGV lead...,
+// then the command ids, and returns its count; no ids, no call.
+func (s *Store) runOnIDs(ctx context.Context, script *redis.Script, op, cluster string, commandIDs []string, lead ...any) (int, error) {
 	if len(commandIDs) == 0 {
 		return 0, nil
 	}
-	args := make([]any, 0, len(commandIDs)+2)
-	args = append(args, group, consumer)
+	args := make([]any, 0, len(lead)+len(commandIDs))
+	args = append(args, lead...)
 	for _, id := range commandIDs {
 		args = append(args, id)
 	}
-	n, err := s.releaseScript.Run(ctx, s.rdb, []string{s.queueKey(cluster), s.entryKey(cluster)}, args...).Int()
+	n, err := script.Run(ctx, s.rdb, []string{s.queueKey(cluster), s.entryKey(cluster)}, args...).Int()
 	if err != nil {
-		return 0, fail("release", err)
+		return 0, fail(op, err)
 	}
 	return n, nil
 }
@@ -315,19 +321,7 @@ func (s *Store) Ack(ctx context.Context, cluster string, commandIDs []string) (i
 	if err := check.CommandIDs(commandIDs); err != nil {
 		return 0, err
 	}
-	if len(commandIDs) == 0 {
-		return 0, nil
-	}
-	args := make([]any, 0, len(commandIDs)+1)
-	args = append(args, group)
-	for _, id := range commandIDs {
-		args = append(args, id)
-	}
-	n, err := s.ackScript.Run(ctx, s.rdb, []string{s.queueKey(cluster), s.entryKey(cluster)}, args...).Int()
-	if err != nil {
-		return 0, fail("ack", err)
-	}
-	return n, nil
+	return s.runOnIDs(ctx, s.ackScript, "ack", cluster, commandIDs, group)
 }
 
 // Depth implements store.Bridge: the length of the cluster's stream (XLEN,
