@@ -143,12 +143,7 @@ func testLeaseExpiry(t *testing.T, newStore func(t *testing.T) store.Store) {
 	if got := connected(t, st, cluster); len(got) != 3 {
 		t.Fatalf("Connected() while both leases live = %v; want 3 streams", ids(got, connID))
 	}
-	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-		if got := connected(t, st, cluster); len(got) != 1 {
-			return fmt.Errorf("Connected() = %v; want only %s", ids(got, connID), l1.ConnID)
-		}
-		return nil
-	})
+	waitConnected(t, st, cluster, 1, "Connected() = %v; want only %s", l1.ConnID)
 	sameStreams(t, "Connected() after a lease ran out", []contracts.ExecutorInfo{l1}, connected(t, st, cluster))
 }
 
@@ -161,12 +156,7 @@ func testLeaseLapsed(t *testing.T, newStore func(t *testing.T) store.Store) {
 	renew(t, st, lease, time.Second)
 	info := newInfo(cluster)
 	join(t, st, lease, info, time.Hour)
-	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-		if got := connected(t, st, cluster); len(got) != 0 {
-			return fmt.Errorf("Connected() = %v; want none once the lease ran out", ids(got, connID))
-		}
-		return nil
-	})
+	waitConnected(t, st, cluster, 0, "Connected() = %v; want none once the lease ran out")
 	if !renew(t, st, lease, time.Minute) {
 		t.Errorf("RenewLease(lease that ran out) = false; want lapsed")
 	}
@@ -187,12 +177,7 @@ func testJoinExpiry(t *testing.T, newStore func(t *testing.T) store.Store) {
 	join(t, st, lease, short, time.Second)
 	join(t, st, lease, rejoined, time.Second)
 	join(t, st, lease, rejoined, time.Minute)
-	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-		if got := connected(t, st, cluster); len(got) != 1 {
-			return fmt.Errorf("Connected() = %v; want only %s", ids(got, connID), rejoined.ConnID)
-		}
-		return nil
-	})
+	waitConnected(t, st, cluster, 1, "Connected() = %v; want only %s", rejoined.ConnID)
 	sameStreams(t, "Connected() after a Join TTL ran out", []contracts.ExecutorInfo{rejoined}, connected(t, st, cluster))
 }
 
@@ -225,12 +210,7 @@ func testLeaseLastSeen(t *testing.T, newStore func(t *testing.T) store.Store) {
 		t.Errorf("LastSeen() after RenewLease = %v", err)
 	}
 	// The lease runs out: the stream is gone, its last renewal stays.
-	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-		if got := connected(t, st, cluster); len(got) != 0 {
-			return fmt.Errorf("Connected() = %v; want none once the lease ran out", ids(got, connID))
-		}
-		return nil
-	})
+	waitConnected(t, st, cluster, 0, "Connected() = %v; want none once the lease ran out")
 	at, err = st.LastSeen(ctx(t), cluster)
 	if err != nil {
 		t.Fatalf("LastSeen() after the lease ran out = %v; want nil", err)
@@ -438,4 +418,16 @@ func testPresenceBadInput(t *testing.T, newStore func(t *testing.T) store.Store)
 	if got := connected(t, st, cluster); len(got) != 0 {
 		t.Errorf("Connected() after bad input = %v; want none", ids(got, connID))
 	}
+}
+
+// waitConnected waits until Connected(cluster) on st lists want streams;
+// format, given the streams listed and then args, says what it waits for.
+func waitConnected(t *testing.T, st store.Store, cluster string, want int, format string, args ...any) {
+	t.Helper()
+	testkit.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if got := connected(t, st, cluster); len(got) != want {
+			return fmt.Errorf(format, append([]any{ids(got, connID)}, args...)...)
+		}
+		return nil
+	})
 }
