@@ -9,11 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-
 	"kubently.io/libs/contracts"
-	"kubently.io/libs/testbed"
-	executorapp "kubently.io/services/executor/app"
 )
 
 // BenchmarkRoundTripPaired is BenchmarkRoundTrip with the two paths
@@ -24,15 +20,7 @@ import (
 // a loaded machine where two separate loops would not.
 func BenchmarkRoundTripPaired(b *testing.B) {
 	s := startStack(b, false)
-	rc, err := executorapp.RESTConfig(executorapp.Config{Kubeconfig: testbed.Kubeconfig(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	rc.QPS, rc.Burst = 1000, 1000
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	cs := directClient(b)
 	body, err := json.Marshal(map[string]any{"cluster_id": live, "argv": []string{"get", "namespaces"}})
 	if err != nil {
 		b.Fatal(err)
@@ -42,8 +30,7 @@ func BenchmarkRoundTripPaired(b *testing.B) {
 	var added, ratio, direct []float64
 	for b.Loop() {
 		t0 := time.Now()
-		if _, err := cs.CoreV1().RESTClient().Get().Resource("namespaces").
-			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").Do(ctx).Raw(); err != nil {
+		if _, err := directGetNamespaces(ctx, cs); err != nil {
 			b.Fatal(err)
 		}
 		t1 := time.Now()

@@ -8,11 +8,7 @@ import (
 	"net/http"
 	"testing"
 
-	"k8s.io/client-go/kubernetes"
-
 	"kubently.io/libs/contracts"
-	"kubently.io/libs/testbed"
-	executorapp "kubently.io/services/executor/app"
 )
 
 // benchClients is how many clients BenchmarkRoundTripParallel runs per
@@ -27,21 +23,12 @@ const benchClients = 6
 // run; vary the clients with -cpu (benchClients per CPU).
 func BenchmarkRoundTripParallel(b *testing.B) {
 	s := startStack(b, false)
-	rc, err := executorapp.RESTConfig(executorapp.Config{Kubeconfig: testbed.Kubeconfig(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	rc.QPS, rc.Burst = 1e6, 1e6 // no client-side throttling in the baseline
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	cs := directClient(b)
 	b.Run("direct", func(b *testing.B) {
 		b.SetParallelism(benchClients)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := cs.CoreV1().RESTClient().Get().Resource("namespaces").
-					SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").Do(context.Background()).Raw(); err != nil {
+				if _, err := directGetNamespaces(context.Background(), cs); err != nil {
 					b.Error(err)
 					return
 				}
