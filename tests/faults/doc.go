@@ -44,6 +44,12 @@
 //     leases are redelivered to the other; the commands it had acked are
 //     answered executor_lost (naming it, backed by its receipts) within
 //     the dispatcher's lost grace, never a timeout; no loss, no duplicate.
+//     A command it ran within its ack delay and never acked may run again
+//     on the survivor (counted as rerun: at least once up to the ack).
+//
+//   - TestExecutorKilledAckOnReceipt: the same with the victim acking on
+//     receipt (KUBENTLY_EXECUTOR_ACK_DELAY negative): no rerun; what it
+//     held is answered executor_lost.
 //
 //   - TestStreamsCut: reset every executor TCP connection at the proxy;
 //     executors reconnect; no loss, no duplicate.

@@ -137,6 +137,34 @@ func TestExecutorKilled(t *testing.T) {
 	t.Logf("run by the killed executor before it acked them, and again by the survivor (at least once up to the ack): %d", tl.rerun)
 }
 
+// TestExecutorKilledAckOnReceipt is TestExecutorKilled with the victim
+// acking every command as it receives it (KUBENTLY_EXECUTOR_ACK_DELAY
+// negative), as every executor did before the ack was folded into the
+// result: the commands it holds when killed were acked, so none runs
+// again, and their callers hear executor_lost within the lost grace.
+func TestExecutorKilledAckOnReceipt(t *testing.T) {
+	skipShort(t)
+	h := newHarnessWith(t, options{ackOnReceipt: "ha-1-a"})
+	_, tl, _ := scenario(t, h, "ha-1-a", func() window {
+		w := window{from: time.Now()}
+		h.Executors["ha-1-a"].Kill()
+		w.to = time.Now().Add(visibility + 2*time.Second)
+		return w
+	})
+	assertNoLossNoDup(t, tl)
+	if tl.unavailable+tl.transport+tl.other+tl.notDispatched != 0 {
+		t.Errorf("unexpected failures: unavailable %d, transport %d, other %d, not_dispatched %d; want 0",
+			tl.unavailable, tl.transport, tl.other, tl.notDispatched)
+	}
+	if tl.rerun != 0 {
+		t.Errorf("%d commands ran on the killed executor and again on the survivor; want none: it acked each on receipt", tl.rerun)
+	}
+	if tl.maxTook >= cmdTimeout {
+		t.Errorf("a request took %v; want every one answered before its %v timeout", tl.maxTook, cmdTimeout)
+	}
+	t.Logf("held by the killed executor and answered executor_lost (at most once, by design): %d", tl.diedWith)
+}
+
 // 2. cut every executor SSE connection at the TCP level.
 func TestStreamsCut(t *testing.T) {
 	skipShort(t)

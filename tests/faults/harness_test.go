@@ -403,16 +403,18 @@ type Harness struct {
 	natsURL    string
 	replicas   int           // audit stream replicas
 	visibility time.Duration // the gateways' visibility timeout
-	Redis      *redistest.Server
-	Session    *proc
-	Dispatcher *proc
-	DispOps    string // dispatcher's ops address (/readyz)
-	SessOps    string // session's ops address (/readyz)
-	Gateways   map[string]*proc
-	GWAddr     map[string]string
-	ExecProxy  *proxy
-	Client     *proxy
-	Executors  map[string]*proc // by executor id
+	// ackOnReceipt: the executor that acks on receipt (options).
+	ackOnReceipt string
+	Redis        *redistest.Server
+	Session      *proc
+	Dispatcher   *proc
+	DispOps      string // dispatcher's ops address (/readyz)
+	SessOps      string // session's ops address (/readyz)
+	Gateways     map[string]*proc
+	GWAddr       map[string]string
+	ExecProxy    *proxy
+	Client       *proxy
+	Executors    map[string]*proc // by executor id
 
 	mu       sync.Mutex
 	answered map[string]bool // command ids any client got an answer for
@@ -441,6 +443,10 @@ type options struct {
 	// visibility overrides the gateways' visibility timeout; zero means
 	// the visibility constant.
 	visibility time.Duration
+	// ackOnReceipt names an executor that acks each command as it
+	// receives it (KUBENTLY_EXECUTOR_ACK_DELAY negative) instead of
+	// folding the ack into a result posted within the ack delay.
+	ackOnReceipt string
 }
 
 func newHarness(t testing.TB) *Harness {
@@ -453,7 +459,7 @@ func newHarnessWith(t testing.TB, opt options) *Harness {
 	h := &Harness{
 		t: t, kubeconfig: testbed.Kubeconfig(t),
 		Gateways: map[string]*proc{}, GWAddr: map[string]string{}, Executors: map[string]*proc{},
-		answered: map[string]bool{}, visibility: cmp.Or(opt.visibility, visibility),
+		answered: map[string]bool{}, visibility: cmp.Or(opt.visibility, visibility), ackOnReceipt: opt.ackOnReceipt,
 	}
 	if opt.natsCluster {
 		h.NATSNodes = startNATSCluster(t)
@@ -529,10 +535,14 @@ func (h *Harness) ready(addr string) error { return testkit.Ready("http://" + ad
 // until it holds a stream.
 func (h *Harness) startExecutor(cluster, id, token string) *proc {
 	h.t.Helper()
-	p := startProc(h.t, id, "executor", nil, []string{
+	env := []string{
 		"KUBENTLY_API_URL=" + h.ExecProxy.URL(), "CLUSTER_ID=" + cluster, "KUBENTLY_TOKEN=" + token,
 		"KUBENTLY_KUBECONFIG=" + h.kubeconfig, "KUBENTLY_EXECUTOR_ID=" + id, "KUBENTLY_LOG_LEVEL=info",
-	})
+	}
+	if id == h.ackOnReceipt {
+		env = append(env, "KUBENTLY_EXECUTOR_ACK_DELAY=-1ms")
+	}
+	p := startProc(h.t, id, "executor", nil, env)
 	h.Executors[id] = p
 	testkit.CheckFor(h.t, 20*time.Second, 50*time.Millisecond, func() error {
 		if p.count("connected to gateway") == 0 {
