@@ -17,15 +17,19 @@ const (
 	// KEYS stream, entry ids; ARGV max length, json, command id, deadline
 	// ms, entry ids expiry ms. Appends the command and records its entry
 	// id; the id hash lives as long as its latest command (and its grace).
-	enqueueSrc = `
+	enqueueSrc = appendBody + `
+return id`
+
+	// appendBody, given KEYS and ARGV[1-5] as enqueueSrc takes them,
+	// appends the command and sets local id to its entry id.
+	appendBody = `
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'c', ARGV[2], 'i', ARGV[3], 'd', ARGV[4])
 redis.call('HSET', KEYS[2], ARGV[3], id)
 if redis.call('PTTL', KEYS[2]) == -1 then
   redis.call('PEXPIREAT', KEYS[2], ARGV[5])
 else
   redis.call('PEXPIREAT', KEYS[2], ARGV[5], 'GT')
-end
-return id`
+end`
 
 	// KEYS stream, entry ids; ARGV group, consumer, count, lease ms, now
 	// ms. Leases up to count entries to the consumer (claimBody).
@@ -37,14 +41,7 @@ local want, now = tonumber(ARGV[3]), tonumber(ARGV[5])` + claimBody
 	// ms, entry ids expiry ms, group, consumer, count, lease ms, now ms.
 	// enqueueSrc's append, then claimSrc's lease, in one script (the keys
 	// share a hash tag).
-	appendLeasedSrc = `
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'c', ARGV[2], 'i', ARGV[3], 'd', ARGV[4])
-redis.call('HSET', KEYS[2], ARGV[3], id)
-if redis.call('PTTL', KEYS[2]) == -1 then
-  redis.call('PEXPIREAT', KEYS[2], ARGV[5])
-else
-  redis.call('PEXPIREAT', KEYS[2], ARGV[5], 'GT')
-end
+	appendLeasedSrc = appendBody + `
 local grp, consumer, lease = ARGV[6], ARGV[7], ARGV[9]
 local want, now = tonumber(ARGV[8]), tonumber(ARGV[10])` + claimBody
 
