@@ -43,18 +43,24 @@ func benchExecute(b *testing.B, url string, argv ...string) {
 	}
 	hc := &http.Client{}
 	for b.Loop() {
-		req, _ := http.NewRequest(http.MethodPost, url+"/v1/execute", bytes.NewReader(body))
-		req.Header.Set(contracts.HeaderAPIKey, aliceKey)
-		resp, err := hc.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var res contracts.CommandResult
-		err = json.NewDecoder(resp.Body).Decode(&res)
-		_ = resp.Body.Close()
-		if err != nil || res.Status != contracts.StatusSuccess {
-			b.Fatalf("%v %+v", err, res)
-		}
+		postExecute(b, hc, url, body)
+	}
+}
+
+// postExecute posts body (an execute request) to url's POST /v1/execute
+// as alice and fails b on anything but success.
+func postExecute(b *testing.B, hc *http.Client, url string, body []byte) {
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/execute", bytes.NewReader(body))
+	req.Header.Set(contracts.HeaderAPIKey, aliceKey)
+	resp, err := hc.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var res contracts.CommandResult
+	err = json.NewDecoder(resp.Body).Decode(&res)
+	_ = resp.Body.Close()
+	if err != nil || res.Status != contracts.StatusSuccess {
+		b.Fatalf("%v %+v", err, res)
 	}
 }
 

@@ -1,15 +1,12 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
-
-	"kubently.io/libs/contracts"
 )
 
 // BenchmarkRoundTripPaired is BenchmarkRoundTrip with the two paths
@@ -34,18 +31,7 @@ func BenchmarkRoundTripPaired(b *testing.B) {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		req, _ := http.NewRequest(http.MethodPost, s.url+"/v1/execute", bytes.NewReader(body))
-		req.Header.Set(contracts.HeaderAPIKey, aliceKey)
-		resp, err := hc.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var res contracts.CommandResult
-		err = json.NewDecoder(resp.Body).Decode(&res)
-		_ = resp.Body.Close()
-		if err != nil || res.Status != contracts.StatusSuccess {
-			b.Fatalf("%v %+v", err, res)
-		}
+		postExecute(b, hc, s.url, body)
 		t2 := time.Now()
 		d, k := t1.Sub(t0).Seconds()*1000, t2.Sub(t1).Seconds()*1000
 		added, ratio, direct = append(added, k-d), append(ratio, k/d), append(direct, d)
